@@ -1,0 +1,116 @@
+//! `deckcast`: the Deckcast companion's command line.
+//!
+//! Exit codes: 0 success, 1 other errors, 2 usage, 3 OBS unreachable, 4 authentication failed,
+//! 5 Deckcast plugin missing, 6 unsupported OBS or obs-websocket version, 7 OBS still starting.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use deckcast_companion::obs_link::{ConnectOptions, LinkError};
+use deckcast_companion::secret::Secret;
+use deckcast_companion::status::Status;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deckcast",
+    version,
+    about = "Deckcast companion: multistreaming and live tools for OBS Studio"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show OBS, obs-websocket and Deckcast plugin versions.
+    Status {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How to reach OBS. The password is never taken from the command line (argv is visible to every
+/// user of the machine): use DECKCAST_OBS_PASSWORD or --password-stdin.
+#[derive(Debug, Args)]
+struct ObsArgs {
+    /// obs-websocket host.
+    #[arg(long, env = "DECKCAST_OBS_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// obs-websocket port.
+    #[arg(long, env = "DECKCAST_OBS_PORT", default_value_t = 4455)]
+    port: u16,
+    /// Read the obs-websocket password from standard input (first line).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl ObsArgs {
+    fn resolve(&self) -> anyhow::Result<ConnectOptions> {
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_to_string(&mut line)
+                .context("reading the password from standard input")?;
+            Secret::new(line.lines().next().unwrap_or_default())
+        } else {
+            std::env::var("DECKCAST_OBS_PASSWORD")
+                .ok()
+                .and_then(Secret::new)
+        };
+        Ok(ConnectOptions {
+            host: self.host.clone(),
+            port: self.port,
+            password,
+        })
+    }
+}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<LinkError>() {
+        Some(LinkError::Unreachable { .. }) => 3,
+        Some(LinkError::AuthFailed { .. }) => 4,
+        Some(LinkError::PluginMissing) => 5,
+        Some(LinkError::Unsupported { .. }) => 6,
+        Some(LinkError::NotReady) => 7,
+        _ => 1,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Status { obs, json } => {
+            let status = Status::fetch(&obs.resolve()?).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deckcast: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("deckcast: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

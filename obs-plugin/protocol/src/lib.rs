@@ -1,0 +1,152 @@
+//! The wire contract of Deckcast's obs-websocket vendor API (vendor name [`VENDOR_NAME`]).
+//!
+//! Both sides use these types: the OBS plugin answers requests with them (on obs-websocket's worker
+//! threads) and the companion sends them through `obws` (on its tokio runtime). The crate is plain
+//! data: no I/O, no threads, no libobs.
+//!
+//! Every response is a JSON object. A failed request answers `{"error": {"code", "message"}}`
+//! ([`ErrorResponse`]) instead of the success payload; obs-websocket itself still reports the call
+//! as successful, so clients must look for the `error` key ([`VendorReply`] does that).
+//!
+//! Compatibility: [`PROTOCOL_VERSION`] grows by one whenever a request or payload changes in a way
+//! an older peer would misread. Adding optional fields does not bump it.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// The obs-websocket vendor name the plugin registers.
+pub const VENDOR_NAME: &str = "deckcast";
+
+/// Version of this vendor API contract (see the crate docs for when it changes).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Request type names, as sent in `CallVendorRequest.requestType`.
+pub mod request {
+    /// [`GetVersionResponse`](super::GetVersionResponse): plugin, protocol and libobs versions.
+    pub const GET_VERSION: &str = "GetVersion";
+}
+
+/// Answer to [`request::GET_VERSION`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetVersionResponse {
+    /// Deckcast plugin version (the workspace version), e.g. `0.1.0`.
+    pub plugin_version: String,
+    /// The plugin's [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// Version of the libobs the plugin runs in (`obs_get_version_string`), e.g. `30.2.3`.
+    pub libobs_version: String,
+}
+
+/// Machine-readable error codes in [`ErrorBody::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request data is not an object, misses a field or has a field of the wrong type.
+    InvalidRequest,
+    /// A field value is out of range or otherwise unacceptable.
+    InvalidValue,
+    /// The addressed object (for example a target id) does not exist.
+    NotFound,
+    /// The request cannot run in the current state.
+    Conflict,
+    /// The plugin failed internally; the message says what happened. OBS keeps running.
+    Internal,
+}
+
+/// The `error` object of a failed request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What kind of failure this is.
+    pub code: ErrorCode,
+    /// A sentence for humans; never contains secrets.
+    pub message: String,
+}
+
+/// The whole response of a failed request: `{"error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The failure.
+    pub error: ErrorBody,
+}
+
+impl ErrorResponse {
+    /// Builds `{"error": {"code", "message"}}`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorBody {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// A vendor response as a client sees it: either the success payload or an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum VendorReply<T> {
+    /// The request succeeded.
+    Ok(T),
+    /// The plugin answered with an error object.
+    Err(ErrorBody),
+}
+
+impl<T: serde::de::DeserializeOwned> VendorReply<T> {
+    /// Interprets a raw `responseData` object: `{"error": ...}` becomes [`VendorReply::Err`],
+    /// anything else must deserialize as `T`.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        if value.get("error").is_some() {
+            let err: ErrorResponse = serde_json::from_value(value)?;
+            return Ok(Self::Err(err.error));
+        }
+        serde_json::from_value(value).map(Self::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn get_version_uses_camel_case_keys() {
+        let v = GetVersionResponse {
+            plugin_version: "0.1.0".into(),
+            protocol_version: PROTOCOL_VERSION,
+            libobs_version: "30.2.3".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&v).unwrap(),
+            json!({"pluginVersion": "0.1.0", "protocolVersion": 1, "libobsVersion": "30.2.3"})
+        );
+    }
+
+    #[test]
+    fn error_response_shape() {
+        let e = ErrorResponse::new(ErrorCode::NotFound, "no target with id \"x\"");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"error": {"code": "not_found", "message": "no target with id \"x\""}})
+        );
+    }
+
+    #[test]
+    fn reply_distinguishes_error_from_payload() {
+        let ok = VendorReply::<GetVersionResponse>::from_value(
+            json!({"pluginVersion": "1.2.3", "protocolVersion": 7, "libobsVersion": "32.2.2"}),
+        )
+        .unwrap();
+        assert!(matches!(ok, VendorReply::Ok(v) if v.protocol_version == 7));
+
+        let err = VendorReply::<GetVersionResponse>::from_value(
+            json!({"error": {"code": "invalid_request", "message": "bad"}}),
+        )
+        .unwrap();
+        assert!(matches!(err, VendorReply::Err(b) if b.code == ErrorCode::InvalidRequest));
+
+        // A payload that is neither must not be silently accepted.
+        assert!(
+            VendorReply::<GetVersionResponse>::from_value(json!({"pluginVersion": 1})).is_err()
+        );
+    }
+}

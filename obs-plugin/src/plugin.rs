@@ -1,0 +1,57 @@
+//! The module lifecycle in safe Rust. All functions here run on OBS's UI thread.
+use std::sync::OnceLock;
+
+use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
+
+use crate::obs::{self, log};
+use crate::vendor_api;
+
+/// The plugin version: the workspace version, shared with the companion and the packaging.
+pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Facts fixed at load time, readable from any thread.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Version of the libobs we run in (`obs_get_version_string`).
+    pub libobs_version: String,
+}
+
+static CONTEXT: OnceLock<Context> = OnceLock::new();
+
+/// The load-time context; `None` only before `obs_module_load` ran.
+pub fn context() -> Option<&'static Context> {
+    CONTEXT.get()
+}
+
+/// `obs_module_load`: log who we are; returning false would make OBS unload the module.
+pub fn load() -> bool {
+    let ctx = CONTEXT.get_or_init(|| Context {
+        libobs_version: obs::libobs_runtime_version(),
+    });
+    log::info(&format!(
+        "Deckcast {PLUGIN_VERSION} loaded (libobs {} at runtime [{}], built against {}, vendor protocol {PROTOCOL_VERSION})",
+        ctx.libobs_version,
+        obs::libobs_runtime_version_string(),
+        obs::libobs_compiled_version(),
+    ));
+    true
+}
+
+/// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
+pub fn post_load() {
+    match obs::vendor::Vendor::register(VENDOR_NAME, vendor_api::REQUESTS) {
+        Ok(vendor) => log::info(&format!(
+            "obs-websocket vendor '{VENDOR_NAME}' registered with {} request(s)",
+            vendor.request_count()
+        )),
+        Err(obs::vendor::RegisterError::WebsocketUnavailable) => log::warn(
+            "obs-websocket is not available: Deckcast runs without remote control (no vendor requests or events)",
+        ),
+        Err(e) => log::error(&format!("obs-websocket vendor registration failed: {e}")),
+    }
+}
+
+/// `obs_module_unload`.
+pub fn unload() {
+    log::info("Deckcast unloaded");
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Deckcast needs on Debian 12 (run as root).
+# Idempotent: a second run only refreshes apt's lists and finds everything installed.
+#   scripts/deps.sh            build + test + run dependencies
+# Rust itself (cargo, rustc, rustfmt, clippy) must already be installed (rustup).
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "deps: run as root (apt-get, debootstrap, chroot)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "deps: cargo not found; install Rust with rustup first" >&2; exit 1; }
+
+PKGS=(
+  pkg-config gcc libc6-dev          # Rust crates that build C (obs-plugin links nothing at build time)
+  debootstrap util-linux            # the OBS chroot (tests/rig/obs-chroot.sh) and private mount namespaces
+  nginx-light libnginx-mod-rtmp     # local RTMP server for stream tests
+  libclang-dev                      # checking obs-plugin/sys/src/bindings.rs against the libobs headers
+  iproute2 procps                   # ss, kill
+)
+echo "[deps] apt-get update"
+apt-get update -q >/dev/null
+echo "[deps] apt-get install ${PKGS[*]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PKGS[@]}" >/dev/null
+if ! command -v cargo-nextest >/dev/null; then
+  echo "[deps] cargo install cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -1,0 +1,74 @@
+//! Build products the rig installs: the plugin `.so`, its data and the `deckcast` binary.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root (parent of `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `target/<profile>` of the running binary: tests live in `target/<profile>/deps/`, binaries
+/// such as `deckcast-lab` in `target/<profile>/`.
+fn profile_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the running binary")?;
+    let dir = exe.parent().context("binary has no parent directory")?;
+    Ok(if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().context("deps/ has no parent")?.to_path_buf()
+    } else {
+        dir.to_path_buf()
+    })
+}
+
+/// Paths of the freshly built artifacts.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    /// `libdeckcast.so` (installed into OBS as `deckcast.so`).
+    pub plugin_so: PathBuf,
+    /// `obs-plugin/data` (locale files, ...).
+    pub plugin_data: PathBuf,
+    /// The companion binary `deckcast`.
+    pub deckcast: PathBuf,
+}
+
+/// Builds the plugin and the companion (same profile as the tests) once per process.
+pub fn get() -> Result<&'static Artifacts> {
+    static BUILT: OnceLock<Artifacts> = OnceLock::new();
+    if let Some(a) = BUILT.get() {
+        return Ok(a);
+    }
+    let dir = profile_dir()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "deckcast-obs",
+        "-p",
+        "deckcast-companion",
+    ]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the plugin and companion failed");
+    }
+    let artifacts = Artifacts {
+        plugin_so: dir.join("libdeckcast.so"),
+        plugin_data: workspace_root().join("obs-plugin/data"),
+        deckcast: dir.join("deckcast"),
+    };
+    for p in [&artifacts.plugin_so, &artifacts.deckcast] {
+        if !p.exists() {
+            bail!("{} was not built", p.display());
+        }
+    }
+    Ok(BUILT.get_or_init(|| artifacts))
+}

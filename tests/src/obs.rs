@@ -1,0 +1,524 @@
+//! One real OBS Studio per test, with a fresh config and (optionally) the Deckcast plugin.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::runtime::{Isolation, Runtime};
+use crate::util::{self, wait_for};
+use crate::{artifacts, wav};
+
+/// How to set up OBS for a test.
+#[derive(Debug, Clone)]
+pub struct ObsOptions {
+    /// Install the freshly built Deckcast plugin.
+    pub plugin: bool,
+    /// Leave obs-websocket in place (false hides the module to test running without it).
+    pub websocket: bool,
+    /// Canvas and output size.
+    pub size: (u32, u32),
+    /// Frames per second.
+    pub fps: u32,
+    /// The main stream's RTMP server URL (`rtmp://127.0.0.1:PORT/live`), if any.
+    pub rtmp_server: Option<String>,
+    /// The main stream's key.
+    pub stream_key: String,
+    /// Tempo of the looping audio file's kick drum.
+    pub audio_bpm: f64,
+    /// A persistent OBS home on the host (config, profile, scenes kept across runs; created on
+    /// first use). `None`: a fresh scratch directory, removed after a passing test.
+    pub home: Option<PathBuf>,
+    /// obs-websocket port for a new config (`None`: a free port).
+    pub ws_port: Option<u16>,
+}
+
+impl Default for ObsOptions {
+    fn default() -> Self {
+        Self {
+            plugin: true,
+            websocket: true,
+            size: (640, 360),
+            fps: 30,
+            rtmp_server: None,
+            stream_key: "main".to_owned(),
+            audio_bpm: 128.0,
+            home: None,
+            ws_port: None,
+        }
+    }
+}
+
+/// A running OBS. Stops on drop (SIGINT, by PID); if the test is failing, the OBS log is printed
+/// and the directory kept.
+#[derive(Debug)]
+pub struct Obs {
+    runtime: &'static Runtime,
+    dir: PathBuf,
+    cfg: PathBuf,
+    persistent: bool,
+    /// obs-websocket port on 127.0.0.1.
+    pub ws_port: u16,
+    /// obs-websocket password (random per test; lives only in the test's config file).
+    pub password: String,
+    /// X display number of the Xvfb OBS draws on.
+    pub display: u32,
+    obs_pid: u32,
+    session: Child,
+    xvfb: Child,
+    stopped: bool,
+    exit: Option<std::process::ExitStatus>,
+}
+
+/// Where a persistent OBS home is bind-mounted inside the chroot.
+const HOME_IN_CHROOT: &str = "/deckcast-home";
+
+/// Port and password of an existing obs-websocket config, if there is one.
+fn existing_websocket_config(path: &Path) -> Option<(u16, String)> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let port = u16::try_from(v["server_port"].as_u64()?).ok()?;
+    Some((port, v["server_password"].as_str()?.to_owned()))
+}
+
+/// The OBS config tree (`$XDG_CONFIG_HOME/obs-studio`): no wizard, websocket on, a Test profile and scene.
+fn write_config(
+    cfg: &Path,
+    opts: &ObsOptions,
+    obs_version: &str,
+    port: u16,
+    password: &str,
+    media: &Path,
+) -> Result<()> {
+    let root = cfg.join("obs-studio");
+    let profile = root.join("basic/profiles/Test");
+    let scenes = root.join("basic/scenes");
+    let ws = root.join("plugin_config/obs-websocket");
+    for d in [&profile, &scenes, &ws, &cfg.join("run")] {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut v = obs_version
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, patch) = (
+        v.next().unwrap_or(0),
+        v.next().unwrap_or(0),
+        v.next().unwrap_or(0),
+    );
+    // The first-run wizard opens when LastVersion is absent; OBS >= 31 reads user settings from user.ini.
+    let global = format!(
+        "[General]\nFirstRun=true\nLastVersion={}\nConfirmOnExit=false\nEnableAutoUpdates=false\n\n\
+         [Basic]\nProfile=Test\nProfileDir=Test\nSceneCollection=Test\nSceneCollectionFile=Test\n\n\
+         [BasicWindow]\nWarnBeforeStartingStream=false\nWarnBeforeStoppingStream=false\n\
+         WarnBeforeStoppingRecord=false\nSysTrayEnabled=false\nPreviewEnabled=false\n",
+        (major << 24) | (minor << 16) | patch
+    );
+    std::fs::write(root.join("global.ini"), &global)?;
+    if major >= 31 {
+        std::fs::write(root.join("user.ini"), &global)?;
+    }
+    let ws_config = serde_json::json!({
+        "first_load": false, "server_enabled": true, "server_port": port,
+        "alerts_enabled": false, "auth_required": true, "server_password": password,
+    });
+    std::fs::write(ws.join("config.json"), ws_config.to_string())?;
+    let (w, h) = opts.size;
+    std::fs::write(
+        profile.join("basic.ini"),
+        format!(
+            "[General]\nName=Test\n\n[Output]\nMode=Simple\n\n[SimpleOutput]\nVBitrate=1500\nABitrate=128\n\
+             StreamEncoder=x264\nPreset=ultrafast\nUseAdvanced=true\nx264Settings=keyint={}\nRecEncoder=x264\n\n\
+             [Video]\nBaseCX={w}\nBaseCY={h}\nOutputCX={w}\nOutputCY={h}\nFPSType=0\nFPSCommon={}\n\
+             ScaleType=bicubic\nColorFormat=NV12\n\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n",
+            2 * opts.fps,
+            opts.fps
+        ),
+    )?;
+    let server = opts
+        .rtmp_server
+        .clone()
+        .unwrap_or_else(|| "rtmp://127.0.0.1:1/live".to_owned());
+    std::fs::write(
+        profile.join("service.json"),
+        serde_json::json!({"type": "rtmp_custom", "settings": {"server": server, "key": opts.stream_key, "use_auth": false, "bwtest": false}}).to_string(),
+    )?;
+    let item = |name: &str, id: u32| {
+        serde_json::json!({"name": name, "id": id, "visible": true, "locked": false, "rot": 0.0,
+            "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "align": 5,
+            "bounds_type": 0, "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}})
+    };
+    let media_source = |name: &str, settings: serde_json::Value| {
+        let mut s = serde_json::json!({"restart_on_activate": false, "close_when_inactive": false, "looping": true});
+        s.as_object_mut()
+            .unwrap()
+            .extend(settings.as_object().unwrap().clone());
+        serde_json::json!({"id": "ffmpeg_source", "versioned_id": "ffmpeg_source", "name": name,
+            "settings": s, "mixers": 255, "volume": 1.0, "muted": false, "enabled": true, "monitoring_type": 0})
+    };
+    let scene = serde_json::json!({
+        "name": "Test", "current_scene": "Scene", "current_program_scene": "Scene",
+        "scene_order": [{"name": "Scene"}],
+        "sources": [
+            media_source("Pattern", serde_json::json!({"is_local_file": false, "input_format": "lavfi",
+                "input": format!("testsrc2=size={w}x{h}:rate={},format=rgba", opts.fps)})),
+            media_source("Music", serde_json::json!({"is_local_file": true, "local_file": media})),
+            {"id": "scene", "versioned_id": "scene", "name": "Scene",
+             "settings": {"id_counter": 2, "custom_size": false, "items": [item("Pattern", 1), item("Music", 2)]}},
+        ],
+        "groups": [], "current_transition": "Fade", "transition_duration": 300, "transitions": [],
+        "quick_transitions": [], "saved_projectors": [], "preview_locked": false, "scaling_enabled": false, "modules": {},
+    });
+    std::fs::write(scenes.join("Test.json"), scene.to_string())?;
+    Ok(())
+}
+
+/// Installs the plugin in the per-user layout OBS documents for Linux:
+/// `$XDG_CONFIG_HOME/obs-studio/plugins/deckcast/{bin/64bit/deckcast.so,data/}`.
+fn install_plugin(cfg: &Path) -> Result<()> {
+    let a = artifacts::get()?;
+    let base = cfg.join("obs-studio/plugins/deckcast");
+    let bin = base.join("bin/64bit");
+    std::fs::create_dir_all(&bin)?;
+    std::fs::copy(&a.plugin_so, bin.join("deckcast.so")).context("copying the plugin")?;
+    copy_dir(&a.plugin_data, &base.join("data"))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+impl Obs {
+    /// Starts Xvfb and OBS and waits until obs-websocket accepts connections.
+    pub fn start(opts: ObsOptions) -> Result<Obs> {
+        let runtime = Runtime::get()?;
+        let persistent = opts.home.is_some();
+        // `dir` is the host path; `guest_dir` the same directory as OBS sees it.
+        let (dir, guest_dir, bind) = match &opts.home {
+            Some(home) => {
+                std::fs::create_dir_all(home)?;
+                let home = std::fs::canonicalize(home)?;
+                match runtime {
+                    Runtime::Chroot { .. } => {
+                        (home.clone(), PathBuf::from(HOME_IN_CHROOT), Some(home))
+                    }
+                    Runtime::Host { .. } => (home.clone(), home, None),
+                }
+            }
+            None => {
+                let dir = runtime.scratch_dir("obs")?;
+                let guest = runtime.guest_path(&dir);
+                (dir, guest, None)
+            }
+        };
+        let guest = |p: &Path| guest_dir.join(p.strip_prefix(&dir).unwrap_or(p));
+        let cfg = dir.join("cfg");
+        let ws_file = cfg.join("obs-studio/plugin_config/obs-websocket/config.json");
+        let (ws_port, password) = match existing_websocket_config(&ws_file) {
+            Some(found) if persistent => found,
+            _ => {
+                let media = dir.join("music.wav");
+                // 15 s at 128 BPM is exactly 32 beats, so the loop keeps the beat.
+                let seconds = (60.0 / opts.audio_bpm) * (15.0 * opts.audio_bpm / 60.0).round();
+                wav::write(
+                    &media,
+                    48_000,
+                    2,
+                    seconds,
+                    wav::tone_with_kicks(opts.audio_bpm),
+                )?;
+                let ws_port = match opts.ws_port {
+                    Some(p) => p,
+                    None => util::free_port()?,
+                };
+                let password = util::random_hex(16)?;
+                write_config(
+                    &cfg,
+                    &opts,
+                    runtime.obs_version(),
+                    ws_port,
+                    &password,
+                    &guest(&media),
+                )?;
+                (ws_port, password)
+            }
+        };
+        if opts.plugin {
+            install_plugin(&cfg)?;
+        }
+        let (xvfb, display) = start_xvfb(runtime, &dir)?;
+        let guest_cfg = guest(&cfg).to_string_lossy().into_owned();
+        let guest_pid = guest(&dir.join("obs.pid")).to_string_lossy().into_owned();
+        let env = vec![
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            ("LANG", "C.UTF-8".to_owned()),
+            ("HOME", guest_cfg.clone()),
+            ("XDG_CONFIG_HOME", guest_cfg.clone()),
+            ("XDG_RUNTIME_DIR", format!("{guest_cfg}/run")),
+            ("DISPLAY", format!(":{display}")),
+            ("LIBGL_ALWAYS_SOFTWARE", "1".to_owned()),
+            ("QT_QPA_PLATFORM", "xcb".to_owned()),
+        ];
+        // dbus-run-session gives OBS a private session bus; the inner shell records OBS's own PID
+        // before exec'ing it, so SIGINT goes to OBS and not to the bus wrapper.
+        let launch = format!(
+            "echo $$ > '{guest_pid}'; exec obs --multi --disable-shutdown-check --disable-missing-files-check \
+             --disable-updater --collection Test --profile Test --websocket_ipv4_only"
+        );
+        let iso = Isolation {
+            hide_websocket: !opts.websocket,
+            bind: bind.map(|host| (host, HOME_IN_CHROOT.to_owned())),
+        };
+        let mut cmd = runtime.command("dbus-run-session", &["--", "sh", "-c", &launch], &env, &iso);
+        let stdout = std::fs::File::create(dir.join("obs-stdout.log"))?;
+        cmd.stdout(stdout.try_clone()?)
+            .stderr(stdout)
+            .stdin(Stdio::null());
+        let session = cmd.spawn().context("starting OBS")?;
+        let pid_file = dir.join("obs.pid");
+        let mut obs = Obs {
+            runtime,
+            dir,
+            cfg,
+            persistent,
+            ws_port,
+            password,
+            display,
+            obs_pid: 0,
+            session,
+            xvfb,
+            stopped: false,
+            exit: None,
+        };
+        obs.obs_pid = wait_for("OBS to start", Duration::from_secs(20), || {
+            if let Ok(Some(status)) = obs.session.try_wait() {
+                bail!(
+                    "OBS exited at once ({status}); output:\n{}",
+                    util::tail(&obs.dir.join("obs-stdout.log"), 30)
+                );
+            }
+            Ok(std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok()))
+        })?;
+        if opts.websocket {
+            let port = obs.ws_port;
+            let pid = obs.obs_pid;
+            let waited = wait_for("obs-websocket to listen", Duration::from_secs(60), || {
+                if !util::pid_alive(pid) {
+                    bail!("OBS exited during startup");
+                }
+                Ok(util::port_open(port).then_some(()))
+            });
+            if let Err(e) = waited.and_then(|()| wait_until_ready(port, &obs.password)) {
+                bail!("{e}\n{}", obs.failure_report());
+            }
+        } else {
+            let pid = obs.obs_pid;
+            wait_for(
+                "OBS to finish loading modules",
+                Duration::from_secs(60),
+                || {
+                    if !util::pid_alive(pid) {
+                        bail!("OBS exited during startup");
+                    }
+                    Ok(obs.log().contains("Loaded Modules:").then_some(()))
+                },
+            )?;
+        }
+        Ok(obs)
+    }
+
+    /// The OBS process ID (host PID).
+    pub fn pid(&self) -> u32 {
+        self.obs_pid
+    }
+
+    /// True while OBS runs.
+    pub fn alive(&self) -> bool {
+        util::pid_alive(self.obs_pid)
+    }
+
+    /// The current OBS log (`obs-studio/logs/*.txt`, newest file).
+    pub fn log(&self) -> String {
+        self.log_path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    fn log_path(&self) -> Option<PathBuf> {
+        let dir = self.cfg.join("obs-studio/logs");
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        logs.sort();
+        logs.pop()
+    }
+
+    /// Host path of the OBS config home (`XDG_CONFIG_HOME`).
+    pub fn config_dir(&self) -> &Path {
+        &self.cfg
+    }
+
+    /// Host path of the test's directory (kept on failure).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The runtime OBS runs in.
+    pub fn runtime(&self) -> &'static Runtime {
+        self.runtime
+    }
+
+    /// Connects an obs-websocket client with the test's password.
+    pub async fn client(&self) -> Result<obws::Client> {
+        let mut last = None;
+        for _ in 0..20 {
+            match obws::Client::connect("127.0.0.1", self.ws_port, Some(self.password.as_str()))
+                .await
+            {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(last
+            .map(anyhow::Error::from)
+            .unwrap_or_else(|| anyhow::anyhow!("no attempt")))
+        .context("connecting to obs-websocket")
+    }
+
+    /// Stops OBS with SIGINT (its clean shutdown) and then Xvfb. Returns true if OBS shut down
+    /// cleanly (exited on SIGINT and logged its final leak count).
+    pub fn stop(&mut self) -> bool {
+        if self.stopped {
+            return true;
+        }
+        self.stopped = true;
+        let exited = util::stop_pid(self.obs_pid, "INT", Duration::from_secs(20));
+        self.exit = self.session.wait().ok();
+        let _ = util::stop_pid(self.xvfb.id(), "TERM", Duration::from_secs(5));
+        let _ = self.xvfb.wait();
+        exited && self.log().contains("Number of memory leaks")
+    }
+
+    /// Log tails for a failure message.
+    pub fn failure_report(&self) -> String {
+        format!(
+            "--- OBS session exit: {:?} ---\n--- OBS log ({}) ---\n{}\n--- OBS stdout/stderr ---\n{}\n--- kept in {} ---",
+            self.exit,
+            self.log_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into()),
+            self.log_path()
+                .map(|p| util::tail(&p, 80))
+                .unwrap_or_default(),
+            util::tail(&self.dir.join("obs-stdout.log"), 20),
+            self.dir.display()
+        )
+    }
+}
+
+impl Drop for Obs {
+    fn drop(&mut self) {
+        let clean = self.stop();
+        if std::thread::panicking() || !clean {
+            eprintln!(
+                "OBS (pid {}) {}:\n{}",
+                self.obs_pid,
+                if clean {
+                    "stopped"
+                } else {
+                    "did not shut down cleanly"
+                },
+                self.failure_report()
+            );
+        } else if !self.persistent {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Waits until obs-websocket completes a handshake and answers GetVersion (it answers `NotReady`
+/// until OBS has finished loading). Runs on its own thread with its own runtime, so it works from
+/// sync and async tests alike.
+fn wait_until_ready(port: u16, password: &str) -> Result<()> {
+    let password = password.to_owned();
+    std::thread::spawn(move || -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                match obws::Client::connect("127.0.0.1", port, Some(password.as_str())).await {
+                    Ok(mut client) => {
+                        client.disconnect().await;
+                        return Ok(());
+                    }
+                    Err(e) if tokio::time::Instant::now() > deadline => {
+                        bail!("obs-websocket never became ready: {e}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("readiness thread panicked"))?
+}
+
+/// Starts Xvfb on a display it picks itself (`-displayfd`), so parallel runs never collide.
+fn start_xvfb(runtime: &Runtime, dir: &Path) -> Result<(Child, u32)> {
+    let mut cmd = runtime.command(
+        "Xvfb",
+        &[
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x720x24",
+            "-nolisten",
+            "tcp",
+        ],
+        &[("PATH", "/usr/bin:/bin".to_owned())],
+        &Isolation::default(),
+    );
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("xvfb.log"))?)
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().context("starting Xvfb")?;
+    let stdout = child.stdout.take().context("Xvfb stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx
+        .recv_timeout(Duration::from_secs(20))
+        .ok()
+        .and_then(|l| l.trim().parse().ok())
+    {
+        Some(display) => Ok((child, display)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "Xvfb did not report a display:\n{}",
+                util::tail(&dir.join("xvfb.log"), 20)
+            )
+        }
+    }
+}

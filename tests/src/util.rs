@@ -1,0 +1,115 @@
+//! Small helpers: free ports, random tokens, polling, signals by PID.
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A TCP port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `n` random bytes as lowercase hex (from the kernel's CSPRNG).
+pub fn random_hex(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` with `what`.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check()? {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {:?} waiting for {what}", timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Async [`wait_for`]: polls `check` every 100 ms without blocking the runtime.
+pub async fn wait_for_async<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {:?} waiting for {what}", timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// True if something accepts TCP connections on 127.0.0.1:`port`.
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+/// True while process `pid` exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3 (after the parenthesised command) is the state; Z = zombie, X = dead.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` (e.g. "INT", "TERM", "KILL") to `pid` only.
+pub fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .context("running kill")?;
+    if !status.success() && pid_alive(pid) {
+        bail!("kill -{signal} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Signals `pid` and waits up to `timeout` for it to go away; escalates to SIGKILL.
+/// Returns true if it exited within the timeout without SIGKILL.
+pub fn stop_pid(pid: u32, sig: &str, timeout: Duration) -> bool {
+    if !pid_alive(pid) {
+        return true;
+    }
+    let _ = signal(pid, sig);
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = signal(pid, "KILL");
+    false
+}
+
+/// The last `n` lines of a text file (for failure reports).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| format!("<cannot read {}: {e}>", path.display()));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
