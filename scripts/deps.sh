@@ -8,7 +8,7 @@ set -euo pipefail
 command -v cargo >/dev/null || { echo "deps: cargo not found; install Rust with rustup first" >&2; exit 1; }
 
 PKGS=(
-  pkg-config gcc libc6-dev          # Rust crates that build C (obs-plugin links nothing at build time)
+  pkg-config gcc libc6-dev binutils # Rust crates that build C; nm/readelf for the plugin symbol checks
   debootstrap util-linux            # the OBS chroot (tests/rig/obs-chroot.sh) and private mount namespaces
   nginx-light libnginx-mod-rtmp     # local RTMP server for stream tests
   libclang-dev                      # checking obs-plugin/sys/src/bindings.rs against the libobs headers

@@ -1,7 +1,7 @@
 //! Deckcast's OBS Studio plugin (OBS module `deckcast`, loaded as `deckcast.so` by OBS ≥ 30.2).
 //!
 //! # Layout
-//! - [`obs`] is the libobs boundary and the only module of this crate where `unsafe` is allowed:
+//! - [`obs`] is the libobs boundary and the only module of this crate where the `unsafe_code` lint is allowed:
 //!   the exported module entry points, panic-catching trampolines and safe wrappers (logging through
 //!   `blog`, `obs_data`, locale, the obs-websocket vendor API).
 //! - [`plugin`] is the module lifecycle in safe Rust: what happens on load, post-load and unload.

@@ -20,16 +20,19 @@ pub(super) fn current() -> *mut sys::obs_module_t {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_set_pointer(module: *mut sys::obs_module_t) {
-    MODULE.store(module, Ordering::Release);
+    guard::catch("obs_module_set_pointer", (), || {
+        MODULE.store(module, Ordering::Release)
+    });
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_current_module() -> *mut sys::obs_module_t {
-    current()
+    guard::catch("obs_current_module", ptr::null_mut(), current)
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_ver() -> u32 {
+    // A constant: nothing here can panic.
     sys::LIBOBS_API_VER
 }
 
