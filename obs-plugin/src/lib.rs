@@ -19,4 +19,5 @@
 #[allow(unsafe_code)]
 pub mod obs;
 pub mod plugin;
+pub mod targets;
 pub mod vendor_api;

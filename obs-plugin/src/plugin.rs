@@ -3,7 +3,13 @@ use std::sync::OnceLock;
 
 use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
 
+use std::time::Duration;
+
+use crate::obs::frontend::{self, Event};
 use crate::obs::{self, log};
+use crate::targets::engine::FrontendEvent;
+use crate::targets::obs_host::ObsHost;
+use crate::targets::worker::Worker;
 use crate::vendor_api;
 
 /// The plugin version: the workspace version, shared with the companion and the packaging.
@@ -17,6 +23,12 @@ pub struct Context {
 }
 
 static CONTEXT: OnceLock<Context> = OnceLock::new();
+static TARGETS: OnceLock<Worker> = OnceLock::new();
+
+/// The targets worker, once post-load has started it.
+pub fn targets() -> Option<&'static Worker> {
+    TARGETS.get()
+}
 
 /// The load-time context; `None` only before `obs_module_load` ran.
 pub fn context() -> Option<&'static Context> {
@@ -39,6 +51,13 @@ pub fn load() -> bool {
 
 /// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
 pub fn post_load() {
+    let worker = TARGETS.get_or_init(|| Worker::spawn(ObsHost::default));
+    // The profile is already loaded when modules load: read its targets before obs-websocket
+    // clients can ask for them (FinishedLoading then finds the same profile and keeps them).
+    worker.frontend(FrontendEvent::ProfileLoaded(
+        frontend::current_profile_path(),
+    ));
+    frontend::on_events(on_frontend_event);
     match obs::vendor::Vendor::register(VENDOR_NAME, vendor_api::REQUESTS) {
         Ok(vendor) => log::info(&format!(
             "obs-websocket vendor '{VENDOR_NAME}' registered with {} request(s)",
@@ -51,7 +70,32 @@ pub fn post_load() {
     }
 }
 
+/// Frontend events (UI thread): forwarded to the targets worker without waiting, except on exit,
+/// where every target must stop before OBS tears libobs down.
+fn on_frontend_event(ev: Event) {
+    let Some(worker) = targets() else { return };
+    match ev {
+        Event::FinishedLoading | Event::ProfileChanged => worker.frontend(
+            FrontendEvent::ProfileLoaded(frontend::current_profile_path()),
+        ),
+        Event::ProfileRenamed => worker.frontend(FrontendEvent::ProfileRenamed(
+            frontend::current_profile_path(),
+        )),
+        Event::ProfileChanging => worker.frontend(FrontendEvent::ProfileChanging),
+        Event::StreamingStarting => worker.frontend(FrontendEvent::MainStreamStarting),
+        Event::StreamingStopping => worker.frontend(FrontendEvent::MainStreamStopping),
+        Event::Exit => {
+            worker.shutdown(Duration::from_secs(5));
+            frontend::remove_event_handler();
+        }
+        Event::StreamingStarted | Event::StreamingStopped => {}
+    }
+}
+
 /// `obs_module_unload`.
 pub fn unload() {
+    if let Some(worker) = targets() {
+        worker.shutdown(Duration::from_secs(5));
+    }
     log::info("Deckcast unloaded");
 }

@@ -5,16 +5,58 @@
 //! `deckcast-protocol`, or `{"error": {"code", "message"}}`. Handlers never panic on bad input and
 //! never block.
 use deckcast_protocol::{ErrorCode, ErrorResponse, GetVersionResponse, PROTOCOL_VERSION};
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::obs::vendor::VendorRequest;
 use crate::plugin::{self, Context, PLUGIN_VERSION};
 
+/// How long a vendor request may wait for the targets worker.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+macro_rules! targets_request {
+    ($name:literal) => {
+        VendorRequest {
+            name: $name,
+            handler: targets_request,
+        }
+    };
+}
+
 /// Every request the plugin registers with obs-websocket.
-pub static REQUESTS: &[VendorRequest] = &[VendorRequest {
-    name: c"GetVersion",
-    handler: |data| with_context(data, get_version),
-}];
+pub static REQUESTS: &[VendorRequest] = &[
+    VendorRequest {
+        name: c"GetVersion",
+        handler: |_, data| with_context(data, get_version),
+    },
+    targets_request!(c"ListTargets"),
+    targets_request!(c"GetTarget"),
+    targets_request!(c"CreateTarget"),
+    targets_request!(c"UpdateTarget"),
+    targets_request!(c"DeleteTarget"),
+    targets_request!(c"SetStreamKey"),
+    targets_request!(c"StartTarget"),
+    targets_request!(c"StopTarget"),
+    targets_request!(c"StartAllTargets"),
+    targets_request!(c"StopAllTargets"),
+    targets_request!(c"GetTargetHealth"),
+    targets_request!(c"UpdateEncoderConfig"),
+    targets_request!(c"DeleteEncoderConfig"),
+    targets_request!(c"ExportTargets"),
+    targets_request!(c"ImportTargets"),
+];
+
+/// Hands a targets request to the targets worker thread and waits for its answer.
+fn targets_request(kind: &str, data: Value) -> Value {
+    match plugin::targets() {
+        Some(worker) => worker.request(kind, data, WORKER_TIMEOUT),
+        None => error(
+            ErrorCode::Internal,
+            "the Deckcast targets worker is not running",
+        ),
+    }
+}
 
 fn with_context(data: Value, handler: fn(&Context, Value) -> Value) -> Value {
     match plugin::context() {
@@ -64,6 +106,26 @@ mod tests {
     #[test]
     fn request_names_match_the_protocol() {
         let names: Vec<_> = REQUESTS.iter().map(|r| r.name.to_str().unwrap()).collect();
-        assert_eq!(names, [request::GET_VERSION]);
+        assert_eq!(
+            names,
+            [
+                request::GET_VERSION,
+                request::LIST_TARGETS,
+                request::GET_TARGET,
+                request::CREATE_TARGET,
+                request::UPDATE_TARGET,
+                request::DELETE_TARGET,
+                request::SET_STREAM_KEY,
+                request::START_TARGET,
+                request::STOP_TARGET,
+                request::START_ALL_TARGETS,
+                request::STOP_ALL_TARGETS,
+                request::GET_TARGET_HEALTH,
+                request::UPDATE_ENCODER_CONFIG,
+                request::DELETE_ENCODER_CONFIG,
+                request::EXPORT_TARGETS,
+                request::IMPORT_TARGETS,
+            ]
+        );
     }
 }

@@ -55,7 +55,7 @@ mod regen {
             .clang_arg(format!("-I{}", include.join("obs").display()))
             .clang_arg("-DHAVE_OBSCONFIG_H")
             .allowlist_function("obs_.*|gs_.*|audio_.*|video_.*|blog|bfree|bmalloc")
-            .allowlist_function("(proc_handler|calldata|signal_handler|text_lookup)_.*")
+            .allowlist_function("(proc_handler|calldata|signal_handler|text_lookup|config)_.*")
             .allowlist_type("obs_.*|gs_.*|audio_.*|video_.*|calldata.*|proc_handler.*|signal_handler.*")
             .allowlist_var("OBS_.*|LIBOBS_API_.*|LOG_.*|MAX_AUDIO_.*|MAX_AV_PLANES|GS_.*")
             .blocklist_function(

@@ -3,3 +3,4 @@
 #include <obs/obs-frontend-api.h>
 #include <obs/util/platform.h>
 #include <obs/util/text-lookup.h>
+#include <obs/util/config-file.h>

@@ -21,4 +21,5 @@ pub mod obs;
 pub mod rtmp;
 pub mod runtime;
 pub mod util;
+pub mod vendor;
 pub mod wav;

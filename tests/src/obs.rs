@@ -33,6 +33,9 @@ pub struct ObsOptions {
     pub home: Option<PathBuf>,
     /// obs-websocket port for a new config (`None`: a free port).
     pub ws_port: Option<u16>,
+    /// Unlock a Secret Service keyring (gnome-keyring) in OBS's session, as a desktop login does.
+    /// Without it the keyring stays locked and Deckcast must fall back to in-memory keys.
+    pub keyring: bool,
 }
 
 impl Default for ObsOptions {
@@ -47,6 +50,7 @@ impl Default for ObsOptions {
             audio_bpm: 128.0,
             home: None,
             ws_port: None,
+            keyring: true,
         }
     }
 }
@@ -268,11 +272,24 @@ impl Obs {
             ("DISPLAY", format!(":{display}")),
             ("LIBGL_ALWAYS_SOFTWARE", "1".to_owned()),
             ("QT_QPA_PLATFORM", "xcb".to_owned()),
+            ("DECKCAST_KEYRING_PASSWORD", password.clone()),
         ];
         // dbus-run-session gives OBS a private session bus; the inner shell records OBS's own PID
         // before exec'ing it, so SIGINT goes to OBS and not to the bus wrapper.
+        // With `keyring`, gnome-keyring's login keyring (under $HOME) is created/unlocked with the
+        // test's password first, as a desktop session would have it. The bus address is recorded so
+        // tests can look into the same keyring with secret-tool.
+        let unlock = if opts.keyring {
+            "printf %s \"$DECKCAST_KEYRING_PASSWORD\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; "
+        } else {
+            ""
+        };
+        let guest_bus = guest(&dir.join("dbus-address"))
+            .to_string_lossy()
+            .into_owned();
         let launch = format!(
-            "echo $$ > '{guest_pid}'; exec obs --multi --disable-shutdown-check --disable-missing-files-check \
+            "echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{guest_bus}'; {unlock}unset DECKCAST_KEYRING_PASSWORD; \
+             echo $$ > '{guest_pid}'; exec obs --multi --disable-shutdown-check --disable-missing-files-check \
              --disable-updater --collection Test --profile Test --websocket_ipv4_only"
         );
         let iso = Isolation {
@@ -397,6 +414,36 @@ impl Obs {
             .map(anyhow::Error::from)
             .unwrap_or_else(|| anyhow::anyhow!("no attempt")))
         .context("connecting to obs-websocket")
+    }
+
+    /// Looks `service`/`username` up in the Secret Service keyring of OBS's session (secret-tool).
+    /// `Ok(None)` when the keyring has no such item.
+    pub fn keyring_lookup(&self, service: &str, username: &str) -> Result<Option<String>> {
+        let bus = std::fs::read_to_string(self.dir.join("dbus-address"))
+            .context("OBS's session bus address")?;
+        let out = self
+            .runtime
+            .command(
+                "secret-tool",
+                &["lookup", "service", service, "username", username],
+                &[
+                    ("PATH", "/usr/bin:/bin".to_owned()),
+                    ("DBUS_SESSION_BUS_ADDRESS", bus.trim().to_owned()),
+                ],
+                &Isolation::default(),
+            )
+            .output()
+            .context("running secret-tool")?;
+        if out.status.success() {
+            Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+        } else if out.stderr.is_empty() {
+            Ok(None)
+        } else {
+            bail!(
+                "secret-tool failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
     }
 
     /// Stops OBS with SIGINT (its clean shutdown) and then Xvfb. Returns true if OBS shut down

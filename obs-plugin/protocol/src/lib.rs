@@ -8,6 +8,9 @@
 //! ([`ErrorResponse`]) instead of the success payload; obs-websocket itself still reports the call
 //! as successful, so clients must look for the `error` key ([`VendorReply`] does that).
 //!
+//! obs-websocket converts payloads through libobs' `obs_data`, which only carries arrays of
+//! objects: every list in this protocol is a list of objects ([`is_obs_data_safe`] checks it).
+//!
 //! Compatibility: [`PROTOCOL_VERSION`] grows by one whenever a request or payload changes in a way
 //! an older peer would misread. Adding optional fields does not bump it.
 #![forbid(unsafe_code)]
@@ -20,10 +23,50 @@ pub const VENDOR_NAME: &str = "deckcast";
 /// Version of this vendor API contract (see the crate docs for when it changes).
 pub const PROTOCOL_VERSION: u32 = 1;
 
+pub mod targets;
+
 /// Request type names, as sent in `CallVendorRequest.requestType`.
 pub mod request {
     /// [`GetVersionResponse`](super::GetVersionResponse): plugin, protocol and libobs versions.
     pub const GET_VERSION: &str = "GetVersion";
+    /// `{}` -> [`TargetList`](super::targets::TargetList).
+    pub const LIST_TARGETS: &str = "ListTargets";
+    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
+    pub const GET_TARGET: &str = "GetTarget";
+    /// [`CreateTarget`](super::targets::CreateTarget) -> [`TargetReply`](super::targets::TargetReply).
+    pub const CREATE_TARGET: &str = "CreateTarget";
+    /// [`UpdateTarget`](super::targets::UpdateTarget) -> [`TargetReply`](super::targets::TargetReply).
+    pub const UPDATE_TARGET: &str = "UpdateTarget";
+    /// [`TargetId`](super::targets::TargetId) -> `{}`.
+    pub const DELETE_TARGET: &str = "DeleteTarget";
+    /// [`SetStreamKey`](super::targets::SetStreamKey) -> `{}`.
+    pub const SET_STREAM_KEY: &str = "SetStreamKey";
+    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
+    pub const START_TARGET: &str = "StartTarget";
+    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
+    pub const STOP_TARGET: &str = "StopTarget";
+    /// `{}` -> [`BulkReply`](super::targets::BulkReply) (enabled targets only).
+    pub const START_ALL_TARGETS: &str = "StartAllTargets";
+    /// `{}` -> [`BulkReply`](super::targets::BulkReply).
+    pub const STOP_ALL_TARGETS: &str = "StopAllTargets";
+    /// [`HealthQuery`](super::targets::HealthQuery) -> [`HealthReport`](super::targets::HealthReport).
+    pub const GET_TARGET_HEALTH: &str = "GetTargetHealth";
+    /// [`UpdateEncoderConfig`](super::targets::UpdateEncoderConfig) -> the config.
+    pub const UPDATE_ENCODER_CONFIG: &str = "UpdateEncoderConfig";
+    /// [`TargetId`](super::targets::TargetId) (config id) -> `{}`; refused while a target uses it.
+    pub const DELETE_ENCODER_CONFIG: &str = "DeleteEncoderConfig";
+    /// `{}` -> [`TargetsExport`](super::targets::TargetsExport) (no keys).
+    pub const EXPORT_TARGETS: &str = "ExportTargets";
+    /// [`ImportTargets`](super::targets::ImportTargets) -> [`ImportReply`](super::targets::ImportReply).
+    pub const IMPORT_TARGETS: &str = "ImportTargets";
+}
+
+/// Vendor event type names (obs-websocket `VendorEvent.eventType`).
+pub mod event {
+    /// [`TargetStateChanged`](super::targets::TargetStateChanged) on every state change.
+    pub const TARGET_STATE_CHANGED: &str = "TargetStateChanged";
+    /// [`HealthReport`](super::targets::HealthReport) of all targets, every second while any is active.
+    pub const TARGET_HEALTH: &str = "TargetHealth";
 }
 
 /// Answer to [`request::GET_VERSION`].
@@ -103,6 +146,17 @@ impl<T: serde::de::DeserializeOwned> VendorReply<T> {
     }
 }
 
+/// True if `value` survives obs-websocket's `obs_data` round trip: no array holds anything but
+/// objects (arrays of strings or numbers would arrive empty).
+pub fn is_obs_data_safe(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => items.iter().all(|i| i.is_object() && is_obs_data_safe(i)),
+        Value::Object(map) => map.values().all(is_obs_data_safe),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +173,15 @@ mod tests {
             serde_json::to_value(&v).unwrap(),
             json!({"pluginVersion": "0.1.0", "protocolVersion": 1, "libobsVersion": "30.2.3"})
         );
+    }
+
+    #[test]
+    fn obs_data_safety() {
+        assert!(is_obs_data_safe(
+            &json!({"targets": [{"id": "a", "w": [{"x": 1}]}], "n": 1})
+        ));
+        assert!(!is_obs_data_safe(&json!({"ids": ["a"]})));
+        assert!(!is_obs_data_safe(&json!({"t": [{"ids": [1]}]})));
     }
 
     #[test]

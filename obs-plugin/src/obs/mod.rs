@@ -11,10 +11,12 @@
 //! Everything exported from here is safe to call from the rest of the crate.
 
 pub mod data;
+pub mod frontend;
 pub mod guard;
 pub mod locale;
 pub mod log;
 mod module;
+pub mod output;
 pub mod vendor;
 
 use std::ffi::CStr;

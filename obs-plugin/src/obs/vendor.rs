@@ -20,8 +20,9 @@ use super::guard;
 pub struct VendorRequest {
     /// `requestType` as clients send it.
     pub name: &'static CStr,
-    /// Called on obs-websocket worker threads; must not block.
-    pub handler: fn(Value) -> Value,
+    /// Called on obs-websocket worker threads with the request type and data; must not block
+    /// for long.
+    pub handler: fn(&str, Value) -> Value,
 }
 
 /// Why the vendor could not be registered.
@@ -148,7 +149,7 @@ extern "C" fn on_request(
             let text = unsafe { data::json_of(req) };
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        (request.handler)(input)
+        (request.handler)(&request.name.to_string_lossy(), input)
     });
     if !response.is_object() {
         response = fallback();

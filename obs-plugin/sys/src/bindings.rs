@@ -9108,3 +9108,218 @@ unsafe extern "C" {
         repeatable: bool,
     );
 }
+pub const config_open_type_CONFIG_OPEN_EXISTING: config_open_type = 0;
+pub const config_open_type_CONFIG_OPEN_ALWAYS: config_open_type = 1;
+pub type config_open_type = ::std::os::raw::c_uint;
+unsafe extern "C" {
+    pub fn config_create(file: *const ::std::os::raw::c_char) -> *mut config_t;
+}
+unsafe extern "C" {
+    pub fn config_open(
+        config: *mut *mut config_t,
+        file: *const ::std::os::raw::c_char,
+        open_type: config_open_type,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_open_string(
+        config: *mut *mut config_t,
+        str_: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_save(config: *mut config_t) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_save_safe(
+        config: *mut config_t,
+        temp_ext: *const ::std::os::raw::c_char,
+        backup_ext: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_close(config: *mut config_t);
+}
+unsafe extern "C" {
+    pub fn config_num_sections(config: *mut config_t) -> usize;
+}
+unsafe extern "C" {
+    pub fn config_get_section(config: *mut config_t, idx: usize) -> *const ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn config_set_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: *const ::std::os::raw::c_char,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_int(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: i64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: u64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_bool(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: bool,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_double(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: f64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_get_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> *const ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn config_get_int(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> i64;
+}
+unsafe extern "C" {
+    pub fn config_get_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> u64;
+}
+unsafe extern "C" {
+    pub fn config_get_bool(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> bool;
+}
+unsafe extern "C" {
+    pub fn config_get_double(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> f64;
+}
+unsafe extern "C" {
+    pub fn config_remove_value(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> bool;
+}
+unsafe extern "C" {
+    pub fn config_open_defaults(
+        config: *mut config_t,
+        file: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_set_default_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: *const ::std::os::raw::c_char,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_default_int(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: i64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_default_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: u64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_default_bool(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: bool,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_default_double(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: f64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_get_default_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> *const ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn config_get_default_int(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> i64;
+}
+unsafe extern "C" {
+    pub fn config_get_default_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> u64;
+}
+unsafe extern "C" {
+    pub fn config_get_default_bool(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> bool;
+}
+unsafe extern "C" {
+    pub fn config_get_default_double(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> f64;
+}
+unsafe extern "C" {
+    pub fn config_has_user_value(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> bool;
+}
+unsafe extern "C" {
+    pub fn config_has_default_value(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> bool;
+}

@@ -118,3 +118,39 @@ impl Drop for CallData {
         }
     }
 }
+
+/// `calldata_int` on a calldata libobs owns (e.g. inside a signal callback).
+///
+/// # Safety
+/// `cd` must be a valid calldata for the duration of the call.
+pub unsafe fn get_int_raw(cd: *const calldata_t, name: &CStr) -> Option<i64> {
+    let mut out = 0i64;
+    // SAFETY: caller contract; copies at most 8 bytes into `out`.
+    let found = unsafe {
+        calldata_get_data(
+            cd,
+            name.as_ptr(),
+            (&mut out as *mut i64).cast(),
+            size_of::<i64>(),
+        )
+    };
+    found.then_some(out)
+}
+
+/// `calldata_ptr` on a calldata libobs owns.
+///
+/// # Safety
+/// `cd` must be a valid calldata for the duration of the call.
+pub unsafe fn get_ptr_raw(cd: *const calldata_t, name: &CStr) -> Option<*mut c_void> {
+    let mut out: *mut c_void = core::ptr::null_mut();
+    // SAFETY: caller contract; copies a pointer-sized value into `out`.
+    let found = unsafe {
+        calldata_get_data(
+            cd,
+            name.as_ptr(),
+            (&mut out as *mut *mut c_void).cast(),
+            size_of::<*mut c_void>(),
+        )
+    };
+    found.then_some(out)
+}

@@ -1,0 +1,446 @@
+//! Outputs, services and encoders as RAII handles, and output signals as Rust callbacks.
+//!
+//! Handles own one libobs reference each and release it on drop. They are `Send + Sync`: libobs
+//! reference counting and the output/encoder functions used here are thread-safe.
+use std::ffi::{CStr, CString, c_void};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use deckcast_obs_sys::{self as sys, calldata};
+
+use super::data::Data;
+use super::guard;
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+fn settings(json: &serde_json::Value) -> Option<Data> {
+    Data::from_json(&json.to_string())
+}
+
+/// An owned `obs_encoder_t` reference.
+#[derive(Debug)]
+pub struct Encoder(NonNull<sys::obs_encoder_t>);
+
+// SAFETY: libobs encoder references are atomically refcounted; the functions we call on them lock
+// internally.
+unsafe impl Send for Encoder {}
+// SAFETY: as above.
+unsafe impl Sync for Encoder {}
+
+impl Encoder {
+    /// `obs_video_encoder_create(id, name, settings)`, attached to OBS's main video mix.
+    pub fn video(id: &str, name: &str, config: &serde_json::Value) -> Option<Encoder> {
+        let s = settings(config)?;
+        let (id, name) = (cstring(id), cstring(name));
+        // SAFETY: valid strings and settings; returns a new reference or null.
+        let enc = NonNull::new(unsafe {
+            sys::obs_video_encoder_create(
+                id.as_ptr(),
+                name.as_ptr(),
+                s.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        })?;
+        // SAFETY: live encoder; obs_get_video is the main mix.
+        unsafe { sys::obs_encoder_set_video(enc.as_ptr(), sys::obs_get_video()) };
+        Some(Encoder(enc))
+    }
+
+    /// `obs_audio_encoder_create(id, name, settings, mixer)`, attached to OBS's audio.
+    pub fn audio(
+        id: &str,
+        name: &str,
+        config: &serde_json::Value,
+        mixer: usize,
+    ) -> Option<Encoder> {
+        let s = settings(config)?;
+        let (id, name) = (cstring(id), cstring(name));
+        // SAFETY: valid strings and settings; returns a new reference or null.
+        let enc = NonNull::new(unsafe {
+            sys::obs_audio_encoder_create(
+                id.as_ptr(),
+                name.as_ptr(),
+                s.as_ptr(),
+                mixer,
+                std::ptr::null_mut(),
+            )
+        })?;
+        // SAFETY: live encoder; obs_get_audio is OBS's audio output.
+        unsafe { sys::obs_encoder_set_audio(enc.as_ptr(), sys::obs_get_audio()) };
+        Some(Encoder(enc))
+    }
+
+    /// An existing encoder by name (`obs_get_encoder_by_name`), e.g. OBS's `simple_video_stream`.
+    pub fn by_name(name: &str) -> Option<Encoder> {
+        let name = cstring(name);
+        // SAFETY: valid string; returns a new reference or null.
+        NonNull::new(unsafe { sys::obs_get_encoder_by_name(name.as_ptr()) }).map(Encoder)
+    }
+
+    /// Adds a reference to an encoder pointer we do not own (e.g. from `obs_output_get_video_encoder`).
+    fn from_borrowed(ptr: *mut sys::obs_encoder_t) -> Option<Encoder> {
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: non-null pointer libobs just handed out; get_ref returns null if it is being destroyed.
+        NonNull::new(unsafe { sys::obs_encoder_get_ref(ptr) }).map(Encoder)
+    }
+
+    /// Attaches OBS's main video mix (video encoders) or audio (audio encoders) if the encoder has
+    /// none yet. OBS attaches its own streaming encoders only when its main stream first starts,
+    /// so a shared-encoder target that starts earlier must do it.
+    pub fn ensure_media(&self) {
+        let p = self.0.as_ptr();
+        // SAFETY: live encoder; setting media on an inactive encoder without media is allowed.
+        unsafe {
+            if sys::obs_encoder_get_type(p) == sys::obs_encoder_type_OBS_ENCODER_VIDEO {
+                if sys::obs_encoder_video(p).is_null() {
+                    sys::obs_encoder_set_video(p, sys::obs_get_video());
+                }
+            } else if sys::obs_encoder_audio(p).is_null() {
+                sys::obs_encoder_set_audio(p, sys::obs_get_audio());
+            }
+        }
+    }
+
+    /// Scales this video encoder's input (before it starts).
+    pub fn set_scaled_size(&self, width: u32, height: u32) {
+        // SAFETY: live encoder.
+        unsafe { sys::obs_encoder_set_scaled_size(self.0.as_ptr(), width, height) }
+    }
+
+    /// Encodes every `divisor`-th frame (before it starts). False if libobs refused.
+    pub fn set_frame_rate_divisor(&self, divisor: u32) -> bool {
+        // SAFETY: live encoder.
+        unsafe { sys::obs_encoder_set_frame_rate_divisor(self.0.as_ptr(), divisor) }
+    }
+
+    /// Whether an encoder type with this id is registered (`obs_get_encoder_codec` is non-null).
+    pub fn type_exists(id: &str) -> bool {
+        let id = cstring(id);
+        // SAFETY: valid string; returns a static string or null.
+        !unsafe { sys::obs_get_encoder_codec(id.as_ptr()) }.is_null()
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { sys::obs_encoder_release(self.0.as_ptr()) }
+    }
+}
+
+/// An owned `obs_service_t` reference.
+#[derive(Debug)]
+pub struct Service(NonNull<sys::obs_service_t>);
+
+// SAFETY: refcounted; settings are only read by the output thread through libobs' own locking.
+unsafe impl Send for Service {}
+// SAFETY: as above.
+unsafe impl Sync for Service {}
+
+impl Service {
+    /// A private `rtmp_custom` service (not saved, not listed) with server and key.
+    pub fn rtmp_custom(name: &str, server: &str, key: &str) -> Option<Service> {
+        let s = settings(
+            &serde_json::json!({"server": server, "key": key, "use_auth": false, "bwtest": false}),
+        )?;
+        let name = cstring(name);
+        // SAFETY: valid strings/settings; returns a new reference or null.
+        NonNull::new(unsafe {
+            sys::obs_service_create_private(c"rtmp_custom".as_ptr(), name.as_ptr(), s.as_ptr())
+        })
+        .map(Service)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { sys::obs_service_release(self.0.as_ptr()) }
+    }
+}
+
+/// Signals an output emits (see `obs-output.c`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputSignal {
+    /// `start`.
+    Start,
+    /// `stop` with its `code` and the output's last error.
+    Stop {
+        /// `OBS_OUTPUT_*` code.
+        code: i64,
+        /// `obs_output_get_last_error`.
+        last_error: Option<String>,
+    },
+    /// `reconnect`.
+    Reconnect,
+    /// `reconnect_success`.
+    ReconnectSuccess,
+}
+
+type Callback = Arc<dyn Fn(OutputSignal) + Send + Sync>;
+
+struct SignalCtx {
+    callback: Callback,
+}
+
+const SIGNALS: [&CStr; 4] = [c"start", c"stop", c"reconnect", c"reconnect_success"];
+
+/// An owned `obs_output_t` reference with its signal callbacks; dropping disconnects them, stops
+/// the output if it is still active and releases it.
+pub struct Output {
+    ptr: NonNull<sys::obs_output_t>,
+    ctx: *mut SignalCtx,
+    _service: Option<Service>,
+    _encoders: Vec<Arc<Encoder>>,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("ptr", &self.ptr)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: refcounted handle; libobs output functions lock internally; `ctx` is only freed in drop
+// after every signal is disconnected.
+unsafe impl Send for Output {}
+// SAFETY: as above (methods take &self and only call thread-safe libobs functions).
+unsafe impl Sync for Output {}
+
+/// Counters of an output.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Active (streaming or reconnecting).
+    pub active: bool,
+    /// Reconnecting.
+    pub reconnecting: bool,
+    /// Bytes sent.
+    pub total_bytes: u64,
+    /// Frames sent.
+    pub total_frames: u64,
+    /// Frames dropped by this output.
+    pub dropped_frames: u64,
+    /// 0–1.
+    pub congestion: f64,
+    /// Last connect duration (ms).
+    pub connect_time_ms: u64,
+}
+
+extern "C" fn on_signal(data: *mut c_void, cd: *mut sys::calldata_t) {
+    if data.is_null() || cd.is_null() {
+        return;
+    }
+    // SAFETY: `data` is the SignalCtx we connected; it outlives the connection (freed in Drop after
+    // disconnecting, and libobs holds the signal mutex while calling us).
+    let ctx = unsafe { &*data.cast::<SignalCtx>() };
+    // SAFETY: libobs passes a valid calldata with the signal name in its stack for our handlers.
+    let output = unsafe { calldata::get_ptr_raw(cd, c"output") }
+        .unwrap_or(std::ptr::null_mut())
+        .cast::<sys::obs_output_t>();
+    // We connected one trampoline for four signals: tell them apart by what the calldata holds and
+    // by the output's own state.
+    // SAFETY: as above.
+    let code = unsafe { calldata::get_int_raw(cd, c"code") };
+    let signal = match code {
+        Some(code) => {
+            let last_error = if output.is_null() {
+                None
+            } else {
+                // SAFETY: the emitting output is alive during its own signal.
+                let e = unsafe { sys::obs_output_get_last_error(output) };
+                // SAFETY: non-null strings from libobs are NUL-terminated and live during the call.
+                (!e.is_null()).then(|| unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned())
+            };
+            OutputSignal::Stop { code, last_error }
+        }
+        None => return,
+    };
+    guard::catch("output signal", (), || (ctx.callback)(signal));
+}
+
+macro_rules! simple_signal {
+    ($name:ident, $variant:expr) => {
+        extern "C" fn $name(data: *mut c_void, _cd: *mut sys::calldata_t) {
+            if data.is_null() {
+                return;
+            }
+            // SAFETY: see `on_signal`.
+            let ctx = unsafe { &*data.cast::<SignalCtx>() };
+            guard::catch("output signal", (), || (ctx.callback)($variant));
+        }
+    };
+}
+simple_signal!(on_start, OutputSignal::Start);
+simple_signal!(on_reconnect, OutputSignal::Reconnect);
+simple_signal!(on_reconnect_success, OutputSignal::ReconnectSuccess);
+
+type RawCallback = unsafe extern "C" fn(*mut c_void, *mut sys::calldata_t);
+
+fn handlers() -> [(&'static CStr, RawCallback); 4] {
+    [
+        (SIGNALS[0], on_start as RawCallback),
+        (SIGNALS[1], on_signal as RawCallback),
+        (SIGNALS[2], on_reconnect as RawCallback),
+        (SIGNALS[3], on_reconnect_success as RawCallback),
+    ]
+}
+
+impl Output {
+    /// Creates a private output of type `kind` (e.g. `rtmp_output`) named `name` with `service`
+    /// and encoders, and connects `callback` to its lifecycle signals.
+    pub fn create(
+        kind: &str,
+        name: &str,
+        service: Service,
+        video: Arc<Encoder>,
+        audio: Arc<Encoder>,
+        callback: impl Fn(OutputSignal) + Send + Sync + 'static,
+    ) -> Result<Output, String> {
+        let s = settings(&serde_json::json!({})).ok_or("cannot create output settings")?;
+        let (ckind, cname) = (cstring(kind), cstring(name));
+        // SAFETY: valid strings/settings; returns a new reference or null.
+        let ptr = NonNull::new(unsafe {
+            sys::obs_output_create(
+                ckind.as_ptr(),
+                cname.as_ptr(),
+                s.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        })
+        .ok_or_else(|| format!("OBS could not create a {kind} output"))?;
+        let ctx = Box::into_raw(Box::new(SignalCtx {
+            callback: Arc::new(callback),
+        }));
+        let out = Output {
+            ptr,
+            ctx,
+            _service: None,
+            _encoders: Vec::new(),
+        };
+        // SAFETY: live output; handles live as long as their owners (kept in `out`).
+        unsafe {
+            sys::obs_output_set_service(ptr.as_ptr(), service.0.as_ptr());
+            sys::obs_output_set_video_encoder(ptr.as_ptr(), video.0.as_ptr());
+            sys::obs_output_set_audio_encoder(ptr.as_ptr(), audio.0.as_ptr(), 0);
+            let sh = sys::obs_output_get_signal_handler(ptr.as_ptr());
+            for (sig, cb) in handlers() {
+                sys::signal_handler_connect(sh, sig.as_ptr(), Some(cb), ctx.cast());
+            }
+        }
+        let mut out = out;
+        out._service = Some(service);
+        out._encoders = vec![video, audio];
+        Ok(out)
+    }
+
+    /// `obs_output_set_reconnect_settings` (0 retries disables reconnecting).
+    pub fn set_reconnect(&self, max_retries: u32, retry_sec: u32) {
+        // SAFETY: live output.
+        unsafe {
+            sys::obs_output_set_reconnect_settings(
+                self.ptr.as_ptr(),
+                max_retries.min(i32::MAX as u32) as i32,
+                retry_sec.min(i32::MAX as u32) as i32,
+            )
+        }
+    }
+
+    /// Starts the output; on failure the output's last error (or a generic sentence).
+    pub fn start(&self) -> Result<(), String> {
+        // SAFETY: live output.
+        if unsafe { sys::obs_output_start(self.ptr.as_ptr()) } {
+            return Ok(());
+        }
+        // SAFETY: live output; the string is copied right away.
+        let e = unsafe { sys::obs_output_get_last_error(self.ptr.as_ptr()) };
+        Err(if e.is_null() {
+            "OBS refused to start the output (encoder or service could not initialise)".into()
+        } else {
+            // SAFETY: non-null NUL-terminated string owned by the output.
+            unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+        })
+    }
+
+    /// Requests a stop (signals `stop` when done).
+    pub fn stop(&self) {
+        // SAFETY: live output.
+        unsafe { sys::obs_output_stop(self.ptr.as_ptr()) }
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        let p = self.ptr.as_ptr();
+        // SAFETY: live output; plain getters.
+        unsafe {
+            Stats {
+                active: sys::obs_output_active(p),
+                reconnecting: sys::obs_output_reconnecting(p),
+                total_bytes: sys::obs_output_get_total_bytes(p),
+                total_frames: sys::obs_output_get_total_frames(p).max(0) as u64,
+                dropped_frames: sys::obs_output_get_frames_dropped(p).max(0) as u64,
+                congestion: f64::from(sys::obs_output_get_congestion(p)),
+                connect_time_ms: sys::obs_output_get_connect_time_ms(p).max(0) as u64,
+            }
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let p = self.ptr.as_ptr();
+        // SAFETY: live output; after disconnecting, libobs never calls our trampolines with `ctx`
+        // again (disconnect takes the signal mutex that emission holds), so freeing it is safe.
+        unsafe {
+            let sh = sys::obs_output_get_signal_handler(p);
+            for (sig, cb) in handlers() {
+                sys::signal_handler_disconnect(sh, sig.as_ptr(), Some(cb), self.ctx.cast());
+            }
+            drop(Box::from_raw(self.ctx));
+            if sys::obs_output_active(p) {
+                sys::obs_output_force_stop(p);
+            }
+            sys::obs_output_release(p);
+        }
+    }
+}
+
+/// OBS's streaming encoders (shared by shared-encoder targets): from the main streaming output if
+/// it exists, else by the names OBS gives them in Simple and Advanced output mode.
+pub fn main_stream_encoders() -> Option<(Encoder, Encoder)> {
+    // SAFETY: frontend call; returns a new reference or null.
+    let main = unsafe { sys::obs_frontend_get_streaming_output() };
+    if !main.is_null() {
+        // SAFETY: live output (we hold a reference until released below).
+        let pair = unsafe {
+            (
+                Encoder::from_borrowed(sys::obs_output_get_video_encoder(main)),
+                Encoder::from_borrowed(sys::obs_output_get_audio_encoder(main, 0)),
+            )
+        };
+        // SAFETY: release the reference obs_frontend_get_streaming_output gave us.
+        unsafe { sys::obs_output_release(main) };
+        if let (Some(v), Some(a)) = pair {
+            return Some((v, a));
+        }
+    }
+    let video = ["simple_video_stream", "advanced_video_stream"]
+        .into_iter()
+        .find_map(Encoder::by_name)?;
+    let audio = [
+        "simple_aac",
+        "simple_opus",
+        "adv_stream_aac",
+        "adv_stream_audio",
+        "avc_aac_stream",
+    ]
+    .into_iter()
+    .find_map(Encoder::by_name)?;
+    video.ensure_media();
+    audio.ensure_media();
+    Some((video, audio))
+}

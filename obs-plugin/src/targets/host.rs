@@ -1,0 +1,109 @@
+//! What the targets engine needs from OBS, as a trait: the real implementation drives libobs
+//! outputs (`obs_host.rs`), the unit tests use a scripted fake. All methods run on the targets
+//! worker thread.
+use std::sync::Arc;
+
+use deckcast_protocol::targets::{EncoderConfig, ReconnectPolicy};
+use deckcast_secrets::Secret;
+
+/// Which encoders an output uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EncoderSpec {
+    /// OBS's streaming encoders.
+    Shared,
+    /// A dedicated pair built from this config (instances are shared per config id and settings).
+    Dedicated(EncoderConfig),
+}
+
+/// Everything needed to create one target's output.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    /// Target id.
+    pub target_id: String,
+    /// OBS output name, `deckcast:<id>`.
+    pub output_name: String,
+    /// Server URL.
+    pub server: String,
+    /// Stream key.
+    pub key: Secret,
+    /// Encoders.
+    pub encoder: EncoderSpec,
+    /// Reconnect policy.
+    pub reconnect: ReconnectPolicy,
+}
+
+/// Output lifecycle signals (from libobs' output signal handler, any thread).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// The output is streaming (connected, data flowing).
+    Started,
+    /// The output stopped; `code` is libobs' `OBS_OUTPUT_*` (0 = requested stop).
+    Stopped {
+        /// libobs stop code.
+        code: i64,
+        /// `obs_output_get_last_error`, if any.
+        last_error: Option<String>,
+    },
+    /// The connection dropped and libobs is retrying.
+    Reconnecting,
+    /// A retry succeeded.
+    Reconnected,
+}
+
+/// Where output signals go; must not block.
+pub type SignalSink = Arc<dyn Fn(Signal) + Send + Sync>;
+
+/// Counters of a running output.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OutputStats {
+    /// `obs_output_active`.
+    pub active: bool,
+    /// `obs_output_reconnecting`.
+    pub reconnecting: bool,
+    /// Bytes sent.
+    pub total_bytes: u64,
+    /// Frames sent.
+    pub total_frames: u64,
+    /// Frames this output dropped.
+    pub dropped_frames: u64,
+    /// 0–1.
+    pub congestion: f64,
+    /// Duration of the last connect (ms).
+    pub connect_time_ms: u64,
+}
+
+/// Log levels for [`Host::log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Errors.
+    Error,
+    /// Warnings.
+    Warn,
+    /// Information.
+    Info,
+}
+
+/// The OBS side of the targets engine.
+pub trait Host {
+    /// An owned output; dropping it releases the OBS output (and disconnects its signals).
+    type Output;
+
+    /// Creates (without starting) the output for `spec`; its signals go to `sink`.
+    fn create_output(
+        &mut self,
+        spec: &OutputSpec,
+        sink: SignalSink,
+    ) -> Result<Self::Output, String>;
+    /// Starts the output (asynchronous: the result arrives as [`Signal`]s).
+    fn start_output(&mut self, output: &Self::Output) -> Result<(), String>;
+    /// Requests a stop (asynchronous).
+    fn stop_output(&mut self, output: &Self::Output);
+    /// Current counters.
+    fn stats(&self, output: &Self::Output) -> OutputStats;
+    /// Sends a vendor event to obs-websocket clients.
+    fn emit_event(&self, event_type: &'static str, data: serde_json::Value);
+    /// Writes to OBS's log (never pass secrets).
+    fn log(&self, level: Level, msg: &str);
+    /// Whether OBS's main stream has dynamic bitrate enabled.
+    fn main_dynamic_bitrate(&self) -> bool;
+}

@@ -1,0 +1,13 @@
+//! Multistream targets: extra RTMP/RTMPS outputs next to OBS's own stream.
+//!
+//! - [`model`]: validation, presets, ids (pure).
+//! - [`store`]: the per-profile JSON file (atomic writes; never keys).
+//! - [`host`]: the OBS side as a trait; [`obs_host`] implements it with libobs outputs.
+//! - [`engine`]: state machines, keys, health, and the vendor requests.
+//! - [`worker`]: the thread that owns the engine and serialises everything that reaches it.
+pub mod engine;
+pub mod host;
+pub mod model;
+pub mod obs_host;
+pub mod store;
+pub mod worker;

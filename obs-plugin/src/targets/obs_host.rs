@@ -1,0 +1,150 @@
+//! [`Host`] on real libobs outputs (through the safe wrappers in `crate::obs`).
+//!
+//! Runs on the targets worker thread. Dedicated encoder pairs are shared between targets that use
+//! the same encoder config (one encode for all of them); a changed config gets a new pair while
+//! running outputs keep the old one until they restart.
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::{Arc, Weak};
+
+use deckcast_protocol::targets::EncoderConfig;
+use serde_json::json;
+
+use super::host::{EncoderSpec, Host, Level, OutputSpec, OutputStats, Signal, SignalSink};
+use crate::obs::output::{self, Encoder, Output, OutputSignal, Service};
+use crate::obs::{frontend, log, vendor};
+
+/// The libobs-backed host.
+#[derive(Debug, Default)]
+pub struct ObsHost {
+    dedicated: HashMap<String, (EncoderConfig, Weak<Encoder>, Weak<Encoder>)>,
+}
+
+impl ObsHost {
+    fn dedicated_pair(
+        &mut self,
+        cfg: &EncoderConfig,
+    ) -> Result<(Arc<Encoder>, Arc<Encoder>), String> {
+        if let Some((old, v, a)) = self.dedicated.get(&cfg.id)
+            && old == cfg
+            && let (Some(v), Some(a)) = (v.upgrade(), a.upgrade())
+        {
+            return Ok((v, a));
+        }
+        if !Encoder::type_exists(&cfg.encoder) {
+            return Err(format!(
+                "OBS has no video encoder {:?} (is its plugin installed?)",
+                cfg.encoder
+            ));
+        }
+        let settings = json!({
+            "rate_control": "CBR",
+            "bitrate": cfg.bitrate_kbps,
+            "keyint_sec": cfg.keyint_sec,
+            "preset": cfg.preset,
+        });
+        let video = Encoder::video(
+            &cfg.encoder,
+            &format!("deckcast-video:{}", cfg.id),
+            &settings,
+        )
+        .ok_or_else(|| format!("OBS could not create the {:?} video encoder", cfg.encoder))?;
+        if let (Some(w), Some(h)) = (cfg.width, cfg.height) {
+            video.set_scaled_size(w, h);
+        }
+        if cfg.fps_divisor > 1 && !video.set_frame_rate_divisor(cfg.fps_divisor) {
+            return Err(format!(
+                "OBS refused the frame rate divisor {}",
+                cfg.fps_divisor
+            ));
+        }
+        let audio = Encoder::audio(
+            "ffmpeg_aac",
+            &format!("deckcast-audio:{}", cfg.id),
+            &json!({"bitrate": cfg.audio_bitrate_kbps}),
+            (cfg.audio_track.clamp(1, 6) - 1) as usize,
+        )
+        .ok_or("OBS could not create the AAC audio encoder")?;
+        let (video, audio) = (Arc::new(video), Arc::new(audio));
+        self.dedicated.insert(
+            cfg.id.clone(),
+            (cfg.clone(), Arc::downgrade(&video), Arc::downgrade(&audio)),
+        );
+        Ok((video, audio))
+    }
+}
+
+impl Host for ObsHost {
+    type Output = Output;
+
+    fn create_output(&mut self, spec: &OutputSpec, sink: SignalSink) -> Result<Output, String> {
+        let (video, audio) = match &spec.encoder {
+            EncoderSpec::Shared => output::main_stream_encoders()
+                .map(|(v, a)| (Arc::new(v), Arc::new(a)))
+                .ok_or("OBS's streaming encoders are not available (Settings > Output); use a dedicated encoder")?,
+            EncoderSpec::Dedicated(cfg) => self.dedicated_pair(cfg)?,
+        };
+        let service = Service::rtmp_custom(
+            &format!("deckcast-service:{}", spec.target_id),
+            &spec.server,
+            spec.key.expose(),
+        )
+        .ok_or("OBS could not create the RTMP service")?;
+        let out = Output::create(
+            "rtmp_output",
+            &spec.output_name,
+            service,
+            video,
+            audio,
+            move |s| {
+                sink(match s {
+                    OutputSignal::Start => Signal::Started,
+                    OutputSignal::Stop { code, last_error } => Signal::Stopped { code, last_error },
+                    OutputSignal::Reconnect => Signal::Reconnecting,
+                    OutputSignal::ReconnectSuccess => Signal::Reconnected,
+                })
+            },
+        )?;
+        out.set_reconnect(spec.reconnect.max_retries, spec.reconnect.retry_delay_sec);
+        Ok(out)
+    }
+
+    fn start_output(&mut self, output: &Output) -> Result<(), String> {
+        output.start()
+    }
+
+    fn stop_output(&mut self, output: &Output) {
+        output.stop();
+    }
+
+    fn stats(&self, output: &Output) -> OutputStats {
+        let s = output.stats();
+        OutputStats {
+            active: s.active,
+            reconnecting: s.reconnecting,
+            total_bytes: s.total_bytes,
+            total_frames: s.total_frames,
+            dropped_frames: s.dropped_frames,
+            congestion: s.congestion,
+            connect_time_ms: s.connect_time_ms,
+        }
+    }
+
+    fn emit_event(&self, event_type: &'static str, data: serde_json::Value) {
+        if let (Some(v), Ok(name)) = (vendor::Vendor::get(), CString::new(event_type)) {
+            v.emit(&name, &data);
+        }
+    }
+
+    fn log(&self, level: Level, msg: &str) {
+        match level {
+            Level::Error => log::error(msg),
+            Level::Warn => log::warn(msg),
+            Level::Info => log::info(msg),
+        }
+    }
+
+    fn main_dynamic_bitrate(&self) -> bool {
+        frontend::profile_bool(c"Output", c"DynamicBitrate").unwrap_or(false)
+    }
+}

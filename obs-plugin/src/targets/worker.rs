@@ -1,0 +1,164 @@
+//! The targets worker thread: owns the [`Engine`] and processes, in order, vendor requests, output
+//! signals, frontend events and a 1 Hz health tick.
+//!
+//! Everything reaches it through one channel, so no lock is ever held while libobs calls back
+//! (output signals fire synchronously inside `obs_output_start/stop`). Callers on obs-websocket
+//! threads wait for their answer with a timeout; signal and event senders never wait.
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use deckcast_protocol::{ErrorCode, ErrorResponse};
+use serde_json::Value;
+
+use super::engine::{Engine, FrontendEvent};
+use super::host::{Host, Level, Signal};
+
+/// Keyring service name for Deckcast's secrets.
+pub const KEYRING_SERVICE: &str = "deckcast";
+
+enum Msg {
+    Request {
+        kind: String,
+        data: Value,
+        reply: SyncSender<Value>,
+    },
+    Signal {
+        id: String,
+        generation: u64,
+        signal: Signal,
+    },
+    Frontend(FrontendEvent),
+    Shutdown(SyncSender<()>),
+}
+
+/// Handle to the worker thread.
+#[derive(Debug)]
+pub struct Worker {
+    tx: Mutex<Option<Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn error_value(code: ErrorCode, msg: &str) -> Value {
+    serde_json::to_value(ErrorResponse::new(code, msg)).unwrap_or_default()
+}
+
+impl Worker {
+    /// Starts the worker; `make_host` runs on the new thread. The keyring is opened there too
+    /// (it may block on D-Bus); if none answers, keys live in memory and the log says so once.
+    pub fn spawn<H: Host + 'static>(make_host: impl FnOnce() -> H + Send + 'static) -> Worker {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let signal_tx = tx.clone();
+        let thread = std::thread::Builder::new()
+            .name("deckcast-targets".into())
+            .spawn(move || {
+                let host = make_host();
+                let (keys, why) = deckcast_secrets::open(KEYRING_SERVICE);
+                if let Some(why) = why {
+                    host.log(
+                        Level::Warn,
+                        &format!(
+                            "no OS keyring is available ({why}): stream keys are kept in memory for this session only and must be set again after OBS restarts"
+                        ),
+                    );
+                }
+                let signal_tx = Mutex::new(signal_tx);
+                let router = std::sync::Arc::new(move |id: String, generation: u64, signal: Signal| {
+                    if let Ok(tx) = signal_tx.lock() {
+                        let _ = tx.send(Msg::Signal { id, generation, signal });
+                    }
+                });
+                run(Engine::new(host, keys, router), rx);
+            })
+            .ok();
+        Worker {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    fn send(&self, msg: Msg) -> bool {
+        self.tx
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|tx| tx.send(msg).is_ok()))
+            .unwrap_or(false)
+    }
+
+    /// Runs a vendor request on the worker and waits up to `timeout` for the answer.
+    pub fn request(&self, kind: &str, data: Value, timeout: Duration) -> Value {
+        let (reply, answer) = mpsc::sync_channel(1);
+        if !self.send(Msg::Request {
+            kind: kind.to_owned(),
+            data,
+            reply,
+        }) {
+            return error_value(
+                ErrorCode::Internal,
+                "the Deckcast targets worker is not running",
+            );
+        }
+        answer.recv_timeout(timeout).unwrap_or_else(|_| {
+            error_value(
+                ErrorCode::Internal,
+                "the Deckcast targets worker did not answer in time",
+            )
+        })
+    }
+
+    /// Forwards a frontend event (does not wait).
+    pub fn frontend(&self, ev: FrontendEvent) {
+        self.send(Msg::Frontend(ev));
+    }
+
+    /// Stops every target, waits up to `timeout`, then ends the thread.
+    pub fn shutdown(&self, timeout: Duration) {
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.send(Msg::Shutdown(done)) {
+            let _ = wait.recv_timeout(timeout);
+        }
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run<H: Host>(mut engine: Engine<H>, rx: Receiver<Msg>) {
+    const TICK: Duration = Duration::from_secs(1);
+    let mut next_tick = Instant::now() + TICK;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Request { kind, data, reply }) => {
+                let _ = reply.send(engine.handle(&kind, data));
+            }
+            Ok(Msg::Signal {
+                id,
+                generation,
+                signal,
+            }) => engine.on_signal(&id, generation, signal),
+            Ok(Msg::Frontend(ev)) => engine.on_frontend(ev),
+            Ok(Msg::Shutdown(done)) => {
+                engine.shutdown();
+                let _ = done.send(());
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                engine.shutdown();
+                return;
+            }
+        }
+        if Instant::now() >= next_tick {
+            engine.tick();
+            next_tick += TICK;
+            if next_tick < Instant::now() {
+                next_tick = Instant::now() + TICK;
+            }
+        }
+    }
+}
