@@ -11,3 +11,5 @@ pub mod model;
 pub mod obs_host;
 pub mod store;
 pub mod worker;
+#[cfg(test)]
+mod tests;

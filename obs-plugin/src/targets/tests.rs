@@ -1,0 +1,391 @@
+//! Engine behaviour against a scripted fake OBS: state machine, reconnects, errors, keys, files,
+//! events and the vendor request surface (including malformed input).
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use deckcast_protocol::is_obs_data_safe;
+use deckcast_secrets::{KeyStore, MemoryStore, Secret};
+use serde_json::{Value, json};
+
+use super::engine::{Engine, FrontendEvent, SignalRouter, key_account};
+use super::host::{Host, Level, OutputSpec, OutputStats, Signal, SignalSink};
+use super::store;
+
+#[derive(Default)]
+struct Shared {
+    events: Vec<(String, Value)>,
+    logs: Vec<String>,
+    started: Vec<String>,
+    stopped: Vec<String>,
+    specs: Vec<OutputSpec>,
+    sinks: HashMap<String, SignalSink>,
+    fail_start: bool,
+    dyn_bitrate: bool,
+    stats: OutputStats,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<Shared>>);
+
+impl Host for Fake {
+    type Output = String;
+
+    fn create_output(&mut self, spec: &OutputSpec, sink: SignalSink) -> Result<String, String> {
+        let mut s = self.0.lock().unwrap();
+        s.specs.push(spec.clone());
+        s.sinks.insert(spec.target_id.clone(), sink);
+        Ok(spec.target_id.clone())
+    }
+    fn start_output(&mut self, output: &String) -> Result<(), String> {
+        let mut s = self.0.lock().unwrap();
+        if s.fail_start {
+            return Err("encoder init failed".into());
+        }
+        s.started.push(output.clone());
+        Ok(())
+    }
+    fn stop_output(&mut self, output: &String) {
+        self.0.lock().unwrap().stopped.push(output.clone());
+    }
+    fn stats(&self, _: &String) -> OutputStats {
+        self.0.lock().unwrap().stats
+    }
+    fn emit_event(&self, event_type: &'static str, data: Value) {
+        self.0.lock().unwrap().events.push((event_type.into(), data));
+    }
+    fn log(&self, _: Level, msg: &str) {
+        self.0.lock().unwrap().logs.push(msg.into());
+    }
+    fn main_dynamic_bitrate(&self) -> bool {
+        self.0.lock().unwrap().dyn_bitrate
+    }
+}
+
+type Queue = Arc<Mutex<Vec<(String, u64, Signal)>>>;
+
+struct Rig {
+    engine: Engine<Fake>,
+    fake: Fake,
+    queue: Queue,
+    keys: Arc<MemoryStore>,
+    dir: PathBuf,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let fake = Fake::default();
+        let queue: Queue = Arc::default();
+        let q = Arc::clone(&queue);
+        let router: SignalRouter = Arc::new(move |id, g, s| q.lock().unwrap().push((id, g, s)));
+        let keys = Arc::new(MemoryStore::default());
+        let mut engine = Engine::new(fake.clone(), keys.clone(), router);
+        let dir = std::env::temp_dir().join(format!("deckcast-engine-{}", super::model::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        engine.load_profile(Some(dir.clone()));
+        Rig { engine, fake, queue, keys, dir }
+    }
+
+    /// Calls a request and checks the answer is obs_data-safe and never carries a key.
+    fn call(&mut self, kind: &str, data: Value) -> Value {
+        let v = self.engine.handle(kind, data);
+        assert!(is_obs_data_safe(&v), "{kind} answered an array obs-websocket would empty: {v}");
+        assert!(!v.to_string().contains("sk_live"), "{kind} leaked a key: {v}");
+        v
+    }
+
+    fn ok(&mut self, kind: &str, data: Value) -> Value {
+        let v = self.call(kind, data);
+        assert!(v.get("error").is_none(), "{kind}: {v}");
+        v
+    }
+
+    fn err(&mut self, kind: &str, data: Value) -> String {
+        let v = self.call(kind, data);
+        v["error"]["code"].as_str().unwrap_or_else(|| panic!("{kind} should fail: {v}")).to_owned()
+    }
+
+    fn create(&mut self, name: &str, key: Option<&str>) -> String {
+        let mut req = json!({"name": name, "server": "rtmp://127.0.0.1:1935/live"});
+        if let Some(k) = key {
+            req["key"] = json!(k);
+        }
+        self.ok("CreateTarget", req)["target"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Fires a signal the way libobs would (through the sink the engine gave the output).
+    fn signal(&mut self, id: &str, s: Signal) {
+        let sink = self.fake.0.lock().unwrap().sinks[id].clone();
+        sink(s);
+        let pending: Vec<_> = self.queue.lock().unwrap().drain(..).collect();
+        for (id, g, s) in pending {
+            self.engine.on_signal(&id, g, s);
+        }
+    }
+
+    fn state(&mut self, id: &str) -> String {
+        self.ok("GetTarget", json!({"id": id}))["target"]["state"].as_str().unwrap().to_owned()
+    }
+
+    fn states_emitted(&self, id: &str) -> Vec<String> {
+        self.fake.0.lock().unwrap().events.iter()
+            .filter(|(t, d)| t == "TargetStateChanged" && d["id"] == id)
+            .map(|(_, d)| d["state"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn lifecycle_connecting_live_stopping_idle_with_events() {
+    let mut r = Rig::new();
+    let id = r.create("Twitch", Some("sk_live_1"));
+    assert_eq!(r.state(&id), "idle");
+    let v = r.ok("StartTarget", json!({"id": id}));
+    assert_eq!(v["target"]["state"], "connecting");
+    r.signal(&id, Signal::Started);
+    assert_eq!(r.state(&id), "live");
+    r.ok("StopTarget", json!({"id": id}));
+    assert_eq!(r.state(&id), "stopping");
+    r.signal(&id, Signal::Stopped { code: 0, last_error: None });
+    assert_eq!(r.state(&id), "idle");
+    assert_eq!(r.states_emitted(&id), ["connecting", "live", "stopping", "idle"]);
+    // The output got the key; the name follows the deckcast:<id> convention.
+    let spec = r.fake.0.lock().unwrap().specs[0].clone();
+    assert_eq!(spec.output_name, format!("deckcast:{id}"));
+    assert_eq!(spec.key.expose(), "sk_live_1");
+}
+
+#[test]
+fn reconnect_episodes_are_counted_and_giving_up_ends_in_error() {
+    let mut r = Rig::new();
+    let id = r.create("YT", Some("sk_live_2"));
+    r.ok("StartTarget", json!({"id": id}));
+    r.signal(&id, Signal::Started);
+    // libobs signals "reconnect" for every attempt: one episode counts once.
+    r.signal(&id, Signal::Reconnecting);
+    r.signal(&id, Signal::Reconnecting);
+    assert_eq!(r.state(&id), "reconnecting");
+    r.signal(&id, Signal::Reconnected);
+    let h = r.ok("GetTargetHealth", json!({"id": id}));
+    assert_eq!((h["targets"][0]["state"].as_str(), h["targets"][0]["reconnects"].as_u64()), (Some("live"), Some(1)));
+    r.signal(&id, Signal::Reconnecting);
+    r.signal(&id, Signal::Stopped { code: -5, last_error: Some("timed out".into()) });
+    let t = r.ok("GetTarget", json!({"id": id}));
+    assert_eq!(t["target"]["state"], "error");
+    let msg = t["target"]["lastError"].as_str().unwrap();
+    assert!(msg.starts_with("Disconnected from the server: timed out"), "{msg}");
+    assert!(msg.contains("Gave up"), "{msg}");
+    // A manual start works again and resets the count.
+    r.ok("StartTarget", json!({"id": id}));
+    r.signal(&id, Signal::Started);
+    let h = r.ok("GetTargetHealth", json!({"id": id}));
+    assert_eq!(h["targets"][0]["reconnects"], 0);
+    assert_eq!(h["targets"][0]["lastError"], Value::Null);
+}
+
+#[test]
+fn connect_failures_map_to_sentences_and_other_targets_stay_live() {
+    let mut r = Rig::new();
+    let good = r.create("good", Some("sk_live_a"));
+    let bad = r.create("bad", Some("sk_live_b"));
+    r.ok("StartAllTargets", json!({}));
+    r.signal(&good, Signal::Started);
+    r.signal(&bad, Signal::Stopped { code: -2, last_error: None });
+    assert_eq!(r.state(&good), "live");
+    let t = r.ok("GetTarget", json!({"id": bad}));
+    assert_eq!(t["target"]["state"], "error");
+    assert!(t["target"]["lastError"].as_str().unwrap().starts_with("Could not connect to the server"));
+    assert_eq!(r.states_emitted(&good), ["connecting", "live"]);
+}
+
+#[test]
+fn start_refusals_are_errors_with_reasons() {
+    let mut r = Rig::new();
+    let nokey = r.create("no key", None);
+    assert_eq!(r.err("StartTarget", json!({"id": nokey})), "conflict");
+    let id = r.create("x", Some("sk_live_3"));
+    r.fake.0.lock().unwrap().fail_start = true;
+    let v = r.call("StartTarget", json!({"id": id}));
+    assert_eq!(v["error"]["code"], "internal");
+    assert!(v["error"]["message"].as_str().unwrap().contains("encoder init failed"));
+    assert_eq!(r.state(&id), "error");
+    // StartAll reports per-target failures instead of failing as a whole.
+    let all = r.ok("StartAllTargets", json!({}));
+    assert_eq!(all["failed"].as_array().unwrap().len(), 2, "{all}");
+}
+
+#[test]
+fn signals_from_replaced_outputs_are_ignored() {
+    let mut r = Rig::new();
+    let id = r.create("x", Some("sk_live_4"));
+    r.ok("StartTarget", json!({"id": id}));
+    let old_sink = r.fake.0.lock().unwrap().sinks[&id].clone();
+    r.signal(&id, Signal::Stopped { code: -2, last_error: None });
+    // A new key means a new output; the old output's late signal must not touch the new one.
+    r.ok("SetStreamKey", json!({"id": id, "key": "sk_live_5"}));
+    r.ok("StartTarget", json!({"id": id}));
+    old_sink(Signal::Started);
+    let pending: Vec<_> = r.queue.lock().unwrap().drain(..).collect();
+    for (i, g, s) in pending {
+        r.engine.on_signal(&i, g, s);
+    }
+    assert_eq!(r.state(&id), "connecting");
+}
+
+#[test]
+fn malformed_requests_get_errors_not_panics() {
+    let mut r = Rig::new();
+    let id = r.create("x", Some("sk_live_6"));
+    let huge = "x".repeat(5_000_000);
+    for (kind, data, code) in [
+        ("GetTarget", json!({}), "invalid_request"),
+        ("GetTarget", json!({"id": 5}), "invalid_request"),
+        ("GetTarget", json!({"id": "nope"}), "not_found"),
+        ("GetTarget", json!([1, 2]), "invalid_request"),
+        ("GetTarget", json!("str"), "invalid_request"),
+        ("CreateTarget", json!({"name": "", "server": "rtmp://h/a"}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n", "server": "http://h/a"}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "key": ""}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n"}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n", "platform": "myspace"}), "invalid_request"),
+        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "bogus": 1}), "invalid_request"),
+        ("CreateTarget", json!({"name": huge.clone(), "server": "rtmp://h/a"}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n", "server": format!("rtmp://h/{huge}")}), "invalid_value"),
+        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "dedicated", "configId": "zz"}}), "not_found"),
+        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "turbo"}}), "invalid_request"),
+        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "reconnect": {"retryDelaySec": 0, "maxRetries": 3}}), "invalid_value"),
+        ("UpdateTarget", json!({"id": id, "server": "rtmp://"}), "invalid_value"),
+        ("UpdateTarget", json!({"id": "nope", "name": "n"}), "not_found"),
+        ("SetStreamKey", json!({"id": id}), "invalid_request"),
+        ("SetStreamKey", json!({"id": id, "key": huge}), "invalid_value"),
+        ("SetStreamKey", json!({"id": "nope", "key": "k"}), "not_found"),
+        ("DeleteTarget", json!({"id": "nope"}), "not_found"),
+        ("StartTarget", json!({"id": null}), "invalid_request"),
+        ("GetTargetHealth", json!({"id": "nope"}), "not_found"),
+        ("DeleteEncoderConfig", json!({"id": "nope"}), "not_found"),
+        ("ImportTargets", json!({"data": {"format": "other", "version": 1, "targets": [], "encoders": []}}), "invalid_value"),
+    ] {
+        assert_eq!(r.err(kind, data.clone()), code, "{kind} {}", &data.to_string()[..data.to_string().len().min(120)]);
+    }
+    // Nothing was changed by the failures.
+    let list = r.ok("ListTargets", json!({}));
+    assert_eq!(list["targets"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn keys_live_in_the_keystore_never_in_the_file_logs_or_events() {
+    let mut r = Rig::new();
+    let id = r.create("Twitch", Some("sk_live_secret_777"));
+    assert_eq!(r.keys.get(&key_account(&id)).unwrap(), Secret::new("sk_live_secret_777"));
+    r.ok("StartTarget", json!({"id": id}));
+    r.signal(&id, Signal::Stopped { code: -3, last_error: Some("publish sk_live_secret_777 rejected".into()) });
+    let file = std::fs::read_to_string(store::path_in(&r.dir)).unwrap();
+    assert!(!file.contains("sk_live"), "{file}");
+    let s = r.fake.0.lock().unwrap();
+    assert!(s.logs.iter().all(|l| !l.contains("sk_live")), "{:?}", s.logs);
+    assert!(s.events.iter().all(|(_, e)| !e.to_string().contains("sk_live")));
+    drop(s);
+    let t = r.ok("GetTarget", json!({"id": id}));
+    assert!(t["target"]["lastError"].as_str().unwrap().contains("***"), "{t}");
+    // Deleting the target deletes its key.
+    r.ok("DeleteTarget", json!({"id": id}));
+    assert_eq!(r.keys.get(&key_account(&id)).unwrap(), None);
+}
+
+#[test]
+fn targets_persist_and_reload_with_their_keys() {
+    let mut r = Rig::new();
+    let a = r.create("A", Some("sk_live_a1"));
+    let b = r.ok("CreateTarget", json!({"name": "B", "platform": "twitch", "syncStart": true,
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 1200, "width": 640, "height": 360}}}))["target"].clone();
+    assert_eq!(b["server"], "rtmp://live.twitch.tv/app");
+    assert_eq!(b["hasKey"], false);
+    r.ok("UpdateTarget", json!({"id": a, "name": "A2", "syncStop": true}));
+    // A fresh engine over the same directory and key store sees the same targets and keys.
+    let before = r.ok("ListTargets", json!({}));
+    let dir = r.dir.clone();
+    let mut e2 = Engine::new(Fake::default(), r.keys.clone(), Arc::new(|_, _, _| {}));
+    e2.load_profile(Some(dir));
+    let after = e2.handle("ListTargets", json!({}));
+    assert_eq!(before, after);
+    assert_eq!(after["targets"][0]["name"], "A2");
+    assert_eq!(after["targets"][0]["hasKey"], true);
+    assert_eq!(after["encoders"][0]["bitrateKbps"], 1200);
+}
+
+#[test]
+fn export_and_import_carry_no_keys_and_remap_encoders() {
+    let mut r = Rig::new();
+    r.ok("CreateTarget", json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_x",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 900}}}));
+    let export = r.ok("ExportTargets", json!({}));
+    assert!(!export.to_string().contains("sk_live"));
+    let mut other = Rig::new();
+    let imported = other.ok("ImportTargets", json!({"data": export.clone()}));
+    assert_eq!(imported["targets"].as_array().unwrap().len(), 1);
+    let list = other.ok("ListTargets", json!({}));
+    let cfg_id = list["encoders"][0]["id"].clone();
+    assert_eq!(list["targets"][0]["encoder"]["configId"], cfg_id);
+    assert_eq!(list["targets"][0]["hasKey"], false);
+    // Importing the same document again adds a copy with a new id; replace swaps everything.
+    other.ok("ImportTargets", json!({"data": export.clone()}));
+    assert_eq!(other.ok("ListTargets", json!({}))["targets"].as_array().unwrap().len(), 2);
+    other.ok("ImportTargets", json!({"data": export, "replace": true}));
+    assert_eq!(other.ok("ListTargets", json!({}))["targets"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn sync_start_and_stop_follow_the_main_stream() {
+    let mut r = Rig::new();
+    let a = r.ok("CreateTarget", json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_k1", "syncStart": true, "syncStop": true}))["target"]["id"].as_str().unwrap().to_owned();
+    let b = r.create("manual", Some("sk_live_k2"));
+    let c = r.ok("CreateTarget", json!({"name": "C", "server": "rtmp://h/a", "key": "sk_live_k3", "syncStart": true, "enabled": false}))["target"]["id"].as_str().unwrap().to_owned();
+    r.engine.on_frontend(FrontendEvent::MainStreamStarting);
+    assert_eq!(r.state(&a), "connecting");
+    assert_eq!(r.state(&b), "idle");
+    assert_eq!(r.state(&c), "idle", "disabled targets do not sync-start");
+    r.signal(&a, Signal::Started);
+    r.engine.on_frontend(FrontendEvent::MainStreamStopping);
+    assert_eq!(r.state(&a), "stopping");
+}
+
+#[test]
+fn health_has_rates_and_warnings() {
+    let mut r = Rig::new();
+    let id = r.create("x", Some("sk_live_h"));
+    r.fake.0.lock().unwrap().dyn_bitrate = true;
+    r.ok("StartTarget", json!({"id": id}));
+    r.signal(&id, Signal::Started);
+    r.engine.tick();
+    r.fake.0.lock().unwrap().stats = OutputStats { active: true, total_bytes: 250_000, total_frames: 30, dropped_frames: 2, ..Default::default() };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    r.engine.tick();
+    let h = r.ok("GetTargetHealth", json!({}))["targets"][0].clone();
+    assert!(h["kbps"].as_f64().unwrap() > 1000.0, "{h}");
+    assert_eq!(h["droppedFrames"], 2);
+    assert!(h["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "dynamic_bitrate"), "{h}");
+    let s = r.fake.0.lock().unwrap();
+    assert!(s.events.iter().any(|(t, _)| t == "TargetHealth"));
+}
+
+#[test]
+fn deleting_a_live_target_stops_it_and_encoder_configs_in_use_are_protected() {
+    let mut r = Rig::new();
+    let v = r.ok("CreateTarget", json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_d",
+        "encoder": {"mode": "dedicated", "config": {}}}));
+    let id = v["target"]["id"].as_str().unwrap().to_owned();
+    let cfg = v["target"]["encoder"]["configId"].as_str().unwrap().to_owned();
+    assert_eq!(r.err("DeleteEncoderConfig", json!({"id": cfg})), "conflict");
+    let u = r.ok("UpdateEncoderConfig", json!({"id": cfg, "config": {"bitrateKbps": 3000}}));
+    assert_eq!(u["bitrateKbps"], 3000);
+    r.ok("StartTarget", json!({"id": id}));
+    r.ok("DeleteTarget", json!({"id": id}));
+    assert_eq!(r.fake.0.lock().unwrap().stopped, [id]);
+    r.ok("DeleteEncoderConfig", json!({"id": cfg}));
+}
