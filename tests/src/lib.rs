@@ -17,7 +17,9 @@
 #![forbid(unsafe_code)]
 
 pub mod artifacts;
+pub mod events;
 pub mod obs;
+pub mod relay;
 pub mod rtmp;
 pub mod runtime;
 pub mod util;

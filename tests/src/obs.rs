@@ -76,6 +76,24 @@ pub struct Obs {
     exit: Option<std::process::ExitStatus>,
 }
 
+/// Waits for `child` up to `timeout`; then SIGTERM, and SIGKILL if it still lingers. Never blocks
+/// forever (a wrapper whose program we could not identify must not hang the test).
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) => {
+                util::stop_pid(child.id(), "TERM", Duration::from_secs(5));
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Where a persistent OBS home is bind-mounted inside the chroot.
 const HOME_IN_CHROOT: &str = "/deckcast-home";
 
@@ -259,6 +277,10 @@ impl Obs {
         };
         if opts.plugin {
             install_plugin(&cfg)?;
+        }
+        // A persistent home keeps files of the previous run: never mistake its PID for ours.
+        for stale in ["obs.pid", "dbus-address"] {
+            let _ = std::fs::remove_file(dir.join(stale));
         }
         let (xvfb, display) = start_xvfb(runtime, &dir)?;
         let guest_cfg = guest(&cfg).to_string_lossy().into_owned();
@@ -453,10 +475,11 @@ impl Obs {
             return true;
         }
         self.stopped = true;
-        let exited = util::stop_pid(self.obs_pid, "INT", Duration::from_secs(20));
-        self.exit = self.session.wait().ok();
+        let exited =
+            self.obs_pid != 0 && util::stop_pid(self.obs_pid, "INT", Duration::from_secs(20));
+        self.exit = wait_child(&mut self.session, Duration::from_secs(10));
         let _ = util::stop_pid(self.xvfb.id(), "TERM", Duration::from_secs(5));
-        let _ = self.xvfb.wait();
+        let _ = wait_child(&mut self.xvfb, Duration::from_secs(5));
         exited && self.log().contains("Number of memory leaks")
     }
 

@@ -83,3 +83,409 @@ async fn three_targets_go_live_with_shared_and_dedicated_encoders() {
             .unwrap();
     }
 }
+
+async fn create(client: &obws::Client, obs: &Obs, req: serde_json::Value) -> String {
+    let v = vendor::ok(client, "CreateTarget", req)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    v["target"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn sync_targets_follow_the_main_stream() {
+    let rtmp = RtmpServer::start().unwrap();
+    let obs = Obs::start(ObsOptions {
+        rtmp_server: Some(rtmp.url()),
+        stream_key: "main".into(),
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let client = obs.client().await.unwrap();
+    let synced = create(&client, &obs, json!({"name": "Synced", "server": rtmp.url(), "key": "synced", "syncStart": true, "syncStop": true})).await;
+    let manual = create(
+        &client,
+        &obs,
+        json!({"name": "Manual", "server": rtmp.url(), "key": "manual"}),
+    )
+    .await;
+
+    client.streaming().start().await.unwrap();
+    vendor::wait_state(&client, &synced, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let info = rtmp::ffprobe_until_av(&rtmp.stream_url("synced"), Duration::from_secs(40)).unwrap();
+    assert_eq!(info.video.unwrap().codec, "h264");
+    assert_eq!(
+        vendor::health(&client, &manual).await.unwrap()["state"],
+        "idle"
+    );
+    assert!(client.streaming().status().await.unwrap().active);
+
+    client.streaming().stop().await.unwrap();
+    vendor::wait_state(&client, &synced, "idle", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        vendor::health(&client, &manual).await.unwrap()["state"],
+        "idle"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_failing_server_only_affects_its_own_targets() {
+    let mut flaky = RtmpServer::start().unwrap();
+    let stable = RtmpServer::start().unwrap();
+    let closed = deckcast_tests::util::free_port().unwrap();
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    let events = deckcast_tests::events::Events::collect(&client).unwrap();
+
+    let patient = create(
+        &client,
+        &obs,
+        json!({"name": "Patient", "server": flaky.url(), "key": "patient",
+        "reconnect": {"retryDelaySec": 1, "maxRetries": 30}}),
+    )
+    .await;
+    let impatient = create(
+        &client,
+        &obs,
+        json!({"name": "Impatient", "server": flaky.url(), "key": "impatient",
+        "reconnect": {"retryDelaySec": 1, "maxRetries": 1}}),
+    )
+    .await;
+    let steady = create(
+        &client,
+        &obs,
+        json!({"name": "Steady", "server": stable.url(), "key": "steady"}),
+    )
+    .await;
+    let nowhere = create(&client, &obs, json!({"name": "Nowhere", "server": format!("rtmp://127.0.0.1:{closed}/live"), "key": "nowhere"})).await;
+
+    vendor::ok(&client, "StartAllTargets", json!({}))
+        .await
+        .unwrap();
+    for id in [&patient, &impatient, &steady] {
+        vendor::wait_state(&client, id, "live", Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    }
+    let err = vendor::wait_state(&client, &nowhere, "error", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        err["lastError"]
+            .as_str()
+            .unwrap()
+            .starts_with("Could not connect to the server"),
+        "{err}"
+    );
+
+    // Let a few seconds of video through, then the flaky server dies.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    flaky.kill();
+    vendor::wait_state(&client, &patient, "reconnecting", Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    let gave_up = vendor::wait_state(&client, &impatient, "error", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        gave_up["lastError"].as_str().unwrap().contains("Gave up"),
+        "{gave_up}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    flaky.resume().unwrap();
+    let back = std::time::Instant::now();
+    let h = vendor::wait_state(&client, &patient, "live", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "not live within 10 s of the server's return: {e:#}\n{}",
+                obs.failure_report()
+            )
+        });
+    eprintln!(
+        "patient target live again {:?} after the server returned",
+        back.elapsed()
+    );
+    assert_eq!(h["reconnects"], 1, "{h}");
+
+    // The target on the other server never left `live`, and never dropped a frame.
+    assert_eq!(
+        events.states(&steady),
+        ["connecting", "live"],
+        "{:?}",
+        events.states(&steady)
+    );
+    let s = vendor::health(&client, &steady).await.unwrap();
+    assert_eq!(
+        (s["state"].as_str(), s["droppedFrames"].as_u64()),
+        (Some("live"), Some(0)),
+        "{s}"
+    );
+
+    // A manual start after giving up works again.
+    vendor::ok(&client, "StartTarget", json!({"id": impatient}))
+        .await
+        .unwrap();
+    let h = vendor::wait_state(&client, &impatient, "live", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(h["reconnects"], 0);
+    assert!(obs.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_slow_link_drops_only_its_own_frames() {
+    let rtmp = RtmpServer::start().unwrap();
+    // 40 kB/s = 320 kbit/s, far below the 1500 kbit/s stream.
+    let relay = deckcast_tests::relay::SlowRelay::start(([127, 0, 0, 1], rtmp.port).into(), 40_000)
+        .unwrap();
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    let slow = create(&client, &obs, json!({"name": "Slow link", "server": deckcast_tests::relay::rtmp_url_via(&relay), "key": "slow"})).await;
+    let fast_shared = create(
+        &client,
+        &obs,
+        json!({"name": "Fast shared", "server": rtmp.url(), "key": "fast1"}),
+    )
+    .await;
+    let fast_dedicated = create(&client, &obs, json!({"name": "Fast dedicated", "server": rtmp.url(), "key": "fast2",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 800, "preset": "ultrafast", "width": 426, "height": 240}}})).await;
+    vendor::ok(&client, "StartAllTargets", json!({}))
+        .await
+        .unwrap();
+    for id in [&slow, &fast_shared, &fast_dedicated] {
+        vendor::wait_state(&client, id, "live", Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    }
+    let slow_h = deckcast_tests::util::wait_for_async(
+        "the slow target to drop frames",
+        Duration::from_secs(60),
+        async || {
+            let h = vendor::health(&client, &slow).await?;
+            Ok((h["droppedFrames"].as_u64().unwrap_or(0) > 0).then_some(h))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    // Keep going a little so any spill-over would show.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for id in [&fast_shared, &fast_dedicated] {
+        let h = vendor::health(&client, id).await.unwrap();
+        assert_eq!(h["state"], "live", "{h}");
+        assert_eq!(
+            h["droppedFrames"], 0,
+            "a healthy target dropped frames: {h}"
+        );
+        assert!(h["fps"].as_f64().unwrap() > 20.0, "{h}");
+    }
+    eprintln!("slow target: {slow_h}");
+    let stats = client.general().stats().await.unwrap();
+    eprintln!("OBS stats: {stats:?}");
+}
+
+/// Every file under `dir` whose contents include `needle` (logs, profile, config).
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn targets_survive_a_restart_with_the_key_only_in_the_keyring() {
+    let rtmp = RtmpServer::start().unwrap();
+    let home = std::env::temp_dir().join(format!(
+        "deckcast-e2e-home-{}",
+        deckcast_tests::util::random_hex(6).unwrap()
+    ));
+    let key = format!("live_{}", deckcast_tests::util::random_hex(12).unwrap());
+    let opts = ObsOptions {
+        home: Some(home.clone()),
+        ..ObsOptions::default()
+    };
+
+    let mut obs = Obs::start(opts.clone()).unwrap();
+    let client = obs.client().await.unwrap();
+    let id = create(
+        &client,
+        &obs,
+        json!({"name": "Twitch", "platform": "custom", "server": rtmp.url(), "key": key,
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 700, "preset": "ultrafast"}}}),
+    )
+    .await;
+    vendor::ok(&client, "StartTarget", json!({"id": id}))
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &id, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        obs.keyring_lookup("deckcast", &format!("stream-key:{id}"))
+            .unwrap()
+            .as_deref(),
+        Some(key.as_str())
+    );
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(obs);
+
+    let mut obs = Obs::start(opts).unwrap();
+    let client = obs.client().await.unwrap();
+    let list = vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    assert_eq!(list["keyStorage"], "keyring", "{list}");
+    let t = &list["targets"][0];
+    assert_eq!(
+        (t["id"].as_str(), t["hasKey"].as_bool(), t["name"].as_str()),
+        (Some(id.as_str()), Some(true), Some("Twitch")),
+        "{list}"
+    );
+    assert_eq!(list["encoders"][0]["bitrateKbps"], 700);
+    // The key came back from the keyring: the target goes live without setting it again.
+    vendor::ok(&client, "StartTarget", json!({"id": id}))
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &id, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(rtmp::ffprobe_until_av(&rtmp.stream_url(&key), Duration::from_secs(40)).is_ok());
+    assert_eq!(
+        obs.keyring_lookup("deckcast", &format!("stream-key:{id}"))
+            .unwrap()
+            .as_deref(),
+        Some(key.as_str())
+    );
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+    let profile = obs
+        .config_dir()
+        .join("obs-studio/basic/profiles/Test/deckcast-targets.json");
+    assert!(std::fs::read_to_string(&profile).unwrap().contains(&id));
+    // Not in the profile JSON, not in any OBS log, not in any config file: only the (encrypted) keyring has it.
+    let hits = files_containing(obs.config_dir(), &key);
+    assert!(hits.is_empty(), "the stream key leaked into {hits:?}");
+    let logs = obs.config_dir().join("obs-studio/logs");
+    assert_eq!(
+        std::fs::read_dir(&logs).unwrap().count(),
+        2,
+        "one log per OBS run"
+    );
+    drop(obs);
+    let _ = std::fs::remove_dir_all(home);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn malformed_requests_get_errors_and_obs_keeps_running_without_a_keyring() {
+    let obs = Obs::start(ObsOptions {
+        keyring: false,
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let client = obs.client().await.unwrap();
+    let id = create(
+        &client,
+        &obs,
+        json!({"name": "A", "server": "rtmp://127.0.0.1:1/live", "key": "k1"}),
+    )
+    .await;
+    let huge = "x".repeat(1_000_000);
+    for (kind, data, code) in [
+        ("GetTarget", json!({}), "invalid_request"),
+        ("GetTarget", json!({"id": 42}), "invalid_request"),
+        ("GetTarget", json!({"id": "does-not-exist"}), "not_found"),
+        ("StartTarget", json!({"id": ["a"]}), "invalid_request"),
+        ("StopTarget", json!({"id": "does-not-exist"}), "not_found"),
+        ("DeleteTarget", json!({"id": true}), "invalid_request"),
+        (
+            "CreateTarget",
+            json!({"platform": "twitch"}),
+            "invalid_request",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "B", "server": "udp://x/y"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": huge.clone(), "server": "rtmp://h/a"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "B", "server": "rtmp://h/a", "key": huge.clone()}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "B", "server": "rtmp://h/a", "reconnect": {"retryDelaySec": "soon"}}),
+            "invalid_request",
+        ),
+        (
+            "UpdateTarget",
+            json!({"id": id, "enabled": "yes"}),
+            "invalid_request",
+        ),
+        (
+            "SetStreamKey",
+            json!({"id": id, "key": ""}),
+            "invalid_value",
+        ),
+        ("GetTargetHealth", json!({"id": 1.5}), "invalid_request"),
+        ("ImportTargets", json!({"data": 7}), "invalid_request"),
+    ] {
+        let got = vendor::err_code(&client, kind, data)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+        assert_eq!(got, code, "{kind}");
+    }
+    assert!(obs.alive());
+    let v = vendor::ok(&client, "GetVersion", json!({})).await.unwrap();
+    assert!(v["pluginVersion"].is_string());
+    // Without an unlocked keyring, keys stay in memory and the user is told once.
+    let list = vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    assert_eq!(list["keyStorage"], "memory", "{list}");
+    assert_eq!(
+        list["targets"].as_array().unwrap().len(),
+        1,
+        "failed requests changed nothing"
+    );
+    let h = vendor::health(&client, &id).await.unwrap();
+    assert!(
+        h["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "key_in_memory"),
+        "{h}"
+    );
+    assert_eq!(
+        obs.log().matches("no OS keyring is available").count(),
+        1,
+        "{}",
+        obs.log()
+    );
+}

@@ -10,6 +10,6 @@ pub mod host;
 pub mod model;
 pub mod obs_host;
 pub mod store;
-pub mod worker;
 #[cfg(test)]
 mod tests;
+pub mod worker;

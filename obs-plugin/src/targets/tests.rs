@@ -52,7 +52,11 @@ impl Host for Fake {
         self.0.lock().unwrap().stats
     }
     fn emit_event(&self, event_type: &'static str, data: Value) {
-        self.0.lock().unwrap().events.push((event_type.into(), data));
+        self.0
+            .lock()
+            .unwrap()
+            .events
+            .push((event_type.into(), data));
     }
     fn log(&self, _: Level, msg: &str) {
         self.0.lock().unwrap().logs.push(msg.into());
@@ -83,14 +87,26 @@ impl Rig {
         let dir = std::env::temp_dir().join(format!("deckcast-engine-{}", super::model::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         engine.load_profile(Some(dir.clone()));
-        Rig { engine, fake, queue, keys, dir }
+        Rig {
+            engine,
+            fake,
+            queue,
+            keys,
+            dir,
+        }
     }
 
     /// Calls a request and checks the answer is obs_data-safe and never carries a key.
     fn call(&mut self, kind: &str, data: Value) -> Value {
         let v = self.engine.handle(kind, data);
-        assert!(is_obs_data_safe(&v), "{kind} answered an array obs-websocket would empty: {v}");
-        assert!(!v.to_string().contains("sk_live"), "{kind} leaked a key: {v}");
+        assert!(
+            is_obs_data_safe(&v),
+            "{kind} answered an array obs-websocket would empty: {v}"
+        );
+        assert!(
+            !v.to_string().contains("sk_live"),
+            "{kind} leaked a key: {v}"
+        );
         v
     }
 
@@ -102,7 +118,10 @@ impl Rig {
 
     fn err(&mut self, kind: &str, data: Value) -> String {
         let v = self.call(kind, data);
-        v["error"]["code"].as_str().unwrap_or_else(|| panic!("{kind} should fail: {v}")).to_owned()
+        v["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{kind} should fail: {v}"))
+            .to_owned()
     }
 
     fn create(&mut self, name: &str, key: Option<&str>) -> String {
@@ -110,7 +129,10 @@ impl Rig {
         if let Some(k) = key {
             req["key"] = json!(k);
         }
-        self.ok("CreateTarget", req)["target"]["id"].as_str().unwrap().to_owned()
+        self.ok("CreateTarget", req)["target"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Fires a signal the way libobs would (through the sink the engine gave the output).
@@ -124,11 +146,19 @@ impl Rig {
     }
 
     fn state(&mut self, id: &str) -> String {
-        self.ok("GetTarget", json!({"id": id}))["target"]["state"].as_str().unwrap().to_owned()
+        self.ok("GetTarget", json!({"id": id}))["target"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn states_emitted(&self, id: &str) -> Vec<String> {
-        self.fake.0.lock().unwrap().events.iter()
+        self.fake
+            .0
+            .lock()
+            .unwrap()
+            .events
+            .iter()
             .filter(|(t, d)| t == "TargetStateChanged" && d["id"] == id)
             .map(|(_, d)| d["state"].as_str().unwrap().to_owned())
             .collect()
@@ -152,9 +182,18 @@ fn lifecycle_connecting_live_stopping_idle_with_events() {
     assert_eq!(r.state(&id), "live");
     r.ok("StopTarget", json!({"id": id}));
     assert_eq!(r.state(&id), "stopping");
-    r.signal(&id, Signal::Stopped { code: 0, last_error: None });
+    r.signal(
+        &id,
+        Signal::Stopped {
+            code: 0,
+            last_error: None,
+        },
+    );
     assert_eq!(r.state(&id), "idle");
-    assert_eq!(r.states_emitted(&id), ["connecting", "live", "stopping", "idle"]);
+    assert_eq!(
+        r.states_emitted(&id),
+        ["connecting", "live", "stopping", "idle"]
+    );
     // The output got the key; the name follows the deckcast:<id> convention.
     let spec = r.fake.0.lock().unwrap().specs[0].clone();
     assert_eq!(spec.output_name, format!("deckcast:{id}"));
@@ -173,13 +212,28 @@ fn reconnect_episodes_are_counted_and_giving_up_ends_in_error() {
     assert_eq!(r.state(&id), "reconnecting");
     r.signal(&id, Signal::Reconnected);
     let h = r.ok("GetTargetHealth", json!({"id": id}));
-    assert_eq!((h["targets"][0]["state"].as_str(), h["targets"][0]["reconnects"].as_u64()), (Some("live"), Some(1)));
+    assert_eq!(
+        (
+            h["targets"][0]["state"].as_str(),
+            h["targets"][0]["reconnects"].as_u64()
+        ),
+        (Some("live"), Some(1))
+    );
     r.signal(&id, Signal::Reconnecting);
-    r.signal(&id, Signal::Stopped { code: -5, last_error: Some("timed out".into()) });
+    r.signal(
+        &id,
+        Signal::Stopped {
+            code: -5,
+            last_error: Some("timed out".into()),
+        },
+    );
     let t = r.ok("GetTarget", json!({"id": id}));
     assert_eq!(t["target"]["state"], "error");
     let msg = t["target"]["lastError"].as_str().unwrap();
-    assert!(msg.starts_with("Disconnected from the server: timed out"), "{msg}");
+    assert!(
+        msg.starts_with("Disconnected from the server: timed out"),
+        "{msg}"
+    );
     assert!(msg.contains("Gave up"), "{msg}");
     // A manual start works again and resets the count.
     r.ok("StartTarget", json!({"id": id}));
@@ -196,11 +250,22 @@ fn connect_failures_map_to_sentences_and_other_targets_stay_live() {
     let bad = r.create("bad", Some("sk_live_b"));
     r.ok("StartAllTargets", json!({}));
     r.signal(&good, Signal::Started);
-    r.signal(&bad, Signal::Stopped { code: -2, last_error: None });
+    r.signal(
+        &bad,
+        Signal::Stopped {
+            code: -2,
+            last_error: None,
+        },
+    );
     assert_eq!(r.state(&good), "live");
     let t = r.ok("GetTarget", json!({"id": bad}));
     assert_eq!(t["target"]["state"], "error");
-    assert!(t["target"]["lastError"].as_str().unwrap().starts_with("Could not connect to the server"));
+    assert!(
+        t["target"]["lastError"]
+            .as_str()
+            .unwrap()
+            .starts_with("Could not connect to the server")
+    );
     assert_eq!(r.states_emitted(&good), ["connecting", "live"]);
 }
 
@@ -213,7 +278,12 @@ fn start_refusals_are_errors_with_reasons() {
     r.fake.0.lock().unwrap().fail_start = true;
     let v = r.call("StartTarget", json!({"id": id}));
     assert_eq!(v["error"]["code"], "internal");
-    assert!(v["error"]["message"].as_str().unwrap().contains("encoder init failed"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("encoder init failed")
+    );
     assert_eq!(r.state(&id), "error");
     // StartAll reports per-target failures instead of failing as a whole.
     let all = r.ok("StartAllTargets", json!({}));
@@ -226,7 +296,13 @@ fn signals_from_replaced_outputs_are_ignored() {
     let id = r.create("x", Some("sk_live_4"));
     r.ok("StartTarget", json!({"id": id}));
     let old_sink = r.fake.0.lock().unwrap().sinks[&id].clone();
-    r.signal(&id, Signal::Stopped { code: -2, last_error: None });
+    r.signal(
+        &id,
+        Signal::Stopped {
+            code: -2,
+            last_error: None,
+        },
+    );
     // A new key means a new output; the old output's late signal must not touch the new one.
     r.ok("SetStreamKey", json!({"id": id, "key": "sk_live_5"}));
     r.ok("StartTarget", json!({"id": id}));
@@ -249,29 +325,94 @@ fn malformed_requests_get_errors_not_panics() {
         ("GetTarget", json!({"id": "nope"}), "not_found"),
         ("GetTarget", json!([1, 2]), "invalid_request"),
         ("GetTarget", json!("str"), "invalid_request"),
-        ("CreateTarget", json!({"name": "", "server": "rtmp://h/a"}), "invalid_value"),
-        ("CreateTarget", json!({"name": "n", "server": "http://h/a"}), "invalid_value"),
-        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "key": ""}), "invalid_value"),
+        (
+            "CreateTarget",
+            json!({"name": "", "server": "rtmp://h/a"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "http://h/a"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "rtmp://h/a", "key": ""}),
+            "invalid_value",
+        ),
         ("CreateTarget", json!({"name": "n"}), "invalid_value"),
-        ("CreateTarget", json!({"name": "n", "platform": "myspace"}), "invalid_request"),
-        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "bogus": 1}), "invalid_request"),
-        ("CreateTarget", json!({"name": huge.clone(), "server": "rtmp://h/a"}), "invalid_value"),
-        ("CreateTarget", json!({"name": "n", "server": format!("rtmp://h/{huge}")}), "invalid_value"),
-        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "dedicated", "configId": "zz"}}), "not_found"),
-        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "turbo"}}), "invalid_request"),
-        ("CreateTarget", json!({"name": "n", "server": "rtmp://h/a", "reconnect": {"retryDelaySec": 0, "maxRetries": 3}}), "invalid_value"),
-        ("UpdateTarget", json!({"id": id, "server": "rtmp://"}), "invalid_value"),
-        ("UpdateTarget", json!({"id": "nope", "name": "n"}), "not_found"),
+        (
+            "CreateTarget",
+            json!({"name": "n", "platform": "myspace"}),
+            "invalid_request",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "rtmp://h/a", "bogus": 1}),
+            "invalid_request",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": huge.clone(), "server": "rtmp://h/a"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": format!("rtmp://h/{huge}")}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "dedicated", "configId": "zz"}}),
+            "not_found",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "rtmp://h/a", "encoder": {"mode": "turbo"}}),
+            "invalid_request",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "n", "server": "rtmp://h/a", "reconnect": {"retryDelaySec": 0, "maxRetries": 3}}),
+            "invalid_value",
+        ),
+        (
+            "UpdateTarget",
+            json!({"id": id, "server": "rtmp://"}),
+            "invalid_value",
+        ),
+        (
+            "UpdateTarget",
+            json!({"id": "nope", "name": "n"}),
+            "not_found",
+        ),
         ("SetStreamKey", json!({"id": id}), "invalid_request"),
-        ("SetStreamKey", json!({"id": id, "key": huge}), "invalid_value"),
-        ("SetStreamKey", json!({"id": "nope", "key": "k"}), "not_found"),
+        (
+            "SetStreamKey",
+            json!({"id": id, "key": huge}),
+            "invalid_value",
+        ),
+        (
+            "SetStreamKey",
+            json!({"id": "nope", "key": "k"}),
+            "not_found",
+        ),
         ("DeleteTarget", json!({"id": "nope"}), "not_found"),
         ("StartTarget", json!({"id": null}), "invalid_request"),
         ("GetTargetHealth", json!({"id": "nope"}), "not_found"),
         ("DeleteEncoderConfig", json!({"id": "nope"}), "not_found"),
-        ("ImportTargets", json!({"data": {"format": "other", "version": 1, "targets": [], "encoders": []}}), "invalid_value"),
+        (
+            "ImportTargets",
+            json!({"data": {"format": "other", "version": 1, "targets": [], "encoders": []}}),
+            "invalid_value",
+        ),
     ] {
-        assert_eq!(r.err(kind, data.clone()), code, "{kind} {}", &data.to_string()[..data.to_string().len().min(120)]);
+        assert_eq!(
+            r.err(kind, data.clone()),
+            code,
+            "{kind} {}",
+            &data.to_string()[..data.to_string().len().min(120)]
+        );
     }
     // Nothing was changed by the failures.
     let list = r.ok("ListTargets", json!({}));
@@ -282,17 +423,37 @@ fn malformed_requests_get_errors_not_panics() {
 fn keys_live_in_the_keystore_never_in_the_file_logs_or_events() {
     let mut r = Rig::new();
     let id = r.create("Twitch", Some("sk_live_secret_777"));
-    assert_eq!(r.keys.get(&key_account(&id)).unwrap(), Secret::new("sk_live_secret_777"));
+    assert_eq!(
+        r.keys.get(&key_account(&id)).unwrap(),
+        Secret::new("sk_live_secret_777")
+    );
     r.ok("StartTarget", json!({"id": id}));
-    r.signal(&id, Signal::Stopped { code: -3, last_error: Some("publish sk_live_secret_777 rejected".into()) });
+    r.signal(
+        &id,
+        Signal::Stopped {
+            code: -3,
+            last_error: Some("publish sk_live_secret_777 rejected".into()),
+        },
+    );
     let file = std::fs::read_to_string(store::path_in(&r.dir)).unwrap();
     assert!(!file.contains("sk_live"), "{file}");
     let s = r.fake.0.lock().unwrap();
-    assert!(s.logs.iter().all(|l| !l.contains("sk_live")), "{:?}", s.logs);
-    assert!(s.events.iter().all(|(_, e)| !e.to_string().contains("sk_live")));
+    assert!(
+        s.logs.iter().all(|l| !l.contains("sk_live")),
+        "{:?}",
+        s.logs
+    );
+    assert!(
+        s.events
+            .iter()
+            .all(|(_, e)| !e.to_string().contains("sk_live"))
+    );
     drop(s);
     let t = r.ok("GetTarget", json!({"id": id}));
-    assert!(t["target"]["lastError"].as_str().unwrap().contains("***"), "{t}");
+    assert!(
+        t["target"]["lastError"].as_str().unwrap().contains("***"),
+        "{t}"
+    );
     // Deleting the target deletes its key.
     r.ok("DeleteTarget", json!({"id": id}));
     assert_eq!(r.keys.get(&key_account(&id)).unwrap(), None);
@@ -306,7 +467,10 @@ fn targets_persist_and_reload_with_their_keys() {
         "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 1200, "width": 640, "height": 360}}}))["target"].clone();
     assert_eq!(b["server"], "rtmp://live.twitch.tv/app");
     assert_eq!(b["hasKey"], false);
-    r.ok("UpdateTarget", json!({"id": a, "name": "A2", "syncStop": true}));
+    r.ok(
+        "UpdateTarget",
+        json!({"id": a, "name": "A2", "syncStop": true}),
+    );
     // A fresh engine over the same directory and key store sees the same targets and keys.
     let before = r.ok("ListTargets", json!({}));
     let dir = r.dir.clone();
@@ -322,8 +486,11 @@ fn targets_persist_and_reload_with_their_keys() {
 #[test]
 fn export_and_import_carry_no_keys_and_remap_encoders() {
     let mut r = Rig::new();
-    r.ok("CreateTarget", json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_x",
-        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 900}}}));
+    r.ok(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_x",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 900}}}),
+    );
     let export = r.ok("ExportTargets", json!({}));
     assert!(!export.to_string().contains("sk_live"));
     let mut other = Rig::new();
@@ -335,9 +502,21 @@ fn export_and_import_carry_no_keys_and_remap_encoders() {
     assert_eq!(list["targets"][0]["hasKey"], false);
     // Importing the same document again adds a copy with a new id; replace swaps everything.
     other.ok("ImportTargets", json!({"data": export.clone()}));
-    assert_eq!(other.ok("ListTargets", json!({}))["targets"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        other.ok("ListTargets", json!({}))["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     other.ok("ImportTargets", json!({"data": export, "replace": true}));
-    assert_eq!(other.ok("ListTargets", json!({}))["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        other.ok("ListTargets", json!({}))["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -363,13 +542,26 @@ fn health_has_rates_and_warnings() {
     r.ok("StartTarget", json!({"id": id}));
     r.signal(&id, Signal::Started);
     r.engine.tick();
-    r.fake.0.lock().unwrap().stats = OutputStats { active: true, total_bytes: 250_000, total_frames: 30, dropped_frames: 2, ..Default::default() };
+    r.fake.0.lock().unwrap().stats = OutputStats {
+        active: true,
+        total_bytes: 250_000,
+        total_frames: 30,
+        dropped_frames: 2,
+        ..Default::default()
+    };
     std::thread::sleep(std::time::Duration::from_millis(200));
     r.engine.tick();
     let h = r.ok("GetTargetHealth", json!({}))["targets"][0].clone();
     assert!(h["kbps"].as_f64().unwrap() > 1000.0, "{h}");
     assert_eq!(h["droppedFrames"], 2);
-    assert!(h["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "dynamic_bitrate"), "{h}");
+    assert!(
+        h["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "dynamic_bitrate"),
+        "{h}"
+    );
     let s = r.fake.0.lock().unwrap();
     assert!(s.events.iter().any(|(t, _)| t == "TargetHealth"));
 }
@@ -377,12 +569,21 @@ fn health_has_rates_and_warnings() {
 #[test]
 fn deleting_a_live_target_stops_it_and_encoder_configs_in_use_are_protected() {
     let mut r = Rig::new();
-    let v = r.ok("CreateTarget", json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_d",
-        "encoder": {"mode": "dedicated", "config": {}}}));
+    let v = r.ok(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_d",
+        "encoder": {"mode": "dedicated", "config": {}}}),
+    );
     let id = v["target"]["id"].as_str().unwrap().to_owned();
-    let cfg = v["target"]["encoder"]["configId"].as_str().unwrap().to_owned();
+    let cfg = v["target"]["encoder"]["configId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(r.err("DeleteEncoderConfig", json!({"id": cfg})), "conflict");
-    let u = r.ok("UpdateEncoderConfig", json!({"id": cfg, "config": {"bitrateKbps": 3000}}));
+    let u = r.ok(
+        "UpdateEncoderConfig",
+        json!({"id": cfg, "config": {"bitrateKbps": 3000}}),
+    );
     assert_eq!(u["bitrateKbps"], 3000);
     r.ok("StartTarget", json!({"id": id}));
     r.ok("DeleteTarget", json!({"id": id}));
