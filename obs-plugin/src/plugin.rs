@@ -6,6 +6,7 @@ use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
 use std::time::Duration;
 
 use crate::obs::frontend::{self, Event};
+use crate::obs::hotkeys::{self, Action};
 use crate::obs::{self, log};
 use crate::targets::engine::FrontendEvent;
 use crate::targets::obs_host::ObsHost;
@@ -58,6 +59,12 @@ pub fn post_load() {
         frontend::current_profile_path(),
     ));
     frontend::on_events(on_frontend_event);
+    frontend::on_save_requested(|| {
+        if let Some(w) = targets() {
+            w.frontend(FrontendEvent::Save);
+        }
+    });
+    hotkeys::on_pressed(on_hotkey);
     match obs::vendor::Vendor::register(VENDOR_NAME, vendor_api::REQUESTS) {
         Ok(vendor) => log::info(&format!(
             "obs-websocket vendor '{VENDOR_NAME}' registered with {} request(s)",
@@ -85,10 +92,22 @@ fn on_frontend_event(ev: Event) {
         Event::StreamingStarting => worker.frontend(FrontendEvent::MainStreamStarting),
         Event::StreamingStopping => worker.frontend(FrontendEvent::MainStreamStopping),
         Event::Exit => {
+            frontend::remove_save_handler();
             worker.shutdown(Duration::from_secs(5));
             frontend::remove_event_handler();
         }
         Event::StreamingStarted | Event::StreamingStopped => {}
+    }
+}
+
+/// A Deckcast hotkey was pressed (hotkey or UI thread): queue the action, never wait.
+fn on_hotkey(action: Action) {
+    let Some(worker) = targets() else { return };
+    match (action.target, action.start) {
+        (Some(id), true) => worker.fire("StartTarget", serde_json::json!({ "id": id })),
+        (Some(id), false) => worker.fire("StopTarget", serde_json::json!({ "id": id })),
+        (None, true) => worker.fire("StartAllTargets", serde_json::json!({})),
+        (None, false) => worker.fire("StopAllTargets", serde_json::json!({})),
     }
 }
 

@@ -489,3 +489,91 @@ async fn malformed_requests_get_errors_and_obs_keeps_running_without_a_keyring()
         obs.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn hotkeys_start_and_stop_targets_and_keep_their_bindings() {
+    let rtmp = RtmpServer::start().unwrap();
+    let home = std::env::temp_dir().join(format!(
+        "deckcast-e2e-home-{}",
+        deckcast_tests::util::random_hex(6).unwrap()
+    ));
+    let opts = ObsOptions {
+        home: Some(home.clone()),
+        ..ObsOptions::default()
+    };
+    let mut obs = Obs::start(opts.clone()).unwrap();
+    let client = obs.client().await.unwrap();
+    let a = create(
+        &client,
+        &obs,
+        json!({"name": "Hot A", "server": rtmp.url(), "key": "hot-a"}),
+    )
+    .await;
+    let b = create(
+        &client,
+        &obs,
+        json!({"name": "Hot B", "server": rtmp.url(), "key": "hot-b"}),
+    )
+    .await;
+    let names = client.hotkeys().list().await.unwrap();
+    for n in [
+        format!("deckcast.target.{a}.start"),
+        format!("deckcast.target.{b}.stop"),
+        "deckcast.all.start".into(),
+        "deckcast.all.stop".into(),
+    ] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    client
+        .hotkeys()
+        .trigger_by_name(&format!("deckcast.target.{a}.start"), None)
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &a, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(vendor::health(&client, &b).await.unwrap()["state"], "idle");
+    client
+        .hotkeys()
+        .trigger_by_name("deckcast.all.start", None)
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &b, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    client
+        .hotkeys()
+        .trigger_by_name("deckcast.all.stop", None)
+        .await
+        .unwrap();
+    for id in [&a, &b] {
+        vendor::wait_state(&client, id, "idle", Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+
+    // A binding saved in the targets file is loaded into OBS and saved back on exit.
+    let file = obs
+        .config_dir()
+        .join("obs-studio/basic/profiles/Test/deckcast-targets.json");
+    drop(obs);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let name = format!("deckcast.target.{a}.start");
+    doc["hotkeys"][&name] = json!([{"key": "OBS_KEY_F13", "shift": true}]);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let mut obs = Obs::start(opts).unwrap();
+    let client = obs.client().await.unwrap();
+    vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["hotkeys"][&name][0]["key"], "OBS_KEY_F13", "{doc}");
+    assert_eq!(doc["hotkeys"][&name][0]["shift"], true, "{doc}");
+    drop(obs);
+    let _ = std::fs::remove_dir_all(home);
+}

@@ -72,6 +72,30 @@ pub fn remove_event_handler() {
     }
 }
 
+static SAVE_HANDLER: OnceLock<fn()> = OnceLock::new();
+
+extern "C" fn on_save(_data: *mut sys::obs_data_t, saving: bool, _private: *mut c_void) {
+    if saving && let Some(handler) = SAVE_HANDLER.get() {
+        guard::catch("frontend save", (), handler);
+    }
+}
+
+/// Calls `handler` whenever OBS saves its scene collection (once per process).
+pub fn on_save_requested(handler: fn()) {
+    if SAVE_HANDLER.set(handler).is_ok() {
+        // SAFETY: static trampoline, null data.
+        unsafe { sys::obs_frontend_add_save_callback(Some(on_save), std::ptr::null_mut()) }
+    }
+}
+
+/// Unregisters the save handler.
+pub fn remove_save_handler() {
+    if SAVE_HANDLER.get().is_some() {
+        // SAFETY: same pair as registered.
+        unsafe { sys::obs_frontend_remove_save_callback(Some(on_save), std::ptr::null_mut()) }
+    }
+}
+
 /// The current profile's folder.
 pub fn current_profile_path() -> Option<PathBuf> {
     // SAFETY: frontend call; returns a bmalloc'd string (or null) that we must bfree.

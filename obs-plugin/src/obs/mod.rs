@@ -13,6 +13,7 @@
 pub mod data;
 pub mod frontend;
 pub mod guard;
+pub mod hotkeys;
 pub mod locale;
 pub mod log;
 mod module;

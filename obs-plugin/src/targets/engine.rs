@@ -77,6 +77,8 @@ pub enum FrontendEvent {
     MainStreamStarting,
     /// OBS's main stream is stopping.
     MainStreamStopping,
+    /// OBS is saving its state: save ours (hotkey bindings may have changed).
+    Save,
 }
 
 /// A new signal to route back to the engine: (target id, output generation, signal).
@@ -348,11 +350,13 @@ impl<H: Host> Engine<H> {
         }
         let id = cfg.id.clone();
         self.file.targets.push(cfg);
+        self.sync_hotkeys();
         if let Some(key) = key
             && let Err(e) = self.store_key(&id, key)
         {
             self.file.targets.pop();
             self.file.encoders.truncate(encoders_before);
+            self.sync_hotkeys();
             return Err(e);
         }
         self.save();
@@ -379,7 +383,11 @@ impl<H: Host> Engine<H> {
             let old = &self.file.targets[i];
             old.server != cfg.server || old.encoder != cfg.encoder || old.reconnect != cfg.reconnect
         };
+        let renamed = self.file.targets[i].name != cfg.name;
         self.file.targets[i] = cfg;
+        if renamed {
+            self.sync_hotkeys();
+        }
         if changed_output {
             // Settings take effect at the next start; an idle target's old output is dropped now.
             if let Some(rt) = self.runtime.get_mut(&req.id)
@@ -403,6 +411,7 @@ impl<H: Host> Engine<H> {
             self.host.stop_output(out);
         }
         self.file.targets.remove(i);
+        self.sync_hotkeys();
         self.key_cache.remove(id);
         if let Err(e) = self.keys.delete(&key_account(id)) {
             self.host.log(
@@ -536,6 +545,7 @@ impl<H: Host> Engine<H> {
         let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
         self.file.encoders.extend(encoders);
         self.file.targets.extend(targets);
+        self.sync_hotkeys();
         for id in &ids {
             self.load_key(id);
         }
@@ -610,6 +620,7 @@ impl<H: Host> Engine<H> {
         for id in &ids {
             self.load_key(id);
         }
+        self.sync_hotkeys();
         self.host.log(
             Level::Info,
             &format!(
@@ -621,7 +632,20 @@ impl<H: Host> Engine<H> {
         );
     }
 
+    fn sync_hotkeys(&mut self) {
+        let list: Vec<(String, String)> = self
+            .file
+            .targets
+            .iter()
+            .map(|t| (t.id.clone(), t.name.clone()))
+            .collect();
+        self.host.sync_hotkeys(&list, &self.file.hotkeys);
+    }
+
     fn save(&mut self) {
+        if let Some(bindings) = self.host.hotkey_bindings() {
+            self.file.hotkeys = bindings;
+        }
         let Some(dir) = &self.profile_dir else { return };
         if let Err(e) = store::save(dir, &self.file) {
             self.host
@@ -680,6 +704,12 @@ impl<H: Host> Engine<H> {
             ));
         }
         let spec = self.spec(id)?;
+        if matches!(spec.encoder, EncoderSpec::Shared) && self.host.main_dynamic_bitrate() {
+            self.host.log(
+                Level::Warn,
+                &format!("target {id} shares OBS's streaming encoder while the main stream has dynamic bitrate on: its bitrate will drop whenever OBS lowers the main stream's"),
+            );
+        }
         if self.runtime.get(id).is_none_or(|r| r.output.is_none()) {
             self.generation += 1;
             let generation = self.generation;
@@ -888,6 +918,7 @@ impl<H: Host> Engine<H> {
             FrontendEvent::MainStreamStopping => {
                 self.stop_where(|c| c.sync_stop);
             }
+            FrontendEvent::Save => self.save(),
         }
     }
 

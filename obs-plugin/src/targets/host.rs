@@ -1,6 +1,7 @@
 //! What the targets engine needs from OBS, as a trait: the real implementation drives libobs
 //! outputs (`obs_host.rs`), the unit tests use a scripted fake. All methods run on the targets
 //! worker thread.
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deckcast_protocol::targets::{EncoderConfig, ReconnectPolicy};
@@ -106,4 +107,13 @@ pub trait Host {
     fn log(&self, level: Level, msg: &str);
     /// Whether OBS's main stream has dynamic bitrate enabled.
     fn main_dynamic_bitrate(&self) -> bool;
+    /// Makes the per-target start/stop hotkeys match `targets` (id, name), restoring bindings from
+    /// `saved` (by hotkey name).
+    fn sync_hotkeys(
+        &mut self,
+        targets: &[(String, String)],
+        saved: &BTreeMap<String, serde_json::Value>,
+    );
+    /// Current bindings of all Deckcast hotkeys by name (`None`: this host has no hotkeys).
+    fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>>;
 }

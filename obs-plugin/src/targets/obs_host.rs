@@ -3,7 +3,7 @@
 //! Runs on the targets worker thread. Dedicated encoder pairs are shared between targets that use
 //! the same encoder config (one encode for all of them); a changed config gets a new pair while
 //! running outputs keep the old one until they restart.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::sync::{Arc, Weak};
 
@@ -11,13 +11,26 @@ use deckcast_protocol::targets::EncoderConfig;
 use serde_json::json;
 
 use super::host::{EncoderSpec, Host, Level, OutputSpec, OutputStats, Signal, SignalSink};
+use crate::obs::hotkeys::{self, Action, HotkeyId};
 use crate::obs::output::{self, Encoder, Output, OutputSignal, Service};
-use crate::obs::{frontend, log, vendor};
+use crate::obs::{frontend, locale, log, vendor};
 
 /// The libobs-backed host.
 #[derive(Debug, Default)]
 pub struct ObsHost {
     dedicated: HashMap<String, (EncoderConfig, Weak<Encoder>, Weak<Encoder>)>,
+    /// Per target: (name it was registered with, start hotkey, stop hotkey).
+    hotkeys: HashMap<String, (String, HotkeyId, HotkeyId)>,
+    all_hotkeys: Option<(HotkeyId, HotkeyId)>,
+}
+
+/// Hotkey names (stable: OBS saves bindings under them).
+fn hotkey_name(target: Option<&str>, start: bool) -> String {
+    let verb = if start { "start" } else { "stop" };
+    match target {
+        Some(id) => format!("deckcast.target.{id}.{verb}"),
+        None => format!("deckcast.all.{verb}"),
+    }
 }
 
 impl ObsHost {
@@ -71,6 +84,19 @@ impl ObsHost {
             (cfg.clone(), Arc::downgrade(&video), Arc::downgrade(&audio)),
         );
         Ok((video, audio))
+    }
+}
+
+impl Drop for ObsHost {
+    fn drop(&mut self) {
+        for (_, (_, start, stop)) in self.hotkeys.drain() {
+            hotkeys::unregister(start);
+            hotkeys::unregister(stop);
+        }
+        if let Some((start, stop)) = self.all_hotkeys.take() {
+            hotkeys::unregister(start);
+            hotkeys::unregister(stop);
+        }
     }
 }
 
@@ -146,5 +172,58 @@ impl Host for ObsHost {
 
     fn main_dynamic_bitrate(&self) -> bool {
         frontend::profile_bool(c"Output", c"DynamicBitrate").unwrap_or(false)
+    }
+
+    fn sync_hotkeys(
+        &mut self,
+        targets: &[(String, String)],
+        saved: &BTreeMap<String, serde_json::Value>,
+    ) {
+        let register = |target: Option<&str>, start: bool, label: &str| {
+            let name = hotkey_name(target, start);
+            let key = match (target.is_some(), start) {
+                (true, true) => "Deckcast.Hotkey.StartTarget",
+                (true, false) => "Deckcast.Hotkey.StopTarget",
+                (false, true) => "Deckcast.Hotkey.StartAll",
+                (false, false) => "Deckcast.Hotkey.StopAll",
+            };
+            let description = locale::text(key).replace("%1", label);
+            let action = Action {
+                target: target.map(str::to_owned),
+                start,
+            };
+            hotkeys::register(&name, &description, action, saved.get(&name))
+        };
+        if self.all_hotkeys.is_none()
+            && let (Some(a), Some(b)) = (register(None, true, ""), register(None, false, ""))
+        {
+            self.all_hotkeys = Some((a, b));
+        }
+        // Drop hotkeys of removed or renamed targets, then register the missing ones.
+        self.hotkeys.retain(|id, (name, start, stop)| {
+            let keep = targets
+                .iter()
+                .any(|(tid, tname)| tid == id && tname == name);
+            if !keep {
+                hotkeys::unregister(*start);
+                hotkeys::unregister(*stop);
+            }
+            keep
+        });
+        for (id, name) in targets {
+            if self.hotkeys.contains_key(id) {
+                continue;
+            }
+            if let (Some(start), Some(stop)) = (
+                register(Some(id), true, name),
+                register(Some(id), false, name),
+            ) {
+                self.hotkeys.insert(id.clone(), (name.clone(), start, stop));
+            }
+        }
+    }
+
+    fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>> {
+        Some(hotkeys::bindings())
     }
 }

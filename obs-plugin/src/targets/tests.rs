@@ -23,6 +23,7 @@ struct Shared {
     fail_start: bool,
     dyn_bitrate: bool,
     stats: OutputStats,
+    hotkey_targets: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -63,6 +64,16 @@ impl Host for Fake {
     }
     fn main_dynamic_bitrate(&self) -> bool {
         self.0.lock().unwrap().dyn_bitrate
+    }
+    fn sync_hotkeys(
+        &mut self,
+        targets: &[(String, String)],
+        _: &std::collections::BTreeMap<String, Value>,
+    ) {
+        self.0.lock().unwrap().hotkey_targets = targets.iter().map(|(id, _)| id.clone()).collect();
+    }
+    fn hotkey_bindings(&self) -> Option<std::collections::BTreeMap<String, Value>> {
+        None
     }
 }
 
@@ -552,6 +563,16 @@ fn health_has_rates_and_warnings() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     r.engine.tick();
     let h = r.ok("GetTargetHealth", json!({}))["targets"][0].clone();
+    assert!(
+        r.fake
+            .0
+            .lock()
+            .unwrap()
+            .logs
+            .iter()
+            .any(|l| l.contains("dynamic bitrate")),
+        "dynamic bitrate is logged"
+    );
     assert!(h["kbps"].as_f64().unwrap() > 1000.0, "{h}");
     assert_eq!(h["droppedFrames"], 2);
     assert!(
@@ -589,4 +610,17 @@ fn deleting_a_live_target_stops_it_and_encoder_configs_in_use_are_protected() {
     r.ok("DeleteTarget", json!({"id": id}));
     assert_eq!(r.fake.0.lock().unwrap().stopped, [id]);
     r.ok("DeleteEncoderConfig", json!({"id": cfg}));
+}
+
+#[test]
+fn hotkeys_follow_the_target_list() {
+    let mut r = Rig::new();
+    let a = r.create("A", None);
+    let b = r.create("B", None);
+    assert_eq!(
+        r.fake.0.lock().unwrap().hotkey_targets,
+        [a.clone(), b.clone()]
+    );
+    r.ok("DeleteTarget", json!({"id": a}));
+    assert_eq!(r.fake.0.lock().unwrap().hotkey_targets, [b]);
 }

@@ -107,6 +107,16 @@ impl Worker {
         })
     }
 
+    /// Queues a request whose answer nobody waits for (hotkeys); failures are logged by the engine.
+    pub fn fire(&self, kind: &str, data: Value) {
+        let (reply, _) = mpsc::sync_channel(1);
+        self.send(Msg::Request {
+            kind: kind.to_owned(),
+            data,
+            reply,
+        });
+    }
+
     /// Forwards a frontend event (does not wait).
     pub fn frontend(&self, ev: FrontendEvent) {
         self.send(Msg::Frontend(ev));
