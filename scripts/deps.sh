@@ -12,6 +12,7 @@ PKGS=(
   debootstrap util-linux            # the OBS chroot (tests/rig/obs-chroot.sh) and private mount namespaces
   nginx-light libnginx-mod-rtmp     # local RTMP server for stream tests
   libclang-dev                      # checking obs-plugin/sys/src/bindings.rs against the libobs headers
+  g++ qt6-base-dev                  # the plugin's native dock (C++/Qt shim, obs-plugin/ui)
   iproute2 procps                   # ss, kill
 )
 echo "[deps] apt-get update"

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::obs::frontend::{self, Event};
 use crate::obs::hotkeys::{self, Action};
+use crate::obs::ui;
 use crate::obs::{self, log};
 use crate::targets::engine::FrontendEvent;
 use crate::targets::obs_host::ObsHost;
@@ -65,6 +66,18 @@ pub fn post_load() {
         }
     });
     hotkeys::on_pressed(on_hotkey);
+    ui::on_request(|kind, data| match targets() {
+        Some(w) => w.request(kind, data, Duration::from_secs(3)),
+        None => {
+            serde_json::json!({"error": {"code": "internal", "message": "Deckcast is not ready"}})
+        }
+    });
+    // The dock opens floating at start when DECKCAST_SHOW_DOCK=1 (headless and kiosk setups);
+    // otherwise OBS lists it under Docks, hidden until the user shows it.
+    let show = std::env::var("DECKCAST_SHOW_DOCK").is_ok_and(|v| v == "1");
+    if ui::create_dock(show) {
+        log::info("targets dock registered (Docks > Deckcast Targets)");
+    }
     match obs::vendor::Vendor::register(VENDOR_NAME, vendor_api::REQUESTS) {
         Ok(vendor) => log::info(&format!(
             "obs-websocket vendor '{VENDOR_NAME}' registered with {} request(s)",

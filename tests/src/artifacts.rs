@@ -72,3 +72,13 @@ pub fn get() -> Result<&'static Artifacts> {
     }
     Ok(BUILT.get_or_init(|| artifacts))
 }
+
+/// `target/e2e-artifacts/`: screenshots and logs tests keep for humans (created on demand).
+pub fn artifacts_dir() -> Result<PathBuf> {
+    let dir = profile_dir()?
+        .parent()
+        .context("target dir")?
+        .join("e2e-artifacts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

@@ -33,6 +33,8 @@ pub struct ObsOptions {
     pub home: Option<PathBuf>,
     /// obs-websocket port for a new config (`None`: a free port).
     pub ws_port: Option<u16>,
+    /// Extra environment variables for OBS.
+    pub env: Vec<(String, String)>,
     /// Unlock a Secret Service keyring (gnome-keyring) in OBS's session, as a desktop login does.
     /// Without it the keyring stays locked and Deckcast must fall back to in-memory keys.
     pub keyring: bool,
@@ -51,6 +53,7 @@ impl Default for ObsOptions {
             home: None,
             ws_port: None,
             keyring: true,
+            env: Vec::new(),
         }
     }
 }
@@ -285,7 +288,7 @@ impl Obs {
         let (xvfb, display) = start_xvfb(runtime, &dir)?;
         let guest_cfg = guest(&cfg).to_string_lossy().into_owned();
         let guest_pid = guest(&dir.join("obs.pid")).to_string_lossy().into_owned();
-        let env = vec![
+        let mut env = vec![
             ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
             ("LANG", "C.UTF-8".to_owned()),
             ("HOME", guest_cfg.clone()),
@@ -296,6 +299,7 @@ impl Obs {
             ("QT_QPA_PLATFORM", "xcb".to_owned()),
             ("DECKCAST_KEYRING_PASSWORD", password.clone()),
         ];
+        env.extend(opts.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
         // dbus-run-session gives OBS a private session bus; the inner shell records OBS's own PID
         // before exec'ing it, so SIGINT goes to OBS and not to the bus wrapper.
         // With `keyring`, gnome-keyring's login keyring (under $HOME) is created/unlocked with the
@@ -436,6 +440,46 @@ impl Obs {
             .map(anyhow::Error::from)
             .unwrap_or_else(|| anyhow::anyhow!("no attempt")))
         .context("connecting to obs-websocket")
+    }
+
+    /// Takes a PNG screenshot of OBS's X display (ffmpeg x11grab) and stores it under
+    /// `target/e2e-artifacts/<name>.png`; returns that path.
+    pub fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let shot = self.dir.join("screenshot.png");
+        let guest = self.runtime.guest_path(&shot);
+        let out = self
+            .runtime
+            .command(
+                "ffmpeg",
+                &[
+                    "-loglevel",
+                    "error",
+                    "-f",
+                    "x11grab",
+                    "-video_size",
+                    "1280x720",
+                    "-i",
+                    &format!(":{}", self.display),
+                    "-frames:v",
+                    "1",
+                    "-y",
+                    &guest.to_string_lossy(),
+                ],
+                &[("PATH", "/usr/bin:/bin".to_owned())],
+                &Isolation::default(),
+            )
+            .output()
+            .context("running ffmpeg x11grab")?;
+        if !out.status.success() {
+            bail!(
+                "screenshot failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dir = artifacts::artifacts_dir()?;
+        let dest = dir.join(format!("{name}.png"));
+        std::fs::copy(&shot, &dest).context("keeping the screenshot")?;
+        Ok(dest)
     }
 
     /// Looks `service`/`username` up in the Secret Service keyring of OBS's session (secret-tool).

@@ -577,3 +577,50 @@ async fn hotkeys_start_and_stop_targets_and_keep_their_bindings() {
     drop(obs);
     let _ = std::fs::remove_dir_all(home);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn the_dock_shows_targets_with_live_state() {
+    let rtmp = RtmpServer::start().unwrap();
+    let obs = Obs::start(ObsOptions {
+        env: vec![("DECKCAST_SHOW_DOCK".into(), "1".into())],
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    assert!(
+        obs.log().contains("[deckcast] targets dock registered"),
+        "{}",
+        obs.failure_report()
+    );
+    let client = obs.client().await.unwrap();
+    let live = create(
+        &client,
+        &obs,
+        json!({"name": "Twitch (live)", "server": rtmp.url(), "key": "dock-live"}),
+    )
+    .await;
+    create(
+        &client,
+        &obs,
+        json!({"name": "YouTube (idle)", "platform": "youtube", "key": "dock-idle"}),
+    )
+    .await;
+    vendor::ok(&client, "StartTarget", json!({"id": live}))
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &live, "live", Duration::from_secs(30))
+        .await
+        .unwrap();
+    // The dock refreshes every second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let path = obs.screenshot("dock-two-targets").unwrap();
+    let png = std::fs::read(&path).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(
+        png.len() > 20_000,
+        "screenshot is suspiciously small: {} bytes",
+        png.len()
+    );
+    eprintln!("dock screenshot: {}", path.display());
+    assert!(obs.alive());
+}

@@ -52,13 +52,18 @@ pub fn text(key: &str) -> String {
 /// `obs_module_text` for a static key: a pointer into the table (valid until the locale is freed),
 /// or the key itself.
 pub(super) fn text_ptr(key: &'static CStr) -> *const c_char {
+    text_ptr_raw(key.as_ptr())
+}
+
+/// [`text_ptr`] for a raw key pointer that outlives the returned pointer's use (string literals).
+pub(super) fn text_ptr_raw(key: *const c_char) -> *const c_char {
     let table = LOOKUP.load(Ordering::Acquire);
-    if !table.is_null() {
+    if !table.is_null() && !key.is_null() {
         let mut out: *const c_char = ptr::null();
-        // SAFETY: live table, valid key.
-        if unsafe { sys::text_lookup_getstr(table, key.as_ptr(), &mut out) } && !out.is_null() {
+        // SAFETY: live table, valid NUL-terminated key (caller contract).
+        if unsafe { sys::text_lookup_getstr(table, key, &mut out) } && !out.is_null() {
             return out;
         }
     }
-    key.as_ptr()
+    key
 }

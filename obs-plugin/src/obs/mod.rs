@@ -18,6 +18,7 @@ pub mod locale;
 pub mod log;
 mod module;
 pub mod output;
+pub mod ui;
 pub mod vendor;
 
 use std::ffi::CStr;

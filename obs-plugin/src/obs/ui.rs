@@ -1,0 +1,101 @@
+//! The native dock: the C++/Qt shim (`ui/dock.cpp`, feature `dock`) and the small C API it calls.
+//!
+//! The shim is a view only: it sends the same JSON requests as obs-websocket clients through
+//! [`deckcast_ui_request`] and shows the answers. Everything runs on OBS's UI thread.
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::sync::OnceLock;
+
+use deckcast_obs_sys as sys;
+use serde_json::Value;
+
+use super::{guard, locale};
+
+static HANDLER: OnceLock<fn(&str, Value) -> Value> = OnceLock::new();
+
+/// Sets the function that answers the dock's requests (once per process).
+pub fn on_request(handler: fn(&str, Value) -> Value) {
+    let _ = HANDLER.set(handler);
+}
+
+/// Called by the dock: runs request `kind` with JSON `json`; returns a JSON string the caller frees
+/// with [`deckcast_ui_free`] (null only if even an error answer could not be built).
+#[unsafe(no_mangle)]
+pub extern "C" fn deckcast_ui_request(kind: *const c_char, json: *const c_char) -> *mut c_char {
+    if kind.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: non-null NUL-terminated strings from the shim, valid during the call.
+    let kind = unsafe { CStr::from_ptr(kind) }
+        .to_string_lossy()
+        .into_owned();
+    let data = if json.is_null() {
+        Value::Null
+    } else {
+        // SAFETY: as above.
+        serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy())
+            .unwrap_or(Value::Null)
+    };
+    let answer = guard::catch("dock request", Value::Null, || match HANDLER.get() {
+        Some(h) => h(&kind, data),
+        None => {
+            serde_json::json!({"error": {"code": "internal", "message": "Deckcast is not ready"}})
+        }
+    });
+    CString::new(answer.to_string())
+        .map(CString::into_raw)
+        .unwrap_or(std::ptr::null_mut())
+}
+
+/// Frees a string returned by [`deckcast_ui_request`].
+#[unsafe(no_mangle)]
+pub extern "C" fn deckcast_ui_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: `s` came from CString::into_raw in deckcast_ui_request and is freed once.
+        guard::catch("dock free", (), || drop(unsafe { CString::from_raw(s) }));
+    }
+}
+
+/// Localised text for `key` (a pointer into the locale table, or `key` itself).
+#[unsafe(no_mangle)]
+pub extern "C" fn deckcast_ui_text(key: *const c_char) -> *const c_char {
+    if key.is_null() {
+        return c"".as_ptr();
+    }
+    // SAFETY: the shim passes string literals (static, NUL-terminated).
+    guard::catch("dock text", key, || locale::text_ptr_raw(key))
+}
+
+#[cfg(feature = "dock")]
+unsafe extern "C" {
+    fn deckcast_dock_new() -> *mut c_void;
+    fn deckcast_dock_show(widget: *mut c_void);
+}
+
+/// Creates the dock and registers it with OBS (`obs_frontend_add_dock_by_id`; OBS then owns the
+/// widget). With `show`, it opens floating right away. Returns false without the `dock` feature or
+/// when OBS refused it.
+pub fn create_dock(show: bool) -> bool {
+    #[cfg(feature = "dock")]
+    {
+        let title = CString::new(locale::text("Deckcast.Dock.Title")).unwrap_or_default();
+        // SAFETY: UI thread (module load); the shim returns a new parentless QWidget.
+        let widget = unsafe { deckcast_dock_new() };
+        if widget.is_null() {
+            return false;
+        }
+        // SAFETY: valid id/title; OBS takes ownership of the widget on success.
+        let ok = unsafe {
+            sys::obs_frontend_add_dock_by_id(c"deckcast-targets".as_ptr(), title.as_ptr(), widget)
+        };
+        if ok && show {
+            // SAFETY: the widget is alive (owned by OBS's dock now).
+            unsafe { deckcast_dock_show(widget) };
+        }
+        ok
+    }
+    #[cfg(not(feature = "dock"))]
+    {
+        let _ = (show, sys::LIBOBS_API_VER);
+        false
+    }
+}

@@ -1,0 +1,335 @@
+// Deckcast targets dock: a thin Qt view over the Rust core.
+//
+// Everything here runs on OBS's UI thread. The widget owns no state beyond what it shows: every
+// second it asks the Rust core (deckcast_ui_request, the same requests as the obs-websocket vendor
+// API) for the target list and health, and every button sends a request and shows the answer's
+// error message, if any. All strings come from the plugin's locale files (deckcast_ui_text).
+// No OBS headers are needed: the Rust side registers the widget with the frontend.
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDockWidget>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <QWidget>
+
+extern "C" {
+char *deckcast_ui_request(const char *kind, const char *json);
+void deckcast_ui_free(char *s);
+const char *deckcast_ui_text(const char *key);
+}
+
+namespace {
+
+QString T(const char *key)
+{
+	return QString::fromUtf8(deckcast_ui_text(key));
+}
+
+// Sends a request to the Rust core; returns the answer object.
+QJsonObject request(const char *kind, const QJsonObject &data)
+{
+	QByteArray json = QJsonDocument(data).toJson(QJsonDocument::Compact);
+	char *answer = deckcast_ui_request(kind, json.constData());
+	if (!answer)
+		return QJsonObject{{"error", QJsonObject{{"code", "internal"}, {"message", "no answer"}}}};
+	QJsonObject obj = QJsonDocument::fromJson(QByteArray(answer)).object();
+	deckcast_ui_free(answer);
+	return obj;
+}
+
+// Shows the answer's error, if any; returns true when the request succeeded.
+bool check(QWidget *parent, const QJsonObject &answer)
+{
+	if (!answer.contains("error"))
+		return true;
+	QMessageBox::warning(parent, T("Deckcast.Dock.Title"), answer["error"].toObject()["message"].toString());
+	return false;
+}
+
+const char *PLATFORMS[] = {"twitch", "youtube", "facebook", "tiktok", "kick", "custom"};
+
+class TargetDialog : public QDialog {
+public:
+	TargetDialog(QWidget *parent, const QJsonObject &target, const QJsonObject &encoder) : QDialog(parent)
+	{
+		editing = !target.isEmpty();
+		setWindowTitle(editing ? T("Deckcast.Dock.EditTarget") : T("Deckcast.Dock.AddTarget"));
+		auto *form = new QFormLayout;
+		name = new QLineEdit(target["name"].toString());
+		platform = new QComboBox;
+		for (const char *p : PLATFORMS)
+			platform->addItem(T((QByteArray("Deckcast.Platform.") + p).constData()), QString(p));
+		platform->setCurrentIndex(platform->findData(target["platform"].toString("custom")));
+		server = new QLineEdit(target["server"].toString());
+		server->setPlaceholderText(T("Deckcast.Dock.ServerPlaceholder"));
+		key = new QLineEdit;
+		key->setEchoMode(QLineEdit::Password);
+		key->setPlaceholderText(editing && target["hasKey"].toBool() ? T("Deckcast.Dock.KeyUnchanged")
+									   : T("Deckcast.Dock.KeyPlaceholder"));
+		enabled = new QCheckBox(T("Deckcast.Dock.Enabled"));
+		enabled->setChecked(target["enabled"].toBool(true));
+		syncStart = new QCheckBox(T("Deckcast.Dock.SyncStart"));
+		syncStart->setChecked(target["syncStart"].toBool(false));
+		syncStop = new QCheckBox(T("Deckcast.Dock.SyncStop"));
+		syncStop->setChecked(target["syncStop"].toBool(false));
+		mode = new QComboBox;
+		mode->addItem(T("Deckcast.Dock.EncoderShared"), QString("shared"));
+		mode->addItem(T("Deckcast.Dock.EncoderDedicated"), QString("dedicated"));
+		QJsonObject enc = target["encoder"].toObject();
+		mode->setCurrentIndex(enc["mode"].toString("shared") == "dedicated" ? 1 : 0);
+		configId = enc["configId"].toString();
+		bitrate = new QSpinBox;
+		bitrate->setRange(100, 100000);
+		bitrate->setValue(encoder["bitrateKbps"].toInt(2500));
+		bitrate->setSuffix(" kbps");
+		width = new QSpinBox;
+		width->setRange(0, 7680);
+		width->setValue(encoder["width"].toInt(0));
+		height = new QSpinBox;
+		height->setRange(0, 4320);
+		height->setValue(encoder["height"].toInt(0));
+		form->addRow(T("Deckcast.Dock.Name"), name);
+		form->addRow(T("Deckcast.Dock.Platform"), platform);
+		form->addRow(T("Deckcast.Dock.Server"), server);
+		form->addRow(T("Deckcast.Dock.Key"), key);
+		form->addRow(enabled);
+		form->addRow(syncStart);
+		form->addRow(syncStop);
+		form->addRow(T("Deckcast.Dock.Encoder"), mode);
+		form->addRow(T("Deckcast.Dock.Bitrate"), bitrate);
+		form->addRow(T("Deckcast.Dock.Width"), width);
+		form->addRow(T("Deckcast.Dock.Height"), height);
+		auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+		connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+		connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+		auto *layout = new QVBoxLayout(this);
+		layout->addLayout(form);
+		layout->addWidget(buttons);
+		auto dedicatedVisible = [this]() {
+			bool on = mode->currentData().toString() == "dedicated";
+			bitrate->setEnabled(on);
+			width->setEnabled(on);
+			height->setEnabled(on);
+		};
+		connect(mode, &QComboBox::currentIndexChanged, this, dedicatedVisible);
+		dedicatedVisible();
+	}
+
+	// The request fields from the form (key only when typed).
+	QJsonObject fields() const
+	{
+		QJsonObject o{{"name", name->text()},
+			      {"platform", platform->currentData().toString()},
+			      {"enabled", enabled->isChecked()},
+			      {"syncStart", syncStart->isChecked()},
+			      {"syncStop", syncStop->isChecked()}};
+		if (!server->text().trimmed().isEmpty())
+			o["server"] = server->text().trimmed();
+		if (!key->text().isEmpty())
+			o["key"] = key->text();
+		return o;
+	}
+
+	QJsonObject encoderConfig() const
+	{
+		QJsonObject c{{"bitrateKbps", bitrate->value()}};
+		if (width->value() > 0 && height->value() > 0) {
+			c["width"] = width->value();
+			c["height"] = height->value();
+		}
+		return c;
+	}
+
+	bool dedicated() const { return mode->currentData().toString() == "dedicated"; }
+	bool editing;
+	QString configId;
+
+private:
+	QLineEdit *name, *server, *key;
+	QComboBox *platform, *mode;
+	QCheckBox *enabled, *syncStart, *syncStop;
+	QSpinBox *bitrate, *width, *height;
+};
+
+class TargetsDock : public QWidget {
+public:
+	TargetsDock()
+	{
+		setObjectName("DeckcastTargetsDock");
+		table = new QTableWidget(0, 6);
+		table->setHorizontalHeaderLabels({T("Deckcast.Dock.Name"), T("Deckcast.Dock.State"), T("Deckcast.Dock.Kbps"),
+						  T("Deckcast.Dock.Fps"), T("Deckcast.Dock.Dropped"), T("Deckcast.Dock.Uptime")});
+		table->setSelectionBehavior(QAbstractItemView::SelectRows);
+		table->setSelectionMode(QAbstractItemView::SingleSelection);
+		table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+		table->verticalHeader()->setVisible(false);
+		table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+		status = new QLabel;
+		status->setWordWrap(true);
+
+		auto *row1 = new QHBoxLayout;
+		auto *row2 = new QHBoxLayout;
+		addButton(row1, "Deckcast.Dock.Start", [this]() { onSelected("StartTarget"); });
+		addButton(row1, "Deckcast.Dock.Stop", [this]() { onSelected("StopTarget"); });
+		addButton(row1, "Deckcast.Dock.StartAll", [this]() { check(this, request("StartAllTargets", {})); });
+		addButton(row1, "Deckcast.Dock.StopAll", [this]() { check(this, request("StopAllTargets", {})); });
+		addButton(row2, "Deckcast.Dock.Add", [this]() { edit(QString()); });
+		addButton(row2, "Deckcast.Dock.Edit", [this]() {
+			if (!selected().isEmpty())
+				edit(selected());
+		});
+		addButton(row2, "Deckcast.Dock.Delete", [this]() {
+			QString id = selected();
+			if (id.isEmpty())
+				return;
+			if (QMessageBox::question(this, T("Deckcast.Dock.Title"), T("Deckcast.Dock.ConfirmDelete")) ==
+			    QMessageBox::Yes)
+				check(this, request("DeleteTarget", {{"id", id}}));
+		});
+
+		auto *layout = new QVBoxLayout(this);
+		layout->addWidget(table);
+		layout->addLayout(row1);
+		layout->addLayout(row2);
+		layout->addWidget(status);
+
+		timer = new QTimer(this);
+		connect(timer, &QTimer::timeout, this, [this]() { refresh(); });
+		timer->start(1000);
+		refresh();
+	}
+
+private:
+	template<typename F> void addButton(QHBoxLayout *row, const char *key, F f)
+	{
+		auto *b = new QPushButton(T(key));
+		b->setObjectName(QString(key).replace('.', '_'));
+		connect(b, &QPushButton::clicked, this, f);
+		row->addWidget(b);
+	}
+
+	QString selected() const
+	{
+		auto items = table->selectedItems();
+		return items.isEmpty() ? QString() : items.first()->data(Qt::UserRole).toString();
+	}
+
+	void onSelected(const char *kind)
+	{
+		QString id = selected();
+		if (!id.isEmpty())
+			check(this, request(kind, {{"id", id}}));
+		refresh();
+	}
+
+	void edit(const QString &id)
+	{
+		QJsonObject list = request("ListTargets", {});
+		QJsonObject target, encoder;
+		for (const auto &t : list["targets"].toArray())
+			if (t.toObject()["id"].toString() == id)
+				target = t.toObject();
+		QString cfg = target["encoder"].toObject()["configId"].toString();
+		for (const auto &e : list["encoders"].toArray())
+			if (e.toObject()["id"].toString() == cfg)
+				encoder = e.toObject();
+		TargetDialog dialog(this, target, encoder);
+		if (dialog.exec() != QDialog::Accepted)
+			return;
+		QJsonObject req = dialog.fields();
+		if (!dialog.editing) {
+			req["encoder"] = dialog.dedicated() ? QJsonObject{{"mode", "dedicated"}, {"config", dialog.encoderConfig()}}
+							    : QJsonObject{{"mode", "shared"}};
+			check(this, request("CreateTarget", req));
+		} else {
+			req["id"] = id;
+			if (dialog.dedicated() && !dialog.configId.isEmpty()) {
+				if (!check(this, request("UpdateEncoderConfig",
+							 {{"id", dialog.configId}, {"config", dialog.encoderConfig()}})))
+					return;
+			} else if (dialog.dedicated()) {
+				req["encoder"] = QJsonObject{{"mode", "dedicated"}, {"config", dialog.encoderConfig()}};
+			} else {
+				req["encoder"] = QJsonObject{{"mode", "shared"}};
+			}
+			check(this, request("UpdateTarget", req));
+		}
+		refresh();
+	}
+
+	void refresh()
+	{
+		QJsonObject list = request("ListTargets", {});
+		QJsonObject health = request("GetTargetHealth", {});
+		QHash<QString, QJsonObject> byId;
+		for (const auto &h : health["targets"].toArray())
+			byId.insert(h.toObject()["id"].toString(), h.toObject());
+		QString keep = selected();
+		QJsonArray targets = list["targets"].toArray();
+		table->setRowCount(targets.size());
+		for (int row = 0; row < targets.size(); row++) {
+			QJsonObject t = targets[row].toObject();
+			QJsonObject h = byId.value(t["id"].toString());
+			QString state = T((QByteArray("Deckcast.State.") + t["state"].toString().toUtf8()).constData());
+			int up = h["uptimeSec"].toDouble();
+			QStringList cells = {t["name"].toString(), state,
+					     QString::number(h["kbps"].toDouble(), 'f', 0),
+					     QString::number(h["fps"].toDouble(), 'f', 1),
+					     QString::number(h["droppedFrames"].toInt()),
+					     QString("%1:%2:%3").arg(up / 3600).arg(up / 60 % 60, 2, 10, QChar('0')).arg(up % 60, 2, 10, QChar('0'))};
+			for (int col = 0; col < cells.size(); col++) {
+				auto *item = table->item(row, col);
+				if (!item) {
+					item = new QTableWidgetItem;
+					table->setItem(row, col, item);
+				}
+				item->setText(cells[col]);
+				item->setData(Qt::UserRole, t["id"].toString());
+				item->setToolTip(t["lastError"].toString());
+			}
+			if (t["id"].toString() == keep)
+				table->selectRow(row);
+		}
+		status->setText(list["keyStorage"].toString() == "memory" ? T("Deckcast.Dock.KeysInMemory") : QString());
+	}
+
+	QTableWidget *table;
+	QLabel *status;
+	QTimer *timer;
+};
+
+} // namespace
+
+extern "C" void *deckcast_dock_new(void)
+{
+	return static_cast<QWidget *>(new TargetsDock);
+}
+
+// Shows the dock OBS created around our widget as a floating window (used for kiosk/headless runs).
+extern "C" void deckcast_dock_show(void *widget)
+{
+	auto *w = static_cast<QWidget *>(widget);
+	QTimer::singleShot(500, w, [w]() {
+		if (auto *dock = qobject_cast<QDockWidget *>(w->parentWidget())) {
+			dock->setFloating(true);
+			dock->resize(640, 360);
+			dock->move(0, 0);
+			dock->show();
+			dock->raise();
+		}
+	});
+}
