@@ -19,8 +19,11 @@ pub fn on_request(handler: fn(&str, Value) -> Value) {
 
 /// Called by the dock: runs request `kind` with JSON `json`; returns a JSON string the caller frees
 /// with [`deckcast_ui_free`] (null only if even an error answer could not be built).
+///
+/// # Safety
+/// `kind` and `json` must be null or valid NUL-terminated strings for the duration of the call.
 #[unsafe(no_mangle)]
-pub extern "C" fn deckcast_ui_request(kind: *const c_char, json: *const c_char) -> *mut c_char {
+pub unsafe extern "C" fn deckcast_ui_request(kind: *const c_char, json: *const c_char) -> *mut c_char {
     if kind.is_null() {
         return std::ptr::null_mut();
     }
@@ -47,8 +50,11 @@ pub extern "C" fn deckcast_ui_request(kind: *const c_char, json: *const c_char) 
 }
 
 /// Frees a string returned by [`deckcast_ui_request`].
+///
+/// # Safety
+/// `s` must be null or a pointer returned by [`deckcast_ui_request`], freed only once.
 #[unsafe(no_mangle)]
-pub extern "C" fn deckcast_ui_free(s: *mut c_char) {
+pub unsafe extern "C" fn deckcast_ui_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: `s` came from CString::into_raw in deckcast_ui_request and is freed once.
         guard::catch("dock free", (), || drop(unsafe { CString::from_raw(s) }));
