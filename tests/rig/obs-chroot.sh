@@ -74,4 +74,8 @@ head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ROOT.tmp/etc/machine-id"
 mv "$ROOT.tmp" "$ROOT"
 log "$(chroot "$ROOT" dpkg-query -W -f='obs-studio ${Version}' obs-studio) ready"
 touch "$STAMP"
+# Older chroots of this suite (other package lists) are now unused: free their space.
+for old in "$CACHE/chroot/$SUITE"-*; do
+  [ -d "$old" ] && [ "$old" != "$ROOT" ] && [ "${old%.tmp}" = "$old" ] && rm -rf --one-file-system "$old"
+done
 echo "$ROOT"

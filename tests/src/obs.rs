@@ -558,7 +558,7 @@ impl Drop for Obs {
                 },
                 self.failure_report()
             );
-        } else if !self.persistent {
+        } else if !self.persistent && std::env::var_os("DECKCAST_KEEP_E2E").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

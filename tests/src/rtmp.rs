@@ -19,11 +19,17 @@ pub struct RtmpServer {
     /// Port on 127.0.0.1.
     pub port: u16,
     child: Option<Child>,
+    applications: String,
 }
 
 impl RtmpServer {
     /// Starts a server with one `live` application on a free port.
     pub fn start() -> Result<RtmpServer> {
+        Self::start_with("application live { live on; record off; }")
+    }
+
+    /// Starts a server with the given `application { ... }` blocks (e.g. a relay that `push`es).
+    pub fn start_with(applications: &str) -> Result<RtmpServer> {
         if !std::path::Path::new(RTMP_MODULE).exists() {
             bail!("{RTMP_MODULE} is missing: apt-get install nginx-light libnginx-mod-rtmp");
         }
@@ -33,6 +39,7 @@ impl RtmpServer {
             prefix,
             port: util::free_port()?,
             child: None,
+            applications: applications.to_owned(),
         };
         server.resume()?;
         Ok(server)
@@ -46,6 +53,11 @@ impl RtmpServer {
     /// The full URL of stream `key`.
     pub fn stream_url(&self, key: &str) -> String {
         format!("{}/{key}", self.url())
+    }
+
+    /// PID of the nginx process (for CPU measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server abruptly (SIGKILL, like a crash): publishers lose their connection.
@@ -65,8 +77,8 @@ impl RtmpServer {
         let conf = format!(
             "load_module {RTMP_MODULE};\ndaemon off;\nmaster_process off;\nworker_processes 1;\n\
              pid {p}/nginx.pid;\nerror_log {p}/logs/error.log info;\nevents {{ worker_connections 256; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{}; chunk_size 4096; application live {{ live on; record off; }} }} }}\n",
-            self.port
+             rtmp {{ server {{ listen 127.0.0.1:{}; chunk_size 4096; {} }} }}\n",
+            self.port, self.applications
         );
         std::fs::write(self.prefix.join("nginx.conf"), conf)?;
         let mut child = Command::new("nginx")

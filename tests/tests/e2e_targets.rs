@@ -74,6 +74,14 @@ async fn three_targets_go_live_with_shared_and_dedicated_encoders() {
     }
     let h = vendor::health(&client, &ids[0]).await.unwrap();
     assert!(h["kbps"].as_f64().unwrap() > 50.0, "{h}");
+    // Shared targets started OBS's streaming encoder before OBS's own stream ever ran: it must carry
+    // the profile's stream settings (ultrafast, 1500 kbps, keyint 60), not the encoder defaults.
+    let log = obs.log();
+    assert!(
+        log.contains("[x264 encoder: 'simple_video_stream'] preset: ultrafast"),
+        "{log}"
+    );
+    assert!(log.contains("keyint = 60"), "{log}");
     vendor::ok(&client, "StopAllTargets", json!({}))
         .await
         .unwrap();
@@ -623,4 +631,60 @@ async fn the_dock_shows_targets_with_live_state() {
     );
     eprintln!("dock screenshot: {}", path.display());
     assert!(obs.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn each_profile_has_its_own_targets() {
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    let id = create(
+        &client,
+        &obs,
+        json!({"name": "In Test", "server": "rtmp://127.0.0.1:1/live", "key": "p1"}),
+    )
+    .await;
+    client.profiles().create("Second").await.unwrap();
+    client.profiles().set_current("Second").await.unwrap();
+    let empty = deckcast_tests::util::wait_for_async(
+        "the second profile's (empty) targets",
+        Duration::from_secs(10),
+        async || {
+            let l = vendor::ok(&client, "ListTargets", json!({})).await?;
+            Ok(l["targets"]
+                .as_array()
+                .is_some_and(|t| t.is_empty())
+                .then_some(l))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(empty["targets"], json!([]));
+    create(
+        &client,
+        &obs,
+        json!({"name": "In Second", "server": "rtmp://127.0.0.1:1/live", "key": "p2"}),
+    )
+    .await;
+    client.profiles().set_current("Test").await.unwrap();
+    let back = deckcast_tests::util::wait_for_async(
+        "the Test profile's targets",
+        Duration::from_secs(10),
+        async || {
+            let l = vendor::ok(&client, "ListTargets", json!({})).await?;
+            Ok((l["targets"][0]["id"] == id.as_str()).then_some(l))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    assert_eq!(back["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(back["targets"][0]["hasKey"], true);
+    let second = obs
+        .config_dir()
+        .join("obs-studio/basic/profiles/Second/deckcast-targets.json");
+    assert!(
+        std::fs::read_to_string(second)
+            .unwrap()
+            .contains("In Second")
+    );
 }

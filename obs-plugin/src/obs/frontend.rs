@@ -110,20 +110,73 @@ pub fn current_profile_path() -> Option<PathBuf> {
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
-/// A boolean from the current profile's `basic.ini` (`None` if unset or no frontend).
-pub fn profile_bool(section: &CStr, key: &CStr) -> Option<bool> {
+/// The current profile's `basic.ini` if the key exists in it (user or default value).
+fn profile_config(section: &CStr, key: &CStr) -> Option<*mut sys::config_t> {
     // SAFETY: frontend call; the config belongs to the frontend and lives while OBS runs.
     let config = unsafe { sys::obs_frontend_get_profile_config() };
     if config.is_null() {
         return None;
     }
     // SAFETY: valid config and strings.
-    unsafe {
-        if !sys::config_has_user_value(config, section.as_ptr(), key.as_ptr())
-            && !sys::config_has_default_value(config, section.as_ptr(), key.as_ptr())
-        {
-            return None;
-        }
-        Some(sys::config_get_bool(config, section.as_ptr(), key.as_ptr()))
+    let present = unsafe {
+        sys::config_has_user_value(config, section.as_ptr(), key.as_ptr())
+            || sys::config_has_default_value(config, section.as_ptr(), key.as_ptr())
+    };
+    present.then_some(config)
+}
+
+/// A boolean from the current profile's `basic.ini` (`None` if unset or no frontend).
+pub fn profile_bool(section: &CStr, key: &CStr) -> Option<bool> {
+    let config = profile_config(section, key)?;
+    // SAFETY: valid config and strings.
+    Some(unsafe { sys::config_get_bool(config, section.as_ptr(), key.as_ptr()) })
+}
+
+/// An integer from the current profile's `basic.ini`.
+pub fn profile_int(section: &CStr, key: &CStr) -> Option<i64> {
+    let config = profile_config(section, key)?;
+    // SAFETY: valid config and strings.
+    Some(unsafe { sys::config_get_int(config, section.as_ptr(), key.as_ptr()) })
+}
+
+/// A string from the current profile's `basic.ini`.
+pub fn profile_string(section: &CStr, key: &CStr) -> Option<String> {
+    let config = profile_config(section, key)?;
+    // SAFETY: valid config and strings; the value is copied right away.
+    let p = unsafe { sys::config_get_string(config, section.as_ptr(), key.as_ptr()) };
+    // SAFETY: non-null NUL-terminated string owned by the config.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// The settings OBS gives its streaming encoders when the main stream starts, read from the
+/// profile the same way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode:
+/// `streamEncoder.json` and the stream track's bitrate). Returns (video, audio) settings.
+pub fn streaming_encoder_settings() -> (serde_json::Value, serde_json::Value) {
+    use serde_json::json;
+    if profile_string(c"Output", c"Mode").as_deref() == Some("Advanced") {
+        let video = current_profile_path()
+            .and_then(|dir| std::fs::read_to_string(dir.join("streamEncoder.json")).ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| json!({}));
+        let track = profile_int(c"AdvOut", c"TrackIndex")
+            .unwrap_or(1)
+            .clamp(1, 6);
+        let key = std::ffi::CString::new(format!("Track{track}Bitrate")).unwrap_or_default();
+        let audio = json!({"bitrate": profile_int(c"AdvOut", &key).unwrap_or(160)});
+        return (video, audio);
     }
+    let mut video = json!({
+        "rate_control": "CBR",
+        "bitrate": profile_int(c"SimpleOutput", c"VBitrate").unwrap_or(2500),
+    });
+    if profile_bool(c"SimpleOutput", c"UseAdvanced") == Some(true) {
+        if let Some(preset) = profile_string(c"SimpleOutput", c"Preset") {
+            video["preset"] = json!(preset);
+        }
+        if let Some(opts) = profile_string(c"SimpleOutput", c"x264Settings") {
+            video["x264opts"] = json!(opts);
+        }
+    }
+    let audio = json!({"bitrate": profile_int(c"SimpleOutput", c"ABitrate").unwrap_or(160)});
+    (video, audio)
 }

@@ -105,6 +105,20 @@ impl Encoder {
         }
     }
 
+    /// True while the encoder runs for some output.
+    pub fn active(&self) -> bool {
+        // SAFETY: live encoder.
+        unsafe { sys::obs_encoder_active(self.0.as_ptr()) }
+    }
+
+    /// Applies `settings` (`obs_encoder_update`).
+    pub fn update(&self, settings: &serde_json::Value) {
+        if let Some(s) = Data::from_json(&settings.to_string()) {
+            // SAFETY: live encoder and settings.
+            unsafe { sys::obs_encoder_update(self.0.as_ptr(), s.as_ptr()) }
+        }
+    }
+
     /// Scales this video encoder's input (before it starts).
     pub fn set_scaled_size(&self, width: u32, height: u32) {
         // SAFETY: live encoder.
@@ -442,5 +456,15 @@ pub fn main_stream_encoders() -> Option<(Encoder, Encoder)> {
     .find_map(Encoder::by_name)?;
     video.ensure_media();
     audio.ensure_media();
+    // OBS applies the profile's stream settings to these encoders only when its own stream starts;
+    // a target that starts them earlier must apply the same settings, or it would stream with the
+    // encoder defaults. (While active they already carry OBS's settings and cannot change.)
+    if !video.active() {
+        let (v, a) = super::frontend::streaming_encoder_settings();
+        video.update(&v);
+        if !audio.active() {
+            audio.update(&a);
+        }
+    }
     Some((video, audio))
 }

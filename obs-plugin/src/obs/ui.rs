@@ -23,7 +23,10 @@ pub fn on_request(handler: fn(&str, Value) -> Value) {
 /// # Safety
 /// `kind` and `json` must be null or valid NUL-terminated strings for the duration of the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn deckcast_ui_request(kind: *const c_char, json: *const c_char) -> *mut c_char {
+pub unsafe extern "C" fn deckcast_ui_request(
+    kind: *const c_char,
+    json: *const c_char,
+) -> *mut c_char {
     if kind.is_null() {
         return std::ptr::null_mut();
     }
