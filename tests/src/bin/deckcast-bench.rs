@@ -112,7 +112,7 @@ async fn relay_scenario(seconds: u64) -> Result<Row> {
         scenario: "main stream to local nginx relay pushing to 4".into(),
         obs_cores: cores,
         extra_cores: relay_cores,
-        dropped: u64::try_from(status.skipped_frames).unwrap_or(0),
+        dropped: u64::from(status.skipped_frames),
         skipped: u64::from(stats.output_skipped_frames),
     })
 }
