@@ -3,7 +3,7 @@
 //! - [`obs_link`] is the only module that talks to OBS (through `obws`, obs-websocket 5.x). It
 //!   checks versions, maps connection failures to [`obs_link::LinkError`] and offers typed calls for
 //!   Deckcast's vendor API (`deckcast-protocol`).
-//! - [`secret`] wraps passwords and keys so they cannot reach `Debug` output or logs.
+//! - Passwords and keys are `deckcast_secrets::Secret`s, so they cannot reach `Debug` output or logs.
 //! - [`status`] gathers what `deckcast status` prints.
 //!
 //! Threads: everything runs on the binary's tokio runtime; `obws` spawns its own reader task per
@@ -11,5 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod obs_link;
-pub mod secret;
 pub mod status;
+
+pub use deckcast_secrets::Secret;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use deckcast_companion::Secret;
 use deckcast_companion::obs_link::{ConnectOptions, LinkError};
-use deckcast_companion::secret::Secret;
 use deckcast_companion::status::Status;
 
 #[derive(Debug, Parser)]

@@ -13,7 +13,7 @@ use obws::responses::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::secret::Secret;
+use crate::Secret;
 
 /// How long a connection attempt may take before it counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -65,6 +65,8 @@ fn spawn_pipes(client: TcpStream, server: TcpStream, rate: u64) {
     };
     let sock = socket2::SockRef::from(&server);
     let _ = sock.set_send_buffer_size(8 * 1024);
+    // Keep the sender's backlog in the sender: a small receive window on the accepted socket.
+    let _ = socket2::SockRef::from(&client).set_recv_buffer_size(8 * 1024);
     std::thread::spawn(move || pipe(client, server, Some(rate)));
     std::thread::spawn(move || pipe(s2, c2, None));
 }

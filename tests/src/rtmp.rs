@@ -20,6 +20,9 @@ pub struct RtmpServer {
     pub port: u16,
     child: Option<Child>,
     applications: String,
+    /// Address it listens on (127.0.0.1, or the slow link's namespace address).
+    pub host: String,
+    netns: Option<String>,
 }
 
 impl RtmpServer {
@@ -28,8 +31,26 @@ impl RtmpServer {
         Self::start_with("application live { live on; record off; }")
     }
 
+    /// Starts a server with one `live` application inside `link`'s namespace: publishers reach it
+    /// through the shaped link.
+    pub fn start_behind(link: &crate::netns::SlowLink) -> Result<RtmpServer> {
+        Self::start_at(
+            "application live { live on; record off; }",
+            link.addr.clone(),
+            Some(link),
+        )
+    }
+
     /// Starts a server with the given `application { ... }` blocks (e.g. a relay that `push`es).
     pub fn start_with(applications: &str) -> Result<RtmpServer> {
+        Self::start_at(applications, "127.0.0.1".into(), None)
+    }
+
+    fn start_at(
+        applications: &str,
+        host: String,
+        link: Option<&crate::netns::SlowLink>,
+    ) -> Result<RtmpServer> {
         if !std::path::Path::new(RTMP_MODULE).exists() {
             bail!("{RTMP_MODULE} is missing: apt-get install nginx-light libnginx-mod-rtmp");
         }
@@ -40,14 +61,19 @@ impl RtmpServer {
             port: util::free_port()?,
             child: None,
             applications: applications.to_owned(),
+            host,
+            netns: None,
         };
+        if let Some(l) = link {
+            server.netns = Some(l.name().to_owned());
+        }
         server.resume()?;
         Ok(server)
     }
 
-    /// `rtmp://127.0.0.1:PORT/live` (the server URL; the stream key is the last path element).
+    /// `rtmp://HOST:PORT/live` (the server URL; the stream key is the last path element).
     pub fn url(&self) -> String {
-        format!("rtmp://127.0.0.1:{}/live", self.port)
+        format!("rtmp://{}:{}/live", self.host, self.port)
     }
 
     /// The full URL of stream `key`.
@@ -77,11 +103,19 @@ impl RtmpServer {
         let conf = format!(
             "load_module {RTMP_MODULE};\ndaemon off;\nmaster_process off;\nworker_processes 1;\n\
              pid {p}/nginx.pid;\nerror_log {p}/logs/error.log info;\nevents {{ worker_connections 256; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{}; chunk_size 4096; {} }} }}\n",
-            self.port, self.applications
+             rtmp {{ server {{ listen {}:{}; chunk_size 4096; {} }} }}\n",
+            self.host, self.port, self.applications
         );
         std::fs::write(self.prefix.join("nginx.conf"), conf)?;
-        let mut child = Command::new("nginx")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "nginx"]);
+                c
+            }
+            None => Command::new("nginx"),
+        };
+        let mut child = cmd
             .arg("-p")
             .arg(&self.prefix)
             .arg("-e")
@@ -93,7 +127,7 @@ impl RtmpServer {
             .process_group(0)
             .spawn()
             .context("starting nginx (apt-get install nginx-light libnginx-mod-rtmp)")?;
-        let port = self.port;
+        let addr: std::net::SocketAddr = format!("{}:{}", self.host, self.port).parse()?;
         let up = wait_for("nginx-rtmp to listen", Duration::from_secs(10), || {
             if let Ok(Some(status)) = child.try_wait() {
                 bail!(
@@ -101,7 +135,7 @@ impl RtmpServer {
                     util::tail(&self.prefix.join("logs/error.log"), 10)
                 );
             }
-            Ok(util::port_open(port).then_some(()))
+            Ok(util::addr_open(addr).then_some(()))
         });
         if let Err(e) = up {
             let _ = child.kill();

@@ -60,7 +60,12 @@ pub async fn wait_for_async<T>(
 
 /// True if something accepts TCP connections on 127.0.0.1:`port`.
 pub fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+    addr_open(([127, 0, 0, 1], port).into())
+}
+
+/// True if something accepts TCP connections on `addr`.
+pub fn addr_open(addr: std::net::SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 /// True while process `pid` exists (and is not a zombie).

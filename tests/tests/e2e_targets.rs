@@ -251,12 +251,18 @@ async fn a_failing_server_only_affects_its_own_targets() {
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn a_slow_link_drops_only_its_own_frames() {
     let rtmp = RtmpServer::start().unwrap();
-    // 40 kB/s = 320 kbit/s, far below the 1500 kbit/s stream.
-    let relay = deckcast_tests::relay::SlowRelay::start(([127, 0, 0, 1], rtmp.port).into(), 40_000)
-        .unwrap();
+    // The slow target's server sits behind a 300 kbit/s link (its own network namespace, shaped
+    // with tc tbf), far below the ~1.5 Mbit/s stream.
+    let link = deckcast_tests::netns::SlowLink::new(300).unwrap();
+    let far = RtmpServer::start_behind(&link).unwrap();
     let obs = Obs::start(ObsOptions::default()).unwrap();
     let client = obs.client().await.unwrap();
-    let slow = create(&client, &obs, json!({"name": "Slow link", "server": deckcast_tests::relay::rtmp_url_via(&relay), "key": "slow"})).await;
+    let slow = create(
+        &client,
+        &obs,
+        json!({"name": "Slow link", "server": far.url(), "key": "slow"}),
+    )
+    .await;
     let fast_shared = create(
         &client,
         &obs,

@@ -54,24 +54,8 @@ pub enum Signal {
 /// Where output signals go; must not block.
 pub type SignalSink = Arc<dyn Fn(Signal) + Send + Sync>;
 
-/// Counters of a running output.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct OutputStats {
-    /// `obs_output_active`.
-    pub active: bool,
-    /// `obs_output_reconnecting`.
-    pub reconnecting: bool,
-    /// Bytes sent.
-    pub total_bytes: u64,
-    /// Frames sent.
-    pub total_frames: u64,
-    /// Frames this output dropped.
-    pub dropped_frames: u64,
-    /// 0–1.
-    pub congestion: f64,
-    /// Duration of the last connect (ms).
-    pub connect_time_ms: u64,
-}
+/// Counters of a running output (the libobs wrapper's plain-data type).
+pub use crate::obs::output::Stats as OutputStats;
 
 /// Log levels for [`Host::log`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

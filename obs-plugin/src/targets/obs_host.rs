@@ -144,16 +144,7 @@ impl Host for ObsHost {
     }
 
     fn stats(&self, output: &Output) -> OutputStats {
-        let s = output.stats();
-        OutputStats {
-            active: s.active,
-            reconnecting: s.reconnecting,
-            total_bytes: s.total_bytes,
-            total_frames: s.total_frames,
-            dropped_frames: s.dropped_frames,
-            congestion: s.congestion,
-            connect_time_ms: s.connect_time_ms,
-        }
+        output.stats()
     }
 
     fn emit_event(&self, event_type: &'static str, data: serde_json::Value) {
