@@ -20,7 +20,6 @@ pub mod artifacts;
 pub mod events;
 pub mod netns;
 pub mod obs;
-pub mod relay;
 pub mod rtmp;
 pub mod runtime;
 pub mod util;
