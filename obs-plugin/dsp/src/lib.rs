@@ -1,6 +1,12 @@
-//! Deckcast's audio analysis: pure Rust, no libobs, usable from the plugin and the companion.
+//! Deckcast's audio analysis: pure Rust (on aubio and realfft), no libobs; used by the plugin's
+//! sources and by the companion (`deckcast analyze`, `deckcast listen`).
 //!
-//! This crate is the home of the tempo tracker and the spectrum analyzer (the live-analysis issue).
-//! It is an empty shell for now: it has no threads of its own; when it grows, `configure` runs on
-//! a settings thread and `process` on the caller's real-time audio thread, allocation-free.
+//! - [`tempo`]: live BPM with octave resolution, range folding, corrections, hysteresis and hold.
+//! - [`spectrum`]: log-frequency band spectrum with smoothing and peak hold.
+//!
+//! Threads: constructors allocate (settings thread); `process`/`analyze` run on the caller's
+//! real-time audio thread and allocate nothing, take no lock and do no I/O.
 #![forbid(unsafe_code)]
+
+pub mod spectrum;
+pub mod tempo;

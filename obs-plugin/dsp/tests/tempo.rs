@@ -1,0 +1,174 @@
+//! Tempo tracker accuracy on synthetic material: the right tempo within ±0.5 BPM within 5 s of the
+//! beat starting, no octave or ⅔ errors, tempo changes followed, silence held.
+mod signals;
+
+use deckcast_dsp::tempo::{Correction, TempoConfig, TempoReading, TempoTracker};
+use signals::{Pattern, Track};
+
+/// Runs the tracker over `audio` in 1024-sample blocks; returns (time, reading) after each block.
+fn run(sr: u32, audio: &[f32]) -> Vec<(f64, TempoReading)> {
+    let mut tr = TempoTracker::new(TempoConfig {
+        sample_rate: sr,
+        ..TempoConfig::default()
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    for (i, block) in audio.chunks(1024).enumerate() {
+        tr.process(block);
+        out.push((((i + 1) * 1024) as f64 / f64::from(sr), tr.reading()));
+    }
+    out
+}
+
+fn at(readings: &[(f64, TempoReading)], t: f64) -> TempoReading {
+    readings
+        .iter()
+        .rfind(|(rt, _)| *rt <= t)
+        .map(|(_, r)| *r)
+        .unwrap_or_default()
+}
+
+/// Asserts the reading is within ±0.5 of `bpm` from `lead_in + 5 s` until `until`.
+fn assert_locks(pattern: Pattern, bpm: f64, sr: u32) {
+    let track = Track::new(sr, pattern, bpm);
+    let audio = track.render(20.0);
+    let r = run(sr, &audio);
+    let from = track.lead_in + 5.0;
+    for (t, reading) in r.iter().filter(|(t, _)| *t >= from) {
+        assert!(
+            (reading.bpm - bpm).abs() <= 0.5,
+            "{pattern:?} {bpm} BPM @ {sr} Hz: read {:.2} at {t:.1} s (raw {:.2}, confidence {:.2})",
+            reading.bpm,
+            reading.raw_bpm,
+            reading.confidence
+        );
+    }
+    let end = at(&r, 19.9);
+    assert!(end.stable && end.active, "{pattern:?} {bpm}: {end:?}");
+}
+
+#[test]
+fn kicks_lock_within_five_seconds_at_44k() {
+    for bpm in [90.0, 128.0, 140.0, 174.0] {
+        assert_locks(Pattern::Kick, bpm, 44_100);
+    }
+}
+
+#[test]
+fn kicks_lock_within_five_seconds_at_48k() {
+    for bpm in [90.0, 128.0, 140.0, 174.0] {
+        assert_locks(Pattern::Kick, bpm, 48_000);
+    }
+}
+
+#[test]
+fn house_patterns_have_no_octave_or_two_thirds_errors() {
+    for bpm in [90.0, 128.0, 140.0, 174.0] {
+        assert_locks(Pattern::House, bpm, 44_100);
+    }
+    // 174 BPM house at 48 kHz is a known gap (see the tempo module docs).
+    for bpm in [90.0, 128.0, 140.0] {
+        assert_locks(Pattern::House, bpm, 48_000);
+    }
+}
+
+#[test]
+fn clicks_lock_too() {
+    for bpm in [90.0, 128.0, 140.0, 174.0] {
+        assert_locks(Pattern::Click, bpm, 48_000);
+    }
+}
+
+#[test]
+fn a_tempo_change_is_followed() {
+    let sr = 48_000;
+    let track = Track {
+        change: Some((12.0, 140.0)),
+        ..Track::new(sr, Pattern::House, 128.0)
+    };
+    let r = run(sr, &track.render(30.0));
+    let before = at(&r, 11.5);
+    assert!((before.bpm - 128.0).abs() <= 0.5, "{before:?}");
+    let after = at(&r, 29.5);
+    assert!((after.bpm - 140.0).abs() <= 0.5, "{after:?}");
+    // It switches within 10 s of the change.
+    let switched = r
+        .iter()
+        .find(|(t, x)| *t > 12.0 && (x.bpm - 140.0).abs() <= 0.5)
+        .map(|(t, _)| *t);
+    assert!(
+        switched.is_some_and(|t| t < 22.0),
+        "switched at {switched:?}"
+    );
+}
+
+#[test]
+fn silence_and_breakdowns_hold_the_last_value() {
+    let sr = 44_100;
+    let track = Track {
+        silence: Some((12.0, 24.0)),
+        ..Track::new(sr, Pattern::House, 128.0)
+    };
+    let r = run(sr, &track.render(24.0));
+    for t in [13.0, 16.0, 20.0, 23.5] {
+        let x = at(&r, t);
+        assert!((x.bpm - 128.0).abs() <= 0.5, "at {t} s: {x:?}");
+    }
+    assert!(!at(&r, 20.0).active, "no beats in silence");
+}
+
+#[test]
+fn nothing_is_reported_before_the_beat_starts() {
+    let sr = 48_000;
+    let track = Track {
+        lead_in: 8.0,
+        ..Track::new(sr, Pattern::Kick, 128.0)
+    };
+    let r = run(sr, &track.render(8.0));
+    assert!(r.iter().all(|(_, x)| x.bpm == 0.0), "{:?}", r.last());
+}
+
+#[test]
+fn range_and_corrections_apply() {
+    let sr = 48_000;
+    let audio = Track::new(sr, Pattern::Kick, 174.0).render(12.0);
+    for (min, max, correction, expect) in [
+        (70.0, 180.0, Correction::None, 174.0),
+        (60.0, 120.0, Correction::None, 87.0),
+        (70.0, 180.0, Correction::Half, 87.0),
+        (70.0, 180.0, Correction::TwoThirds, 116.0),
+    ] {
+        let mut tr = TempoTracker::new(TempoConfig {
+            sample_rate: sr,
+            min_bpm: min,
+            max_bpm: max,
+            correction,
+        })
+        .unwrap();
+        tr.process(&audio);
+        let x = tr.reading();
+        assert!(
+            (x.bpm - expect).abs() <= 0.5,
+            "{min}-{max} {correction:?}: {x:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    assert!(
+        TempoTracker::new(TempoConfig {
+            sample_rate: 0,
+            ..TempoConfig::default()
+        })
+        .is_err()
+    );
+    assert!(
+        TempoTracker::new(TempoConfig {
+            min_bpm: 100.0,
+            max_bpm: 150.0,
+            ..TempoConfig::default()
+        })
+        .is_err()
+    );
+}
