@@ -172,6 +172,8 @@ pub struct TempoTracker {
     peak_full: f64,
     last_kick: f64,
     last_hit: f64,
+    pending_kick: Option<(f64, f64, u8)>,
+    pending_hit: Option<(f64, f64, u8)>,
     loud_until: f64,
     reading: TempoReading,
     pending: f64,
@@ -271,6 +273,8 @@ impl TempoTracker {
             prev_full: 0.0,
             peak_full: 0.0,
             last_hit: f64::NEG_INFINITY,
+            pending_kick: None,
+            pending_hit: None,
             loud_until: f64::NEG_INFINITY,
             prev_energy: 0.0,
             peak_energy: 0.0,
@@ -374,12 +378,20 @@ impl TempoTracker {
         let rise_full = (full + 1e-12) / (self.prev_full + 1e-12);
         self.prev_energy = energy;
         self.prev_full = full;
+        // An onset's weight is its loudest hop over the next ~35 ms: a kick's band energy keeps
+        // growing while its pitch falls into the band, and hop alignment must not matter.
+        Self::settle(&mut self.pending_kick, &mut self.kicks, energy);
+        Self::settle(&mut self.pending_hit, &mut self.hits, full);
+        let settle_hops = ((0.035 * f64::from(self.cfg.sample_rate)) / self.hop as f64)
+            .ceil()
+            .max(1.0) as u8;
         if rise > 3.0
             && energy > self.peak_energy * 0.05
             && energy > gate * 0.1
             && hop_start - self.last_kick > 0.12
         {
-            self.kicks.push_weighted(hop_start, energy);
+            self.pending_kick
+                .get_or_insert((hop_start, energy, settle_hops));
             self.last_kick = hop_start;
         }
         if rise_full > 3.0
@@ -387,7 +399,8 @@ impl TempoTracker {
             && full > gate
             && hop_start - self.last_hit > 0.08
         {
-            self.hits.push_weighted(hop_start, full);
+            self.pending_hit
+                .get_or_insert((hop_start, full, settle_hops));
             self.last_hit = hop_start;
         }
 
@@ -405,6 +418,18 @@ impl TempoTracker {
         self.reading.active = now < self.loud_until
             && (self.kicks.last().is_some_and(|t| now - t < HOLD_AFTER_S)
                 || self.hits.last().is_some_and(|t| now - t < HOLD_AFTER_S));
+    }
+
+    /// Tracks a pending onset's loudest hop; pushes it once it has settled.
+    fn settle(pending: &mut Option<(f64, f64, u8)>, ring: &mut Ring, energy: f64) {
+        if let Some((t, w, left)) = pending {
+            *w = w.max(energy);
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                ring.push_weighted(*t, *w);
+                *pending = None;
+            }
+        }
     }
 
     /// aubio's tempo from a least-squares fit of its recent beats.
