@@ -4,12 +4,14 @@
 //!   checks versions, maps connection failures to [`obs_link::LinkError`] and offers typed calls for
 //!   Deckcast's vendor API (`deckcast-protocol`).
 //! - Passwords and keys are `deckcast_secrets::Secret`s, so they cannot reach `Debug` output or logs.
-//! - [`status`] gathers what `deckcast status` prints.
+//! - [`status`] gathers what `deckcast status` prints; [`analyze`] runs the live tempo tracker
+//!   (`deckcast-dsp`) over a WAV file (`deckcast analyze`).
 //!
 //! Threads: everything runs on the binary's tokio runtime; `obws` spawns its own reader task per
 //! connection. No blocking calls are made on runtime threads.
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod obs_link;
 pub mod status;
 

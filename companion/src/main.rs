@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use deckcast_companion::Secret;
+use deckcast_companion::analyze::analyze;
 use deckcast_companion::obs_link::{ConnectOptions, LinkError};
 use deckcast_companion::status::Status;
+use deckcast_dsp::tempo::Correction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +36,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the BPM timeline and final tempo of a WAV file (the same tracker as the OBS source).
+    Analyze {
+        /// The WAV file (16/24/32-bit integer or float, any sample rate and channel count).
+        file: std::path::PathBuf,
+        /// Lowest BPM to report (readings fold into the range by octaves).
+        #[arg(long, default_value_t = 70.0)]
+        min_bpm: f64,
+        /// Highest BPM (exclusive).
+        #[arg(long, default_value_t = 180.0)]
+        max_bpm: f64,
+        /// Correction after folding.
+        #[arg(long, value_enum, default_value = "none")]
+        correction: CorrectionArg,
+        /// Timeline step in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CorrectionArg {
+    None,
+    Double,
+    Half,
+    TwoThirds,
 }
 
 /// How to reach OBS. The password is never taken from the command line (argv is visible to every
@@ -91,6 +121,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{}", status.render());
+            }
+            Ok(())
+        }
+        Command::Analyze {
+            file,
+            min_bpm,
+            max_bpm,
+            correction,
+            step,
+            json,
+        } => {
+            let correction = match correction {
+                CorrectionArg::None => Correction::None,
+                CorrectionArg::Double => Correction::Double,
+                CorrectionArg::Half => Correction::Half,
+                CorrectionArg::TwoThirds => Correction::TwoThirds,
+            };
+            if step.is_nan() || step <= 0.0 {
+                anyhow::bail!("--step must be positive");
+            }
+            let analysis = tokio::task::spawn_blocking(move || {
+                analyze(&file, min_bpm, max_bpm, correction, step)
+            })
+            .await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&analysis)?);
+            } else {
+                print!("{}", analysis.render());
             }
             Ok(())
         }

@@ -48,3 +48,69 @@ fn the_password_is_never_accepted_on_the_command_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--password"), "{err}");
 }
+
+/// Writes `seconds` of a kick drum at `bpm` as 16-bit stereo WAV.
+fn kick_wav(path: &std::path::Path, bpm: f64, sr: u32, seconds: f64) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: sr,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let period = 60.0 / bpm;
+    for i in 0..(seconds * f64::from(sr)) as usize {
+        let t = i as f64 / f64::from(sr);
+        let since = t % period;
+        let phase =
+            std::f64::consts::TAU * (45.0 * since + 105.0 / 30.0 * (1.0 - (-30.0 * since).exp()));
+        let v = if since < 0.25 {
+            0.8 * phase.sin() * (-since / 0.12).exp()
+        } else {
+            0.0
+        };
+        let s = (v * 32767.0) as i16;
+        w.write_sample(s).unwrap();
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn analyze_prints_the_tempo_of_a_wav_file() {
+    let dir = std::env::temp_dir().join(format!("deckcast-analyze-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("kick128.wav");
+    kick_wav(&wav, 128.0, 44_100, 12.0);
+    let out = deckcast(&["analyze", wav.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bpm = v["bpm"].as_f64().unwrap();
+    assert!((bpm - 128.0).abs() <= 0.5, "{bpm}");
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 12);
+    let text = deckcast(&[
+        "analyze",
+        wav.to_str().unwrap(),
+        "--max-bpm",
+        "120",
+        "--min-bpm",
+        "60",
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines().last().unwrap().starts_with("tempo: 64.0 BPM"),
+        "{text}"
+    );
+    let missing = deckcast(&["analyze", dir.join("nope.wav").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
