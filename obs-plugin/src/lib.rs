@@ -16,6 +16,7 @@
 //! Every `extern "C"` function catches panics and returns a safe default: a Deckcast bug is logged
 //! and must never take OBS down.
 
+pub mod nowplaying;
 #[allow(unsafe_code)]
 pub mod obs;
 pub mod plugin;

@@ -39,6 +39,7 @@ pub fn context() -> Option<&'static Context> {
 
 /// `obs_module_load`: log who we are; returning false would make OBS unload the module.
 pub fn load() -> bool {
+    obs::nowplaying_source::register();
     let ctx = CONTEXT.get_or_init(|| Context {
         libobs_version: obs::libobs_runtime_version(),
     });
@@ -53,6 +54,7 @@ pub fn load() -> bool {
 
 /// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
 pub fn post_load() {
+    let _ = vendor_api::ANALYSIS.set(obs::nowplaying_source::reading_of);
     let worker = TARGETS.get_or_init(|| Worker::spawn(ObsHost::default));
     // The profile is already loaded when modules load: read its targets before obs-websocket
     // clients can ask for them (FinishedLoading then finds the same profile and keeps them).

@@ -45,7 +45,42 @@ pub static REQUESTS: &[VendorRequest] = &[
     targets_request!(c"DeleteEncoderConfig"),
     targets_request!(c"ExportTargets"),
     targets_request!(c"ImportTargets"),
+    VendorRequest {
+        name: c"SetNowPlaying",
+        handler: |_, data| crate::nowplaying::handle_set(data),
+    },
+    VendorRequest {
+        name: c"GetAnalysis",
+        handler: |_, data| get_analysis(data),
+    },
 ];
+
+/// Finds the live tempo reading of a source by name (set at post-load to the libobs lookup; kept
+/// behind a pointer so this module's tests need no libobs).
+pub static ANALYSIS: std::sync::OnceLock<fn(&str) -> Option<deckcast_dsp::tempo::TempoReading>> =
+    std::sync::OnceLock::new();
+
+/// `GetAnalysis {source}`: the live tempo of a Now Playing source.
+fn get_analysis(data: Value) -> Value {
+    let Some(lookup) = ANALYSIS.get() else {
+        return error(ErrorCode::Internal, "the Deckcast plugin is not loaded yet");
+    };
+    let Some(name) = data.get("source").and_then(Value::as_str) else {
+        return error(
+            ErrorCode::InvalidRequest,
+            "GetAnalysis: give the source name as {\"source\": \"...\"}",
+        );
+    };
+    match lookup(name) {
+        Some(r) => serde_json::json!({
+            "bpm": r.bpm, "rawBpm": r.raw_bpm, "confidence": r.confidence, "stable": r.stable, "active": r.active,
+        }),
+        None => error(
+            ErrorCode::NotFound,
+            format!("no Deckcast Now Playing source named {name:?}"),
+        ),
+    }
+}
 
 /// Hands a targets request to the targets worker thread and waits for its answer.
 fn targets_request(kind: &str, data: Value) -> Value {
@@ -125,6 +160,8 @@ mod tests {
                 request::DELETE_ENCODER_CONFIG,
                 request::EXPORT_TARGETS,
                 request::IMPORT_TARGETS,
+                request::SET_NOW_PLAYING,
+                request::GET_ANALYSIS,
             ]
         );
     }

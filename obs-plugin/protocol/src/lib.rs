@@ -59,6 +59,10 @@ pub mod request {
     pub const EXPORT_TARGETS: &str = "ExportTargets";
     /// [`ImportTargets`](super::targets::ImportTargets) -> [`ImportReply`](super::targets::ImportReply).
     pub const IMPORT_TARGETS: &str = "ImportTargets";
+    /// `{artist, title, album?, bpm?}` -> `{}`: the track the Now Playing sources show.
+    pub const SET_NOW_PLAYING: &str = "SetNowPlaying";
+    /// `{source}` (a Now Playing source's name) -> `{bpm, confidence, stable, active}`.
+    pub const GET_ANALYSIS: &str = "GetAnalysis";
 }
 
 /// Vendor event type names (obs-websocket `VendorEvent.eventType`).
@@ -67,6 +71,8 @@ pub mod event {
     pub const TARGET_STATE_CHANGED: &str = "TargetStateChanged";
     /// [`HealthReport`](super::targets::HealthReport) of all targets, every second while any is active.
     pub const TARGET_HEALTH: &str = "TargetHealth";
+    /// `{bpm, confidence, audioSource}` when a Now Playing source's stable tempo changes.
+    pub const TEMPO_CHANGED: &str = "TempoChanged";
 }
 
 /// Answer to [`request::GET_VERSION`].

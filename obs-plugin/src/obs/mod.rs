@@ -17,6 +17,7 @@ pub mod hotkeys;
 pub mod locale;
 pub mod log;
 mod module;
+pub mod nowplaying_source;
 pub mod output;
 pub mod ui;
 pub mod vendor;

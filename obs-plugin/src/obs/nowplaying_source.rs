@@ -1,0 +1,597 @@
+//! The "Deckcast Now Playing" source: a private FreeType text source that shows the now-playing
+//! template, with the live tempo of a chosen OBS audio source.
+//!
+//! Threads: `create`/`update`/`destroy`/properties on the UI thread; `video_tick`/`video_render`/
+//! size on the graphics thread; the audio capture callback on libobs' audio thread, where it only
+//! `try_lock`s the tracker (a contended block is skipped, never waited for) and allocates nothing.
+//! The reading crosses threads through atomics.
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use deckcast_dsp::tempo::{Correction, TempoConfig, TempoReading, TempoTracker};
+use deckcast_obs_sys as sys;
+
+use super::data::Data;
+use super::{guard, locale};
+use crate::nowplaying;
+
+/// The source type id.
+pub const ID: &CStr = c"deckcast_now_playing";
+
+/// The tracker, movable to the audio thread: aubio's tracker holds plain heap state with no thread
+/// affinity, and every access goes through the mutex below.
+struct Tracker(TempoTracker);
+// SAFETY: see above; aubio objects are only touched under `State::tracker`'s lock.
+unsafe impl Send for Tracker {}
+
+#[derive(Default, Clone, PartialEq)]
+struct Settings {
+    template: String,
+    audio_source: String,
+    min_bpm: f64,
+    max_bpm: f64,
+    correction: Correction,
+}
+
+struct State {
+    child: *mut sys::obs_source_t,
+    settings: Mutex<Settings>,
+    tracker: Mutex<Option<Tracker>>,
+    /// The audio source we capture from (weak) and its name.
+    capture: Mutex<Option<(*mut sys::obs_weak_source_t, String)>>,
+    bpm: AtomicU64,
+    raw_bpm: AtomicU64,
+    confidence: AtomicU64,
+    stable: AtomicBool,
+    active: AtomicBool,
+    /// Graphics-thread bookkeeping.
+    tick: Mutex<Tick>,
+    channels: usize,
+    sample_rate: u32,
+}
+
+#[derive(Default)]
+struct Tick {
+    since_resolve: f32,
+    since_text: f32,
+    last_text: String,
+    last_bpm_event: f64,
+}
+
+// SAFETY: the raw pointers are libobs handles (thread-safe refcounted objects) owned by this state
+// and released only in `destroy`, after the audio callback is removed.
+unsafe impl Send for State {}
+// SAFETY: as above; all mutable fields are atomics or behind mutexes.
+unsafe impl Sync for State {}
+
+impl State {
+    fn reading(&self) -> TempoReading {
+        TempoReading {
+            bpm: f64::from_bits(self.bpm.load(Ordering::Relaxed)),
+            raw_bpm: f64::from_bits(self.raw_bpm.load(Ordering::Relaxed)),
+            confidence: f64::from_bits(self.confidence.load(Ordering::Relaxed)),
+            stable: self.stable.load(Ordering::Relaxed),
+            active: self.active.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn get_string(settings: *mut sys::obs_data_t, key: &CStr) -> String {
+    // SAFETY: valid data; the returned string is owned by the data and copied right away.
+    let p = unsafe { sys::obs_data_get_string(settings, key.as_ptr()) };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null NUL-terminated.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
+    // SAFETY: valid data.
+    let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
+    let correction = match get_string(settings, c"correction").as_str() {
+        "double" => Correction::Double,
+        "half" => Correction::Half,
+        "two_thirds" => Correction::TwoThirds,
+        _ => Correction::None,
+    };
+    Settings {
+        template: get_string(settings, c"template"),
+        audio_source: get_string(settings, c"audio_source"),
+        min_bpm: int(c"min_bpm").clamp(30, 400) as f64,
+        max_bpm: int(c"max_bpm").clamp(30, 400) as f64,
+        correction,
+    }
+}
+
+unsafe extern "C" fn get_name(_type_data: *mut c_void) -> *const c_char {
+    guard::catch("now playing name", c"Deckcast Now Playing".as_ptr(), || {
+        locale::text_ptr(c"Deckcast.NowPlaying")
+    })
+}
+
+unsafe extern "C" fn get_defaults(settings: *mut sys::obs_data_t) {
+    if settings.is_null() {
+        return;
+    }
+    guard::catch("now playing defaults", (), || {
+        let tpl = CString::new(nowplaying::DEFAULT_TEMPLATE).unwrap_or_default();
+        // SAFETY: valid data and strings.
+        unsafe {
+            sys::obs_data_set_default_string(settings, c"template".as_ptr(), tpl.as_ptr());
+            sys::obs_data_set_default_int(settings, c"min_bpm".as_ptr(), 70);
+            sys::obs_data_set_default_int(settings, c"max_bpm".as_ptr(), 180);
+            sys::obs_data_set_default_string(settings, c"correction".as_ptr(), c"none".as_ptr());
+            sys::obs_data_set_default_int(settings, c"size".as_ptr(), 48);
+            sys::obs_data_set_default_int(settings, c"color".as_ptr(), 0xFFFF_FFFF);
+            sys::obs_data_set_default_bool(settings, c"outline".as_ptr(), true);
+        }
+    });
+}
+
+/// Settings of the private text source derived from ours.
+fn child_settings(settings: *mut sys::obs_data_t, text: &str) -> serde_json::Value {
+    // SAFETY: valid data.
+    let (size, color, outline) = unsafe {
+        (
+            sys::obs_data_get_int(settings, c"size".as_ptr()),
+            sys::obs_data_get_int(settings, c"color".as_ptr()),
+            sys::obs_data_get_bool(settings, c"outline".as_ptr()),
+        )
+    };
+    serde_json::json!({
+        "text": text,
+        "font": {"face": "DejaVu Sans", "style": "Bold", "size": size.clamp(8, 512), "flags": 1},
+        "color1": color, "color2": color, "outline": outline, "drop_shadow": false,
+    })
+}
+
+unsafe extern "C" fn create(
+    settings: *mut sys::obs_data_t,
+    _source: *mut sys::obs_source_t,
+) -> *mut c_void {
+    if settings.is_null() {
+        return std::ptr::null_mut();
+    }
+    guard::catch("now playing create", std::ptr::null_mut(), || {
+        let Some(child_data) = Data::from_json(&child_settings(settings, "").to_string()) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: valid ids/settings; a private source is not listed or saved.
+        let child = unsafe {
+            sys::obs_source_create_private(
+                c"text_ft2_source_v2".as_ptr(),
+                c"deckcast-now-playing-text".as_ptr(),
+                child_data.as_ptr(),
+            )
+        };
+        // SAFETY: plain getters on OBS's audio output.
+        let (channels, sample_rate) = unsafe {
+            let audio = sys::obs_get_audio();
+            (
+                sys::audio_output_get_channels(audio).max(1),
+                sys::audio_output_get_sample_rate(audio),
+            )
+        };
+        let state = Box::new(State {
+            child,
+            settings: Mutex::new(Settings::default()),
+            tracker: Mutex::new(None),
+            capture: Mutex::new(None),
+            bpm: AtomicU64::new(0),
+            raw_bpm: AtomicU64::new(0),
+            confidence: AtomicU64::new(0),
+            stable: AtomicBool::new(false),
+            active: AtomicBool::new(false),
+            tick: Mutex::new(Tick {
+                since_resolve: 10.0,
+                since_text: 10.0,
+                ..Tick::default()
+            }),
+            channels,
+            sample_rate,
+        });
+        apply(&state, settings);
+        Box::into_raw(state).cast()
+    })
+}
+
+fn apply(state: &State, settings: *mut sys::obs_data_t) {
+    let new = read_settings(settings);
+    let mut cur = state.settings.lock().unwrap_or_else(|e| e.into_inner());
+    if cur.min_bpm != new.min_bpm || cur.max_bpm != new.max_bpm || cur.correction != new.correction
+    {
+        let cfg = TempoConfig {
+            sample_rate: state.sample_rate,
+            min_bpm: new.min_bpm,
+            max_bpm: new.max_bpm,
+            correction: new.correction,
+        };
+        let tracker = TempoTracker::new(cfg)
+            .or_else(|_| {
+                TempoTracker::new(TempoConfig {
+                    sample_rate: state.sample_rate,
+                    ..TempoConfig::default()
+                })
+            })
+            .ok()
+            .map(Tracker);
+        *state.tracker.lock().unwrap_or_else(|e| e.into_inner()) = tracker;
+    }
+    *cur = new;
+    drop(cur);
+    // Font size, colour and outline go to the text source now; the text follows on the next tick.
+    let last_text = state
+        .tick
+        .lock()
+        .map(|t| t.last_text.clone())
+        .unwrap_or_default();
+    if !state.child.is_null()
+        && let Some(d) = Data::from_json(&child_settings(settings, &last_text).to_string())
+    {
+        // SAFETY: our private child and a settings object we own.
+        unsafe { sys::obs_source_update(state.child, d.as_ptr()) };
+    }
+    if let Ok(mut t) = state.tick.lock() {
+        t.last_text.clear(); // re-render with the new template
+        t.since_resolve = 10.0;
+    }
+}
+
+/// Borrow our state from OBS's data pointer (shared borrow only: several threads use it at once).
+///
+/// # Safety
+/// `data` must be a pointer returned by [`create`] that has not been destroyed.
+unsafe fn state<'a>(data: *mut c_void) -> Option<&'a State> {
+    // SAFETY: caller contract.
+    unsafe { data.cast::<State>().as_ref() }
+}
+
+unsafe extern "C" fn update(data: *mut c_void, settings: *mut sys::obs_data_t) {
+    if settings.is_null() {
+        return;
+    }
+    // SAFETY: OBS passes the pointer create returned.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    guard::catch("now playing update", (), || apply(s, settings));
+}
+
+fn detach(s: &State) {
+    let old = s.capture.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((weak, _)) = old {
+        // SAFETY: our weak reference; remove the callback from the source if it still exists.
+        unsafe {
+            let src = sys::obs_weak_source_get_source(weak);
+            if !src.is_null() {
+                sys::obs_source_remove_audio_capture_callback(
+                    src,
+                    Some(on_audio),
+                    (s as *const State).cast_mut().cast(),
+                );
+                sys::obs_source_release(src);
+            }
+            sys::obs_weak_source_release(weak);
+        }
+    }
+}
+
+unsafe extern "C" fn destroy(data: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    guard::catch("now playing destroy", (), || {
+        // SAFETY: the pointer create returned; after removing the audio callback nothing else uses it.
+        let s = unsafe { Box::from_raw(data.cast::<State>()) };
+        detach(&s);
+        if !s.child.is_null() {
+            // SAFETY: we own the child's reference.
+            unsafe { sys::obs_source_release(s.child) };
+        }
+    });
+}
+
+unsafe extern "C" fn on_audio(
+    param: *mut c_void,
+    _source: *mut sys::obs_source_t,
+    audio: *const sys::audio_data,
+    muted: bool,
+) {
+    // Audio thread: no allocation, no blocking, no logging.
+    if param.is_null() || audio.is_null() || muted {
+        return;
+    }
+    // SAFETY: param is our live state (the callback is removed before the state is freed).
+    let s = unsafe { &*param.cast::<State>() };
+    // SAFETY: libobs passes a valid audio_data for the callback's duration.
+    let audio = unsafe { &*audio };
+    let frames = audio.frames as usize;
+    let Ok(mut guard) = s.tracker.try_lock() else {
+        return;
+    };
+    let Some(tracker) = guard.as_mut() else {
+        return;
+    };
+    let channels = s.channels.min(2);
+    let plane = |ch: usize| -> &[f32] {
+        let p = audio.data[ch].cast::<f32>();
+        if p.is_null() {
+            return &[];
+        }
+        // SAFETY: OBS's audio is float planar with `frames` samples per channel plane.
+        unsafe { std::slice::from_raw_parts(p, frames) }
+    };
+    if channels >= 2 && !audio.data[1].is_null() {
+        tracker.0.process_planar(&[plane(0), plane(1)]);
+    } else {
+        tracker.0.process(plane(0));
+    }
+    let r = tracker.0.reading();
+    s.bpm.store(r.bpm.to_bits(), Ordering::Relaxed);
+    s.raw_bpm.store(r.raw_bpm.to_bits(), Ordering::Relaxed);
+    s.confidence
+        .store(r.confidence.to_bits(), Ordering::Relaxed);
+    s.stable.store(r.stable, Ordering::Relaxed);
+    s.active.store(r.active, Ordering::Relaxed);
+}
+
+/// Attaches the capture callback to the configured audio source if it is not attached yet (the
+/// source may appear after us, or be renamed).
+fn resolve_capture(s: &State, wanted: &str) {
+    let attached = s
+        .capture
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|(w, name)| {
+            // SAFETY: our weak reference.
+            let alive = unsafe {
+                let src = sys::obs_weak_source_get_source(*w);
+                let ok = !src.is_null();
+                if ok {
+                    sys::obs_source_release(src);
+                }
+                ok
+            };
+            (alive, name.clone())
+        });
+    if let Some((true, name)) = &attached
+        && name == wanted
+    {
+        return;
+    }
+    detach(s);
+    if wanted.is_empty() {
+        return;
+    }
+    let Ok(cname) = CString::new(wanted) else {
+        return;
+    };
+    // SAFETY: valid name; returns a new reference or null.
+    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
+    if src.is_null() {
+        return;
+    }
+    // SAFETY: live source; our state outlives the callback (removed in detach/destroy).
+    unsafe {
+        sys::obs_source_add_audio_capture_callback(
+            src,
+            Some(on_audio),
+            (s as *const State).cast_mut().cast(),
+        );
+        let weak = sys::obs_source_get_weak_source(src);
+        sys::obs_source_release(src);
+        *s.capture.lock().unwrap_or_else(|e| e.into_inner()) = Some((weak, wanted.to_owned()));
+    }
+}
+
+unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
+    // SAFETY: OBS passes the pointer create returned.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    guard::catch("now playing tick", (), || {
+        let Ok(mut tick) = s.tick.try_lock() else {
+            return;
+        };
+        tick.since_resolve += seconds;
+        tick.since_text += seconds;
+        let settings = s.settings.lock().map(|g| g.clone()).unwrap_or_default();
+        if tick.since_resolve >= 1.0 {
+            tick.since_resolve = 0.0;
+            resolve_capture(s, &settings.audio_source);
+        }
+        if tick.since_text < 0.25 {
+            return;
+        }
+        tick.since_text = 0.0;
+        let reading = s.reading();
+        let (track, _) = nowplaying::current();
+        let text = nowplaying::render(&settings.template, &track, &reading);
+        if reading.stable && (reading.bpm - tick.last_bpm_event).abs() >= 0.1 {
+            tick.last_bpm_event = reading.bpm;
+            if let Some(v) = super::vendor::Vendor::get() {
+                v.emit(
+                    c"TempoChanged",
+                    &serde_json::json!({"bpm": reading.bpm, "confidence": reading.confidence, "audioSource": settings.audio_source}),
+                );
+            }
+        }
+        if text != tick.last_text {
+            tick.last_text = text;
+            if let Some(d) =
+                Data::from_json(&serde_json::json!({"text": tick.last_text}).to_string())
+            {
+                // SAFETY: our private child; a settings object built from plain JSON.
+                unsafe { sys::obs_source_update(s.child, d.as_ptr()) };
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut sys::gs_effect_t) {
+    // SAFETY: OBS passes the pointer create returned.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    if !s.child.is_null() {
+        // SAFETY: graphics thread inside OBS's render; our live child.
+        unsafe { sys::obs_source_video_render(s.child) };
+    }
+}
+
+unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
+    // SAFETY: as above.
+    unsafe { state(data) }
+        .filter(|s| !s.child.is_null())
+        .map_or(0, |s| unsafe { sys::obs_source_get_width(s.child) })
+}
+
+unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
+    // SAFETY: as above.
+    unsafe { state(data) }
+        .filter(|s| !s.child.is_null())
+        .map_or(0, |s| unsafe { sys::obs_source_get_height(s.child) })
+}
+
+unsafe extern "C" fn collect_audio_source(
+    param: *mut c_void,
+    source: *mut sys::obs_source_t,
+) -> bool {
+    if param.is_null() || source.is_null() {
+        return true;
+    }
+    // SAFETY: `param` is the Vec passed by `get_properties`, alive during obs_enum_sources.
+    let names = unsafe { &mut *param.cast::<Vec<CString>>() };
+    // SAFETY: live source during enumeration; the name is copied right away.
+    unsafe {
+        if sys::obs_source_get_output_flags(source) & sys::OBS_SOURCE_AUDIO != 0 {
+            let name = sys::obs_source_get_name(source);
+            if !name.is_null() {
+                names.push(CStr::from_ptr(name).to_owned());
+            }
+        }
+    }
+    true
+}
+
+fn text(key: &str) -> CString {
+    CString::new(locale::text(key)).unwrap_or_default()
+}
+
+unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
+    guard::catch("now playing properties", std::ptr::null_mut(), || {
+        // SAFETY: building a new properties object on the UI thread; libobs copies every string.
+        unsafe {
+            let props = sys::obs_properties_create();
+            let template = text("Deckcast.NowPlaying.Template");
+            sys::obs_properties_add_text(
+                props,
+                c"template".as_ptr(),
+                template.as_ptr(),
+                sys::obs_text_type_OBS_TEXT_DEFAULT,
+            );
+            let help = text("Deckcast.NowPlaying.TemplateHelp");
+            sys::obs_properties_add_text(
+                props,
+                c"template_help".as_ptr(),
+                help.as_ptr(),
+                sys::obs_text_type_OBS_TEXT_INFO,
+            );
+            let label = text("Deckcast.NowPlaying.AudioSource");
+            let list = sys::obs_properties_add_list(
+                props,
+                c"audio_source".as_ptr(),
+                label.as_ptr(),
+                sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
+                sys::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+            );
+            let none = text("Deckcast.NowPlaying.NoAudio");
+            sys::obs_property_list_add_string(list, none.as_ptr(), c"".as_ptr());
+            let mut names: Vec<CString> = Vec::new();
+            sys::obs_enum_sources(
+                Some(collect_audio_source),
+                (&mut names as *mut Vec<CString>).cast(),
+            );
+            for n in &names {
+                sys::obs_property_list_add_string(list, n.as_ptr(), n.as_ptr());
+            }
+            let (min, max) = (
+                text("Deckcast.NowPlaying.MinBpm"),
+                text("Deckcast.NowPlaying.MaxBpm"),
+            );
+            sys::obs_properties_add_int(props, c"min_bpm".as_ptr(), min.as_ptr(), 30, 200, 1);
+            sys::obs_properties_add_int(props, c"max_bpm".as_ptr(), max.as_ptr(), 60, 400, 1);
+            let corr = text("Deckcast.NowPlaying.Correction");
+            let clist = sys::obs_properties_add_list(
+                props,
+                c"correction".as_ptr(),
+                corr.as_ptr(),
+                sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
+                sys::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+            );
+            for (key, value) in [
+                ("Deckcast.NowPlaying.Correction.None", c"none"),
+                ("Deckcast.NowPlaying.Correction.Double", c"double"),
+                ("Deckcast.NowPlaying.Correction.Half", c"half"),
+                ("Deckcast.NowPlaying.Correction.TwoThirds", c"two_thirds"),
+            ] {
+                let l = text(key);
+                sys::obs_property_list_add_string(clist, l.as_ptr(), value.as_ptr());
+            }
+            let size = text("Deckcast.NowPlaying.Size");
+            sys::obs_properties_add_int(props, c"size".as_ptr(), size.as_ptr(), 8, 512, 1);
+            let color = text("Deckcast.NowPlaying.Color");
+            sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
+            let outline = text("Deckcast.NowPlaying.Outline");
+            sys::obs_properties_add_bool(props, c"outline".as_ptr(), outline.as_ptr());
+            props
+        }
+    })
+}
+
+/// Registers the source type (from `obs_module_load`).
+pub fn register() {
+    let info = sys::obs_source_info {
+        id: ID.as_ptr(),
+        type_: sys::obs_source_type_OBS_SOURCE_TYPE_INPUT,
+        output_flags: sys::OBS_SOURCE_VIDEO | sys::OBS_SOURCE_CUSTOM_DRAW,
+        get_name: Some(get_name),
+        create: Some(create),
+        destroy: Some(destroy),
+        get_width: Some(get_width),
+        get_height: Some(get_height),
+        get_defaults: Some(get_defaults),
+        get_properties: Some(get_properties),
+        update: Some(update),
+        video_tick: Some(video_tick),
+        video_render: Some(video_render),
+        ..Default::default()
+    };
+    // SAFETY: libobs copies the struct (size given for compatibility).
+    unsafe { sys::obs_register_source_s(&info, std::mem::size_of::<sys::obs_source_info>()) };
+}
+
+/// The live tempo reading of the Now Playing source named `name`, if it is one.
+pub fn reading_of(name: &str) -> Option<TempoReading> {
+    let cname = CString::new(name).ok()?;
+    // SAFETY: valid name; new reference or null.
+    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
+    if src.is_null() {
+        return None;
+    }
+    // SAFETY: live source; the id string is static in libobs; released below.
+    let result = unsafe {
+        let id = sys::obs_source_get_unversioned_id(src);
+        if !id.is_null() && CStr::from_ptr(id) == ID {
+            state(sys::obs_obj_get_data(src.cast())).map(State::reading)
+        } else {
+            None
+        }
+    };
+    // SAFETY: release the reference taken above.
+    unsafe { sys::obs_source_release(src) };
+    result
+}

@@ -1,0 +1,130 @@
+//! End-to-end: the "Deckcast Now Playing" source in a real OBS follows a looping 128 BPM track and
+//! shows `SetNowPlaying` text. Tier "e2e" (ignored by default).
+use std::time::{Duration, Instant};
+
+use deckcast_tests::obs::{Obs, ObsOptions};
+use deckcast_tests::{artifacts, vendor};
+use obws::requests::inputs::Create;
+use obws::requests::scenes::SceneId;
+use obws::requests::sources::{SourceId, TakeScreenshot};
+use serde_json::json;
+
+async fn screenshot(client: &obws::Client, name: &str) -> String {
+    client
+        .sources()
+        .take_screenshot(TakeScreenshot {
+            source: SourceId::Name(name),
+            format: "png",
+            width: None,
+            height: None,
+            compression_quality: None,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn now_playing_reads_128_bpm_and_shows_the_track() {
+    let obs = Obs::start(ObsOptions {
+        audio_bpm: 128.0,
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let client = obs.client().await.unwrap();
+    client
+        .inputs()
+        .create(Create {
+            scene: SceneId::Name("Scene"),
+            input: "Now Playing",
+            kind: "deckcast_now_playing",
+            settings: Some(json!({"audio_source": "Music", "template": "{artist} - {title}  {bpm} BPM", "size": 40})),
+            enabled: Some(true),
+        })
+        .await
+        .unwrap();
+    let created = Instant::now();
+
+    // The live tempo reaches 128 ± 0.5 within 10 s of the source starting to listen.
+    let mut last = json!(null);
+    let locked = loop {
+        let a = vendor::ok(&client, "GetAnalysis", json!({"source": "Now Playing"}))
+            .await
+            .unwrap();
+        if (a["bpm"].as_f64().unwrap_or(0.0) - 128.0).abs() <= 0.5 {
+            break Some(created.elapsed());
+        }
+        last = a;
+        if created.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        locked.is_some(),
+        "not 128 ± 0.5 within 10 s; last reading {last}\n{}",
+        obs.failure_report()
+    );
+    eprintln!("locked to 128 BPM after {:?}", locked.unwrap());
+    assert_eq!(
+        vendor::err_code(&client, "GetAnalysis", json!({"source": "Music"}))
+            .await
+            .unwrap(),
+        "not_found",
+        "only Now Playing sources have an analysis"
+    );
+
+    let before = screenshot(&client, "Now Playing").await;
+    vendor::ok(
+        &client,
+        "SetNowPlaying",
+        json!({"artist": "Daft Punk", "title": "One More Time", "bpm": 122.0}),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = screenshot(&client, "Now Playing").await;
+    assert_ne!(before, after, "the text changed on screen");
+    // A rendered line of text compresses to far more than an empty image.
+    assert!(
+        after.len() > 2_000,
+        "screenshot is blank: {} bytes",
+        after.len()
+    );
+    let dir = artifacts::artifacts_dir().unwrap();
+    std::fs::write(dir.join("now-playing.png.b64"), &after).unwrap();
+    assert_eq!(
+        vendor::err_code(&client, "SetNowPlaying", json!({"artist": "x"}))
+            .await
+            .unwrap(),
+        "invalid_request"
+    );
+    // The properties dialog offers the audio sources to listen to.
+    let items = client
+        .inputs()
+        .properties_list_property_items(
+            obws::requests::inputs::InputId::Name("Now Playing"),
+            "audio_source",
+        )
+        .await
+        .unwrap();
+    assert!(items.iter().any(|i| i.value == json!("Music")), "{items:?}");
+    // Style settings reach the text: a bigger font makes a bigger source.
+    let small = screenshot(&client, "Now Playing").await.len();
+    client
+        .inputs()
+        .set_settings(obws::requests::inputs::SetSettings {
+            input: obws::requests::inputs::InputId::Name("Now Playing"),
+            settings: &json!({"size": 80}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let big = screenshot(&client, "Now Playing").await.len();
+    assert!(
+        big > small,
+        "font size 80 should render larger than 40 ({big} <= {small} bytes)"
+    );
+    assert!(obs.alive());
+}
