@@ -10,6 +10,7 @@
 //!
 //! Everything exported from here is safe to call from the rest of the crate.
 
+pub mod capture;
 pub mod data;
 pub mod frontend;
 pub mod guard;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use deckcast_dsp::tempo::{Correction, TempoConfig, TempoReading, TempoTracker};
 use deckcast_obs_sys as sys;
 
+use super::capture::{self, Capture};
 use super::data::Data;
 use super::{guard, locale};
 use crate::nowplaying;
@@ -38,8 +39,8 @@ struct State {
     child: *mut sys::obs_source_t,
     settings: Mutex<Settings>,
     tracker: Mutex<Option<Tracker>>,
-    /// The audio source we capture from (weak) and its name.
-    capture: Mutex<Option<(*mut sys::obs_weak_source_t, String)>>,
+    /// The audio source we capture from.
+    capture: Capture,
     bpm: AtomicU64,
     raw_bpm: AtomicU64,
     confidence: AtomicU64,
@@ -178,7 +179,7 @@ unsafe extern "C" fn create(
             child,
             settings: Mutex::new(Settings::default()),
             tracker: Mutex::new(None),
-            capture: Mutex::new(None),
+            capture: Capture::default(),
             bpm: AtomicU64::new(0),
             raw_bpm: AtomicU64::new(0),
             confidence: AtomicU64::new(0),
@@ -259,23 +260,8 @@ unsafe extern "C" fn update(data: *mut c_void, settings: *mut sys::obs_data_t) {
     guard::catch("now playing update", (), || apply(s, settings));
 }
 
-fn detach(s: &State) {
-    let old = s.capture.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some((weak, _)) = old {
-        // SAFETY: our weak reference; remove the callback from the source if it still exists.
-        unsafe {
-            let src = sys::obs_weak_source_get_source(weak);
-            if !src.is_null() {
-                sys::obs_source_remove_audio_capture_callback(
-                    src,
-                    Some(on_audio),
-                    (s as *const State).cast_mut().cast(),
-                );
-                sys::obs_source_release(src);
-            }
-            sys::obs_weak_source_release(weak);
-        }
-    }
+fn param(s: &State) -> *mut c_void {
+    (s as *const State).cast_mut().cast()
 }
 
 unsafe extern "C" fn destroy(data: *mut c_void) {
@@ -285,7 +271,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
     guard::catch("now playing destroy", (), || {
         // SAFETY: the pointer create returned; after removing the audio callback nothing else uses it.
         let s = unsafe { Box::from_raw(data.cast::<State>()) };
-        detach(&s);
+        s.capture.detach(on_audio, param(&s));
         if !s.child.is_null() {
             // SAFETY: we own the child's reference.
             unsafe { sys::obs_source_release(s.child) };
@@ -307,26 +293,19 @@ unsafe extern "C" fn on_audio(
     let s = unsafe { &*param.cast::<State>() };
     // SAFETY: libobs passes a valid audio_data for the callback's duration.
     let audio = unsafe { &*audio };
-    let frames = audio.frames as usize;
     let Ok(mut guard) = s.tracker.try_lock() else {
         return;
     };
     let Some(tracker) = guard.as_mut() else {
         return;
     };
-    let channels = s.channels.min(2);
-    let plane = |ch: usize| -> &[f32] {
-        let p = audio.data[ch].cast::<f32>();
-        if p.is_null() {
-            return &[];
-        }
-        // SAFETY: OBS's audio is float planar with `frames` samples per channel plane.
-        unsafe { std::slice::from_raw_parts(p, frames) }
-    };
-    if channels >= 2 && !audio.data[1].is_null() {
-        tracker.0.process_planar(&[plane(0), plane(1)]);
-    } else {
-        tracker.0.process(plane(0));
+    let mut planes: [&[f32]; 2] = [&[], &[]];
+    // SAFETY: the block libobs passed to this callback.
+    let n = unsafe { capture::planes(audio, s.channels, &mut planes) };
+    match n {
+        0 => return,
+        1 => tracker.0.process(planes[0]),
+        _ => tracker.0.process_planar(&planes),
     }
     let r = tracker.0.reading();
     s.bpm.store(r.bpm.to_bits(), Ordering::Relaxed);
@@ -335,56 +314,6 @@ unsafe extern "C" fn on_audio(
         .store(r.confidence.to_bits(), Ordering::Relaxed);
     s.stable.store(r.stable, Ordering::Relaxed);
     s.active.store(r.active, Ordering::Relaxed);
-}
-
-/// Attaches the capture callback to the configured audio source if it is not attached yet (the
-/// source may appear after us, or be renamed).
-fn resolve_capture(s: &State, wanted: &str) {
-    let attached = s
-        .capture
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|(w, name)| {
-            // SAFETY: our weak reference.
-            let alive = unsafe {
-                let src = sys::obs_weak_source_get_source(*w);
-                let ok = !src.is_null();
-                if ok {
-                    sys::obs_source_release(src);
-                }
-                ok
-            };
-            (alive, name.clone())
-        });
-    if let Some((true, name)) = &attached
-        && name == wanted
-    {
-        return;
-    }
-    detach(s);
-    if wanted.is_empty() {
-        return;
-    }
-    let Ok(cname) = CString::new(wanted) else {
-        return;
-    };
-    // SAFETY: valid name; returns a new reference or null.
-    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
-    if src.is_null() {
-        return;
-    }
-    // SAFETY: live source; our state outlives the callback (removed in detach/destroy).
-    unsafe {
-        sys::obs_source_add_audio_capture_callback(
-            src,
-            Some(on_audio),
-            (s as *const State).cast_mut().cast(),
-        );
-        let weak = sys::obs_source_get_weak_source(src);
-        sys::obs_source_release(src);
-        *s.capture.lock().unwrap_or_else(|e| e.into_inner()) = Some((weak, wanted.to_owned()));
-    }
 }
 
 unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
@@ -401,7 +330,8 @@ unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
         let settings = s.settings.lock().map(|g| g.clone()).unwrap_or_default();
         if tick.since_resolve >= 1.0 {
             tick.since_resolve = 0.0;
-            resolve_capture(s, &settings.audio_source);
+            s.capture
+                .resolve(&settings.audio_source, on_audio, param(s));
         }
         if tick.since_text < 0.25 {
             return;

@@ -1,0 +1,114 @@
+//! Following an OBS audio source by name for a capture callback: attach when it appears (it may be
+//! created after us), re-attach after a rename back or a change of setting, detach on drop/destroy.
+//! Called from the graphics thread (ticks) and the UI thread (destroy).
+use std::ffi::{CString, c_void};
+use std::sync::Mutex;
+
+use deckcast_obs_sys as sys;
+
+/// libobs' audio capture callback type.
+pub type Callback =
+    unsafe extern "C" fn(*mut c_void, *mut sys::obs_source_t, *const sys::audio_data, bool);
+
+/// The attached source (weak) and its name.
+#[derive(Debug, Default)]
+pub struct Capture {
+    current: Mutex<Option<(usize, String)>>,
+}
+
+impl Capture {
+    fn weak(ptr: usize) -> *mut sys::obs_weak_source_t {
+        ptr as *mut sys::obs_weak_source_t
+    }
+
+    /// Makes sure `callback(param)` is attached to the source named `wanted` (or to nothing when
+    /// empty). Cheap when nothing changed.
+    pub(super) fn resolve(&self, wanted: &str, callback: Callback, param: *mut c_void) {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(w, n)| (*w, n.clone()));
+        if let Some((weak, name)) = &current
+            && name == wanted
+        {
+            // SAFETY: our weak reference; a strong one is taken and dropped to test liveness.
+            let alive = unsafe {
+                let src = sys::obs_weak_source_get_source(Self::weak(*weak));
+                let ok = !src.is_null();
+                if ok {
+                    sys::obs_source_release(src);
+                }
+                ok
+            };
+            if alive {
+                return;
+            }
+        }
+        self.detach(callback, param);
+        let Ok(cname) = CString::new(wanted) else {
+            return;
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        // SAFETY: valid name; new reference or null.
+        let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
+        if src.is_null() {
+            return;
+        }
+        // SAFETY: live source; the caller keeps `param` alive until `detach`.
+        let weak = unsafe {
+            sys::obs_source_add_audio_capture_callback(src, Some(callback), param);
+            let weak = sys::obs_source_get_weak_source(src);
+            sys::obs_source_release(src);
+            weak
+        };
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((weak as usize, wanted.to_owned()));
+    }
+
+    /// Removes the callback (if the source still exists) and forgets it.
+    pub(super) fn detach(&self, callback: Callback, param: *mut c_void) {
+        let old = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((weak, _)) = old {
+            // SAFETY: our weak reference, released here.
+            unsafe {
+                let src = sys::obs_weak_source_get_source(Self::weak(weak));
+                if !src.is_null() {
+                    sys::obs_source_remove_audio_capture_callback(src, Some(callback), param);
+                    sys::obs_source_release(src);
+                }
+                sys::obs_weak_source_release(Self::weak(weak));
+            }
+        }
+    }
+}
+
+/// The planes of an `audio_data` block as float slices (OBS's internal audio is float planar).
+///
+/// # Safety
+/// `audio` must be the block libobs passed to a capture callback, used only during the callback.
+pub unsafe fn planes<'a>(
+    audio: &'a sys::audio_data,
+    channels: usize,
+    out: &mut [&'a [f32]; 2],
+) -> usize {
+    let frames = audio.frames as usize;
+    let mut n = 0;
+    for ch in 0..channels.min(2) {
+        let p = audio.data[ch].cast::<f32>();
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: caller contract; each plane holds `frames` floats.
+        out[n] = unsafe { std::slice::from_raw_parts(p, frames) };
+        n += 1;
+    }
+    n
+}
