@@ -22,3 +22,4 @@ pub mod obs;
 pub mod plugin;
 pub mod targets;
 pub mod vendor_api;
+pub mod visualizer;

@@ -40,6 +40,7 @@ pub fn context() -> Option<&'static Context> {
 /// `obs_module_load`: log who we are; returning false would make OBS unload the module.
 pub fn load() -> bool {
     obs::nowplaying_source::register();
+    obs::visualizer_source::register();
     let ctx = CONTEXT.get_or_init(|| Context {
         libobs_version: obs::libobs_runtime_version(),
     });

@@ -18,6 +18,7 @@
 
 pub mod artifacts;
 pub mod events;
+pub mod image;
 pub mod netns;
 pub mod obs;
 pub mod rtmp;

@@ -22,6 +22,7 @@ pub mod nowplaying_source;
 pub mod output;
 pub mod ui;
 pub mod vendor;
+pub mod visualizer_source;
 
 use std::ffi::CStr;
 

@@ -1,0 +1,357 @@
+//! The "Deckcast Visualizer" source: a spectrum of a chosen audio source drawn as bars, mirrored
+//! bars, a line or radial bars in one batched draw per frame.
+//!
+//! Threads: the audio capture callback (audio thread) only `try_lock`s the analyzer to push
+//! samples; `video_tick` (graphics) runs the FFT and smoothing into a level buffer; `video_render`
+//! (graphics) refills one dynamic vertex buffer (created when the style changes) and draws it.
+use std::ffi::{CStr, c_char, c_void};
+use std::sync::Mutex;
+
+use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig};
+use deckcast_obs_sys as sys;
+
+use super::capture::{self, Capture};
+use super::{guard, locale};
+use crate::visualizer::{self, Mode, Style};
+
+/// The source type id.
+pub const ID: &CStr = c"deckcast_visualizer";
+
+#[derive(Clone, PartialEq)]
+struct Settings {
+    audio_source: String,
+    style: Style,
+    /// 0xAARRGGBB for the solid effect.
+    argb: u32,
+}
+
+struct Gfx {
+    vb: *mut sys::gs_vertbuffer_t,
+    count: usize,
+    positions: Vec<[f32; 2]>,
+}
+
+struct State {
+    settings: Mutex<Settings>,
+    analyzer: Mutex<Option<SpectrumAnalyzer>>,
+    levels: Mutex<Vec<f32>>,
+    capture: Capture,
+    gfx: Mutex<Gfx>,
+    since_resolve: Mutex<f32>,
+    channels: usize,
+    sample_rate: u32,
+}
+
+// SAFETY: the vertex buffer pointer is only used on the graphics thread (render) or inside
+// obs_enter_graphics (destroy); everything else is behind mutexes.
+unsafe impl Send for State {}
+// SAFETY: as above.
+unsafe impl Sync for State {}
+
+fn param(s: &State) -> *mut c_void {
+    (s as *const State).cast_mut().cast()
+}
+
+fn string(settings: *mut sys::obs_data_t, key: &CStr) -> String {
+    // SAFETY: valid data; copied right away.
+    let p = unsafe { sys::obs_data_get_string(settings, key.as_ptr()) };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: NUL-terminated string owned by the data.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
+    // SAFETY: valid data.
+    let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
+    let abgr = int(c"color") as u32;
+    let argb = (abgr & 0xFF00_FF00) | ((abgr & 0xFF) << 16) | ((abgr >> 16) & 0xFF);
+    Settings {
+        audio_source: string(settings, c"audio_source"),
+        style: Style {
+            mode: Mode::parse(&string(settings, c"mode")),
+            bars: int(c"bars").clamp(4, 256) as usize,
+            gap: int(c"gap").clamp(0, 90) as f32 / 100.0,
+            width: int(c"width").clamp(16, 7680) as f32,
+            height: int(c"height").clamp(16, 4320) as f32,
+            line_width: 4.0,
+        },
+        argb,
+    }
+}
+
+unsafe extern "C" fn get_name(_type_data: *mut c_void) -> *const c_char {
+    guard::catch("visualizer name", c"Deckcast Visualizer".as_ptr(), || {
+        locale::text_ptr(c"Deckcast.Visualizer")
+    })
+}
+
+unsafe extern "C" fn get_defaults(settings: *mut sys::obs_data_t) {
+    if settings.is_null() {
+        return;
+    }
+    // SAFETY: valid data and strings.
+    guard::catch("visualizer defaults", (), || unsafe {
+        sys::obs_data_set_default_string(settings, c"mode".as_ptr(), c"bars".as_ptr());
+        sys::obs_data_set_default_int(settings, c"bars".as_ptr(), 32);
+        sys::obs_data_set_default_int(settings, c"gap".as_ptr(), 25);
+        sys::obs_data_set_default_int(settings, c"width".as_ptr(), 800);
+        sys::obs_data_set_default_int(settings, c"height".as_ptr(), 200);
+        sys::obs_data_set_default_int(settings, c"color".as_ptr(), 0xFF20_A0D0);
+    });
+}
+
+fn analyzer_for(style: &Style, sample_rate: u32) -> Option<SpectrumAnalyzer> {
+    SpectrumAnalyzer::new(SpectrumConfig {
+        sample_rate,
+        bands: style.bars,
+        ..SpectrumConfig::default()
+    })
+    .ok()
+}
+
+fn apply(s: &State, settings: *mut sys::obs_data_t) {
+    let new = read_settings(settings);
+    let mut cur = s.settings.lock().unwrap_or_else(|e| e.into_inner());
+    if cur.style.bars != new.style.bars {
+        *s.analyzer.lock().unwrap_or_else(|e| e.into_inner()) =
+            analyzer_for(&new.style, s.sample_rate);
+        let mut levels = s.levels.lock().unwrap_or_else(|e| e.into_inner());
+        levels.clear();
+        levels.resize(new.style.bars, 0.0);
+    }
+    *cur = new;
+    *s.since_resolve.lock().unwrap_or_else(|e| e.into_inner()) = 10.0;
+}
+
+unsafe extern "C" fn create(
+    settings: *mut sys::obs_data_t,
+    _source: *mut sys::obs_source_t,
+) -> *mut c_void {
+    if settings.is_null() {
+        return std::ptr::null_mut();
+    }
+    guard::catch("visualizer create", std::ptr::null_mut(), || {
+        // SAFETY: plain getters on OBS's audio output.
+        let (channels, sample_rate) = unsafe {
+            let audio = sys::obs_get_audio();
+            (
+                sys::audio_output_get_channels(audio).max(1),
+                sys::audio_output_get_sample_rate(audio),
+            )
+        };
+        let initial = read_settings(settings);
+        let state = Box::new(State {
+            analyzer: Mutex::new(analyzer_for(&initial.style, sample_rate)),
+            levels: Mutex::new(vec![0.0; initial.style.bars]),
+            settings: Mutex::new(initial),
+            capture: Capture::default(),
+            gfx: Mutex::new(Gfx {
+                vb: std::ptr::null_mut(),
+                count: 0,
+                positions: Vec::new(),
+            }),
+            since_resolve: Mutex::new(10.0),
+            channels,
+            sample_rate,
+        });
+        Box::into_raw(state).cast()
+    })
+}
+
+/// # Safety
+/// `data` must come from [`create`] and not be destroyed yet.
+unsafe fn state<'a>(data: *mut c_void) -> Option<&'a State> {
+    // SAFETY: caller contract.
+    unsafe { data.cast::<State>().as_ref() }
+}
+
+unsafe extern "C" fn update(data: *mut c_void, settings: *mut sys::obs_data_t) {
+    if settings.is_null() {
+        return;
+    }
+    // SAFETY: pointer from create.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    guard::catch("visualizer update", (), || apply(s, settings));
+}
+
+unsafe extern "C" fn destroy(data: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    guard::catch("visualizer destroy", (), || {
+        // SAFETY: pointer from create; the audio callback is removed before the state goes away.
+        let s = unsafe { Box::from_raw(data.cast::<State>()) };
+        s.capture.detach(on_audio, param(&s));
+        let vb = s.gfx.lock().map(|g| g.vb).unwrap_or(std::ptr::null_mut());
+        if !vb.is_null() {
+            // SAFETY: graphics objects are destroyed inside the graphics context.
+            unsafe {
+                sys::obs_enter_graphics();
+                sys::gs_vertexbuffer_destroy(vb);
+                sys::obs_leave_graphics();
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn on_audio(
+    param: *mut c_void,
+    _source: *mut sys::obs_source_t,
+    audio: *const sys::audio_data,
+    muted: bool,
+) {
+    // Audio thread: no allocation, no blocking, no logging.
+    if param.is_null() || audio.is_null() || muted {
+        return;
+    }
+    // SAFETY: our live state (callback removed before it is freed); libobs' block for this call.
+    let (s, audio) = unsafe { (&*param.cast::<State>(), &*audio) };
+    let Ok(mut guard) = s.analyzer.try_lock() else {
+        return;
+    };
+    let Some(analyzer) = guard.as_mut() else {
+        return;
+    };
+    let mut planes: [&[f32]; 2] = [&[], &[]];
+    // SAFETY: the block libobs passed to this callback.
+    let n = unsafe { capture::planes(audio, s.channels, &mut planes) };
+    if n > 0 {
+        analyzer.push_planar(&planes[..n]);
+    }
+}
+
+unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
+    // SAFETY: pointer from create.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    guard::catch("visualizer tick", (), || {
+        let name = {
+            let mut since = s.since_resolve.lock().unwrap_or_else(|e| e.into_inner());
+            *since += seconds;
+            if *since < 1.0 {
+                None
+            } else {
+                *since = 0.0;
+                s.settings.lock().ok().map(|g| g.audio_source.clone())
+            }
+        };
+        if let Some(name) = name {
+            s.capture.resolve(&name, on_audio, param(s));
+        }
+        if let (Ok(mut analyzer), Ok(mut levels)) = (s.analyzer.try_lock(), s.levels.try_lock())
+            && let Some(a) = analyzer.as_mut()
+        {
+            for (dst, v) in levels.iter_mut().zip(a.analyze(seconds)) {
+                *dst = v;
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut sys::gs_effect_t) {
+    // SAFETY: pointer from create.
+    let Some(s) = (unsafe { state(data) }) else {
+        return;
+    };
+    guard::catch("visualizer render", (), || {
+        let Ok(settings) = s.settings.try_lock().map(|g| g.clone()) else {
+            return;
+        };
+        let Ok(mut gfx) = s.gfx.try_lock() else {
+            return;
+        };
+        let count = visualizer::vertex_count(&settings.style);
+        if count == 0 {
+            return;
+        }
+        if gfx.vb.is_null() || gfx.count != count {
+            // SAFETY: graphics thread inside render; the old buffer (ours) is replaced.
+            unsafe {
+                if !gfx.vb.is_null() {
+                    sys::gs_vertexbuffer_destroy(gfx.vb);
+                }
+                let vbdata =
+                    sys::bmalloc(std::mem::size_of::<sys::gs_vb_data>()).cast::<sys::gs_vb_data>();
+                vbdata.write(sys::gs_vb_data::default());
+                let points =
+                    sys::bmalloc(std::mem::size_of::<sys::vec3>() * count).cast::<sys::vec3>();
+                std::ptr::write_bytes(points, 0, count);
+                (*vbdata).num = count;
+                (*vbdata).points = points;
+                gfx.vb = sys::gs_vertexbuffer_create(vbdata, sys::GS_DYNAMIC);
+            }
+            gfx.count = count;
+            gfx.positions.resize(count, [0.0; 2]);
+        }
+        if gfx.vb.is_null() {
+            return;
+        }
+        {
+            let levels = s.levels.try_lock();
+            let levels: &[f32] = levels.as_deref().map(Vec::as_slice).unwrap_or(&[]);
+            let Gfx { positions, .. } = &mut *gfx;
+            visualizer::fill(&settings.style, levels, positions);
+        }
+        // SAFETY: graphics thread; our vertex buffer holds `count` points; the base effect is static.
+        unsafe {
+            let vbdata = sys::gs_vertexbuffer_get_data(gfx.vb);
+            if vbdata.is_null() || (*vbdata).points.is_null() {
+                return;
+            }
+            let points = std::slice::from_raw_parts_mut((*vbdata).points, count);
+            for (dst, p) in points.iter_mut().zip(&gfx.positions) {
+                dst.__bindgen_anon_1.ptr = [p[0], p[1], 0.0, 0.0];
+            }
+            sys::gs_vertexbuffer_flush(gfx.vb);
+            let effect = sys::obs_get_base_effect(sys::obs_base_effect_OBS_EFFECT_SOLID);
+            let color = sys::gs_effect_get_param_by_name(effect, c"color".as_ptr());
+            sys::gs_effect_set_color(color, settings.argb);
+            sys::gs_load_vertexbuffer(gfx.vb);
+            sys::gs_load_indexbuffer(std::ptr::null_mut());
+            while sys::gs_effect_loop(effect, c"Solid".as_ptr()) {
+                sys::gs_draw(sys::gs_draw_mode_GS_TRIS, 0, count as u32);
+            }
+            sys::gs_load_vertexbuffer(std::ptr::null_mut());
+        }
+    });
+}
+
+unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
+    // SAFETY: pointer from create.
+    unsafe { state(data) }
+        .and_then(|s| s.settings.try_lock().ok().map(|g| g.style.width as u32))
+        .unwrap_or(0)
+}
+
+unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
+    // SAFETY: pointer from create.
+    unsafe { state(data) }
+        .and_then(|s| s.settings.try_lock().ok().map(|g| g.style.height as u32))
+        .unwrap_or(0)
+}
+
+/// Registers the source type (from `obs_module_load`).
+pub fn register() {
+    let info = sys::obs_source_info {
+        id: ID.as_ptr(),
+        type_: sys::obs_source_type_OBS_SOURCE_TYPE_INPUT,
+        output_flags: sys::OBS_SOURCE_VIDEO | sys::OBS_SOURCE_CUSTOM_DRAW,
+        get_name: Some(get_name),
+        create: Some(create),
+        destroy: Some(destroy),
+        get_width: Some(get_width),
+        get_height: Some(get_height),
+        get_defaults: Some(get_defaults),
+        update: Some(update),
+        video_tick: Some(video_tick),
+        video_render: Some(video_render),
+        ..Default::default()
+    };
+    // SAFETY: libobs copies the struct.
+    unsafe { sys::obs_register_source_s(&info, std::mem::size_of::<sys::obs_source_info>()) };
+}

@@ -1,0 +1,195 @@
+//! Geometry of the "Deckcast Visualizer": spectrum levels (0–1) to triangles, for one batched draw.
+//!
+//! Runs on the graphics thread every frame into a vertex array sized once per style change
+//! ([`vertex_count`]); [`fill`] allocates nothing.
+
+/// Drawing mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Bars rising from the bottom.
+    #[default]
+    Bars,
+    /// Bars growing up and down from the middle.
+    Mirrored,
+    /// A line through the band levels.
+    Line,
+    /// Bars pointing outwards around a circle.
+    Radial,
+}
+
+impl Mode {
+    /// From the settings string.
+    pub fn parse(s: &str) -> Mode {
+        match s {
+            "mirrored" => Mode::Mirrored,
+            "line" => Mode::Line,
+            "radial" => Mode::Radial,
+            _ => Mode::Bars,
+        }
+    }
+}
+
+/// Layout settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Style {
+    /// Mode.
+    pub mode: Mode,
+    /// Number of bars / points.
+    pub bars: usize,
+    /// Gap between bars as a fraction of a bar slot (0–0.9).
+    pub gap: f32,
+    /// Source width (px).
+    pub width: f32,
+    /// Source height (px).
+    pub height: f32,
+    /// Line thickness for [`Mode::Line`] (px).
+    pub line_width: f32,
+}
+
+/// Vertices (3 per triangle, 2 triangles per quad) needed for `style`.
+pub fn vertex_count(style: &Style) -> usize {
+    let quads = match style.mode {
+        Mode::Line => style.bars.saturating_sub(1),
+        _ => style.bars,
+    };
+    quads * 6
+}
+
+fn quad(out: &mut [[f32; 2]], i: usize, a: [f32; 2], b: [f32; 2], c: [f32; 2], d: [f32; 2]) {
+    // a-b-c and a-c-d (a, b, c, d in order around the quad).
+    out[i * 6..i * 6 + 6].copy_from_slice(&[a, b, c, a, c, d]);
+}
+
+/// Writes the triangles for `levels` (one per bar, 0–1; missing ones count as 0) into `out`, which
+/// must hold [`vertex_count`] vertices. Zero levels give zero-height (invisible) bars.
+pub fn fill(style: &Style, levels: &[f32], out: &mut [[f32; 2]]) {
+    let n = style.bars.max(1);
+    let (w, h) = (style.width.max(1.0), style.height.max(1.0));
+    let level = |i: usize| levels.get(i).copied().unwrap_or(0.0).clamp(0.0, 1.0);
+    let slot = w / n as f32;
+    let bar = slot * (1.0 - style.gap.clamp(0.0, 0.9));
+    match style.mode {
+        Mode::Bars | Mode::Mirrored => {
+            for i in 0..n.min(out.len() / 6) {
+                let x0 = i as f32 * slot + (slot - bar) / 2.0;
+                let x1 = x0 + bar;
+                let (top, bottom) = if style.mode == Mode::Bars {
+                    (h - level(i) * h, h)
+                } else {
+                    (h / 2.0 - level(i) * h / 2.0, h / 2.0 + level(i) * h / 2.0)
+                };
+                quad(out, i, [x0, top], [x1, top], [x1, bottom], [x0, bottom]);
+            }
+        }
+        Mode::Line => {
+            let half = style.line_width.max(1.0) / 2.0;
+            let point = |i: usize| {
+                [
+                    (i as f32 + 0.5) * slot,
+                    h - level(i) * (h - 2.0 * half) - half,
+                ]
+            };
+            for i in 0..(n - 1).min(out.len() / 6) {
+                let (p, q) = (point(i), point(i + 1));
+                quad(
+                    out,
+                    i,
+                    [p[0], p[1] - half],
+                    [q[0], q[1] - half],
+                    [q[0], q[1] + half],
+                    [p[0], p[1] + half],
+                );
+            }
+        }
+        Mode::Radial => {
+            let (cx, cy) = (w / 2.0, h / 2.0);
+            let r0 = w.min(h) * 0.2;
+            let span = w.min(h) / 2.0 - r0;
+            let step = std::f32::consts::TAU / n as f32;
+            let half = step * (1.0 - style.gap.clamp(0.0, 0.9)) / 2.0;
+            for i in 0..n.min(out.len() / 6) {
+                let a = i as f32 * step - std::f32::consts::FRAC_PI_2;
+                let r1 = r0 + level(i) * span;
+                let at = |r: f32, ang: f32| [cx + r * ang.cos(), cy + r * ang.sin()];
+                quad(
+                    out,
+                    i,
+                    at(r0, a - half),
+                    at(r0, a + half),
+                    at(r1, a + half),
+                    at(r1, a - half),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn style(mode: Mode) -> Style {
+        Style {
+            mode,
+            bars: 8,
+            gap: 0.25,
+            width: 800.0,
+            height: 200.0,
+            line_width: 4.0,
+        }
+    }
+
+    fn area(v: &[[f32; 2]]) -> f32 {
+        v.chunks(3)
+            .map(|t| {
+                ((t[1][0] - t[0][0]) * (t[2][1] - t[0][1])
+                    - (t[2][0] - t[0][0]) * (t[1][1] - t[0][1]))
+                    .abs()
+                    / 2.0
+            })
+            .sum()
+    }
+
+    #[test]
+    fn bars_rest_at_zero_and_grow_with_levels() {
+        for mode in [Mode::Bars, Mode::Mirrored, Mode::Radial] {
+            let s = style(mode);
+            let mut v = vec![[0.0; 2]; vertex_count(&s)];
+            fill(&s, &[], &mut v);
+            assert!(area(&v) < 1e-3, "{mode:?}: silence draws nothing");
+            fill(&s, &[1.0; 8], &mut v);
+            let full = area(&v);
+            fill(&s, &[0.5; 8], &mut v);
+            let half = area(&v);
+            assert!(
+                full > 0.0 && half > 0.3 * full && half < 0.9 * full,
+                "{mode:?}: {half} vs {full}"
+            );
+        }
+    }
+
+    #[test]
+    fn bars_stay_inside_the_source_and_respect_gaps() {
+        let s = style(Mode::Bars);
+        let mut v = vec![[0.0; 2]; vertex_count(&s)];
+        fill(&s, &[1.0; 8], &mut v);
+        assert!(
+            v.iter()
+                .all(|p| p[0] >= 0.0 && p[0] <= 800.0 && p[1] >= 0.0 && p[1] <= 200.0)
+        );
+        // 8 full bars of 75 % of a 100 px slot: 8 × 75 × 200 px².
+        assert!((area(&v) - 8.0 * 75.0 * 200.0).abs() < 1.0, "{}", area(&v));
+    }
+
+    #[test]
+    fn line_has_one_segment_less_than_points() {
+        let s = style(Mode::Line);
+        assert_eq!(vertex_count(&s), 7 * 6);
+        let mut v = vec![[0.0; 2]; vertex_count(&s)];
+        fill(&s, &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], &mut v);
+        assert!(area(&v) > 0.0, "a line is visible even at rest");
+        assert!(v.iter().all(|p| p[1] >= 0.0 && p[1] <= 200.0));
+        assert_eq!(Mode::parse("radial"), Mode::Radial);
+        assert_eq!(Mode::parse("nonsense"), Mode::Bars);
+    }
+}

@@ -1,0 +1,64 @@
+//! Decoding obs-websocket screenshots (`data:image/png;base64,...`) to count drawn pixels.
+use anyhow::{Context, Result};
+use base64::Engine;
+
+/// A decoded RGBA image.
+#[derive(Debug, Clone)]
+pub struct Rgba {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// RGBA bytes, row-major.
+    pub pixels: Vec<u8>,
+}
+
+impl Rgba {
+    /// Pixels whose alpha is above 32 (drawn, not transparent background).
+    pub fn opaque_pixels(&self) -> usize {
+        self.pixels.chunks_exact(4).filter(|p| p[3] > 32).count()
+    }
+
+    /// Fraction of opaque pixels.
+    pub fn coverage(&self) -> f64 {
+        self.opaque_pixels() as f64 / f64::from((self.width * self.height).max(1))
+    }
+}
+
+/// Decodes a `data:image/png;base64,...` string (or bare base64).
+pub fn decode_data_uri(uri: &str) -> Result<Rgba> {
+    let b64 = uri.split_once("base64,").map_or(uri, |(_, b)| b);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .context("base64")?;
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
+    let mut reader = decoder.read_info().context("png header")?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).context("png data")?;
+    buf.truncate(info.buffer_size());
+    let pixels = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0], p[1]])
+            .collect(),
+        other => anyhow::bail!("unexpected PNG colour type {other:?}"),
+    };
+    Ok(Rgba {
+        width: info.width,
+        height: info.height,
+        pixels,
+    })
+}
+
+/// Stores a `data:image/png;base64,...` screenshot as `target/e2e-artifacts/<name>.png`.
+pub fn save_data_uri(uri: &str, name: &str) -> Result<std::path::PathBuf> {
+    let b64 = uri.split_once("base64,").map_or(uri, |(_, b)| b);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .context("base64")?;
+    let path = crate::artifacts::artifacts_dir()?.join(format!("{name}.png"));
+    std::fs::write(&path, bytes)?;
+    Ok(path)
+}

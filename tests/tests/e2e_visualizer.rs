@@ -1,0 +1,94 @@
+//! End-to-end: the "Deckcast Visualizer" in a real OBS is flat without audio and shows bars while the
+//! music plays. Tier "e2e" (ignored by default).
+use std::time::Duration;
+
+use deckcast_tests::image::decode_data_uri;
+use deckcast_tests::obs::{Obs, ObsOptions};
+use obws::requests::inputs::{Create, InputId, SetSettings};
+use obws::requests::scenes::SceneId;
+use obws::requests::sources::{SourceId, TakeScreenshot};
+use serde_json::json;
+
+async fn coverage(client: &obws::Client) -> f64 {
+    coverage_saved(client, None).await
+}
+
+async fn coverage_saved(client: &obws::Client, keep: Option<&str>) -> f64 {
+    let uri = client
+        .sources()
+        .take_screenshot(TakeScreenshot {
+            source: SourceId::Name("Viz"),
+            format: "png",
+            width: None,
+            height: None,
+            compression_quality: None,
+        })
+        .await
+        .unwrap();
+    if let Some(name) = keep {
+        deckcast_tests::image::save_data_uri(&uri, name).unwrap();
+    }
+    let img = decode_data_uri(&uri).unwrap();
+    assert_eq!((img.width, img.height), (800, 200));
+    img.coverage()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    client
+        .inputs()
+        .create(Create {
+            scene: SceneId::Name("Scene"),
+            input: "Viz",
+            kind: "deckcast_visualizer",
+            settings: Some(json!({"audio_source": "", "bars": 32, "width": 800, "height": 200})),
+            enabled: Some(true),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let silent = coverage(&client).await;
+    assert!(
+        silent < 0.001,
+        "bars must rest at zero without audio: {silent}"
+    );
+
+    // The music source appears to the visualizer (as a late source would): bars show up.
+    client
+        .inputs()
+        .set_settings(SetSettings {
+            input: InputId::Name("Viz"),
+            settings: &json!({"audio_source": "Music"}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    let mut best = 0.0f64;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        best = best.max(coverage_saved(&client, Some("visualizer-bars")).await);
+    }
+    assert!(
+        best > 0.03,
+        "bars should cover part of the source while music plays: {best}\n{}",
+        obs.failure_report()
+    );
+    for mode in ["mirrored", "line", "radial"] {
+        client
+            .inputs()
+            .set_settings(SetSettings {
+                input: InputId::Name("Viz"),
+                settings: &json!({"mode": mode}),
+                overlay: Some(true),
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let c = coverage_saved(&client, Some(&format!("visualizer-{mode}"))).await;
+        assert!(c > 0.005, "{mode}: nothing drawn ({c})");
+    }
+    assert!(obs.alive());
+}
