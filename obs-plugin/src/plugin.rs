@@ -56,6 +56,7 @@ pub fn load() -> bool {
 /// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
 pub fn post_load() {
     let _ = vendor_api::ANALYSIS.set(obs::nowplaying_source::reading_of);
+    let _ = vendor_api::BANDS.set(obs::visualizer_source::levels_of);
     let worker = TARGETS.get_or_init(|| Worker::spawn(ObsHost::default));
     // The profile is already loaded when modules load: read its targets before obs-websocket
     // clients can ask for them (FinishedLoading then finds the same profile and keeps them).

@@ -60,6 +60,9 @@ pub static REQUESTS: &[VendorRequest] = &[
 pub static ANALYSIS: std::sync::OnceLock<fn(&str) -> Option<deckcast_dsp::tempo::TempoReading>> =
     std::sync::OnceLock::new();
 
+/// Finds the band levels of a visualizer source by name (set at post-load, like [`ANALYSIS`]).
+pub static BANDS: std::sync::OnceLock<fn(&str) -> Option<Vec<f32>>> = std::sync::OnceLock::new();
+
 /// `GetAnalysis {source}`: the live tempo of a Now Playing source.
 fn get_analysis(data: Value) -> Value {
     let Some(lookup) = ANALYSIS.get() else {
@@ -71,15 +74,23 @@ fn get_analysis(data: Value) -> Value {
             "GetAnalysis: give the source name as {\"source\": \"...\"}",
         );
     };
-    match lookup(name) {
-        Some(r) => serde_json::json!({
+    if let Some(r) = lookup(name) {
+        return serde_json::json!({
             "bpm": r.bpm, "rawBpm": r.raw_bpm, "confidence": r.confidence, "stable": r.stable, "active": r.active,
-        }),
-        None => error(
-            ErrorCode::NotFound,
-            format!("no Deckcast Now Playing source named {name:?}"),
-        ),
+        });
     }
+    // Visualizers answer with their bands (a list of objects: obs-websocket keeps only those).
+    if let Some(levels) = BANDS.get().and_then(|f| f(name)) {
+        let bands: Vec<Value> = levels
+            .iter()
+            .map(|l| serde_json::json!({"level": l}))
+            .collect();
+        return serde_json::json!({ "bands": bands });
+    }
+    error(
+        ErrorCode::NotFound,
+        format!("no Deckcast Now Playing or Visualizer source named {name:?}"),
+    )
 }
 
 /// Hands a targets request to the targets worker thread and waits for its answer.

@@ -112,3 +112,37 @@ pub unsafe fn planes<'a>(
     }
     n
 }
+
+unsafe extern "C" fn collect_audio_source(
+    param: *mut c_void,
+    source: *mut sys::obs_source_t,
+) -> bool {
+    if param.is_null() || source.is_null() {
+        return true;
+    }
+    // SAFETY: `param` is the Vec passed by `audio_source_names`, alive during obs_enum_sources.
+    let names = unsafe { &mut *param.cast::<Vec<CString>>() };
+    // SAFETY: live source during enumeration; the name is copied right away.
+    unsafe {
+        if sys::obs_source_get_output_flags(source) & sys::OBS_SOURCE_AUDIO != 0 {
+            let name = sys::obs_source_get_name(source);
+            if !name.is_null() {
+                names.push(std::ffi::CStr::from_ptr(name).to_owned());
+            }
+        }
+    }
+    true
+}
+
+/// Names of every source that produces audio (for properties lists; UI thread).
+pub fn audio_source_names() -> Vec<CString> {
+    let mut names: Vec<CString> = Vec::new();
+    // SAFETY: synchronous enumeration with a pointer to our local Vec.
+    unsafe {
+        sys::obs_enum_sources(
+            Some(collect_audio_source),
+            (&mut names as *mut Vec<CString>).cast(),
+        )
+    };
+    names
+}

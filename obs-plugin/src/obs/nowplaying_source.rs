@@ -386,28 +386,7 @@ unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
         .map_or(0, |s| unsafe { sys::obs_source_get_height(s.child) })
 }
 
-unsafe extern "C" fn collect_audio_source(
-    param: *mut c_void,
-    source: *mut sys::obs_source_t,
-) -> bool {
-    if param.is_null() || source.is_null() {
-        return true;
-    }
-    // SAFETY: `param` is the Vec passed by `get_properties`, alive during obs_enum_sources.
-    let names = unsafe { &mut *param.cast::<Vec<CString>>() };
-    // SAFETY: live source during enumeration; the name is copied right away.
-    unsafe {
-        if sys::obs_source_get_output_flags(source) & sys::OBS_SOURCE_AUDIO != 0 {
-            let name = sys::obs_source_get_name(source);
-            if !name.is_null() {
-                names.push(CStr::from_ptr(name).to_owned());
-            }
-        }
-    }
-    true
-}
-
-fn text(key: &str) -> CString {
+pub(super) fn text(key: &str) -> CString {
     CString::new(locale::text(key)).unwrap_or_default()
 }
 
@@ -440,12 +419,7 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             );
             let none = text("Deckcast.NowPlaying.NoAudio");
             sys::obs_property_list_add_string(list, none.as_ptr(), c"".as_ptr());
-            let mut names: Vec<CString> = Vec::new();
-            sys::obs_enum_sources(
-                Some(collect_audio_source),
-                (&mut names as *mut Vec<CString>).cast(),
-            );
-            for n in &names {
+            for n in capture::audio_source_names() {
                 sys::obs_property_list_add_string(list, n.as_ptr(), n.as_ptr());
             }
             let (min, max) = (

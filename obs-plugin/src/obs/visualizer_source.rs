@@ -335,6 +335,77 @@ unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
         .unwrap_or(0)
 }
 
+unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
+    use super::nowplaying_source::text;
+    guard::catch("visualizer properties", std::ptr::null_mut(), || {
+        // SAFETY: a new properties object on the UI thread; libobs copies every string.
+        unsafe {
+            let props = sys::obs_properties_create();
+            let list_of = |key: &CStr, label: &str| {
+                let l = text(label);
+                sys::obs_properties_add_list(
+                    props,
+                    key.as_ptr(),
+                    l.as_ptr(),
+                    sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
+                    sys::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+                )
+            };
+            let audio = list_of(c"audio_source", "Deckcast.Visualizer.AudioSource");
+            let none = text("Deckcast.Visualizer.NoAudio");
+            sys::obs_property_list_add_string(audio, none.as_ptr(), c"".as_ptr());
+            for n in capture::audio_source_names() {
+                sys::obs_property_list_add_string(audio, n.as_ptr(), n.as_ptr());
+            }
+            let mode = list_of(c"mode", "Deckcast.Visualizer.Mode");
+            for (label, value) in [
+                ("Deckcast.Visualizer.Mode.Bars", c"bars"),
+                ("Deckcast.Visualizer.Mode.Mirrored", c"mirrored"),
+                ("Deckcast.Visualizer.Mode.Line", c"line"),
+                ("Deckcast.Visualizer.Mode.Radial", c"radial"),
+            ] {
+                let l = text(label);
+                sys::obs_property_list_add_string(mode, l.as_ptr(), value.as_ptr());
+            }
+            for (key, label, min, max) in [
+                (c"bars", "Deckcast.Visualizer.Bars", 4, 256),
+                (c"gap", "Deckcast.Visualizer.Gap", 0, 90),
+                (c"width", "Deckcast.Visualizer.Width", 16, 7680),
+                (c"height", "Deckcast.Visualizer.Height", 16, 4320),
+            ] {
+                let l = text(label);
+                sys::obs_properties_add_int(props, key.as_ptr(), l.as_ptr(), min, max, 1);
+            }
+            let color = text("Deckcast.Visualizer.Color");
+            sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
+            props
+        }
+    })
+}
+
+/// Current band levels (0–1) of the visualizer named `name`, if it is one.
+pub fn levels_of(name: &str) -> Option<Vec<f32>> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid name; new reference or null, released below.
+    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
+    if src.is_null() {
+        return None;
+    }
+    // SAFETY: live source; the id string is static; our state if the id matches.
+    let result = unsafe {
+        let id = sys::obs_source_get_unversioned_id(src);
+        if !id.is_null() && CStr::from_ptr(id) == ID {
+            state(sys::obs_obj_get_data(src.cast()))
+                .and_then(|s| s.levels.lock().ok().map(|l| l.clone()))
+        } else {
+            None
+        }
+    };
+    // SAFETY: release the reference taken above.
+    unsafe { sys::obs_source_release(src) };
+    result
+}
+
 /// Registers the source type (from `obs_module_load`).
 pub fn register() {
     let info = sys::obs_source_info {
@@ -347,6 +418,7 @@ pub fn register() {
         get_width: Some(get_width),
         get_height: Some(get_height),
         get_defaults: Some(get_defaults),
+        get_properties: Some(get_properties),
         update: Some(update),
         video_tick: Some(video_tick),
         video_render: Some(video_render),
