@@ -57,11 +57,16 @@ pub static REQUESTS: &[VendorRequest] = &[
 
 /// Finds the live tempo reading of a source by name (set at post-load to the libobs lookup; kept
 /// behind a pointer so this module's tests need no libobs).
-pub static ANALYSIS: std::sync::OnceLock<fn(&str) -> Option<deckcast_dsp::tempo::TempoReading>> =
-    std::sync::OnceLock::new();
+pub static ANALYSIS: std::sync::OnceLock<TempoLookup> = std::sync::OnceLock::new();
+
+/// Looks a source's live tempo up by name.
+pub type TempoLookup = fn(&str) -> Option<deckcast_dsp::tempo::TempoReading>;
+
+/// Looks a visualizer's band levels up by name.
+pub type BandsLookup = fn(&str) -> Option<Vec<f32>>;
 
 /// Finds the band levels of a visualizer source by name (set at post-load, like [`ANALYSIS`]).
-pub static BANDS: std::sync::OnceLock<fn(&str) -> Option<Vec<f32>>> = std::sync::OnceLock::new();
+pub static BANDS: std::sync::OnceLock<BandsLookup> = std::sync::OnceLock::new();
 
 /// `GetAnalysis {source}`: the live tempo of a Now Playing source.
 fn get_analysis(data: Value) -> Value {
