@@ -52,6 +52,31 @@ pub fn tone_with_kicks(bpm: f64) -> impl Fn(f64) -> f64 {
     }
 }
 
+/// Four-on-the-floor house: an electronic kick (150 → 45 Hz sweep) on every beat and a noise hi-hat
+/// on every off-beat, at `bpm`.
+pub fn house(bpm: f64) -> impl Fn(f64) -> f64 {
+    move |t| {
+        let beat = 60.0 / bpm;
+        let since = t % beat;
+        let kick = if since < 0.25 {
+            let phase = std::f64::consts::TAU
+                * (45.0 * since + 105.0 / 30.0 * (1.0 - (-30.0 * since).exp()));
+            phase.sin() * (-since / 0.12).exp()
+        } else {
+            0.0
+        };
+        let off = since - beat / 2.0;
+        // Deterministic noise from the sample time.
+        let noise = ((t * 48_000.0).round() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let hat = if (0.0..0.03).contains(&off) {
+            (noise as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) * (-off / 0.01).exp()
+        } else {
+            0.0
+        };
+        0.7 * kick + 0.2 * hat
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,13 @@
 //!   destinations (OBS CPU and the relay's CPU are both reported).
 //!
 //! Output: a Markdown table (CPU in cores, ratios to one shared target, dropped frames).
-//! Usage: deckcast-bench [--seconds N]   (default 20 s of measurement per scenario)
+//!
+//! `dsp`: real-time factors of the tempo tracker and the spectrum analyzer on 60 s of generated
+//! 48 kHz stereo house at 90/128/140/174 BPM, the tempo they find and when, and Debian's
+//! `aubio tempo` on the same files as the reference for speed and accuracy.
+//! `visualizer`: OBS's CPU and average frame render time with and without a 64-bar visualizer.
+//!
+//! Usage: deckcast-bench [all|targets|dsp|visualizer] [--seconds N]   (default all, 20 s per scenario)
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -117,15 +123,146 @@ async fn relay_scenario(seconds: u64) -> Result<Row> {
     })
 }
 
+fn dsp_bench() -> Result<()> {
+    use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig};
+    use deckcast_dsp::tempo::{TempoConfig, TempoTracker};
+    let sr = 48_000u32;
+    let secs = 60.0;
+    let dir = std::env::temp_dir().join(format!("deckcast-bench-dsp-{}", util::random_hex(4)?));
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "| input (60 s, 48 kHz stereo) | tracker BPM | locked (±0.5) after | tracker RTF | `aubio tempo` BPM | `aubio tempo` RTF | spectrum RTF (60 fps) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for bpm in [90.0, 128.0, 140.0, 174.0] {
+        let f = deckcast_tests::wav::house(bpm);
+        let n = (secs * f64::from(sr)) as usize;
+        let stereo: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let v = f(i as f64 / f64::from(sr)) as f32;
+                [v, v]
+            })
+            .collect();
+        let wav = dir.join(format!("house{bpm}.wav"));
+        deckcast_tests::wav::write(&wav, sr, 2, secs, deckcast_tests::wav::house(bpm))?;
+
+        let mut tracker = TempoTracker::new(TempoConfig {
+            sample_rate: sr,
+            ..TempoConfig::default()
+        })?;
+        let mut locked: Option<f64> = None;
+        let t0 = std::time::Instant::now();
+        for (i, block) in stereo.chunks(2048).enumerate() {
+            tracker.process_interleaved(block, 2);
+            let r = tracker.reading();
+            let t = ((i + 1) * 1024) as f64 / f64::from(sr);
+            match locked {
+                None if (r.bpm - bpm).abs() <= 0.5 => locked = Some(t),
+                Some(_) if (r.bpm - bpm).abs() > 0.5 => locked = None,
+                _ => {}
+            }
+        }
+        let tracker_rtf = secs / t0.elapsed().as_secs_f64();
+        let found = tracker.reading().bpm;
+
+        let mut spectrum = SpectrumAnalyzer::new(SpectrumConfig {
+            sample_rate: sr,
+            bands: 64,
+            ..SpectrumConfig::default()
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t0 = std::time::Instant::now();
+        for block in stereo.chunks(1600) {
+            spectrum.push_interleaved(block, 2);
+            std::hint::black_box(spectrum.analyze(1.0 / 60.0).sum::<f32>());
+        }
+        let spectrum_rtf = secs / t0.elapsed().as_secs_f64();
+
+        let t0 = std::time::Instant::now();
+        let aubio = std::process::Command::new("aubio")
+            .arg("tempo")
+            .arg(&wav)
+            .output();
+        let aubio_time = t0.elapsed().as_secs_f64();
+        let (aubio_bpm, aubio_rtf) = match aubio {
+            Ok(out) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let bpm = text
+                    .split_whitespace()
+                    .find_map(|w| w.parse::<f64>().ok())
+                    .map_or("?".into(), |b| format!("{b:.2}"));
+                (bpm, format!("{:.0}x", secs / aubio_time))
+            }
+            _ => ("(aubio-tools missing)".into(), "–".into()),
+        };
+        println!(
+            "| house {bpm} BPM | {found:.2} | {} | {tracker_rtf:.0}x | {aubio_bpm} | {aubio_rtf} | {spectrum_rtf:.0}x |",
+            locked.map_or("never".into(), |t| format!("{t:.1} s")),
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+async fn visualizer_bench(seconds: u64) -> Result<()> {
+    println!("| scene | OBS CPU (cores) | average frame render time (ms) |");
+    println!("|---|---|---|");
+    for with_viz in [false, true] {
+        let mut obs = Obs::start(ObsOptions::default())?;
+        let client = obs.client().await?;
+        if with_viz {
+            client
+                .inputs()
+                .create(obws::requests::inputs::Create {
+                    scene: obws::requests::scenes::SceneId::Name("Scene"),
+                    input: "Viz",
+                    kind: "deckcast_visualizer",
+                    settings: Some(
+                        json!({"audio_source": "Music", "bars": 64, "width": 640, "height": 360}),
+                    ),
+                    enabled: Some(true),
+                })
+                .await?;
+        }
+        let (cores, _) = measure(&obs, None, seconds).await?;
+        let stats = client.general().stats().await?;
+        println!(
+            "| test pattern + music{} | {cores:.3} | {:.3} |",
+            if with_viz {
+                " + 64-bar visualizer (640x360)"
+            } else {
+                ""
+            },
+            stats.average_frame_render_time
+        );
+        drop(client);
+        obs.stop();
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut seconds = 20;
+    let mut what = "all".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
+            "all" | "targets" | "dsp" | "visualizer" => what = a,
             other => bail!("unknown argument {other:?}"),
         }
+    }
+    if what == "all" || what == "dsp" {
+        dsp_bench()?;
+        println!();
+    }
+    if what == "all" || what == "visualizer" {
+        visualizer_bench(seconds).await?;
+        println!();
+    }
+    if what != "all" && what != "targets" {
+        return Ok(());
     }
     let mut rows = Vec::new();
     for (name, n, dedicated) in [
