@@ -32,6 +32,7 @@ async fn now_playing_reads_128_bpm_and_shows_the_track() {
     })
     .unwrap();
     let client = obs.client().await.unwrap();
+    let events = deckcast_tests::events::Events::collect(&client).unwrap();
     client
         .inputs()
         .create(Create {
@@ -73,6 +74,22 @@ async fn now_playing_reads_128_bpm_and_shows_the_track() {
         "not_found",
         "only Now Playing sources have an analysis"
     );
+
+    // A TempoChanged vendor event announces the tempo once the readout is stable.
+    let announced = deckcast_tests::util::wait_for_async(
+        "a TempoChanged event near 128 BPM",
+        Duration::from_secs(8),
+        async || {
+            Ok(events
+                .all()
+                .iter()
+                .filter(|e| e.kind == "TempoChanged")
+                .filter_map(|e| e.data["bpm"].as_f64())
+                .find(|b| (b - 128.0).abs() <= 0.5))
+        },
+    )
+    .await;
+    assert!(announced.is_ok(), "{announced:?}");
 
     let before = screenshot(&client, "Now Playing").await;
     vendor::ok(

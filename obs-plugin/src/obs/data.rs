@@ -43,7 +43,7 @@ impl Drop for Data {
 ///
 /// # Safety
 /// `data` must be a live `obs_data_t` not mutated concurrently.
-pub(super) unsafe fn json_of(data: *mut sys::obs_data_t) -> String {
+pub(crate) unsafe fn json_of(data: *mut sys::obs_data_t) -> String {
     // SAFETY: caller contract; the returned string is owned by `data` and copied right away.
     let ptr = unsafe { sys::obs_data_get_json(data) };
     if ptr.is_null() {

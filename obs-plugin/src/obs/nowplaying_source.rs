@@ -141,9 +141,27 @@ fn child_settings(settings: *mut sys::obs_data_t, text: &str) -> serde_json::Val
             sys::obs_data_get_bool(settings, c"outline".as_ptr()),
         )
     };
+    // The font dialog's face/style/flags (if the user picked a font); the size setting wins.
+    // SAFETY: valid data; the object reference is released after copying it out as JSON.
+    let font: serde_json::Value = unsafe {
+        let obj = sys::obs_data_get_obj(settings, c"font".as_ptr());
+        if obj.is_null() {
+            serde_json::Value::Null
+        } else {
+            let json = super::data::json_of(obj);
+            sys::obs_data_release(obj);
+            serde_json::from_str(&json).unwrap_or_default()
+        }
+    };
+    let face = font["face"]
+        .as_str()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("DejaVu Sans");
+    let style = font["style"].as_str().unwrap_or("Bold");
+    let flags = font["flags"].as_i64().unwrap_or(1);
     serde_json::json!({
         "text": text,
-        "font": {"face": "DejaVu Sans", "style": "Bold", "size": size.clamp(8, 512), "flags": 1},
+        "font": {"face": face, "style": style, "size": size.clamp(8, 512), "flags": flags},
         "color1": color, "color2": color, "outline": outline, "drop_shadow": false,
     })
 }
@@ -445,6 +463,8 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 let l = text(key);
                 sys::obs_property_list_add_string(clist, l.as_ptr(), value.as_ptr());
             }
+            let font = text("Deckcast.NowPlaying.Font");
+            sys::obs_properties_add_font(props, c"font".as_ptr(), font.as_ptr());
             let size = text("Deckcast.NowPlaying.Size");
             sys::obs_properties_add_int(props, c"size".as_ptr(), size.as_ptr(), 8, 512, 1);
             let color = text("Deckcast.NowPlaying.Color");
