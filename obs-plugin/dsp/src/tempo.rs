@@ -8,12 +8,8 @@
 //!   explains the kicks and has a kick on most of its beats wins, then a least-squares fit through
 //!   the kicks on that grid gives the precise tempo;
 //! - the result is folded into the user's BPM range and the user's correction (×2, ÷2, ×⅔) applied;
-//! - a hysteresis keeps the readout from flickering, and through breakdowns and silence the last
-//!   stable value is held.
-//!
-//! Known gap: on the synthetic house pattern at 174 BPM and 48 kHz the kick-band onsets are too
-//! irregular and the tracker settles on 87 BPM after ~15 s (90–140 BPM at 48 kHz and all four tempos at
-//! 44.1 kHz are exact); the kick onset detector needs work before the live source ships.
+//! - a majority vote over the last seven estimates keeps the readout from flickering between
+//!   candidates, and through breakdowns and silence the last stable value is held.
 //!
 //! Threads: [`TempoTracker::new`] allocates everything (call it from a settings thread);
 //! [`TempoTracker::process`] runs on the caller's real-time audio thread and allocates nothing,
@@ -101,6 +97,8 @@ const FIT_BEATS: usize = 16;
 const WINDOW_S: f64 = 6.0;
 /// No onsets for this long counts as a breakdown: hold the readout.
 const HOLD_AFTER_S: f64 = 2.5;
+/// Estimates the readout's majority vote looks at (one per beat).
+const VOTES: usize = 7;
 /// Below this RMS level (−45 dBFS) nothing counts as a beat.
 const GATE_RMS: f64 = 0.0056;
 /// Candidate pulses are compared in this range before folding into the user's range.
@@ -176,9 +174,9 @@ pub struct TempoTracker {
     pending_hit: Option<(f64, f64, u8)>,
     loud_until: f64,
     reading: TempoReading,
-    pending: f64,
-    pending_count: u32,
-    agree_count: u32,
+    votes: [f64; VOTES],
+    votes_len: usize,
+    votes_head: usize,
 }
 
 impl std::fmt::Debug for TempoTracker {
@@ -280,9 +278,9 @@ impl TempoTracker {
             peak_energy: 0.0,
             last_kick: f64::NEG_INFINITY,
             reading: TempoReading::default(),
-            pending: 0.0,
-            pending_count: 0,
-            agree_count: 0,
+            votes: [0.0; VOTES],
+            votes_len: 0,
+            votes_head: 0,
         })
     }
 
@@ -299,8 +297,7 @@ impl TempoTracker {
         }
         self.cfg.correction = correction;
         self.reading = TempoReading::default();
-        self.pending_count = 0;
-        self.agree_count = 0;
+        self.votes_len = 0;
     }
 
     /// The current reading.
@@ -608,40 +605,59 @@ impl TempoTracker {
         self.apply_hysteresis(bpm);
     }
 
+    /// Estimates within this distance (BPM) vote for the same tempo.
+    const SAME: f64 = 0.6;
+
+    /// How many of the recent estimates lie within [`Self::SAME`] of `bpm`, and their mean.
+    fn support(&self, bpm: f64) -> (usize, f64) {
+        let votes = &self.votes[..self.votes_len];
+        let near: (usize, f64) = votes
+            .iter()
+            .filter(|v| (**v - bpm).abs() < Self::SAME)
+            .fold((0, 0.0), |(n, s), v| (n + 1, s + v));
+        (
+            near.0,
+            if near.0 > 0 {
+                near.1 / near.0 as f64
+            } else {
+                bpm
+            },
+        )
+    }
+
+    /// Majority vote over the last [`VOTES`] estimates: the readout follows the best-supported
+    /// tempo (its mean, for precision) and only jumps when another tempo has more votes, so
+    /// estimates that alternate between candidates cannot make it flicker.
     fn apply_hysteresis(&mut self, bpm: f64) {
-        let shown = self.reading.bpm;
-        if shown == 0.0 {
-            // First readout: wait for two agreeing estimates.
-            if (bpm - self.pending).abs() < 0.6 {
-                self.pending_count += 1;
-            } else {
-                self.pending = bpm;
-                self.pending_count = 1;
-            }
-            if self.pending_count >= 2 {
-                self.reading.bpm = bpm;
-                self.pending_count = 0;
-            }
-        } else if (bpm - shown).abs() < 0.35 {
-            // Same tempo: follow the fine estimate (smoothly) and count agreement.
-            self.reading.bpm = shown + 0.5 * (bpm - shown);
-            self.agree_count = (self.agree_count + 1).min(100);
-            self.pending_count = 0;
-        } else {
-            // A different tempo must show up three times in a row before the readout jumps.
-            if (bpm - self.pending).abs() < 0.6 {
-                self.pending_count += 1;
-            } else {
-                self.pending = bpm;
-                self.pending_count = 1;
-            }
-            self.agree_count = 0;
-            if self.pending_count >= 3 {
-                self.reading.bpm = bpm;
-                self.pending_count = 0;
+        self.votes[self.votes_head] = bpm;
+        self.votes_head = (self.votes_head + 1) % VOTES;
+        self.votes_len = (self.votes_len + 1).min(VOTES);
+        let (mut best, mut best_n) = (bpm, 0);
+        for i in 0..self.votes_len {
+            let (n, mean) = self.support(self.votes[i]);
+            if n > best_n {
+                best_n = n;
+                best = mean;
             }
         }
-        self.reading.stable = self.reading.bpm > 0.0 && self.agree_count >= 2;
+        let shown = self.reading.bpm;
+        let (shown_n, shown_mean) = if shown > 0.0 {
+            self.support(shown)
+        } else {
+            (0, 0.0)
+        };
+        if shown == 0.0 {
+            if best_n >= 2 {
+                self.reading.bpm = best;
+            }
+        } else if (best - shown).abs() < Self::SAME {
+            self.reading.bpm = shown_mean;
+        } else if best_n > shown_n && best_n >= 3 {
+            self.reading.bpm = best;
+        } else if shown_n > 0 {
+            self.reading.bpm = shown_mean;
+        }
+        self.reading.stable = self.reading.bpm > 0.0 && self.support(self.reading.bpm).0 >= 3;
     }
 
     /// Forgets everything (e.g. the audio source changed).
@@ -650,7 +666,6 @@ impl TempoTracker {
         self.kicks.clear();
         self.hits.clear();
         self.reading = TempoReading::default();
-        self.pending_count = 0;
-        self.agree_count = 0;
+        self.votes_len = 0;
     }
 }
