@@ -99,6 +99,8 @@ const WINDOW_S: f64 = 6.0;
 const HOLD_AFTER_S: f64 = 2.5;
 /// Estimates the readout's majority vote looks at (one per beat).
 const VOTES: usize = 7;
+/// Estimates whose grid explains less than this share of the onsets do not vote.
+const MIN_VOTE_CONFIDENCE: f64 = 0.35;
 /// Below this RMS level (−45 dBFS) nothing counts as a beat.
 const GATE_RMS: f64 = 0.0056;
 /// Candidate pulses are compared in this range before folding into the user's range.
@@ -585,7 +587,10 @@ impl TempoTracker {
         let ioi = self.median_interval(&onsets).map(|p| 60.0 / p);
         let from_ioi = ioi.map(|b| [b, b * 2.0, b * 0.5]).unwrap_or([0.0; 3]);
         let from_aubio = [1.0, 2.0, 0.5, 1.5, 2.0 / 3.0, 4.0 / 3.0, 0.75].map(|r| base * r);
-        for raw in from_aubio.into_iter().chain(from_ioi) {
+        // The tempo on display stays a candidate (undoing the user's correction), so a momentary
+        // confusion of aubio's cannot take it out of the running.
+        let shown = self.reading.bpm / self.cfg.correction.factor();
+        for raw in from_aubio.into_iter().chain(from_ioi).chain([shown]) {
             if raw <= 0.0 {
                 continue;
             }
@@ -602,7 +607,10 @@ impl TempoTracker {
         let bpm = bpm * self.cfg.correction.factor();
         self.reading.raw_bpm = bpm;
         self.reading.confidence = confidence.clamp(0.0, 1.0);
-        self.apply_hysteresis(bpm);
+        // Weak estimates (a grid that explains little of the onsets) are reported but do not vote.
+        if best.is_none() || confidence >= MIN_VOTE_CONFIDENCE {
+            self.apply_hysteresis(bpm);
+        }
     }
 
     /// Estimates within this distance (BPM) vote for the same tempo.
