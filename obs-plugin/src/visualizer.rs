@@ -44,15 +44,38 @@ pub struct Style {
     pub height: f32,
     /// Line thickness for [`Mode::Line`] (px).
     pub line_width: f32,
+    /// Round the ends of bars (bars and mirrored modes).
+    pub rounded: bool,
 }
 
-/// Vertices (3 per triangle, 2 triangles per quad) needed for `style`.
+/// Triangles in one rounded cap (a half disc).
+pub const CAP_TRIANGLES: usize = 6;
+
+fn caps_per_bar(style: &Style) -> usize {
+    match (style.rounded, style.mode) {
+        (true, Mode::Bars) => 1,
+        (true, Mode::Mirrored) => 2,
+        _ => 0,
+    }
+}
+
+/// Vertices (3 per triangle, 2 triangles per quad, [`CAP_TRIANGLES`] per rounded cap) for `style`.
 pub fn vertex_count(style: &Style) -> usize {
-    let quads = match style.mode {
-        Mode::Line => style.bars.saturating_sub(1),
-        _ => style.bars,
-    };
-    quads * 6
+    match style.mode {
+        Mode::Line => style.bars.saturating_sub(1) * 6,
+        _ => style.bars * (6 + caps_per_bar(style) * CAP_TRIANGLES * 3),
+    }
+}
+
+/// A half disc of radius `r` centred at `c`, bulging up (`dir` = -1) or down (`dir` = 1), as
+/// [`CAP_TRIANGLES`] triangles written at `out[at..]`.
+fn cap(out: &mut [[f32; 2]], at: usize, c: [f32; 2], r: f32, dir: f32) {
+    for k in 0..CAP_TRIANGLES {
+        let a0 = std::f32::consts::PI * k as f32 / CAP_TRIANGLES as f32;
+        let a1 = std::f32::consts::PI * (k + 1) as f32 / CAP_TRIANGLES as f32;
+        let p = |a: f32| [c[0] - r * a.cos(), c[1] + dir * r * a.sin()];
+        out[at + k * 3..at + k * 3 + 3].copy_from_slice(&[c, p(a0), p(a1)]);
+    }
 }
 
 fn quad(out: &mut [[f32; 2]], i: usize, a: [f32; 2], b: [f32; 2], c: [f32; 2], d: [f32; 2]) {
@@ -70,15 +93,45 @@ pub fn fill(style: &Style, levels: &[f32], out: &mut [[f32; 2]]) {
     let bar = slot * (1.0 - style.gap.clamp(0.0, 0.9));
     match style.mode {
         Mode::Bars | Mode::Mirrored => {
-            for i in 0..n.min(out.len() / 6) {
+            let caps = caps_per_bar(style);
+            let per_bar = 6 + caps * CAP_TRIANGLES * 3;
+            for i in 0..n.min(out.len() / per_bar) {
                 let x0 = i as f32 * slot + (slot - bar) / 2.0;
                 let x1 = x0 + bar;
-                let (top, bottom) = if style.mode == Mode::Bars {
+                let (mut top, mut bottom) = if style.mode == Mode::Bars {
                     (h - level(i) * h, h)
                 } else {
                     (h / 2.0 - level(i) * h / 2.0, h / 2.0 + level(i) * h / 2.0)
                 };
-                quad(out, i, [x0, top], [x1, top], [x1, bottom], [x0, bottom]);
+                let base = i * per_bar;
+                // Rounded ends replace the quad's ends, so the bar keeps its total height.
+                let r = if caps > 0 {
+                    (bar / 2.0).min((bottom - top) / caps as f32)
+                } else {
+                    0.0
+                };
+                if caps > 0 {
+                    top += r;
+                    cap(out, base + 6, [(x0 + x1) / 2.0, top], r, -1.0);
+                    if caps == 2 {
+                        bottom -= r;
+                        cap(
+                            out,
+                            base + 6 + CAP_TRIANGLES * 3,
+                            [(x0 + x1) / 2.0, bottom],
+                            r,
+                            1.0,
+                        );
+                    }
+                }
+                out[base..base + 6].copy_from_slice(&[
+                    [x0, top],
+                    [x1, top],
+                    [x1, bottom],
+                    [x0, top],
+                    [x1, bottom],
+                    [x0, bottom],
+                ]);
             }
         }
         Mode::Line => {
@@ -136,6 +189,7 @@ mod tests {
             width: 800.0,
             height: 200.0,
             line_width: 4.0,
+            rounded: false,
         }
     }
 
@@ -179,6 +233,36 @@ mod tests {
         );
         // 8 full bars of 75 % of a 100 px slot: 8 × 75 × 200 px².
         assert!((area(&v) - 8.0 * 75.0 * 200.0).abs() < 1.0, "{}", area(&v));
+    }
+
+    #[test]
+    fn rounded_bars_keep_their_height_and_stay_flat_in_silence() {
+        for mode in [Mode::Bars, Mode::Mirrored] {
+            let s = Style {
+                rounded: true,
+                ..style(mode)
+            };
+            assert!(vertex_count(&s) > vertex_count(&style(mode)));
+            let mut v = vec![[0.0; 2]; vertex_count(&s)];
+            fill(&s, &[], &mut v);
+            assert!(area(&v) < 1e-3, "{mode:?}: rounded silence draws nothing");
+            fill(&s, &[1.0; 8], &mut v);
+            let top = v.iter().map(|p| p[1]).fold(f32::MAX, f32::min);
+            let bottom = v.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+            assert!(
+                top > -0.5 && top < 1.0 && bottom > 199.0 && bottom < 200.5,
+                "{mode:?}: {top}..{bottom}"
+            );
+            // Rounding removes only the corners: the area is a little below the square bars'.
+            let square = {
+                let q = style(mode);
+                let mut w = vec![[0.0; 2]; vertex_count(&q)];
+                fill(&q, &[1.0; 8], &mut w);
+                area(&w)
+            };
+            let a = area(&v);
+            assert!(a < square && a > 0.9 * square, "{mode:?}: {a} vs {square}");
+        }
     }
 
     #[test]

@@ -19,6 +19,24 @@ impl Rgba {
         self.pixels.chunks_exact(4).filter(|p| p[3] > 32).count()
     }
 
+    /// Mean (r, g, b) of the opaque pixels in rows `y0..y1`.
+    pub fn mean_rgb(&self, y0: u32, y1: u32) -> Option<[f64; 3]> {
+        let (mut sum, mut n) = ([0.0f64; 3], 0usize);
+        for y in y0..y1.min(self.height) {
+            for x in 0..self.width {
+                let i = ((y * self.width + x) * 4) as usize;
+                let p = &self.pixels[i..i + 4];
+                if p[3] > 128 {
+                    for c in 0..3 {
+                        sum[c] += f64::from(p[c]);
+                    }
+                    n += 1;
+                }
+            }
+        }
+        (n > 0).then(|| sum.map(|s| s / n as f64))
+    }
+
     /// Fraction of opaque pixels.
     pub fn coverage(&self) -> f64 {
         self.opaque_pixels() as f64 / f64::from((self.width * self.height).max(1))

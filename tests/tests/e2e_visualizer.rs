@@ -90,5 +90,34 @@ async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
         let c = coverage_saved(&client, Some(&format!("visualizer-{mode}"))).await;
         assert!(c > 0.005, "{mode}: nothing drawn ({c})");
     }
+    // Rounded ends in red: the bars keep their colour and reach the bottom rows.
+    client
+        .inputs()
+        .set_settings(SetSettings {
+            input: InputId::Name("Viz"),
+            settings: &json!({"mode": "bars", "rounded": true, "color": 0xFF00_00FFu32}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let uri = client
+        .sources()
+        .take_screenshot(TakeScreenshot {
+            source: SourceId::Name("Viz"),
+            format: "png",
+            width: None,
+            height: None,
+            compression_quality: None,
+        })
+        .await
+        .unwrap();
+    deckcast_tests::image::save_data_uri(&uri, "visualizer-rounded").unwrap();
+    let img = decode_data_uri(&uri).unwrap();
+    let low = img.mean_rgb(180, 200).expect("bars reach the bottom rows");
+    assert!(
+        low[0] > 200.0 && low[2] < 60.0,
+        "the bars should be red: {low:?}"
+    );
     assert!(obs.alive());
 }

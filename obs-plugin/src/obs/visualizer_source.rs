@@ -65,6 +65,8 @@ fn string(settings: *mut sys::obs_data_t, key: &CStr) -> String {
 fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     // SAFETY: valid data.
     let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
+    // SAFETY: valid data.
+    let bool_of = |k: &CStr| unsafe { sys::obs_data_get_bool(settings, k.as_ptr()) };
     let abgr = int(c"color") as u32;
     let argb = (abgr & 0xFF00_FF00) | ((abgr & 0xFF) << 16) | ((abgr >> 16) & 0xFF);
     Settings {
@@ -76,6 +78,7 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
             width: int(c"width").clamp(16, 7680) as f32,
             height: int(c"height").clamp(16, 4320) as f32,
             line_width: 4.0,
+            rounded: bool_of(c"rounded"),
         },
         argb,
     }
@@ -378,6 +381,8 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             }
             let color = text("Deckcast.Visualizer.Color");
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
+            let rounded = text("Deckcast.Visualizer.Rounded");
+            sys::obs_properties_add_bool(props, c"rounded".as_ptr(), rounded.as_ptr());
             props
         }
     })
