@@ -119,5 +119,25 @@ async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
         low[0] > 200.0 && low[2] < 60.0,
         "the bars should be red: {low:?}"
     );
+    // OBS's output mix (what the stream hears) works as an audio source too.
+    client
+        .inputs()
+        .set_settings(SetSettings {
+            input: InputId::Name("Viz"),
+            settings: &json!({"audio_source": "__output_mix__", "rounded": false}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut mix_best = 0.0f64;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        mix_best = mix_best.max(coverage(&client).await);
+    }
+    assert!(
+        mix_best > 0.03,
+        "the output mix should drive the bars: {mix_best}"
+    );
     assert!(obs.alive());
 }

@@ -1,5 +1,6 @@
 //! Following an OBS audio source by name for a capture callback: attach when it appears (it may be
 //! created after us), re-attach after a rename back or a change of setting, detach on drop/destroy.
+//! The special name [`OUTPUT_MIX`] connects to OBS's output mix (what the stream hears) instead.
 //! Called from the graphics thread (ticks) and the UI thread (destroy).
 use std::ffi::{CString, c_void};
 use std::sync::Mutex;
@@ -10,10 +11,17 @@ use deckcast_obs_sys as sys;
 pub type Callback =
     unsafe extern "C" fn(*mut c_void, *mut sys::obs_source_t, *const sys::audio_data, bool);
 
-/// The attached source (weak) and its name.
+/// libobs' audio output (mix) callback type.
+pub type MixCallback = unsafe extern "C" fn(*mut c_void, usize, *mut sys::audio_data);
+
+/// The setting value that means "OBS's output mix" instead of a source name.
+pub const OUTPUT_MIX: &str = "__output_mix__";
+
+/// The attached source (weak) and its name, or the output mix.
 #[derive(Debug, Default)]
 pub struct Capture {
     current: Mutex<Option<(usize, String)>>,
+    mix: Mutex<bool>,
 }
 
 impl Capture {
@@ -23,7 +31,44 @@ impl Capture {
 
     /// Makes sure `callback(param)` is attached to the source named `wanted` (or to nothing when
     /// empty). Cheap when nothing changed.
-    pub(super) fn resolve(&self, wanted: &str, callback: Callback, param: *mut c_void) {
+    pub(super) fn resolve(
+        &self,
+        wanted: &str,
+        callback: Callback,
+        mix: MixCallback,
+        param: *mut c_void,
+    ) {
+        let want_mix = wanted == OUTPUT_MIX;
+        {
+            let mut connected = self.mix.lock().unwrap_or_else(|e| e.into_inner());
+            if want_mix != *connected {
+                // SAFETY: OBS's audio output lives as long as libobs; the caller keeps `param` alive
+                // until it disconnects (here or in `detach`).
+                let ok = unsafe {
+                    if want_mix {
+                        sys::audio_output_connect(
+                            sys::obs_get_audio(),
+                            0,
+                            std::ptr::null(),
+                            Some(mix),
+                            param,
+                        )
+                    } else {
+                        sys::audio_output_disconnect(sys::obs_get_audio(), 0, Some(mix), param);
+                        true
+                    }
+                };
+                *connected = want_mix && ok;
+            }
+        }
+        if want_mix {
+            self.detach_source(callback, param);
+            return;
+        }
+        self.resolve_source(wanted, callback, param);
+    }
+
+    fn resolve_source(&self, wanted: &str, callback: Callback, param: *mut c_void) {
         let current = self
             .current
             .lock()
@@ -46,7 +91,7 @@ impl Capture {
                 return;
             }
         }
-        self.detach(callback, param);
+        self.detach_source(callback, param);
         let Ok(cname) = CString::new(wanted) else {
             return;
         };
@@ -69,8 +114,19 @@ impl Capture {
             Some((weak as usize, wanted.to_owned()));
     }
 
-    /// Removes the callback (if the source still exists) and forgets it.
-    pub(super) fn detach(&self, callback: Callback, param: *mut c_void) {
+    /// Removes the callbacks (from the source if it still exists, and from the output mix).
+    pub(super) fn detach(&self, callback: Callback, mix: MixCallback, param: *mut c_void) {
+        let mut connected = self.mix.lock().unwrap_or_else(|e| e.into_inner());
+        if *connected {
+            // SAFETY: the same (callback, param) pair we connected.
+            unsafe { sys::audio_output_disconnect(sys::obs_get_audio(), 0, Some(mix), param) };
+            *connected = false;
+        }
+        drop(connected);
+        self.detach_source(callback, param);
+    }
+
+    fn detach_source(&self, callback: Callback, param: *mut c_void) {
         let old = self
             .current
             .lock()

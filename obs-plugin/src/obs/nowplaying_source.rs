@@ -289,12 +289,17 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
     guard::catch("now playing destroy", (), || {
         // SAFETY: the pointer create returned; after removing the audio callback nothing else uses it.
         let s = unsafe { Box::from_raw(data.cast::<State>()) };
-        s.capture.detach(on_audio, param(&s));
+        s.capture.detach(on_audio, on_mix, param(&s));
         if !s.child.is_null() {
             // SAFETY: we own the child's reference.
             unsafe { sys::obs_source_release(s.child) };
         }
     });
+}
+
+unsafe extern "C" fn on_mix(param: *mut c_void, _mix_idx: usize, audio: *mut sys::audio_data) {
+    // SAFETY: same contract as the source callback (OBS's mix is float planar, like sources).
+    unsafe { on_audio(param, std::ptr::null_mut(), audio, false) }
 }
 
 unsafe extern "C" fn on_audio(
@@ -349,7 +354,7 @@ unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
         if tick.since_resolve >= 1.0 {
             tick.since_resolve = 0.0;
             s.capture
-                .resolve(&settings.audio_source, on_audio, param(s));
+                .resolve(&settings.audio_source, on_audio, on_mix, param(s));
         }
         if tick.since_text < 0.25 {
             return;
@@ -437,6 +442,9 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             );
             let none = text("Deckcast.NowPlaying.NoAudio");
             sys::obs_property_list_add_string(list, none.as_ptr(), c"".as_ptr());
+            let mix = text("Deckcast.OutputMix");
+            let mix_value = std::ffi::CString::new(capture::OUTPUT_MIX).unwrap_or_default();
+            sys::obs_property_list_add_string(list, mix.as_ptr(), mix_value.as_ptr());
             for n in capture::audio_source_names() {
                 sys::obs_property_list_add_string(list, n.as_ptr(), n.as_ptr());
             }

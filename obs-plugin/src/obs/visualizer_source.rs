@@ -188,7 +188,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
     guard::catch("visualizer destroy", (), || {
         // SAFETY: pointer from create; the audio callback is removed before the state goes away.
         let s = unsafe { Box::from_raw(data.cast::<State>()) };
-        s.capture.detach(on_audio, param(&s));
+        s.capture.detach(on_audio, on_mix, param(&s));
         let vb = s.gfx.lock().map(|g| g.vb).unwrap_or(std::ptr::null_mut());
         if !vb.is_null() {
             // SAFETY: graphics objects are destroyed inside the graphics context.
@@ -199,6 +199,11 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
             }
         }
     });
+}
+
+unsafe extern "C" fn on_mix(param: *mut c_void, _mix_idx: usize, audio: *mut sys::audio_data) {
+    // SAFETY: same contract as the source callback (OBS's mix is float planar, like sources).
+    unsafe { on_audio(param, std::ptr::null_mut(), audio, false) }
 }
 
 unsafe extern "C" fn on_audio(
@@ -244,7 +249,7 @@ unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
             }
         };
         if let Some(name) = name {
-            s.capture.resolve(&name, on_audio, param(s));
+            s.capture.resolve(&name, on_audio, on_mix, param(s));
         }
         if let (Ok(mut analyzer), Ok(mut levels)) = (s.analyzer.try_lock(), s.levels.try_lock())
             && let Some(a) = analyzer.as_mut()
@@ -357,6 +362,9 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             let audio = list_of(c"audio_source", "Deckcast.Visualizer.AudioSource");
             let none = text("Deckcast.Visualizer.NoAudio");
             sys::obs_property_list_add_string(audio, none.as_ptr(), c"".as_ptr());
+            let mix = text("Deckcast.OutputMix");
+            let mix_value = std::ffi::CString::new(capture::OUTPUT_MIX).unwrap_or_default();
+            sys::obs_property_list_add_string(audio, mix.as_ptr(), mix_value.as_ptr());
             for n in capture::audio_source_names() {
                 sys::obs_property_list_add_string(audio, n.as_ptr(), n.as_ptr());
             }
