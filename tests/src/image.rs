@@ -43,6 +43,22 @@ impl Rgba {
     }
 }
 
+/// obs-websocket's PNG screenshot of source `source`, as a `data:image/png;base64,...` string.
+pub async fn source_screenshot(client: &obws::Client, source: &str) -> Result<String> {
+    use obws::requests::sources::{SourceId, TakeScreenshot};
+    client
+        .sources()
+        .take_screenshot(TakeScreenshot {
+            source: SourceId::Name(source),
+            format: "png",
+            width: None,
+            height: None,
+            compression_quality: None,
+        })
+        .await
+        .with_context(|| format!("screenshot of {source}"))
+}
+
 /// Decodes a `data:image/png;base64,...` string (or bare base64).
 pub fn decode_data_uri(uri: &str) -> Result<Rgba> {
     let b64 = uri.split_once("base64,").map_or(uri, |(_, b)| b);

@@ -6,19 +6,10 @@ use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::{artifacts, vendor};
 use obws::requests::inputs::Create;
 use obws::requests::scenes::SceneId;
-use obws::requests::sources::{SourceId, TakeScreenshot};
 use serde_json::json;
 
 async fn screenshot(client: &obws::Client, name: &str) -> String {
-    client
-        .sources()
-        .take_screenshot(TakeScreenshot {
-            source: SourceId::Name(name),
-            format: "png",
-            width: None,
-            height: None,
-            compression_quality: None,
-        })
+    deckcast_tests::image::source_screenshot(client, name)
         .await
         .unwrap()
 }

@@ -2,35 +2,29 @@
 //! music plays. Tier "e2e" (ignored by default).
 use std::time::Duration;
 
-use deckcast_tests::image::decode_data_uri;
+use deckcast_tests::image::{Rgba, decode_data_uri, source_screenshot};
 use deckcast_tests::obs::{Obs, ObsOptions};
 use obws::requests::inputs::{Create, InputId, SetSettings};
 use obws::requests::scenes::SceneId;
-use obws::requests::sources::{SourceId, TakeScreenshot};
 use serde_json::json;
 
-async fn coverage(client: &obws::Client) -> f64 {
-    coverage_saved(client, None).await
-}
-
-async fn coverage_saved(client: &obws::Client, keep: Option<&str>) -> f64 {
-    let uri = client
-        .sources()
-        .take_screenshot(TakeScreenshot {
-            source: SourceId::Name("Viz"),
-            format: "png",
-            width: None,
-            height: None,
-            compression_quality: None,
-        })
-        .await
-        .unwrap();
+/// The visualizer's screenshot (kept as `target/e2e-artifacts/<keep>.png` if named), decoded.
+async fn shot(client: &obws::Client, keep: Option<&str>) -> Rgba {
+    let uri = source_screenshot(client, "Viz").await.unwrap();
     if let Some(name) = keep {
         deckcast_tests::image::save_data_uri(&uri, name).unwrap();
     }
     let img = decode_data_uri(&uri).unwrap();
     assert_eq!((img.width, img.height), (800, 200));
-    img.coverage()
+    img
+}
+
+async fn coverage(client: &obws::Client) -> f64 {
+    shot(client, None).await.coverage()
+}
+
+async fn coverage_saved(client: &obws::Client, keep: Option<&str>) -> f64 {
+    shot(client, keep).await.coverage()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,19 +95,7 @@ async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let uri = client
-        .sources()
-        .take_screenshot(TakeScreenshot {
-            source: SourceId::Name("Viz"),
-            format: "png",
-            width: None,
-            height: None,
-            compression_quality: None,
-        })
-        .await
-        .unwrap();
-    deckcast_tests::image::save_data_uri(&uri, "visualizer-rounded").unwrap();
-    let img = decode_data_uri(&uri).unwrap();
+    let img = shot(&client, Some("visualizer-rounded")).await;
     let low = img.mean_rgb(180, 200).expect("bars reach the bottom rows");
     assert!(
         low[0] > 200.0 && low[2] < 60.0,

@@ -49,6 +49,11 @@ pub fn text(key: &str) -> String {
     key.to_owned()
 }
 
+/// [`text`] as a C string (for libobs property labels).
+pub(super) fn text_c(key: &str) -> CString {
+    CString::new(text(key)).unwrap_or_default()
+}
+
 /// `obs_module_text` for a static key: a pointer into the table (valid until the locale is freed),
 /// or the key itself.
 pub(super) fn text_ptr(key: &'static CStr) -> *const c_char {

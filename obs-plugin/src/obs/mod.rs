@@ -20,6 +20,7 @@ pub mod log;
 mod module;
 pub mod nowplaying_source;
 pub mod output;
+mod source;
 pub mod ui;
 pub mod vendor;
 pub mod visualizer_source;

@@ -14,7 +14,9 @@ use deckcast_obs_sys as sys;
 
 use super::capture::{self, Capture};
 use super::data::Data;
-use super::{guard, locale};
+use super::guard;
+use super::locale::{self, text_c};
+use super::source::{self, settings_string};
 use crate::nowplaying;
 
 /// The source type id.
@@ -78,28 +80,18 @@ impl State {
     }
 }
 
-fn get_string(settings: *mut sys::obs_data_t, key: &CStr) -> String {
-    // SAFETY: valid data; the returned string is owned by the data and copied right away.
-    let p = unsafe { sys::obs_data_get_string(settings, key.as_ptr()) };
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: non-null NUL-terminated.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
 fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     // SAFETY: valid data.
     let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
-    let correction = match get_string(settings, c"correction").as_str() {
+    let correction = match settings_string(settings, c"correction").as_str() {
         "double" => Correction::Double,
         "half" => Correction::Half,
         "two_thirds" => Correction::TwoThirds,
         _ => Correction::None,
     };
     Settings {
-        template: get_string(settings, c"template"),
-        audio_source: get_string(settings, c"audio_source"),
+        template: settings_string(settings, c"template"),
+        audio_source: settings_string(settings, c"audio_source"),
         min_bpm: int(c"min_bpm").clamp(30, 400) as f64,
         max_bpm: int(c"max_bpm").clamp(30, 400) as f64,
         correction,
@@ -185,14 +177,7 @@ unsafe extern "C" fn create(
                 child_data.as_ptr(),
             )
         };
-        // SAFETY: plain getters on OBS's audio output.
-        let (channels, sample_rate) = unsafe {
-            let audio = sys::obs_get_audio();
-            (
-                sys::audio_output_get_channels(audio).max(1),
-                sys::audio_output_get_sample_rate(audio),
-            )
-        };
+        let (channels, sample_rate) = source::audio_format();
         let state = Box::new(State {
             child,
             settings: Mutex::new(Settings::default()),
@@ -409,30 +394,26 @@ unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
         .map_or(0, |s| unsafe { sys::obs_source_get_height(s.child) })
 }
 
-pub(super) fn text(key: &str) -> CString {
-    CString::new(locale::text(key)).unwrap_or_default()
-}
-
 unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
     guard::catch("now playing properties", std::ptr::null_mut(), || {
         // SAFETY: building a new properties object on the UI thread; libobs copies every string.
         unsafe {
             let props = sys::obs_properties_create();
-            let template = text("Deckcast.NowPlaying.Template");
+            let template = text_c("Deckcast.NowPlaying.Template");
             sys::obs_properties_add_text(
                 props,
                 c"template".as_ptr(),
                 template.as_ptr(),
                 sys::obs_text_type_OBS_TEXT_DEFAULT,
             );
-            let help = text("Deckcast.NowPlaying.TemplateHelp");
+            let help = text_c("Deckcast.NowPlaying.TemplateHelp");
             sys::obs_properties_add_text(
                 props,
                 c"template_help".as_ptr(),
                 help.as_ptr(),
                 sys::obs_text_type_OBS_TEXT_INFO,
             );
-            let label = text("Deckcast.NowPlaying.AudioSource");
+            let label = text_c("Deckcast.NowPlaying.AudioSource");
             let list = sys::obs_properties_add_list(
                 props,
                 c"audio_source".as_ptr(),
@@ -440,21 +421,21 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
                 sys::obs_combo_format_OBS_COMBO_FORMAT_STRING,
             );
-            let none = text("Deckcast.NowPlaying.NoAudio");
+            let none = text_c("Deckcast.NowPlaying.NoAudio");
             sys::obs_property_list_add_string(list, none.as_ptr(), c"".as_ptr());
-            let mix = text("Deckcast.OutputMix");
+            let mix = text_c("Deckcast.OutputMix");
             let mix_value = std::ffi::CString::new(capture::OUTPUT_MIX).unwrap_or_default();
             sys::obs_property_list_add_string(list, mix.as_ptr(), mix_value.as_ptr());
             for n in capture::audio_source_names() {
                 sys::obs_property_list_add_string(list, n.as_ptr(), n.as_ptr());
             }
             let (min, max) = (
-                text("Deckcast.NowPlaying.MinBpm"),
-                text("Deckcast.NowPlaying.MaxBpm"),
+                text_c("Deckcast.NowPlaying.MinBpm"),
+                text_c("Deckcast.NowPlaying.MaxBpm"),
             );
             sys::obs_properties_add_int(props, c"min_bpm".as_ptr(), min.as_ptr(), 30, 200, 1);
             sys::obs_properties_add_int(props, c"max_bpm".as_ptr(), max.as_ptr(), 60, 400, 1);
-            let corr = text("Deckcast.NowPlaying.Correction");
+            let corr = text_c("Deckcast.NowPlaying.Correction");
             let clist = sys::obs_properties_add_list(
                 props,
                 c"correction".as_ptr(),
@@ -468,16 +449,16 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 ("Deckcast.NowPlaying.Correction.Half", c"half"),
                 ("Deckcast.NowPlaying.Correction.TwoThirds", c"two_thirds"),
             ] {
-                let l = text(key);
+                let l = text_c(key);
                 sys::obs_property_list_add_string(clist, l.as_ptr(), value.as_ptr());
             }
-            let font = text("Deckcast.NowPlaying.Font");
+            let font = text_c("Deckcast.NowPlaying.Font");
             sys::obs_properties_add_font(props, c"font".as_ptr(), font.as_ptr());
-            let size = text("Deckcast.NowPlaying.Size");
+            let size = text_c("Deckcast.NowPlaying.Size");
             sys::obs_properties_add_int(props, c"size".as_ptr(), size.as_ptr(), 8, 512, 1);
-            let color = text("Deckcast.NowPlaying.Color");
+            let color = text_c("Deckcast.NowPlaying.Color");
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
-            let outline = text("Deckcast.NowPlaying.Outline");
+            let outline = text_c("Deckcast.NowPlaying.Outline");
             sys::obs_properties_add_bool(props, c"outline".as_ptr(), outline.as_ptr());
             props
         }
@@ -508,22 +489,6 @@ pub fn register() {
 
 /// The live tempo reading of the Now Playing source named `name`, if it is one.
 pub fn reading_of(name: &str) -> Option<TempoReading> {
-    let cname = CString::new(name).ok()?;
-    // SAFETY: valid name; new reference or null.
-    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
-    if src.is_null() {
-        return None;
-    }
-    // SAFETY: live source; the id string is static in libobs; released below.
-    let result = unsafe {
-        let id = sys::obs_source_get_unversioned_id(src);
-        if !id.is_null() && CStr::from_ptr(id) == ID {
-            state(sys::obs_obj_get_data(src.cast())).map(State::reading)
-        } else {
-            None
-        }
-    };
-    // SAFETY: release the reference taken above.
-    unsafe { sys::obs_source_release(src) };
-    result
+    // SAFETY: a pointer from our `create` (the type id matched), alive while the source is held.
+    source::with_own_data(name, ID, |data| unsafe { state(data) }.map(State::reading))
 }

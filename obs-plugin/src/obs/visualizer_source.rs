@@ -11,7 +11,9 @@ use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig};
 use deckcast_obs_sys as sys;
 
 use super::capture::{self, Capture};
-use super::{guard, locale};
+use super::guard;
+use super::locale::{self, text_c};
+use super::source::{self, settings_string};
 use crate::visualizer::{self, Mode, Style};
 
 /// The source type id.
@@ -52,16 +54,6 @@ fn param(s: &State) -> *mut c_void {
     (s as *const State).cast_mut().cast()
 }
 
-fn string(settings: *mut sys::obs_data_t, key: &CStr) -> String {
-    // SAFETY: valid data; copied right away.
-    let p = unsafe { sys::obs_data_get_string(settings, key.as_ptr()) };
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: NUL-terminated string owned by the data.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
 fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     // SAFETY: valid data.
     let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
@@ -70,9 +62,9 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     let abgr = int(c"color") as u32;
     let argb = (abgr & 0xFF00_FF00) | ((abgr & 0xFF) << 16) | ((abgr >> 16) & 0xFF);
     Settings {
-        audio_source: string(settings, c"audio_source"),
+        audio_source: settings_string(settings, c"audio_source"),
         style: Style {
-            mode: Mode::parse(&string(settings, c"mode")),
+            mode: Mode::parse(&settings_string(settings, c"mode")),
             bars: int(c"bars").clamp(4, 256) as usize,
             gap: int(c"gap").clamp(0, 90) as f32 / 100.0,
             width: int(c"width").clamp(16, 7680) as f32,
@@ -136,14 +128,7 @@ unsafe extern "C" fn create(
         return std::ptr::null_mut();
     }
     guard::catch("visualizer create", std::ptr::null_mut(), || {
-        // SAFETY: plain getters on OBS's audio output.
-        let (channels, sample_rate) = unsafe {
-            let audio = sys::obs_get_audio();
-            (
-                sys::audio_output_get_channels(audio).max(1),
-                sys::audio_output_get_sample_rate(audio),
-            )
-        };
+        let (channels, sample_rate) = source::audio_format();
         let initial = read_settings(settings);
         let state = Box::new(State {
             analyzer: Mutex::new(analyzer_for(&initial.style, sample_rate)),
@@ -344,13 +329,12 @@ unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
 }
 
 unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
-    use super::nowplaying_source::text;
     guard::catch("visualizer properties", std::ptr::null_mut(), || {
         // SAFETY: a new properties object on the UI thread; libobs copies every string.
         unsafe {
             let props = sys::obs_properties_create();
             let list_of = |key: &CStr, label: &str| {
-                let l = text(label);
+                let l = text_c(label);
                 sys::obs_properties_add_list(
                     props,
                     key.as_ptr(),
@@ -360,9 +344,9 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 )
             };
             let audio = list_of(c"audio_source", "Deckcast.Visualizer.AudioSource");
-            let none = text("Deckcast.Visualizer.NoAudio");
+            let none = text_c("Deckcast.Visualizer.NoAudio");
             sys::obs_property_list_add_string(audio, none.as_ptr(), c"".as_ptr());
-            let mix = text("Deckcast.OutputMix");
+            let mix = text_c("Deckcast.OutputMix");
             let mix_value = std::ffi::CString::new(capture::OUTPUT_MIX).unwrap_or_default();
             sys::obs_property_list_add_string(audio, mix.as_ptr(), mix_value.as_ptr());
             for n in capture::audio_source_names() {
@@ -375,7 +359,7 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 ("Deckcast.Visualizer.Mode.Line", c"line"),
                 ("Deckcast.Visualizer.Mode.Radial", c"radial"),
             ] {
-                let l = text(label);
+                let l = text_c(label);
                 sys::obs_property_list_add_string(mode, l.as_ptr(), value.as_ptr());
             }
             for (key, label, min, max) in [
@@ -384,12 +368,12 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 (c"width", "Deckcast.Visualizer.Width", 16, 7680),
                 (c"height", "Deckcast.Visualizer.Height", 16, 4320),
             ] {
-                let l = text(label);
+                let l = text_c(label);
                 sys::obs_properties_add_int(props, key.as_ptr(), l.as_ptr(), min, max, 1);
             }
-            let color = text("Deckcast.Visualizer.Color");
+            let color = text_c("Deckcast.Visualizer.Color");
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
-            let rounded = text("Deckcast.Visualizer.Rounded");
+            let rounded = text_c("Deckcast.Visualizer.Rounded");
             sys::obs_properties_add_bool(props, c"rounded".as_ptr(), rounded.as_ptr());
             props
         }
@@ -398,25 +382,10 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
 
 /// Current band levels (0–1) of the visualizer named `name`, if it is one.
 pub fn levels_of(name: &str) -> Option<Vec<f32>> {
-    let cname = std::ffi::CString::new(name).ok()?;
-    // SAFETY: valid name; new reference or null, released below.
-    let src = unsafe { sys::obs_get_source_by_name(cname.as_ptr()) };
-    if src.is_null() {
-        return None;
-    }
-    // SAFETY: live source; the id string is static; our state if the id matches.
-    let result = unsafe {
-        let id = sys::obs_source_get_unversioned_id(src);
-        if !id.is_null() && CStr::from_ptr(id) == ID {
-            state(sys::obs_obj_get_data(src.cast()))
-                .and_then(|s| s.levels.lock().ok().map(|l| l.clone()))
-        } else {
-            None
-        }
-    };
-    // SAFETY: release the reference taken above.
-    unsafe { sys::obs_source_release(src) };
-    result
+    source::with_own_data(name, ID, |data| {
+        // SAFETY: a pointer from our `create` (the type id matched), alive while the source is held.
+        unsafe { state(data) }.and_then(|s| s.levels.lock().ok().map(|l| l.clone()))
+    })
 }
 
 /// Registers the source type (from `obs_module_load`).

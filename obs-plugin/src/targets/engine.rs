@@ -806,11 +806,7 @@ impl<H: Host> Engine<H> {
     }
 
     fn fail(&mut self, id: &str, message: String) {
-        if let Some(rt) = self.runtime.get_mut(id) {
-            rt.last_error = Some(message.clone());
-        } else {
-            self.runtime.entry(id.to_owned()).or_default().last_error = Some(message.clone());
-        }
+        self.runtime.entry(id.to_owned()).or_default().last_error = Some(message.clone());
         self.host
             .log(Level::Warn, &format!("target {id}: {message}"));
         self.set_state(id, TargetState::Error);
