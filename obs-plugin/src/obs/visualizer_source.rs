@@ -6,6 +6,7 @@
 //! (graphics) refills one dynamic vertex buffer (created when the style changes) and draws it.
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig};
 use deckcast_obs_sys as sys;
@@ -40,6 +41,10 @@ struct State {
     capture: Capture,
     gfx: Mutex<Gfx>,
     since_resolve: Mutex<f32>,
+    /// The source size, readable from any thread without a lock (OBS asks from several threads;
+    /// a contended lock must never make the source look 0x0).
+    width: AtomicU32,
+    height: AtomicU32,
     channels: usize,
     sample_rate: u32,
 }
@@ -116,6 +121,8 @@ fn apply(s: &State, settings: *mut sys::obs_data_t) {
         levels.clear();
         levels.resize(new.style.bars, 0.0);
     }
+    s.width.store(new.style.width as u32, Ordering::Relaxed);
+    s.height.store(new.style.height as u32, Ordering::Relaxed);
     *cur = new;
     *s.since_resolve.lock().unwrap_or_else(|e| e.into_inner()) = 10.0;
 }
@@ -130,6 +137,8 @@ unsafe extern "C" fn create(
     guard::catch("visualizer create", std::ptr::null_mut(), || {
         let (channels, sample_rate) = source::audio_format();
         let initial = read_settings(settings);
+        let (initial_width, initial_height) =
+            (initial.style.width as u32, initial.style.height as u32);
         let state = Box::new(State {
             analyzer: Mutex::new(analyzer_for(&initial.style, sample_rate)),
             levels: Mutex::new(vec![0.0; initial.style.bars]),
@@ -141,6 +150,8 @@ unsafe extern "C" fn create(
                 positions: Vec::new(),
             }),
             since_resolve: Mutex::new(10.0),
+            width: AtomicU32::new(initial_width),
+            height: AtomicU32::new(initial_height),
             channels,
             sample_rate,
         });
@@ -316,16 +327,12 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut sys::gs_effec
 
 unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
     // SAFETY: pointer from create.
-    unsafe { state(data) }
-        .and_then(|s| s.settings.try_lock().ok().map(|g| g.style.width as u32))
-        .unwrap_or(0)
+    unsafe { state(data) }.map_or(0, |s| s.width.load(Ordering::Relaxed))
 }
 
 unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
     // SAFETY: pointer from create.
-    unsafe { state(data) }
-        .and_then(|s| s.settings.try_lock().ok().map(|g| g.style.height as u32))
-        .unwrap_or(0)
+    unsafe { state(data) }.map_or(0, |s| s.height.load(Ordering::Relaxed))
 }
 
 unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
