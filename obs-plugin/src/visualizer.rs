@@ -177,6 +177,56 @@ pub fn fill(style: &Style, levels: &[f32], out: &mut [[f32; 2]]) {
     }
 }
 
+/// Where a colour gradient runs for a style: a point `p` gets the colour
+/// `mix(low, high, gradient_at(axis, p))`. The GPU evaluates the same formula per pixel
+/// (`data/effects/visualizer.effect`), so this is what the unit tests check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradientAxis {
+    /// The point where the gradient starts (the zero level).
+    pub origin: [f32; 2],
+    /// Per-axis scale from pixels to gradient units.
+    pub scale: [f32; 2],
+    /// Gradient units below this are the low colour (the inner radius in radial mode).
+    pub start: f32,
+}
+
+/// The gradient axis that follows the level direction of `style`: bottom to top for bars and
+/// lines, centre outwards for mirrored bars, inner ring outwards for radial.
+pub fn gradient_axis(style: &Style) -> GradientAxis {
+    let (w, h) = (style.width.max(1.0), style.height.max(1.0));
+    match style.mode {
+        Mode::Bars | Mode::Line => GradientAxis {
+            origin: [0.0, h],
+            scale: [0.0, 1.0 / h],
+            start: 0.0,
+        },
+        Mode::Mirrored => GradientAxis {
+            origin: [0.0, h / 2.0],
+            scale: [0.0, 2.0 / h],
+            start: 0.0,
+        },
+        Mode::Radial => {
+            // Matches `fill`: bars run from 0.2·min(w, h) to 0.5·min(w, h).
+            let outer = w.min(h) / 2.0;
+            GradientAxis {
+                origin: [w / 2.0, h / 2.0],
+                scale: [1.0 / outer, 1.0 / outer],
+                start: 0.4,
+            }
+        }
+    }
+}
+
+/// The gradient position (0 = low colour, 1 = high colour) at pixel `p`.
+pub fn gradient_at(axis: &GradientAxis, p: [f32; 2]) -> f32 {
+    let d = [
+        (p[0] - axis.origin[0]) * axis.scale[0],
+        (p[1] - axis.origin[1]) * axis.scale[1],
+    ];
+    let r = (d[0] * d[0] + d[1] * d[1]).sqrt();
+    ((r - axis.start) / (1.0 - axis.start)).clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +325,34 @@ mod tests {
         assert!(v.iter().all(|p| p[1] >= 0.0 && p[1] <= 200.0));
         assert_eq!(Mode::parse("radial"), Mode::Radial);
         assert_eq!(Mode::parse("nonsense"), Mode::Bars);
+    }
+    #[test]
+    fn gradients_run_from_the_zero_level_to_the_full_level() {
+        for mode in [Mode::Bars, Mode::Mirrored, Mode::Line, Mode::Radial] {
+            let s = style(mode);
+            let axis = gradient_axis(&s);
+            let mut rest = vec![[0.0; 2]; vertex_count(&s)];
+            let mut full = rest.clone();
+            fill(&s, &[0.0; 8], &mut rest);
+            fill(&s, &[1.0; 8], &mut full);
+            // Every vertex at rest is at (or, for the line's thickness, near) the low colour...
+            let max_rest = rest
+                .iter()
+                .map(|&p| gradient_at(&axis, p))
+                .fold(0.0, f32::max);
+            assert!(max_rest < 0.05, "{mode:?}: resting bars at {max_rest}");
+            // ...and full bars reach the high colour.
+            let max_full = full
+                .iter()
+                .map(|&p| gradient_at(&axis, p))
+                .fold(0.0, f32::max);
+            assert!(max_full > 0.95, "{mode:?}: full bars reach only {max_full}");
+        }
+        // Half way up a bar is half way along the gradient.
+        let axis = gradient_axis(&style(Mode::Bars));
+        assert!((gradient_at(&axis, [123.0, 100.0]) - 0.5).abs() < 1e-6);
+        let axis = gradient_axis(&style(Mode::Mirrored));
+        assert!((gradient_at(&axis, [5.0, 50.0]) - 0.5).abs() < 1e-6);
+        assert!((gradient_at(&axis, [5.0, 150.0]) - 0.5).abs() < 1e-6);
     }
 }

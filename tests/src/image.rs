@@ -37,6 +37,13 @@ impl Rgba {
         (n > 0).then(|| sum.map(|s| s / n as f64))
     }
 
+    /// The first row (from the top) with an opaque pixel.
+    pub fn first_opaque_row(&self) -> Option<u32> {
+        (0..self.height).find(|&y| {
+            (0..self.width).any(|x| self.pixels[((y * self.width + x) * 4 + 3) as usize] > 128)
+        })
+    }
+
     /// Fraction of opaque pixels.
     pub fn coverage(&self) -> f64 {
         self.opaque_pixels() as f64 / f64::from((self.width * self.height).max(1))

@@ -101,6 +101,38 @@ async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
         low[0] > 200.0 && low[2] < 60.0,
         "the bars should be red: {low:?}"
     );
+    // A gradient from red at the base to blue at the peaks: the bottom rows are red, the highest
+    // drawn rows are clearly bluer.
+    client
+        .inputs()
+        .set_settings(SetSettings {
+            input: InputId::Name("Viz"),
+            settings: &json!({"rounded": false, "gradient": true, "color2": 0xFFFF_0000u32}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    let blueness = |c: [f64; 3]| c[2] / (c[0] + c[2]).max(1.0);
+    let mut best_top = 0.0f64;
+    let mut bottom = 1.0f64;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let img = shot(&client, Some("visualizer-gradient")).await;
+        let Some(top) = img.first_opaque_row() else {
+            continue;
+        };
+        if top > 120 {
+            continue; // bars too low in this frame to tell the ends apart
+        }
+        let peak = img.mean_rgb(top, top + 8).unwrap();
+        let base = img.mean_rgb(190, 200).unwrap();
+        best_top = best_top.max(blueness(peak));
+        bottom = bottom.min(blueness(base));
+    }
+    assert!(
+        bottom < 0.15 && best_top > bottom + 0.3,
+        "gradient: base blueness {bottom:.2}, peak blueness {best_top:.2}"
+    );
     // OBS's output mix (what the stream hears) works as an audio source too.
     client
         .inputs()

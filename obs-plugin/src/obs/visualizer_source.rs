@@ -24,12 +24,18 @@ pub const ID: &CStr = c"deckcast_visualizer";
 struct Settings {
     audio_source: String,
     style: Style,
-    /// 0xAARRGGBB for the solid effect.
-    argb: u32,
+    /// RGBA (0–1) at the zero level.
+    low: [f32; 4],
+    /// RGBA (0–1) at the full level; equal to `low` for a solid colour.
+    high: [f32; 4],
 }
 
 struct Gfx {
     vb: *mut sys::gs_vertbuffer_t,
+    /// The gradient effect (`data/effects/visualizer.effect`), loaded on first render.
+    effect: *mut sys::gs_effect_t,
+    /// Loading the effect failed once (logged); draw with OBS's solid effect instead.
+    effect_failed: bool,
     count: usize,
     positions: Vec<[f32; 2]>,
 }
@@ -64,8 +70,12 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     let int = |k: &CStr| unsafe { sys::obs_data_get_int(settings, k.as_ptr()) };
     // SAFETY: valid data.
     let bool_of = |k: &CStr| unsafe { sys::obs_data_get_bool(settings, k.as_ptr()) };
-    let abgr = int(c"color") as u32;
-    let argb = (abgr & 0xFF00_FF00) | ((abgr & 0xFF) << 16) | ((abgr >> 16) & 0xFF);
+    let low = rgba(int(c"color"));
+    let high = if bool_of(c"gradient") {
+        rgba(int(c"color2"))
+    } else {
+        low
+    };
     Settings {
         audio_source: settings_string(settings, c"audio_source"),
         style: Style {
@@ -77,8 +87,15 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
             line_width: 4.0,
             rounded: bool_of(c"rounded"),
         },
-        argb,
+        low,
+        high,
     }
+}
+
+/// OBS's colour settings (0xAABBGGRR) as RGBA floats.
+fn rgba(abgr: i64) -> [f32; 4] {
+    let c = abgr as u32;
+    [c, c >> 8, c >> 16, c >> 24].map(|v| (v & 0xFF) as f32 / 255.0)
 }
 
 unsafe extern "C" fn get_name(_type_data: *mut c_void) -> *const c_char {
@@ -99,6 +116,7 @@ unsafe extern "C" fn get_defaults(settings: *mut sys::obs_data_t) {
         sys::obs_data_set_default_int(settings, c"width".as_ptr(), 800);
         sys::obs_data_set_default_int(settings, c"height".as_ptr(), 200);
         sys::obs_data_set_default_int(settings, c"color".as_ptr(), 0xFF20_A0D0);
+        sys::obs_data_set_default_int(settings, c"color2".as_ptr(), 0xFFD0_40A0);
     });
 }
 
@@ -146,6 +164,8 @@ unsafe extern "C" fn create(
             capture: Capture::default(),
             gfx: Mutex::new(Gfx {
                 vb: std::ptr::null_mut(),
+                effect: std::ptr::null_mut(),
+                effect_failed: false,
                 count: 0,
                 positions: Vec::new(),
             }),
@@ -185,12 +205,21 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         // SAFETY: pointer from create; the audio callback is removed before the state goes away.
         let s = unsafe { Box::from_raw(data.cast::<State>()) };
         s.capture.detach(on_audio, on_mix, param(&s));
-        let vb = s.gfx.lock().map(|g| g.vb).unwrap_or(std::ptr::null_mut());
-        if !vb.is_null() {
-            // SAFETY: graphics objects are destroyed inside the graphics context.
+        let (vb, effect) = s
+            .gfx
+            .lock()
+            .map(|g| (g.vb, g.effect))
+            .unwrap_or((std::ptr::null_mut(), std::ptr::null_mut()));
+        if !vb.is_null() || !effect.is_null() {
+            // SAFETY: our graphics objects, destroyed inside the graphics context.
             unsafe {
                 sys::obs_enter_graphics();
-                sys::gs_vertexbuffer_destroy(vb);
+                if !vb.is_null() {
+                    sys::gs_vertexbuffer_destroy(vb);
+                }
+                if !effect.is_null() {
+                    sys::gs_effect_destroy(effect);
+                }
                 sys::obs_leave_graphics();
             }
         }
@@ -312,17 +341,88 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut sys::gs_effec
                 dst.__bindgen_anon_1.ptr = [p[0], p[1], 0.0, 0.0];
             }
             sys::gs_vertexbuffer_flush(gfx.vb);
-            let effect = sys::obs_get_base_effect(sys::obs_base_effect_OBS_EFFECT_SOLID);
-            let color = sys::gs_effect_get_param_by_name(effect, c"color".as_ptr());
-            sys::gs_effect_set_color(color, settings.argb);
+        }
+        if gfx.effect.is_null() && !gfx.effect_failed {
+            gfx.effect = load_effect();
+            gfx.effect_failed = gfx.effect.is_null();
+        }
+        let axis = visualizer::gradient_axis(&settings.style);
+        // SAFETY: graphics thread; the effects are ours or OBS's static base effect.
+        unsafe {
+            let (effect, technique) = if gfx.effect.is_null() {
+                let solid = sys::obs_get_base_effect(sys::obs_base_effect_OBS_EFFECT_SOLID);
+                set_vec4(solid, c"color", settings.low);
+                (solid, c"Solid")
+            } else {
+                let e = gfx.effect;
+                set_vec4(e, c"color_low", settings.low);
+                set_vec4(e, c"color_high", settings.high);
+                let p = sys::gs_effect_get_param_by_name(e, c"origin".as_ptr());
+                sys::gs_effect_set_vec2(p, &vec2(axis.origin));
+                let p = sys::gs_effect_get_param_by_name(e, c"axis_scale".as_ptr());
+                sys::gs_effect_set_vec2(p, &vec2(axis.scale));
+                let p = sys::gs_effect_get_param_by_name(e, c"axis_start".as_ptr());
+                sys::gs_effect_set_float(p, axis.start);
+                (e, c"Draw")
+            };
             sys::gs_load_vertexbuffer(gfx.vb);
             sys::gs_load_indexbuffer(std::ptr::null_mut());
-            while sys::gs_effect_loop(effect, c"Solid".as_ptr()) {
+            while sys::gs_effect_loop(effect, technique.as_ptr()) {
                 sys::gs_draw(sys::gs_draw_mode_GS_TRIS, 0, count as u32);
             }
             sys::gs_load_vertexbuffer(std::ptr::null_mut());
         }
     });
+}
+
+fn vec2(v: [f32; 2]) -> sys::vec2 {
+    let mut out = sys::vec2::default();
+    out.__bindgen_anon_1.ptr = v;
+    out
+}
+
+/// # Safety
+/// Graphics thread; `effect` valid.
+unsafe fn set_vec4(effect: *mut sys::gs_effect_t, name: &CStr, v: [f32; 4]) {
+    let mut val = sys::vec4::default();
+    val.__bindgen_anon_1.ptr = v;
+    // SAFETY: caller contract; a missing parameter is null, which libobs ignores.
+    unsafe {
+        let p = sys::gs_effect_get_param_by_name(effect, name.as_ptr());
+        sys::gs_effect_set_vec4(p, &val);
+    }
+}
+
+/// Loads `data/effects/visualizer.effect` (graphics thread). Null, logged, if it cannot.
+fn load_effect() -> *mut sys::gs_effect_t {
+    // SAFETY: our module pointer; libobs returns a bmalloc'd path or null, freed here.
+    unsafe {
+        let path = sys::obs_find_module_file(
+            super::module::current(),
+            c"effects/visualizer.effect".as_ptr(),
+        );
+        if path.is_null() {
+            super::log::warn(
+                "visualizer: effects/visualizer.effect not found; drawing solid colour",
+            );
+            return std::ptr::null_mut();
+        }
+        let mut err: *mut c_char = std::ptr::null_mut();
+        let effect = sys::gs_effect_create_from_file(path, &mut err);
+        if effect.is_null() {
+            let why = if err.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(err).to_string_lossy().into_owned()
+            };
+            super::log::warn(&format!(
+                "visualizer: effect failed to compile, drawing solid colour: {why}"
+            ));
+        }
+        sys::bfree(err.cast());
+        sys::bfree(path.cast());
+        effect
+    }
 }
 
 unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
@@ -380,6 +480,10 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             }
             let color = text_c("Deckcast.Visualizer.Color");
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
+            let gradient = text_c("Deckcast.Visualizer.Gradient");
+            sys::obs_properties_add_bool(props, c"gradient".as_ptr(), gradient.as_ptr());
+            let color2 = text_c("Deckcast.Visualizer.Color2");
+            sys::obs_properties_add_color(props, c"color2".as_ptr(), color2.as_ptr());
             let rounded = text_c("Deckcast.Visualizer.Rounded");
             sys::obs_properties_add_bool(props, c"rounded".as_ptr(), rounded.as_ptr());
             props
