@@ -71,6 +71,122 @@ pub fn render(template: &str, track: &Track, live: &TempoReading) -> String {
         .replace("{confidence}", &format!("{:.0}", live.confidence * 100.0))
 }
 
+/// Most lines a template can have; further lines are joined onto the last one.
+pub const MAX_LINES: usize = 8;
+
+/// Horizontal alignment of each line inside the text box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Align {
+    /// Flush left.
+    #[default]
+    Left,
+    /// Centred.
+    Center,
+    /// Flush right.
+    Right,
+}
+
+/// Vertical alignment of the block of lines inside the text box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VAlign {
+    /// At the top.
+    #[default]
+    Top,
+    /// Centred.
+    Center,
+    /// At the bottom.
+    Bottom,
+}
+
+impl Align {
+    /// From the settings value (`left`, `center`, `right`; anything else is left).
+    pub fn parse(s: &str) -> Align {
+        match s {
+            "center" => Align::Center,
+            "right" => Align::Right,
+            _ => Align::Left,
+        }
+    }
+}
+
+impl VAlign {
+    /// From the settings value (`top`, `center`, `bottom`; anything else is top).
+    pub fn parse(s: &str) -> VAlign {
+        match s {
+            "center" => VAlign::Center,
+            "bottom" => VAlign::Bottom,
+            _ => VAlign::Top,
+        }
+    }
+}
+
+/// Where the lines of the Now Playing text go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// Horizontal alignment of each line.
+    pub align: Align,
+    /// Vertical alignment of the block.
+    pub valign: VAlign,
+    /// Fixed box width in pixels; 0 fits the widest line.
+    pub box_width: u32,
+    /// Fixed box height in pixels; 0 fits the lines.
+    pub box_height: u32,
+}
+
+impl Layout {
+    /// Places lines of the given sizes (width, height): writes each line's top-left corner into
+    /// `out` and returns the source size. A line wider than a fixed box overflows on the side
+    /// opposite its alignment (centred lines on both). Allocates nothing (graphics thread).
+    pub fn place(&self, sizes: &[(u32, u32)], out: &mut [(f32, f32)]) -> (u32, u32) {
+        let content_w = sizes.iter().map(|s| s.0).max().unwrap_or(0);
+        let content_h: u32 = sizes.iter().map(|s| s.1).sum();
+        let w = if self.box_width > 0 {
+            self.box_width
+        } else {
+            content_w
+        };
+        let h = if self.box_height > 0 {
+            self.box_height
+        } else {
+            content_h
+        };
+        let mut y = match self.valign {
+            VAlign::Top => 0.0,
+            VAlign::Center => (h as f32 - content_h as f32) / 2.0,
+            VAlign::Bottom => h as f32 - content_h as f32,
+        };
+        for (&(lw, lh), o) in sizes.iter().zip(out.iter_mut()) {
+            let x = match self.align {
+                Align::Left => 0.0,
+                Align::Center => (w as f32 - lw as f32) / 2.0,
+                Align::Right => w as f32 - lw as f32,
+            };
+            *o = (x.round(), y.round());
+            y += lh as f32;
+        }
+        (w, h)
+    }
+}
+
+/// Splits rendered text into at most [`MAX_LINES`] lines (extra lines joined onto the last with a
+/// space). An empty line becomes one space, so it keeps its height in the text renderer.
+pub fn split_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect();
+    if lines.len() > MAX_LINES {
+        let rest = lines.split_off(MAX_LINES - 1).join(" ");
+        lines.push(rest);
+    }
+    for l in &mut lines {
+        if l.is_empty() {
+            l.push(' ');
+        }
+    }
+    lines
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SetNowPlaying {
@@ -185,5 +301,63 @@ mod tests {
         let (t, g2) = current();
         assert!(g2 > g);
         assert_eq!((t.artist.as_str(), t.library_bpm), ("A", Some(128.0)));
+    }
+
+    #[test]
+    fn lines_align_inside_a_fitted_or_fixed_box() {
+        let sizes = [(100, 20), (60, 20), (80, 30)];
+        let mut at = [(0.0, 0.0); 3];
+        let fit = |align, valign| Layout {
+            align,
+            valign,
+            ..Layout::default()
+        };
+        // Fitted box: the widest line sets the width; lines stack from the top.
+        let size = fit(Align::Left, VAlign::Top).place(&sizes, &mut at);
+        assert_eq!(size, (100, 70));
+        assert_eq!(at, [(0.0, 0.0), (0.0, 20.0), (0.0, 40.0)]);
+        fit(Align::Center, VAlign::Top).place(&sizes, &mut at);
+        assert_eq!(at, [(0.0, 0.0), (20.0, 20.0), (10.0, 40.0)]);
+        fit(Align::Right, VAlign::Bottom).place(&sizes, &mut at);
+        assert_eq!(at, [(0.0, 0.0), (40.0, 20.0), (20.0, 40.0)]);
+        // Fixed box: lines align inside it, the block centres vertically.
+        let boxed = Layout {
+            align: Align::Right,
+            valign: VAlign::Center,
+            box_width: 400,
+            box_height: 170,
+        };
+        assert_eq!(boxed.place(&sizes, &mut at), (400, 170));
+        assert_eq!(at, [(300.0, 50.0), (340.0, 70.0), (320.0, 90.0)]);
+        let bottom = Layout {
+            valign: VAlign::Bottom,
+            ..boxed
+        };
+        bottom.place(&sizes, &mut at);
+        assert_eq!(at[2], (320.0, 140.0));
+        // A line wider than a fixed centred box overflows evenly on both sides.
+        let narrow = Layout {
+            align: Align::Center,
+            box_width: 50,
+            ..Layout::default()
+        };
+        narrow.place(&sizes[..1], &mut at);
+        assert_eq!(at[0].0, -25.0);
+        assert_eq!(Align::parse("center"), Align::Center);
+        assert_eq!(Align::parse("bogus"), Align::Left);
+        assert_eq!(VAlign::parse("bottom"), VAlign::Bottom);
+    }
+
+    #[test]
+    fn text_splits_into_bounded_lines() {
+        assert_eq!(split_lines("a – b"), vec!["a – b"]);
+        assert_eq!(split_lines("a\r\n\nb"), vec!["a", " ", "b"]);
+        let many = (0..12)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let lines = split_lines(&many);
+        assert_eq!(lines.len(), MAX_LINES);
+        assert_eq!(lines[MAX_LINES - 1], "7 8 9 10 11");
     }
 }

@@ -44,6 +44,22 @@ impl Rgba {
         })
     }
 
+    /// The bounding box `(x0, y0, x1, y1)` (inclusive) of the opaque pixels in rows `y0..y1`.
+    pub fn opaque_bounds(&self, y0: u32, y1: u32) -> Option<(u32, u32, u32, u32)> {
+        let mut b: Option<(u32, u32, u32, u32)> = None;
+        for y in y0..y1.min(self.height) {
+            for x in 0..self.width {
+                if self.pixels[((y * self.width + x) * 4 + 3) as usize] > 128 {
+                    b = Some(match b {
+                        None => (x, y, x, y),
+                        Some((a, b0, c, _)) => (a.min(x), b0, c.max(x), y),
+                    });
+                }
+            }
+        }
+        b
+    }
+
     /// Fraction of opaque pixels.
     pub fn coverage(&self) -> f64 {
         self.opaque_pixels() as f64 / f64::from((self.width * self.height).max(1))

@@ -2,6 +2,7 @@
 //! shows `SetNowPlaying` text. Tier "e2e" (ignored by default).
 use std::time::{Duration, Instant};
 
+use deckcast_tests::image::{Rgba, decode_data_uri, save_data_uri};
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::{artifacts, vendor};
 use obws::requests::inputs::Create;
@@ -134,5 +135,54 @@ async fn now_playing_reads_128_bpm_and_shows_the_track() {
         big > small,
         "font size 80 should render larger than 40 ({big} <= {small} bytes)"
     );
+    // Alignment: a two-line template in a fixed 900x200 box. Each line sits flush right, centred or
+    // flush left, and the block at the bottom, centre or top.
+    let lines = |img: &Rgba| {
+        let (_, y0, _, y1) = img.opaque_bounds(0, img.height).expect("text is drawn");
+        let mid = (y0 + y1) / 2;
+        (
+            img.opaque_bounds(y0, mid).unwrap(),
+            img.opaque_bounds(mid, y1 + 1).unwrap(),
+        )
+    };
+    for (align, valign) in [("right", "bottom"), ("center", "center"), ("left", "top")] {
+        client
+            .inputs()
+            .set_settings(obws::requests::inputs::SetSettings {
+                input: obws::requests::inputs::InputId::Name("Now Playing"),
+                settings: &json!({"template": "{artist}\n{title}", "size": 40, "align": align,
+                    "valign": valign, "box_width": 900, "box_height": 200}),
+                overlay: Some(true),
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let uri = screenshot(&client, "Now Playing").await;
+        save_data_uri(&uri, &format!("now-playing-{align}-{valign}")).unwrap();
+        let img = decode_data_uri(&uri).unwrap();
+        assert_eq!((img.width, img.height), (900, 200), "the box sets the size");
+        let (first, second) = lines(&img);
+        assert!(
+            (first.2 - first.0).abs_diff(second.2 - second.0) > 40,
+            "two lines of different widths: {first:?} {second:?}"
+        );
+        for line in [first, second] {
+            let centre = (line.0 + line.2) / 2;
+            match align {
+                "right" => assert!(line.2 >= 880, "{align}: {line:?}"),
+                "center" => assert!(centre.abs_diff(450) <= 12, "{align}: {line:?}"),
+                _ => assert!(line.0 <= 12, "{align}: {line:?}"),
+            }
+        }
+        let block = (first.1, second.3);
+        match valign {
+            "bottom" => assert!(block.1 >= 180 && block.0 > 60, "{valign}: {block:?}"),
+            "center" => assert!(
+                (block.0 + block.1) / 2 >= 85 && (block.0 + block.1) / 2 <= 115,
+                "{valign}: {block:?}"
+            ),
+            _ => assert!(block.0 <= 20 && block.1 < 140, "{valign}: {block:?}"),
+        }
+    }
     assert!(obs.alive());
 }

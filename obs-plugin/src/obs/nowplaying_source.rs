@@ -1,13 +1,15 @@
-//! The "Deckcast Now Playing" source: a private FreeType text source that shows the now-playing
-//! template, with the live tempo of a chosen OBS audio source.
+//! The "Deckcast Now Playing" source: the now-playing template, with the live tempo of a chosen
+//! OBS audio source, drawn by one private FreeType text source per template line, each placed by
+//! [`nowplaying::Layout`] (left/centre/right, top/centre/bottom, fitted or fixed box).
 //!
 //! Threads: `create`/`update`/`destroy`/properties on the UI thread; `video_tick`/`video_render`/
 //! size on the graphics thread; the audio capture callback on libobs' audio thread, where it only
 //! `try_lock`s the tracker (a contended block is skipped, never waited for) and allocates nothing.
-//! The reading crosses threads through atomics.
+//! The reading crosses threads through atomics. OBS defers `update` of video sources to their
+//! `video_tick`, so line sources are created and replaced on the graphics thread (or in `create`).
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use deckcast_dsp::tempo::{Correction, TempoConfig, TempoReading, TempoTracker};
 use deckcast_obs_sys as sys;
@@ -17,7 +19,7 @@ use super::data::Data;
 use super::guard;
 use super::locale::{self, text_c};
 use super::source::{self, settings_string};
-use crate::nowplaying;
+use crate::nowplaying::{self, Align, Layout, MAX_LINES, VAlign};
 
 /// The source type id.
 pub const ID: &CStr = c"deckcast_now_playing";
@@ -35,10 +37,28 @@ struct Settings {
     min_bpm: f64,
     max_bpm: f64,
     correction: Correction,
+    layout: Layout,
+}
+
+/// The private text sources, one per template line (holding one reference each).
+struct Lines(Vec<*mut sys::obs_source_t>);
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        for &c in &self.0 {
+            if !c.is_null() {
+                // SAFETY: we own one reference to each line source.
+                unsafe { sys::obs_source_release(c) };
+            }
+        }
+    }
 }
 
 struct State {
-    child: *mut sys::obs_source_t,
+    lines: Mutex<Lines>,
+    /// The source size from the last layout, readable from any thread without a lock.
+    width: AtomicU32,
+    height: AtomicU32,
     settings: Mutex<Settings>,
     tracker: Mutex<Option<Tracker>>,
     /// The audio source we capture from.
@@ -59,6 +79,8 @@ struct Tick {
     since_resolve: f32,
     since_text: f32,
     last_text: String,
+    /// Text shown by each line source.
+    last_lines: Vec<String>,
     last_bpm_event: f64,
 }
 
@@ -95,6 +117,12 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
         min_bpm: int(c"min_bpm").clamp(30, 400) as f64,
         max_bpm: int(c"max_bpm").clamp(30, 400) as f64,
         correction,
+        layout: Layout {
+            align: Align::parse(&settings_string(settings, c"align")),
+            valign: VAlign::parse(&settings_string(settings, c"valign")),
+            box_width: int(c"box_width").clamp(0, 7680) as u32,
+            box_height: int(c"box_height").clamp(0, 4320) as u32,
+        },
     }
 }
 
@@ -119,6 +147,8 @@ unsafe extern "C" fn get_defaults(settings: *mut sys::obs_data_t) {
             sys::obs_data_set_default_int(settings, c"size".as_ptr(), 48);
             sys::obs_data_set_default_int(settings, c"color".as_ptr(), 0xFFFF_FFFF);
             sys::obs_data_set_default_bool(settings, c"outline".as_ptr(), true);
+            sys::obs_data_set_default_string(settings, c"align".as_ptr(), c"left".as_ptr());
+            sys::obs_data_set_default_string(settings, c"valign".as_ptr(), c"top".as_ptr());
         }
     });
 }
@@ -166,20 +196,11 @@ unsafe extern "C" fn create(
         return std::ptr::null_mut();
     }
     guard::catch("now playing create", std::ptr::null_mut(), || {
-        let Some(child_data) = Data::from_json(&child_settings(settings, "").to_string()) else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: valid ids/settings; a private source is not listed or saved.
-        let child = unsafe {
-            sys::obs_source_create_private(
-                c"text_ft2_source_v2".as_ptr(),
-                c"deckcast-now-playing-text".as_ptr(),
-                child_data.as_ptr(),
-            )
-        };
         let (channels, sample_rate) = source::audio_format();
         let state = Box::new(State {
-            child,
+            lines: Mutex::new(Lines(Vec::new())),
+            width: AtomicU32::new(0),
+            height: AtomicU32::new(0),
             settings: Mutex::new(Settings::default()),
             tracker: Mutex::new(None),
             capture: Capture::default(),
@@ -223,24 +244,73 @@ fn apply(state: &State, settings: *mut sys::obs_data_t) {
             .map(Tracker);
         *state.tracker.lock().unwrap_or_else(|e| e.into_inner()) = tracker;
     }
+    let wanted = nowplaying::split_lines(&new.template).len();
     *cur = new;
     drop(cur);
-    // Font size, colour and outline go to the text source now; the text follows on the next tick.
-    let last_text = state
+    // Font, size, colour and outline go to the line sources now, with the text they show; a
+    // template with a different number of lines gets new line sources. The text follows on the
+    // next tick.
+    let shown = state
         .tick
         .lock()
-        .map(|t| t.last_text.clone())
+        .map(|t| t.last_lines.clone())
         .unwrap_or_default();
-    if !state.child.is_null()
-        && let Some(d) = Data::from_json(&child_settings(settings, &last_text).to_string())
-    {
-        // SAFETY: our private child and a settings object we own.
-        unsafe { sys::obs_source_update(state.child, d.as_ptr()) };
+    let line_settings = |i: usize| {
+        Data::from_json(&child_settings(settings, shown.get(i).map_or("", |s| s)).to_string())
+    };
+    let count = state.lines.lock().map(|l| l.0.len()).unwrap_or(0);
+    if count == wanted {
+        let lines = state.lines.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, &c) in lines.0.iter().enumerate() {
+            if let Some(d) = line_settings(i) {
+                // SAFETY: our private line source and a settings object we own.
+                unsafe { sys::obs_source_update(c, d.as_ptr()) };
+            }
+        }
+    } else {
+        let fresh = Lines(
+            (0..wanted)
+                .filter_map(line_settings)
+                .map(|d| {
+                    // SAFETY: valid ids/settings; a private source is not listed or saved.
+                    unsafe {
+                        sys::obs_source_create_private(
+                            c"text_ft2_source_v2".as_ptr(),
+                            c"deckcast-now-playing-text".as_ptr(),
+                            d.as_ptr(),
+                        )
+                    }
+                })
+                .collect(),
+        );
+        let old = std::mem::replace(
+            &mut *state.lines.lock().unwrap_or_else(|e| e.into_inner()),
+            fresh,
+        );
+        drop(old); // released outside the lock
     }
     if let Ok(mut t) = state.tick.lock() {
         t.last_text.clear(); // re-render with the new template
+        t.last_lines.clear();
+        t.since_text = 10.0;
         t.since_resolve = 10.0;
     }
+}
+
+/// Lays the line sources out (graphics thread): stores the source size and returns each line's
+/// top-left corner.
+fn layout(s: &State, lines: &Lines, layout: &Layout) -> [(f32, f32); MAX_LINES] {
+    let mut sizes = [(0u32, 0u32); MAX_LINES];
+    let n = lines.0.len().min(MAX_LINES);
+    for (size, &c) in sizes.iter_mut().zip(&lines.0) {
+        // SAFETY: our live line source.
+        *size = unsafe { (sys::obs_source_get_width(c), sys::obs_source_get_height(c)) };
+    }
+    let mut at = [(0.0f32, 0.0f32); MAX_LINES];
+    let (w, h) = layout.place(&sizes[..n], &mut at[..n]);
+    s.width.store(w, Ordering::Relaxed);
+    s.height.store(h, Ordering::Relaxed);
+    at
 }
 
 /// Borrow our state from OBS's data pointer (shared borrow only: several threads use it at once).
@@ -275,10 +345,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         // SAFETY: the pointer create returned; after removing the audio callback nothing else uses it.
         let s = unsafe { Box::from_raw(data.cast::<State>()) };
         s.capture.detach(on_audio, on_mix, param(&s));
-        if !s.child.is_null() {
-            // SAFETY: we own the child's reference.
-            unsafe { sys::obs_source_release(s.child) };
-        }
+        drop(s); // releases the line sources
     });
 }
 
@@ -358,13 +425,24 @@ unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
             }
         }
         if text != tick.last_text {
-            tick.last_text = text;
-            if let Some(d) =
-                Data::from_json(&serde_json::json!({"text": tick.last_text}).to_string())
-            {
-                // SAFETY: our private child; a settings object built from plain JSON.
-                unsafe { sys::obs_source_update(s.child, d.as_ptr()) };
+            let Ok(lines) = s.lines.try_lock() else {
+                return; // being replaced: try again next tick
+            };
+            let new_lines = nowplaying::split_lines(&text);
+            for (i, (&c, line)) in lines.0.iter().zip(&new_lines).enumerate() {
+                if tick.last_lines.get(i) == Some(line) {
+                    continue;
+                }
+                if let Some(d) = Data::from_json(&serde_json::json!({"text": line}).to_string()) {
+                    // SAFETY: our private line source; a settings object built from plain JSON.
+                    unsafe { sys::obs_source_update(c, d.as_ptr()) };
+                }
             }
+            tick.last_lines = new_lines;
+            tick.last_text = text;
+        }
+        if let Ok(lines) = s.lines.try_lock() {
+            layout(s, &lines, &settings.layout);
         }
     });
 }
@@ -374,24 +452,35 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut sys::gs_effec
     let Some(s) = (unsafe { state(data) }) else {
         return;
     };
-    if !s.child.is_null() {
-        // SAFETY: graphics thread inside OBS's render; our live child.
-        unsafe { sys::obs_source_video_render(s.child) };
-    }
+    guard::catch("now playing render", (), || {
+        let Some(lay) = s.settings.try_lock().ok().map(|g| g.layout) else {
+            return;
+        };
+        let Ok(lines) = s.lines.try_lock() else {
+            return;
+        };
+        let at = layout(s, &lines, &lay);
+        for (&c, &(x, y)) in lines.0.iter().zip(&at) {
+            // SAFETY: graphics thread inside OBS's render; our live line source; the matrix push
+            // and pop are balanced.
+            unsafe {
+                sys::gs_matrix_push();
+                sys::gs_matrix_translate3f(x, y, 0.0);
+                sys::obs_source_video_render(c);
+                sys::gs_matrix_pop();
+            }
+        }
+    });
 }
 
 unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
-    // SAFETY: as above.
-    unsafe { state(data) }
-        .filter(|s| !s.child.is_null())
-        .map_or(0, |s| unsafe { sys::obs_source_get_width(s.child) })
+    // SAFETY: OBS passes the pointer create returned.
+    unsafe { state(data) }.map_or(0, |s| s.width.load(Ordering::Relaxed))
 }
 
 unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
-    // SAFETY: as above.
-    unsafe { state(data) }
-        .filter(|s| !s.child.is_null())
-        .map_or(0, |s| unsafe { sys::obs_source_get_height(s.child) })
+    // SAFETY: OBS passes the pointer create returned.
+    unsafe { state(data) }.map_or(0, |s| s.height.load(Ordering::Relaxed))
 }
 
 unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_properties_t {
@@ -404,7 +493,7 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
                 props,
                 c"template".as_ptr(),
                 template.as_ptr(),
-                sys::obs_text_type_OBS_TEXT_DEFAULT,
+                sys::obs_text_type_OBS_TEXT_MULTILINE,
             );
             let help = text_c("Deckcast.NowPlaying.TemplateHelp");
             sys::obs_properties_add_text(
@@ -460,6 +549,46 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
             let outline = text_c("Deckcast.NowPlaying.Outline");
             sys::obs_properties_add_bool(props, c"outline".as_ptr(), outline.as_ptr());
+            for (key, label, options) in [
+                (
+                    c"align",
+                    "Deckcast.NowPlaying.Align",
+                    [
+                        ("Deckcast.NowPlaying.Align.Left", c"left"),
+                        ("Deckcast.NowPlaying.Align.Center", c"center"),
+                        ("Deckcast.NowPlaying.Align.Right", c"right"),
+                    ],
+                ),
+                (
+                    c"valign",
+                    "Deckcast.NowPlaying.VAlign",
+                    [
+                        ("Deckcast.NowPlaying.VAlign.Top", c"top"),
+                        ("Deckcast.NowPlaying.VAlign.Center", c"center"),
+                        ("Deckcast.NowPlaying.VAlign.Bottom", c"bottom"),
+                    ],
+                ),
+            ] {
+                let l = text_c(label);
+                let list = sys::obs_properties_add_list(
+                    props,
+                    key.as_ptr(),
+                    l.as_ptr(),
+                    sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
+                    sys::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+                );
+                for (text, value) in options {
+                    let t = text_c(text);
+                    sys::obs_property_list_add_string(list, t.as_ptr(), value.as_ptr());
+                }
+            }
+            for (key, label) in [
+                (c"box_width", "Deckcast.NowPlaying.BoxWidth"),
+                (c"box_height", "Deckcast.NowPlaying.BoxHeight"),
+            ] {
+                let l = text_c(label);
+                sys::obs_properties_add_int(props, key.as_ptr(), l.as_ptr(), 0, 7680, 1);
+            }
             props
         }
     })
