@@ -153,5 +153,36 @@ async fn the_visualizer_is_flat_in_silence_and_moves_with_the_music() {
         mix_best > 0.03,
         "the output mix should drive the bars: {mix_best}"
     );
+    // Analyzer settings reach the analyzer: a floor of -6 dBFS leaves little above it, and settings
+    // the analyzer refuses (lowest frequency above the highest) fall back to the defaults instead
+    // of blanking the source.
+    let coverage_with = async |settings: serde_json::Value| {
+        client
+            .inputs()
+            .set_settings(SetSettings {
+                input: InputId::Name("Viz"),
+                settings: &settings,
+                overlay: Some(true),
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mut best = 0.0f64;
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            best = best.max(coverage(&client).await);
+        }
+        best
+    };
+    let high_floor = coverage_with(json!({"floor_db": -6})).await;
+    assert!(
+        high_floor < mix_best * 0.5,
+        "a -6 dB floor should shrink the bars: {high_floor} vs {mix_best}"
+    );
+    let refused = coverage_with(json!({"floor_db": -70, "min_hz": 20000, "max_hz": 100})).await;
+    assert!(
+        refused > 0.03,
+        "refused analyzer settings must fall back, not blank the source: {refused}"
+    );
     assert!(obs.alive());
 }

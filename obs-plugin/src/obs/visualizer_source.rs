@@ -8,7 +8,7 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig};
+use deckcast_dsp::spectrum::{SpectrumAnalyzer, SpectrumConfig, Window};
 use deckcast_obs_sys as sys;
 
 use super::capture::{self, Capture};
@@ -24,6 +24,8 @@ pub const ID: &CStr = c"deckcast_visualizer";
 struct Settings {
     audio_source: String,
     style: Style,
+    /// Analyzer settings (`sample_rate` is filled in when the analyzer is built).
+    spectrum: SpectrumConfig,
     /// RGBA (0–1) at the zero level.
     low: [f32; 4],
     /// RGBA (0–1) at the full level; equal to `low` for a solid colour.
@@ -76,11 +78,30 @@ fn read_settings(settings: *mut sys::obs_data_t) -> Settings {
     } else {
         low
     };
+    let window = match settings_string(settings, c"window").as_str() {
+        "hamming" => Window::Hamming,
+        "blackman_harris" => Window::BlackmanHarris,
+        _ => Window::Hann,
+    };
+    let bars = int(c"bars").clamp(4, 256) as usize;
     Settings {
+        spectrum: SpectrumConfig {
+            sample_rate: 0,
+            fft_size: int(c"fft_size").clamp(256, 16384) as usize,
+            window,
+            bands: bars,
+            min_hz: int(c"min_hz").clamp(10, 24_000) as f32,
+            max_hz: int(c"max_hz").clamp(10, 24_000) as f32,
+            floor_db: int(c"floor_db").clamp(-140, 0) as f32,
+            ceiling_db: int(c"ceiling_db").clamp(-140, 20) as f32,
+            attack_s: int(c"attack_ms").clamp(0, 5000) as f32 / 1000.0,
+            release_s: int(c"release_ms").clamp(0, 10_000) as f32 / 1000.0,
+            ..SpectrumConfig::default()
+        },
         audio_source: settings_string(settings, c"audio_source"),
         style: Style {
             mode: Mode::parse(&settings_string(settings, c"mode")),
-            bars: int(c"bars").clamp(4, 256) as usize,
+            bars,
             gap: int(c"gap").clamp(0, 90) as f32 / 100.0,
             width: int(c"width").clamp(16, 7680) as f32,
             height: int(c"height").clamp(16, 4320) as f32,
@@ -117,14 +138,38 @@ unsafe extern "C" fn get_defaults(settings: *mut sys::obs_data_t) {
         sys::obs_data_set_default_int(settings, c"height".as_ptr(), 200);
         sys::obs_data_set_default_int(settings, c"color".as_ptr(), 0xFF20_A0D0);
         sys::obs_data_set_default_int(settings, c"color2".as_ptr(), 0xFFD0_40A0);
+        let d = SpectrumConfig::default();
+        sys::obs_data_set_default_int(settings, c"fft_size".as_ptr(), d.fft_size as i64);
+        sys::obs_data_set_default_string(settings, c"window".as_ptr(), c"hann".as_ptr());
+        for (key, value) in [
+            (c"min_hz", d.min_hz),
+            (c"max_hz", d.max_hz),
+            (c"floor_db", d.floor_db),
+            (c"ceiling_db", d.ceiling_db),
+            (c"attack_ms", d.attack_s * 1000.0),
+            (c"release_ms", d.release_s * 1000.0),
+        ] {
+            sys::obs_data_set_default_int(settings, key.as_ptr(), value.round() as i64);
+        }
     });
 }
 
-fn analyzer_for(style: &Style, sample_rate: u32) -> Option<SpectrumAnalyzer> {
+/// The analyzer for `cfg`; settings the analyzer refuses (say a lowest frequency above the highest)
+/// are logged and replaced by the defaults, so the source keeps working.
+fn analyzer_for(cfg: &SpectrumConfig, sample_rate: u32) -> Option<SpectrumAnalyzer> {
     SpectrumAnalyzer::new(SpectrumConfig {
         sample_rate,
-        bands: style.bars,
-        ..SpectrumConfig::default()
+        ..*cfg
+    })
+    .or_else(|e| {
+        super::log::warn(&format!(
+            "visualizer: {e}; using the default analyzer settings"
+        ));
+        SpectrumAnalyzer::new(SpectrumConfig {
+            sample_rate,
+            bands: cfg.bands,
+            ..SpectrumConfig::default()
+        })
     })
     .ok()
 }
@@ -132,9 +177,9 @@ fn analyzer_for(style: &Style, sample_rate: u32) -> Option<SpectrumAnalyzer> {
 fn apply(s: &State, settings: *mut sys::obs_data_t) {
     let new = read_settings(settings);
     let mut cur = s.settings.lock().unwrap_or_else(|e| e.into_inner());
-    if cur.style.bars != new.style.bars {
+    if cur.spectrum != new.spectrum {
         *s.analyzer.lock().unwrap_or_else(|e| e.into_inner()) =
-            analyzer_for(&new.style, s.sample_rate);
+            analyzer_for(&new.spectrum, s.sample_rate);
         let mut levels = s.levels.lock().unwrap_or_else(|e| e.into_inner());
         levels.clear();
         levels.resize(new.style.bars, 0.0);
@@ -158,7 +203,7 @@ unsafe extern "C" fn create(
         let (initial_width, initial_height) =
             (initial.style.width as u32, initial.style.height as u32);
         let state = Box::new(State {
-            analyzer: Mutex::new(analyzer_for(&initial.style, sample_rate)),
+            analyzer: Mutex::new(analyzer_for(&initial.spectrum, sample_rate)),
             levels: Mutex::new(vec![0.0; initial.style.bars]),
             settings: Mutex::new(initial),
             capture: Capture::default(),
@@ -480,6 +525,44 @@ unsafe extern "C" fn get_properties(_data: *mut c_void) -> *mut sys::obs_propert
             }
             let color = text_c("Deckcast.Visualizer.Color");
             sys::obs_properties_add_color(props, c"color".as_ptr(), color.as_ptr());
+            let fft = sys::obs_properties_add_list(
+                props,
+                c"fft_size".as_ptr(),
+                text_c("Deckcast.Visualizer.FftSize").as_ptr(),
+                sys::obs_combo_type_OBS_COMBO_TYPE_LIST,
+                sys::obs_combo_format_OBS_COMBO_FORMAT_INT,
+            );
+            for (label, n) in [
+                (c"1024", 1024),
+                (c"2048", 2048),
+                (c"4096", 4096),
+                (c"8192", 8192),
+            ] {
+                sys::obs_property_list_add_int(fft, label.as_ptr(), n);
+            }
+            let window = list_of(c"window", "Deckcast.Visualizer.Window");
+            for (label, value) in [
+                ("Deckcast.Visualizer.Window.Hann", c"hann"),
+                ("Deckcast.Visualizer.Window.Hamming", c"hamming"),
+                (
+                    "Deckcast.Visualizer.Window.BlackmanHarris",
+                    c"blackman_harris",
+                ),
+            ] {
+                let l = text_c(label);
+                sys::obs_property_list_add_string(window, l.as_ptr(), value.as_ptr());
+            }
+            for (key, label, min, max) in [
+                (c"min_hz", "Deckcast.Visualizer.MinHz", 10, 24_000),
+                (c"max_hz", "Deckcast.Visualizer.MaxHz", 10, 24_000),
+                (c"floor_db", "Deckcast.Visualizer.FloorDb", -140, 0),
+                (c"ceiling_db", "Deckcast.Visualizer.CeilingDb", -140, 20),
+                (c"attack_ms", "Deckcast.Visualizer.AttackMs", 0, 5000),
+                (c"release_ms", "Deckcast.Visualizer.ReleaseMs", 0, 10_000),
+            ] {
+                let l = text_c(label);
+                sys::obs_properties_add_int(props, key.as_ptr(), l.as_ptr(), min, max, 1);
+            }
             let gradient = text_c("Deckcast.Visualizer.Gradient");
             sys::obs_properties_add_bool(props, c"gradient".as_ptr(), gradient.as_ptr());
             let color2 = text_c("Deckcast.Visualizer.Color2");
