@@ -12,7 +12,9 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod keys;
 pub mod obs_link;
 pub mod status;
+pub mod store;
 
 pub use deckcast_secrets::Secret;

@@ -3,10 +3,17 @@
 //! [`ObsLink::connect`] performs the handshake (with password authentication when given), lets obws
 //! verify OBS ≥ 30.2 and obs-websocket ^5.5, and turns every failure into a [`LinkError`] whose
 //! message tells the user what to do. Vendor calls go through [`ObsLink::vendor`], which also
-//! recognises Deckcast's `{"error": ...}` answers and a missing plugin.
+//! recognises Deckcast's `{"error": ...}` answers and a missing plugin; typed wrappers cover the
+//! requests the service uses. [`ObsLink::events`] turns obs-websocket events into [`LinkEvent`]s and
+//! ends when the connection does (obws never reconnects: the service builds a new link).
 use std::time::Duration;
 
+use deckcast_protocol::targets::{
+    BulkReply, CreateTarget, HealthQuery, HealthReport, SetStreamKey, TargetId, TargetList,
+    TargetReply, TargetStateChanged, UpdateTarget,
+};
 use deckcast_protocol::{self as protocol, GetVersionResponse, VENDOR_NAME, VendorReply};
+use futures_util::{Stream, StreamExt};
 use obws::client::{ConnectConfig, HandshakeError};
 use obws::requests::general::CallVendorRequest;
 use obws::responses::StatusCode;
@@ -189,7 +196,9 @@ impl ObsLink {
             port: opts.port,
             password: opts.password.as_ref().map(Secret::expose),
             event_subscriptions: None,
-            broadcast_capacity: obws::client::DEFAULT_BROADCAST_CAPACITY,
+            // Health events arrive every second per OBS; a slow consumer must not lose state
+            // changes (obws drops lagged events silently, so the service also re-reads state).
+            broadcast_capacity: 1024,
             connect_timeout: CONNECT_TIMEOUT,
             dangerous: None,
         };
@@ -263,4 +272,248 @@ impl ObsLink {
         self.vendor(protocol::request::GET_VERSION, &serde_json::json!({}))
             .await
     }
+
+    /// Events from OBS until the connection ends (then the stream ends too).
+    pub fn events(&self) -> Result<impl Stream<Item = LinkEvent> + Send + 'static, LinkError> {
+        let stream = self
+            .client
+            .events()
+            .map_err(|e| LinkError::Obs(error_chain(&e)))?;
+        Ok(stream.filter_map(|e| async move { LinkEvent::from_obs(e) }))
+    }
+
+    /// OBS's own stream output.
+    pub async fn main_stream(&self) -> Result<MainStream, LinkError> {
+        let s = self
+            .client
+            .streaming()
+            .status()
+            .await
+            .map_err(|e| LinkError::Obs(error_chain(&e)))?;
+        Ok(MainStream {
+            active: s.active,
+            reconnecting: s.reconnecting,
+            duration_ms: s.duration.whole_milliseconds() as i64,
+            bytes: s.bytes,
+            skipped_frames: s.skipped_frames,
+            total_frames: s.total_frames,
+            congestion: f64::from(s.congestion),
+        })
+    }
+
+    /// OBS performance counters.
+    pub async fn stats(&self) -> Result<ObsStats, LinkError> {
+        let s = self
+            .client
+            .general()
+            .stats()
+            .await
+            .map_err(|e| LinkError::Obs(error_chain(&e)))?;
+        Ok(ObsStats {
+            cpu_percent: s.cpu_usage,
+            memory_mb: s.memory_usage,
+            active_fps: s.active_fps,
+            average_frame_render_ms: s.average_frame_render_time,
+            render_skipped_frames: s.render_skipped_frames,
+            render_total_frames: s.render_total_frames,
+            output_skipped_frames: s.output_skipped_frames,
+            output_total_frames: s.output_total_frames,
+        })
+    }
+
+    /// `ListTargets`.
+    pub async fn list_targets(&self) -> Result<TargetList, LinkError> {
+        self.vendor(protocol::request::LIST_TARGETS, &serde_json::json!({}))
+            .await
+    }
+
+    /// `GetTargetHealth` of every target.
+    pub async fn health(&self) -> Result<HealthReport, LinkError> {
+        self.vendor(
+            protocol::request::GET_TARGET_HEALTH,
+            &HealthQuery { id: None },
+        )
+        .await
+    }
+
+    /// `CreateTarget`.
+    pub async fn create_target(&self, req: &CreateTarget) -> Result<TargetReply, LinkError> {
+        self.vendor(protocol::request::CREATE_TARGET, req).await
+    }
+
+    /// `UpdateTarget`.
+    pub async fn update_target(&self, req: &UpdateTarget) -> Result<TargetReply, LinkError> {
+        self.vendor(protocol::request::UPDATE_TARGET, req).await
+    }
+
+    /// `GetTarget`.
+    pub async fn get_target(&self, id: &str) -> Result<TargetReply, LinkError> {
+        self.vendor(protocol::request::GET_TARGET, &TargetId { id: id.to_owned() })
+            .await
+    }
+
+    /// `DeleteTarget`.
+    pub async fn delete_target(&self, id: &str) -> Result<(), LinkError> {
+        let _: serde_json::Value = self
+            .vendor(protocol::request::DELETE_TARGET, &TargetId { id: id.to_owned() })
+            .await?;
+        Ok(())
+    }
+
+    /// `StartTarget` / `StopTarget`.
+    pub async fn start_stop(&self, id: &str, start: bool) -> Result<TargetReply, LinkError> {
+        let request = if start {
+            protocol::request::START_TARGET
+        } else {
+            protocol::request::STOP_TARGET
+        };
+        self.vendor(request, &TargetId { id: id.to_owned() }).await
+    }
+
+    /// `StartAllTargets` / `StopAllTargets`.
+    pub async fn start_stop_all(&self, start: bool) -> Result<BulkReply, LinkError> {
+        let request = if start {
+            protocol::request::START_ALL_TARGETS
+        } else {
+            protocol::request::STOP_ALL_TARGETS
+        };
+        self.vendor(request, &serde_json::json!({})).await
+    }
+
+    /// `SetStreamKey`.
+    pub async fn set_stream_key(&self, id: &str, key: &Secret) -> Result<(), LinkError> {
+        let _: serde_json::Value = self
+            .vendor(
+                protocol::request::SET_STREAM_KEY,
+                &SetStreamKey {
+                    id: id.to_owned(),
+                    key: key.expose().to_owned(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `SetNowPlaying`.
+    pub async fn set_now_playing(&self, track: &NowPlaying) -> Result<(), LinkError> {
+        let _: serde_json::Value = self
+            .vendor(protocol::request::SET_NOW_PLAYING, track)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What the service hears from OBS.
+#[derive(Debug, Clone)]
+pub enum LinkEvent {
+    /// A target changed state.
+    TargetState(TargetStateChanged),
+    /// The plugin's periodic health report.
+    Health(HealthReport),
+    /// A Now Playing source's stable tempo changed.
+    Tempo {
+        /// BPM.
+        bpm: f64,
+        /// 0–1.
+        confidence: f64,
+        /// The audio source it listens to.
+        audio_source: String,
+    },
+    /// OBS's own stream started or stopped.
+    MainStream {
+        /// Whether it is live now.
+        active: bool,
+    },
+    /// OBS is shutting down.
+    Closing,
+}
+
+impl LinkEvent {
+    fn from_obs(e: obws::events::Event) -> Option<LinkEvent> {
+        use obws::events::Event;
+        match e {
+            Event::VendorEvent {
+                vendor_name,
+                event_type,
+                event_data,
+            } if vendor_name == VENDOR_NAME => match event_type.as_str() {
+                protocol::event::TARGET_STATE_CHANGED => serde_json::from_value(event_data)
+                    .ok()
+                    .map(LinkEvent::TargetState),
+                protocol::event::TARGET_HEALTH => {
+                    serde_json::from_value(event_data).ok().map(LinkEvent::Health)
+                }
+                protocol::event::TEMPO_CHANGED => Some(LinkEvent::Tempo {
+                    bpm: event_data["bpm"].as_f64().unwrap_or(0.0),
+                    confidence: event_data["confidence"].as_f64().unwrap_or(0.0),
+                    audio_source: event_data["audioSource"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                }),
+                _ => None,
+            },
+            Event::StreamStateChanged { active, .. } => Some(LinkEvent::MainStream { active }),
+            Event::ExitStarted | Event::ServerStopping => Some(LinkEvent::Closing),
+            _ => None,
+        }
+    }
+}
+
+/// OBS's own stream output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MainStream {
+    /// Live.
+    pub active: bool,
+    /// Reconnecting.
+    pub reconnecting: bool,
+    /// How long it has been live.
+    pub duration_ms: i64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Frames skipped by the output.
+    pub skipped_frames: u32,
+    /// Frames delivered to the output.
+    pub total_frames: u32,
+    /// Congestion 0–1.
+    pub congestion: f64,
+}
+
+/// OBS's performance counters (`GetStats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObsStats {
+    /// OBS process CPU use (percent of one core).
+    pub cpu_percent: f64,
+    /// Resident memory (MB).
+    pub memory_mb: f64,
+    /// Frames rendered per second.
+    pub active_fps: f64,
+    /// Average render time (ms).
+    pub average_frame_render_ms: f64,
+    /// Frames the renderer skipped (lagged).
+    pub render_skipped_frames: u32,
+    /// Frames rendered.
+    pub render_total_frames: u32,
+    /// Frames skipped by encoding (lagged).
+    pub output_skipped_frames: u32,
+    /// Frames encoded.
+    pub output_total_frames: u32,
+}
+
+/// The track for `SetNowPlaying`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NowPlaying {
+    /// Artist.
+    pub artist: String,
+    /// Title.
+    pub title: String,
+    /// Album.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    /// The DJ software's BPM for the track.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bpm: Option<f64>,
 }
