@@ -13,7 +13,9 @@
 
 pub mod analyze;
 pub mod keys;
+pub mod live;
 pub mod obs_link;
+pub mod service;
 pub mod status;
 pub mod store;
 

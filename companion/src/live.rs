@@ -1,0 +1,323 @@
+//! The live picture the dashboard, the API and `/metrics` show: OBS connection, main stream,
+//! OBS stats, one tile per target (state, health, a 60-point bitrate sparkline) and now playing.
+//!
+//! Threads: written by the service's OBS task, read by web handlers; a std `Mutex` guards the
+//! snapshot (held only to copy or edit it, never across `.await`) and a `watch` channel carries
+//! the sequence number of the newest snapshot to SSE subscribers.
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use deckcast_protocol::targets::{TargetHealth, TargetState, TargetView, Warning};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::obs_link::{MainStream, ObsStats, ObsVersions};
+
+/// Points in a tile's sparkline (one per second).
+pub const SPARK_POINTS: usize = 60;
+
+/// The companion's link to OBS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObsConn {
+    /// `connecting`, `connected`, `disconnected`, `plugin_missing`, `auth_failed`, `unsupported`.
+    pub state: String,
+    /// Why it is not connected (no secrets).
+    pub message: Option<String>,
+    /// Since when the state holds (Unix ms).
+    pub since_ms: i64,
+    /// Versions, once connected.
+    pub versions: Option<ObsVersions>,
+    /// The plugin's version.
+    pub plugin_version: Option<String>,
+    /// Where the plugin keeps keys (`keyring` or `memory`).
+    pub key_storage: Option<String>,
+}
+
+/// One target's tile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tile {
+    /// Target id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+    /// Server URL (never the key).
+    pub server: String,
+    /// Included in "start all".
+    pub enabled: bool,
+    /// A key is set in the plugin.
+    pub has_key: bool,
+    /// State.
+    pub state: TargetState,
+    /// Last error (redacted by the plugin).
+    pub last_error: Option<String>,
+    /// Bitrate.
+    pub kbps: f64,
+    /// Frames per second sent.
+    pub fps: f64,
+    /// Frames dropped by the output.
+    pub dropped_frames: u64,
+    /// Frames sent.
+    pub total_frames: u64,
+    /// Seconds live.
+    pub uptime_sec: f64,
+    /// Reconnects.
+    pub reconnects: u32,
+    /// Congestion 0–1.
+    pub congestion: f64,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+    /// The last [`SPARK_POINTS`] seconds of bitrate, oldest first.
+    pub spark: VecDeque<f64>,
+}
+
+impl Tile {
+    fn from_view(v: &TargetView) -> Tile {
+        Tile {
+            id: v.config.id.clone(),
+            name: v.config.name.clone(),
+            platform: platform_name(&v.config.platform),
+            server: v.config.server.clone(),
+            enabled: v.config.enabled,
+            has_key: v.has_key,
+            state: v.state,
+            last_error: v.last_error.clone(),
+            kbps: 0.0,
+            fps: 0.0,
+            dropped_frames: 0,
+            total_frames: 0,
+            uptime_sec: 0.0,
+            reconnects: 0,
+            congestion: 0.0,
+            warnings: Vec::new(),
+            spark: VecDeque::with_capacity(SPARK_POINTS),
+        }
+    }
+}
+
+/// A platform's wire name (`twitch`, ...).
+pub fn platform_name<T: Serialize>(p: &T) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What the Now Playing sources show, as far as the companion knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NowPlayingView {
+    /// Artist.
+    pub artist: String,
+    /// Title.
+    pub title: String,
+    /// Album.
+    pub album: Option<String>,
+    /// BPM from the DJ software.
+    pub library_bpm: Option<f64>,
+    /// Live BPM from the newest `TempoChanged`.
+    pub bpm: Option<f64>,
+    /// Its confidence.
+    pub confidence: Option<f64>,
+    /// The audio source it was detected from.
+    pub audio_source: Option<String>,
+}
+
+/// Everything live.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Grows with every change.
+    pub seq: u64,
+    /// When it last changed (Unix ms).
+    pub updated_ms: i64,
+    /// The OBS link.
+    pub obs: ObsConn,
+    /// OBS's own stream.
+    pub main_stream: MainStream,
+    /// OBS's counters.
+    pub stats: Option<ObsStats>,
+    /// Targets, in the plugin's order.
+    pub targets: Vec<Tile>,
+    /// Now playing.
+    pub now_playing: NowPlayingView,
+}
+
+impl Snapshot {
+    /// Replaces the target list from `ListTargets`, keeping each tile's health and sparkline.
+    pub fn set_targets(&mut self, views: &[TargetView]) {
+        let mut old: Vec<Tile> = std::mem::take(&mut self.targets);
+        self.targets = views
+            .iter()
+            .map(|v| {
+                let mut t = Tile::from_view(v);
+                if let Some(i) = old.iter().position(|o| o.id == t.id) {
+                    let o = old.swap_remove(i);
+                    t.spark = o.spark;
+                    t.kbps = o.kbps;
+                    t.fps = o.fps;
+                    t.dropped_frames = o.dropped_frames;
+                    t.total_frames = o.total_frames;
+                    t.uptime_sec = o.uptime_sec;
+                    t.reconnects = o.reconnects;
+                    t.congestion = o.congestion;
+                    t.warnings = o.warnings;
+                }
+                t
+            })
+            .collect();
+    }
+
+    /// Applies one health report (one sparkline point per target per call).
+    pub fn apply_health(&mut self, report: &[TargetHealth]) {
+        for h in report {
+            if let Some(t) = self.targets.iter_mut().find(|t| t.id == h.id) {
+                t.state = h.state;
+                t.kbps = h.kbps;
+                t.fps = h.fps;
+                t.dropped_frames = h.dropped_frames;
+                t.total_frames = h.total_frames;
+                t.uptime_sec = h.uptime_sec;
+                t.reconnects = h.reconnects;
+                t.congestion = h.congestion;
+                t.last_error = h.last_error.clone();
+                t.warnings = h.warnings.clone();
+                if t.spark.len() == SPARK_POINTS {
+                    t.spark.pop_front();
+                }
+                t.spark.push_back(if h.state.is_active() { h.kbps } else { 0.0 });
+            }
+        }
+    }
+
+    /// Applies a state change event.
+    pub fn apply_state(&mut self, id: &str, state: TargetState, last_error: Option<String>) {
+        if let Some(t) = self.targets.iter_mut().find(|t| t.id == id) {
+            t.state = state;
+            t.last_error = last_error;
+            if !state.is_active() {
+                t.kbps = 0.0;
+                t.fps = 0.0;
+            }
+        }
+    }
+
+    /// Ids of targets that are live or reconnecting.
+    pub fn live_targets(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .filter(|t| matches!(t.state, TargetState::Live | TargetState::Reconnecting))
+            .map(|t| t.id.clone())
+            .collect()
+    }
+}
+
+/// The shared live state.
+#[derive(Debug)]
+pub struct Live {
+    snap: Mutex<Snapshot>,
+    tx: watch::Sender<u64>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Live {
+    /// An empty picture (OBS connecting).
+    pub fn new() -> Live {
+        let snap = Snapshot {
+            obs: ObsConn {
+                state: "connecting".into(),
+                since_ms: crate::store::now_ms(),
+                ..ObsConn::default()
+            },
+            ..Snapshot::default()
+        };
+        Live {
+            snap: Mutex::new(snap),
+            tx: watch::channel(0).0,
+        }
+    }
+
+    /// A copy of the current picture.
+    pub fn get(&self) -> Snapshot {
+        self.snap.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Edits the picture and tells subscribers (only if something changed).
+    pub fn update<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
+        let mut snap = self.snap.lock().unwrap_or_else(|e| e.into_inner());
+        let before = snap.clone();
+        let r = f(&mut snap);
+        if *snap != before {
+            snap.seq += 1;
+            snap.updated_ms = crate::store::now_ms();
+            let seq = snap.seq;
+            drop(snap);
+            self.tx.send_replace(seq);
+        }
+        r
+    }
+
+    /// A receiver that sees every new sequence number.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(id: &str, kbps: f64) -> TargetHealth {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "state": "live", "kbps": kbps, "fps": 30.0, "totalFrames": 10,
+            "droppedFrames": 1, "congestion": 0.0, "connectTimeMs": 5, "uptimeSec": 3.0,
+            "reconnects": 0, "lastError": null, "warnings": []
+        }))
+        .unwrap()
+    }
+
+    fn view(id: &str) -> TargetView {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "platform": "twitch", "server": "rtmp://x/app", "enabled": true,
+            "syncStart": false, "syncStop": false,
+            "reconnect": {"retryDelaySec": 2, "maxRetries": 25},
+            "encoder": {"mode": "shared"}, "hasKey": true, "keyStorage": "keyring",
+            "state": "idle", "lastError": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn sparklines_keep_sixty_points_across_target_refreshes() {
+        let live = Live::new();
+        let rx = live.subscribe();
+        live.update(|s| s.set_targets(&[view("a"), view("b")]));
+        assert!(rx.has_changed().unwrap());
+        for i in 0..70 {
+            live.update(|s| s.apply_health(&[health("a", i as f64)]));
+        }
+        live.update(|s| s.set_targets(&[view("a")]));
+        let snap = live.get();
+        assert_eq!(snap.targets.len(), 1);
+        let spark = &snap.targets[0].spark;
+        assert_eq!(spark.len(), SPARK_POINTS);
+        assert_eq!((spark[0], spark[59]), (10.0, 69.0));
+        // The refresh carries the plugin's state (idle here); events move it on.
+        assert!(snap.live_targets().is_empty());
+        live.update(|s| s.apply_state("a", TargetState::Live, None));
+        assert_eq!(live.get().live_targets(), vec!["a"]);
+        let snap = live.get();
+        // No change, no new sequence number.
+        let seq = snap.seq;
+        live.update(|_| ());
+        assert_eq!(live.get().seq, seq);
+    }
+}

@@ -1,0 +1,501 @@
+//! `deckcast serve`'s OBS side: keeps a link to OBS forever (exponential backoff, 1 s to 30 s),
+//! resyncs after every reconnect and every few seconds (obws drops lagged events silently, so
+//! events only speed things up; polling makes the picture right), feeds [`Live`], writes history
+//! and 1 s health samples to the [`Db`] and pushes keys the plugin lacks from the keyring.
+//!
+//! Threads: one tokio task ([`Service::run`]); web handlers borrow the current link through
+//! [`Service::link`] (a std `Mutex` around an `Arc`, never held across `.await`).
+use std::collections::{BTreeSet, HashSet};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deckcast_protocol::PROTOCOL_VERSION;
+use deckcast_protocol::targets::{TargetState, TargetView};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::keys::{self, Keys};
+use crate::live::{Live, platform_name};
+use crate::obs_link::{ConnectOptions, LinkError, LinkEvent, ObsLink};
+use crate::store::{Db, Sample, TargetMeta, now_ms};
+
+/// How the service reaches OBS and how long it keeps health data.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// obs-websocket host.
+    pub host: String,
+    /// obs-websocket port.
+    pub port: u16,
+    /// Keep 1 s health samples this long before rolling them up per minute.
+    pub keep_raw: Duration,
+    /// Keep per-minute rows this long.
+    pub keep_minutes: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 4455,
+            keep_raw: Duration::from_secs(6 * 3600),
+            keep_minutes: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default)]
+struct SessionState {
+    /// Open session row and the targets seen live in it.
+    open: Option<(i64, BTreeSet<String>)>,
+}
+
+/// The OBS side of the companion.
+#[derive(Debug)]
+pub struct Service {
+    /// The live picture.
+    pub live: Arc<Live>,
+    /// The database.
+    pub db: Db,
+    /// The keyring.
+    pub keys: Keys,
+    cfg: ServiceConfig,
+    link: Mutex<Option<Arc<ObsLink>>>,
+    session: Mutex<SessionState>,
+}
+
+impl Service {
+    /// A service that has not connected yet.
+    pub fn new(cfg: ServiceConfig, db: Db, keys: Keys) -> Arc<Service> {
+        Arc::new(Service {
+            live: Arc::new(Live::new()),
+            db,
+            keys,
+            cfg,
+            link: Mutex::new(None),
+            session: Mutex::new(SessionState::default()),
+        })
+    }
+
+    /// The current link to OBS, if connected.
+    pub fn link(&self) -> Option<Arc<ObsLink>> {
+        self.link.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_link(&self, link: Option<Arc<ObsLink>>) {
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = link;
+    }
+
+    /// Records a history event; a database failure is logged, never fatal.
+    pub async fn record(&self, kind: &'static str, target: Option<String>, message: String) {
+        tracing::info!(kind, target = target.as_deref().unwrap_or(""), "{message}");
+        let r = self
+            .db
+            .call(move |s| s.record_event(now_ms(), kind, target.as_deref(), &message))
+            .await;
+        if let Err(e) = r {
+            tracing::error!("history: {e}");
+        }
+    }
+
+    fn set_obs_state(&self, state: &str, message: Option<String>) {
+        self.live.update(|s| {
+            if s.obs.state != state {
+                s.obs.since_ms = now_ms();
+            }
+            s.obs.state = state.to_owned();
+            s.obs.message = message;
+            if state != "connected" {
+                s.stats = None;
+                s.main_stream = Default::default();
+            }
+        });
+    }
+
+    /// Runs until `shutdown` turns true: connect, follow, reconnect with backoff, forever.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if let Err(e) = self.db.call(|s| s.close_orphan_sessions()).await {
+            tracing::error!("closing sessions left open by the previous run: {e}");
+        }
+        let mut backoff = BACKOFF_MIN;
+        let mut lost_at: Option<i64> = None;
+        while !*shutdown.borrow() {
+            let keys = self.keys.clone();
+            let password = tokio::task::spawn_blocking(move || keys.obs_password())
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.map_err(|e| tracing::warn!("obs-websocket password: {e}"))
+                        .ok()
+                })
+                .flatten();
+            let opts = ConnectOptions {
+                host: self.cfg.host.clone(),
+                port: self.cfg.port,
+                password,
+            };
+            let attempt = tokio::select! {
+                r = ObsLink::connect(&opts) => r,
+                _ = shutdown.changed() => break,
+            };
+            match attempt {
+                Ok(link) => {
+                    let link = Arc::new(link);
+                    match self.hello(&link).await {
+                        Ok(()) => {
+                            backoff = BACKOFF_MIN;
+                            let message = match lost_at.take() {
+                                Some(t) => format!(
+                                    "OBS connection back after {:.0} s",
+                                    (now_ms() - t) as f64 / 1000.0
+                                ),
+                                None => "connected to OBS".to_owned(),
+                            };
+                            self.record("obs_connected", None, message).await;
+                            self.set_link(Some(Arc::clone(&link)));
+                            self.follow(&link, &mut shutdown).await;
+                            self.set_link(None);
+                            if *shutdown.borrow() {
+                                break;
+                            }
+                            lost_at = Some(now_ms());
+                            self.set_obs_state(
+                                "disconnected",
+                                Some("lost the connection to OBS; reconnecting".into()),
+                            );
+                            self.record("obs_lost", None, "lost the connection to OBS".into())
+                                .await;
+                            self.close_session("obs_lost").await;
+                            self.live.update(|s| {
+                                for t in &mut s.targets {
+                                    t.kbps = 0.0;
+                                    t.fps = 0.0;
+                                }
+                            });
+                        }
+                        Err(e) => self.link_failed(&e),
+                    }
+                }
+                Err(e) => self.link_failed(&e),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => break,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        self.set_link(None);
+        self.close_session("companion_stopped").await;
+    }
+
+    fn link_failed(&self, e: &LinkError) {
+        let state = match e {
+            LinkError::AuthFailed { .. } => "auth_failed",
+            LinkError::PluginMissing => "plugin_missing",
+            LinkError::Unsupported { .. } => "unsupported",
+            _ => "disconnected",
+        };
+        tracing::warn!("OBS: {e}");
+        self.set_obs_state(state, Some(e.to_string()));
+    }
+
+    /// Versions and the plugin's protocol, then the first full sync.
+    async fn hello(&self, link: &ObsLink) -> Result<(), LinkError> {
+        let versions = link.versions().await?;
+        let plugin = link.plugin_version().await?;
+        let message = (plugin.protocol_version != PROTOCOL_VERSION).then(|| {
+            format!(
+                "the plugin speaks vendor protocol {} but this companion speaks {}: update the older one",
+                plugin.protocol_version, PROTOCOL_VERSION
+            )
+        });
+        self.live.update(|s| {
+            s.obs.versions = Some(versions);
+            s.obs.plugin_version = Some(plugin.plugin_version.clone());
+        });
+        self.set_obs_state("connected", message);
+        self.resync(link, true).await
+    }
+
+    /// Follows events and polls health until the connection ends or shutdown.
+    async fn follow(&self, link: &ObsLink, shutdown: &mut watch::Receiver<bool>) {
+        let Ok(events) = link.events() else {
+            return;
+        };
+        let mut events = pin!(events);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(e) => self.on_event(e).await,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    n += 1;
+                    if let Err(e) = self.poll(link, n).await {
+                        if matches!(e, LinkError::Obs(_) | LinkError::Unreachable { .. }) {
+                            tracing::warn!("OBS stopped answering: {e}");
+                            return;
+                        }
+                        tracing::warn!("poll: {e}");
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn on_event(&self, e: LinkEvent) {
+        match e {
+            LinkEvent::TargetState(c) => {
+                self.live
+                    .update(|s| s.apply_state(&c.id, c.state, c.last_error.clone()));
+                let message = match (&c.state, &c.last_error) {
+                    (TargetState::Error, Some(err)) => format!("{}: failed: {err}", c.name),
+                    (TargetState::Reconnecting, _) => {
+                        format!("{}: reconnecting (reconnect {})", c.name, c.reconnects + 1)
+                    }
+                    (state, _) => format!("{}: {}", c.name, platform_name(state)),
+                };
+                self.record("target_state", Some(c.id.clone()), message).await;
+                self.track_session().await;
+            }
+            LinkEvent::Health(h) => {
+                self.live.update(|s| s.apply_health(&h.targets));
+            }
+            LinkEvent::Tempo {
+                bpm,
+                confidence,
+                audio_source,
+            } => self.live.update(|s| {
+                s.now_playing.bpm = Some(bpm);
+                s.now_playing.confidence = Some(confidence);
+                s.now_playing.audio_source = Some(audio_source);
+            }),
+            LinkEvent::MainStream { active } => {
+                self.live.update(|s| s.main_stream.active = active);
+                let message = if active {
+                    "OBS stream started"
+                } else {
+                    "OBS stream stopped"
+                };
+                self.record("main_stream", None, message.into()).await;
+                self.track_session().await;
+            }
+            LinkEvent::Closing => {
+                self.record("obs_closing", None, "OBS is shutting down".into())
+                    .await;
+            }
+        }
+    }
+
+    /// Once a second: health (and samples); every 5 s: targets, stats, main stream.
+    async fn poll(&self, link: &ObsLink, n: u64) -> Result<(), LinkError> {
+        let report = link.health().await?;
+        let ts_s = now_ms() / 1000;
+        let samples: Vec<Sample> = report
+            .targets
+            .iter()
+            .filter(|h| h.state.is_active())
+            .map(|h| Sample {
+                target_id: h.id.clone(),
+                ts_s,
+                state: platform_name(&h.state),
+                kbps: h.kbps,
+                fps: h.fps,
+                dropped_frames: h.dropped_frames as i64,
+                reconnects: i64::from(h.reconnects),
+            })
+            .collect();
+        self.live.update(|s| s.apply_health(&report.targets));
+        if !samples.is_empty()
+            && let Err(e) = self.db.call(move |s| s.insert_samples(&samples)).await
+        {
+            tracing::error!("health samples: {e}");
+        }
+        let main = link.main_stream().await?;
+        let stats = link.stats().await?;
+        self.live.update(|s| {
+            s.main_stream = main;
+            s.stats = Some(stats);
+        });
+        self.track_session().await;
+        if n % 5 == 0 {
+            self.resync(link, false).await?;
+        }
+        if n % 60 == 0 {
+            let (raw, minutes) = (
+                self.cfg.keep_raw.as_secs() as i64,
+                self.cfg.keep_minutes.as_secs() as i64,
+            );
+            if let Err(e) = self.db.call(move |s| s.roll_up(ts_s, raw, minutes)).await {
+                tracing::error!("health roll-up: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads the targets (the plugin is the source of truth), mirrors their metadata into the
+    /// database and, on a fresh connection, gives the plugin keys it lacks from the keyring.
+    pub async fn resync(&self, link: &ObsLink, fresh: bool) -> Result<(), LinkError> {
+        let list = link.list_targets().await?;
+        let health = link.health().await?;
+        self.live.update(|s| {
+            s.set_targets(&list.targets);
+            s.apply_health(&health.targets);
+            s.obs.key_storage = Some(list.key_storage.clone());
+        });
+        let metas: Vec<TargetMeta> = list.targets.iter().map(meta_of).collect();
+        let r = self
+            .db
+            .call(move |s| {
+                let now = now_ms();
+                let present: HashSet<&str> = metas.iter().map(|m| m.id.as_str()).collect();
+                for old in s.targets()? {
+                    if !present.contains(old.id.as_str()) {
+                        s.delete_target(&old.id, now)?;
+                    }
+                }
+                for m in &metas {
+                    s.upsert_target(m, now)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!("target metadata: {e}");
+        }
+        if fresh {
+            for t in list.targets.iter().filter(|t| !t.has_key) {
+                self.push_key(link, &t.config.id).await;
+            }
+        }
+        self.track_session().await;
+        Ok(())
+    }
+
+    /// Gives the plugin the keyring's key for `id`, if the keyring has one.
+    pub async fn push_key(&self, link: &ObsLink, id: &str) {
+        let keys = self.keys.clone();
+        let account = keys::stream_key_account(id);
+        let key = tokio::task::spawn_blocking(move || keys.get(&account))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        if let Some(key) = key {
+            match link.set_stream_key(id, &key).await {
+                Ok(()) => {
+                    self.record(
+                        "key_pushed",
+                        Some(id.to_owned()),
+                        "gave the plugin the stream key from the keyring".into(),
+                    )
+                    .await;
+                }
+                Err(e) => tracing::warn!("pushing the key of {id}: {e}"),
+            }
+        }
+    }
+
+    /// Opens, extends or closes the stream session from the live picture.
+    async fn track_session(&self) {
+        let snap = self.live.get();
+        let mut live: BTreeSet<String> = snap.live_targets().into_iter().collect();
+        if snap.main_stream.active {
+            live.insert("obs".to_owned());
+        }
+        enum Action {
+            None,
+            Open(Vec<String>),
+            Extend(i64, Vec<String>),
+            Close(i64),
+        }
+        let action = {
+            let mut st = self.session.lock().unwrap_or_else(|e| e.into_inner());
+            match (&mut st.open, live.is_empty()) {
+                (None, true) => Action::None,
+                (None, false) => Action::Open(live.iter().cloned().collect()),
+                (Some((id, seen)), false) => {
+                    let before = seen.len();
+                    seen.extend(live.iter().cloned());
+                    if seen.len() != before {
+                        Action::Extend(*id, seen.iter().cloned().collect())
+                    } else {
+                        Action::None
+                    }
+                }
+                (Some((id, _)), true) => {
+                    let id = *id;
+                    st.open = None;
+                    Action::Close(id)
+                }
+            }
+        };
+        let r = match action {
+            Action::None => return,
+            Action::Open(targets) => {
+                let seen: BTreeSet<String> = targets.iter().cloned().collect();
+                match self
+                    .db
+                    .call(move |s| s.open_session(now_ms(), &targets))
+                    .await
+                {
+                    Ok(id) => {
+                        self.session
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .open = Some((id, seen));
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Extend(id, targets) => {
+                self.db
+                    .call(move |s| s.set_session_targets(id, &targets))
+                    .await
+            }
+            Action::Close(id) => {
+                self.db
+                    .call(move |s| s.close_session(id, now_ms(), "stopped"))
+                    .await
+            }
+        };
+        if let Err(e) = r {
+            tracing::error!("stream session: {e}");
+        }
+    }
+
+    async fn close_session(&self, reason: &'static str) {
+        let open = self
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open
+            .take();
+        if let Some((id, _)) = open
+            && let Err(e) = self
+                .db
+                .call(move |s| s.close_session(id, now_ms(), reason))
+                .await
+        {
+            tracing::error!("stream session: {e}");
+        }
+    }
+}
+
+/// The metadata the database keeps of a target.
+pub fn meta_of(t: &TargetView) -> TargetMeta {
+    TargetMeta {
+        id: t.config.id.clone(),
+        name: t.config.name.clone(),
+        platform: platform_name(&t.config.platform),
+        server: t.config.server.clone(),
+    }
+}
