@@ -134,7 +134,10 @@ impl Keys {
     /// The dashboard token: the environment variable wins, then the keyring; if neither has one,
     /// a new random token is stored in the keyring (an error without a keyring).
     pub fn dashboard_token(&self) -> Result<Secret, KeysError> {
-        if let Some(s) = std::env::var(DASHBOARD_TOKEN_ENV).ok().and_then(Secret::new) {
+        if let Some(s) = std::env::var(DASHBOARD_TOKEN_ENV)
+            .ok()
+            .and_then(Secret::new)
+        {
             return Ok(s);
         }
         if let Some(s) = self.get(DASHBOARD_TOKEN)? {

@@ -188,7 +188,8 @@ impl Snapshot {
                 if t.spark.len() == SPARK_POINTS {
                     t.spark.pop_front();
                 }
-                t.spark.push_back(if h.state.is_active() { h.kbps } else { 0.0 });
+                t.spark
+                    .push_back(if h.state.is_active() { h.kbps } else { 0.0 });
             }
         }
     }

@@ -1,7 +1,11 @@
 //! `deckcast`: the Deckcast companion's command line.
 //!
 //! Exit codes: 0 success, 1 other errors, 2 usage, 3 OBS unreachable, 4 authentication failed,
-//! 5 Deckcast plugin missing, 6 unsupported OBS or obs-websocket version, 7 OBS still starting.
+//! 5 Deckcast plugin missing, 6 unsupported OBS or obs-websocket version, 7 OBS still starting,
+//! 8 no usable keyring.
+//!
+//! Secrets never come from argv (visible to every user of the machine): keys and tokens are read
+//! from standard input or a hidden prompt, passwords from the keyring or the environment.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -11,9 +15,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use deckcast_companion::Secret;
 use deckcast_companion::analyze::analyze;
-use deckcast_companion::obs_link::{ConnectOptions, LinkError};
+use deckcast_companion::keys::{self, Keys, KeysError};
+use deckcast_companion::obs_link::{ConnectOptions, LinkError, ObsLink};
+use deckcast_companion::serve::{ServeConfig, serve};
+use deckcast_companion::service::ServiceConfig;
 use deckcast_companion::status::Status;
 use deckcast_dsp::tempo::Correction;
+use deckcast_protocol::targets::{CreateTarget, Platform, UpdateTarget};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +36,44 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the companion: follow OBS, keep history, serve the dashboard and API.
+    Serve {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Address of the dashboard and API (loopback by default; anything else exposes it to
+        /// the network, still behind the token).
+        #[arg(long, env = "DECKCAST_LISTEN", default_value = "127.0.0.1:8750")]
+        listen: std::net::SocketAddr,
+        /// Where the database lives [default: $XDG_DATA_HOME/deckcast or ~/.local/share/deckcast].
+        #[arg(long, env = "DECKCAST_DATA_DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Another origin allowed to change state (e.g. a reverse proxy's https://host); repeatable.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
+        /// Hours of 1 s health samples to keep before rolling them up per minute.
+        #[arg(long, default_value_t = 6)]
+        keep_raw_hours: u64,
+    },
+    /// The dashboard/API token.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Secrets in the OS keyring.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Multistream targets in OBS (through the plugin).
+    Targets {
+        #[command(flatten)]
+        obs: ObsArgs,
+        #[command(subcommand)]
+        action: TargetsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Show OBS, obs-websocket and Deckcast plugin versions.
     Status {
         #[command(flatten)]
@@ -58,6 +104,108 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Print the token (creating one in the keyring if there is none).
+    Show,
+    /// Replace the token with a new random one (logs every dashboard out after a restart).
+    Rotate,
+    /// Store a token read from standard input.
+    Set,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Store a target's stream key (read from standard input or a hidden prompt) in the keyring
+    /// and give it to the plugin.
+    Set {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Target id (see `deckcast targets list`).
+        target: String,
+    },
+    /// Store the obs-websocket password (read from standard input or a hidden prompt).
+    ObsPassword,
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetsAction {
+    /// List targets with state.
+    List,
+    /// Add a target.
+    Add {
+        /// Display name.
+        name: String,
+        /// Platform.
+        #[arg(long, value_enum, default_value = "custom")]
+        platform: PlatformArg,
+        /// Server URL (platform default if left out).
+        #[arg(long)]
+        server: Option<String>,
+        /// Read the stream key from standard input.
+        #[arg(long)]
+        key_stdin: bool,
+        /// Leave it out of "start all".
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change a target.
+    Edit {
+        /// Target id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New server URL.
+        #[arg(long)]
+        server: Option<String>,
+        /// Include in "start all" (true/false).
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Read a new stream key from standard input.
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// Delete a target (and its key).
+    Rm {
+        /// Target id.
+        id: String,
+    },
+    /// Start a target.
+    Start {
+        /// Target id.
+        id: String,
+    },
+    /// Stop a target.
+    Stop {
+        /// Target id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PlatformArg {
+    Twitch,
+    Youtube,
+    Facebook,
+    Tiktok,
+    Kick,
+    Custom,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Platform {
+        match p {
+            PlatformArg::Twitch => Platform::Twitch,
+            PlatformArg::Youtube => Platform::Youtube,
+            PlatformArg::Facebook => Platform::Facebook,
+            PlatformArg::Tiktok => Platform::Tiktok,
+            PlatformArg::Kick => Platform::Kick,
+            PlatformArg::Custom => Platform::Custom,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum CorrectionArg {
     None,
@@ -81,18 +229,32 @@ struct ObsArgs {
     password_stdin: bool,
 }
 
+/// The first line of standard input, or a hidden prompt on a terminal.
+fn read_secret(what: &str) -> anyhow::Result<Option<Secret>> {
+    use std::io::IsTerminal;
+    let mut line = String::new();
+    if std::io::stdin().is_terminal() {
+        eprint!("{what} (input is not shown): ");
+        // Echo off via stty, the most portable way without extra crates.
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+        let r = std::io::stdin().read_line(&mut line);
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+        r.with_context(|| format!("reading {what}"))?;
+    } else {
+        std::io::stdin()
+            .read_to_string(&mut line)
+            .with_context(|| format!("reading {what} from standard input"))?;
+    }
+    Ok(Secret::new(line.lines().next().unwrap_or_default()))
+}
+
 impl ObsArgs {
     fn resolve(&self) -> anyhow::Result<ConnectOptions> {
         let password = if self.password_stdin {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_to_string(&mut line)
-                .context("reading the password from standard input")?;
-            Secret::new(line.lines().next().unwrap_or_default())
+            read_secret("the obs-websocket password")?
         } else {
-            std::env::var("DECKCAST_OBS_PASSWORD")
-                .ok()
-                .and_then(Secret::new)
+            Keys::open().obs_password()?
         };
         Ok(ConnectOptions {
             host: self.host.clone(),
@@ -103,6 +265,9 @@ impl ObsArgs {
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(KeysError::NoKeyring { .. }) = err.downcast_ref::<KeysError>() {
+        return 8;
+    }
     match err.downcast_ref::<LinkError>() {
         Some(LinkError::Unreachable { .. }) => 3,
         Some(LinkError::AuthFailed { .. }) => 4,
@@ -113,8 +278,266 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+fn default_data_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("deckcast")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn print_json_or<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        );
+    } else {
+        print!("{}", text());
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, KeysError> + Send + 'static,
+) -> anyhow::Result<R> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+async fn targets(obs: ObsArgs, action: TargetsAction, json: bool) -> anyhow::Result<()> {
+    // Read a key before connecting, so the prompt is not interleaved with connection errors.
+    let key = match &action {
+        TargetsAction::Add {
+            key_stdin: true, ..
+        }
+        | TargetsAction::Edit {
+            key_stdin: true, ..
+        } => Some(read_secret("the stream key")?.context("the stream key is empty")?),
+        _ => None,
+    };
+    let keys = Keys::open();
+    if key.is_some()
+        && let Some(why) = keys.unavailable_reason()
+    {
+        return Err(KeysError::NoKeyring {
+            reason: why.to_owned(),
+            what: "stream keys",
+            env: "(none: set the key in the OBS dock, which keeps it in memory for the session)",
+        }
+        .into());
+    }
+    let link = ObsLink::connect(&obs.resolve()?).await?;
+    let store_key = |id: String, key: Secret| {
+        let keys = keys.clone();
+        blocking(move || keys.set(&keys::stream_key_account(&id), &key))
+    };
+    match action {
+        TargetsAction::List => {
+            let list = link.list_targets().await?;
+            print_json_or(json, &list, || {
+                let mut out = String::new();
+                for t in &list.targets {
+                    out.push_str(&format!(
+                        "{:<14} {:<24} {:<9} {:<12} key {}\n",
+                        t.config.id,
+                        t.config.name,
+                        deckcast_companion::live::platform_name(&t.config.platform),
+                        deckcast_companion::live::platform_name(&t.state),
+                        if t.has_key { "set" } else { "missing" }
+                    ));
+                }
+                if list.targets.is_empty() {
+                    out.push_str("no targets\n");
+                }
+                out
+            });
+        }
+        TargetsAction::Add {
+            name,
+            platform,
+            server,
+            disabled,
+            ..
+        } => {
+            let reply = link
+                .create_target(&CreateTarget {
+                    name,
+                    platform: platform.into(),
+                    server,
+                    key: key.as_ref().map(|k| k.expose().to_owned()),
+                    enabled: Some(!disabled),
+                    ..CreateTarget::default()
+                })
+                .await?;
+            if let Some(k) = key {
+                store_key(reply.target.config.id.clone(), k).await?;
+            }
+            print_json_or(json, &reply, || {
+                format!("created {}\n", reply.target.config.id)
+            });
+        }
+        TargetsAction::Edit {
+            id,
+            name,
+            server,
+            enabled,
+            ..
+        } => {
+            let reply = link
+                .update_target(&UpdateTarget {
+                    id: id.clone(),
+                    name,
+                    server,
+                    enabled,
+                    key: key.as_ref().map(|k| k.expose().to_owned()),
+                    ..UpdateTarget::default()
+                })
+                .await?;
+            if let Some(k) = key {
+                store_key(id, k).await?;
+            }
+            print_json_or(json, &reply, || {
+                format!("updated {}\n", reply.target.config.id)
+            });
+        }
+        TargetsAction::Rm { id } => {
+            link.delete_target(&id).await?;
+            let k = keys.clone();
+            let account = keys::stream_key_account(&id);
+            blocking(move || k.delete(&account)).await?;
+            print_json_or(json, &serde_json::json!({"deleted": id}), || {
+                format!("deleted {id}\n")
+            });
+        }
+        TargetsAction::Start { id } => {
+            let reply = link.start_stop(&id, true).await?;
+            print_json_or(json, &reply, || {
+                format!(
+                    "{}: {}\n",
+                    id,
+                    deckcast_companion::live::platform_name(&reply.target.state)
+                )
+            });
+        }
+        TargetsAction::Stop { id } => {
+            let reply = link.start_stop(&id, false).await?;
+            print_json_or(json, &reply, || {
+                format!(
+                    "{}: {}\n",
+                    id,
+                    deckcast_companion::live::platform_name(&reply.target.state)
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve {
+            obs,
+            listen,
+            data_dir,
+            allow_origins,
+            keep_raw_hours,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("DECKCAST_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            if obs.password_stdin {
+                anyhow::bail!(
+                    "serve reads the obs-websocket password from the keyring (deckcast key obs-password) or DECKCAST_OBS_PASSWORD"
+                );
+            }
+            let keys = tokio::task::spawn_blocking(Keys::open).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let cfg = ServeConfig {
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                service: ServiceConfig {
+                    host: obs.host,
+                    port: obs.port,
+                    keep_raw: std::time::Duration::from_secs(
+                        keep_raw_hours.clamp(1, 24 * 30) * 3600,
+                    ),
+                    ..ServiceConfig::default()
+                },
+                extra_origins: allow_origins,
+            };
+            serve(cfg, keys, listener, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Token { action } => {
+            let keys = tokio::task::spawn_blocking(Keys::open).await?;
+            let token = match action {
+                TokenAction::Show => blocking(move || keys.dashboard_token()).await?,
+                TokenAction::Rotate => {
+                    let t = keys::random_token();
+                    let stored = t.clone();
+                    blocking(move || keys.set(keys::DASHBOARD_TOKEN, &stored)).await?;
+                    t
+                }
+                TokenAction::Set => {
+                    let t = read_secret("the dashboard token")?.context("the token is empty")?;
+                    let stored = t.clone();
+                    blocking(move || keys.set(keys::DASHBOARD_TOKEN, &stored)).await?;
+                    eprintln!("stored");
+                    return Ok(());
+                }
+            };
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Key { action } => match action {
+            KeyAction::ObsPassword => {
+                let p =
+                    read_secret("the obs-websocket password")?.context("the password is empty")?;
+                let keys = tokio::task::spawn_blocking(Keys::open).await?;
+                blocking(move || keys.set(keys::OBS_PASSWORD, &p)).await?;
+                eprintln!("stored in the keyring");
+                Ok(())
+            }
+            KeyAction::Set { obs, target } => {
+                let key = read_secret("the stream key")?.context("the stream key is empty")?;
+                let keys = tokio::task::spawn_blocking(Keys::open).await?;
+                let stored = key.clone();
+                let account = keys::stream_key_account(&target);
+                blocking(move || keys.set(&account, &stored)).await?;
+                let link = ObsLink::connect(&obs.resolve()?).await?;
+                link.set_stream_key(&target, &key).await?;
+                eprintln!("stored in the keyring and given to the plugin");
+                Ok(())
+            }
+        },
+        Command::Targets { obs, action, json } => targets(obs, action, json).await,
         Command::Status { obs, json } => {
             let status = Status::fetch(&obs.resolve()?).await?;
             if json {

@@ -155,6 +155,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// Versions reported by OBS itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObsVersions {
     /// OBS Studio version, e.g. `30.2.3`.
     pub obs_studio: String,
@@ -348,14 +349,20 @@ impl ObsLink {
 
     /// `GetTarget`.
     pub async fn get_target(&self, id: &str) -> Result<TargetReply, LinkError> {
-        self.vendor(protocol::request::GET_TARGET, &TargetId { id: id.to_owned() })
-            .await
+        self.vendor(
+            protocol::request::GET_TARGET,
+            &TargetId { id: id.to_owned() },
+        )
+        .await
     }
 
     /// `DeleteTarget`.
     pub async fn delete_target(&self, id: &str) -> Result<(), LinkError> {
         let _: serde_json::Value = self
-            .vendor(protocol::request::DELETE_TARGET, &TargetId { id: id.to_owned() })
+            .vendor(
+                protocol::request::DELETE_TARGET,
+                &TargetId { id: id.to_owned() },
+            )
             .await?;
         Ok(())
     }
@@ -440,9 +447,9 @@ impl LinkEvent {
                 protocol::event::TARGET_STATE_CHANGED => serde_json::from_value(event_data)
                     .ok()
                     .map(LinkEvent::TargetState),
-                protocol::event::TARGET_HEALTH => {
-                    serde_json::from_value(event_data).ok().map(LinkEvent::Health)
-                }
+                protocol::event::TARGET_HEALTH => serde_json::from_value(event_data)
+                    .ok()
+                    .map(LinkEvent::Health),
                 protocol::event::TEMPO_CHANGED => Some(LinkEvent::Tempo {
                     bpm: event_data["bpm"].as_f64().unwrap_or(0.0),
                     confidence: event_data["confidence"].as_f64().unwrap_or(0.0),

@@ -262,7 +262,8 @@ impl Service {
                     }
                     (state, _) => format!("{}: {}", c.name, platform_name(state)),
                 };
-                self.record("target_state", Some(c.id.clone()), message).await;
+                self.record("target_state", Some(c.id.clone()), message)
+                    .await;
                 self.track_session().await;
             }
             LinkEvent::Health(h) => {
@@ -325,10 +326,10 @@ impl Service {
             s.stats = Some(stats);
         });
         self.track_session().await;
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             self.resync(link, false).await?;
         }
-        if n % 60 == 0 {
+        if n.is_multiple_of(60) {
             let (raw, minutes) = (
                 self.cfg.keep_raw.as_secs() as i64,
                 self.cfg.keep_minutes.as_secs() as i64,
@@ -447,10 +448,8 @@ impl Service {
                     .await
                 {
                     Ok(id) => {
-                        self.session
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .open = Some((id, seen));
+                        self.session.lock().unwrap_or_else(|e| e.into_inner()).open =
+                            Some((id, seen));
                         Ok(())
                     }
                     Err(e) => Err(e),

@@ -6,6 +6,7 @@ use crate::obs_link::{ConnectOptions, LinkError, ObsLink, ObsVersions};
 
 /// Everything `deckcast status` shows.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     /// OBS and obs-websocket.
     pub obs: ObsVersions,

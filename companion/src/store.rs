@@ -344,7 +344,12 @@ impl Store {
     }
 
     /// Ends a session.
-    pub fn close_session(&mut self, id: i64, ended_ms: i64, reason: &str) -> Result<(), StoreError> {
+    pub fn close_session(
+        &mut self,
+        id: i64,
+        ended_ms: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE sessions SET ended_ms = ?2, end_reason = ?3 WHERE id = ?1 AND ended_ms IS NULL",
             params![id, ended_ms, reason],
@@ -568,8 +573,14 @@ mod tests {
             server: "rtmp://x/app".into(),
         };
         s.upsert_target(&t, 1).unwrap();
-        s.upsert_target(&TargetMeta { name: "Twitch 2".into(), ..t.clone() }, 2)
-            .unwrap();
+        s.upsert_target(
+            &TargetMeta {
+                name: "Twitch 2".into(),
+                ..t.clone()
+            },
+            2,
+        )
+        .unwrap();
         assert_eq!(s.targets().unwrap()[0].name, "Twitch 2");
         s.delete_target("a", 3).unwrap();
         assert!(s.targets().unwrap().is_empty());
@@ -582,7 +593,8 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         // Two minutes of samples for one target: 0..120 s, kbps = 1000 + i.
         for i in 0..120 {
-            s.insert_samples(&[sample("a", i, 1000.0 + i as f64, i / 10)]).unwrap();
+            s.insert_samples(&[sample("a", i, 1000.0 + i as f64, i / 10)])
+                .unwrap();
         }
         // Keep the last 60 s raw at t = 125: the first minute rolls up.
         let rolled = s.roll_up(125, 60, 86_400).unwrap();
@@ -592,7 +604,13 @@ mod tests {
         assert_eq!(series.len(), 61);
         assert_eq!(series[0].ts_s, 0);
         assert!((series[0].kbps - 1029.5).abs() < 1e-9, "{:?}", series[0]);
-        assert_eq!(series[1], Point { ts_s: 60, kbps: 1060.0 });
+        assert_eq!(
+            series[1],
+            Point {
+                ts_s: 60,
+                kbps: 1060.0
+            }
+        );
         // Rolling up again later merges into the existing minute rows.
         let rolled = s.roll_up(10_000, 60, 86_400).unwrap();
         assert_eq!(rolled, 60);
@@ -606,7 +624,8 @@ mod tests {
     fn sessions_and_events_form_the_history() {
         let mut s = Store::open_in_memory().unwrap();
         let id = s.open_session(1_000, &["a".into()]).unwrap();
-        s.set_session_targets(id, &["a".into(), "b".into()]).unwrap();
+        s.set_session_targets(id, &["a".into(), "b".into()])
+            .unwrap();
         s.record_event(1_500, "obs_lost", None, "lost OBS").unwrap();
         s.insert_samples(&[sample("a", 5, 1.0, 0)]).unwrap();
         // A crash leaves the session open: the next start closes it at the last sample.
@@ -617,7 +636,10 @@ mod tests {
         assert_eq!(sessions[0].end_reason.as_deref(), Some("companion_restart"));
         let id2 = s.open_session(6_000, &[]).unwrap();
         s.close_session(id2, 7_000, "stopped").unwrap();
-        assert_eq!(s.sessions(1).unwrap()[0].end_reason.as_deref(), Some("stopped"));
+        assert_eq!(
+            s.sessions(1).unwrap()[0].end_reason.as_deref(),
+            Some("stopped")
+        );
         assert_eq!(s.events(10).unwrap()[0].kind, "obs_lost");
         assert_eq!(s.last_event_id().unwrap(), Some(1));
     }

@@ -78,9 +78,9 @@ async fn plugin_loads_and_answers_get_version() {
     let out = deckcast_status(&obs, Some(&obs.password), &["--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["obs"]["obs_studio"], json!(obs_version));
+    assert_eq!(status["obs"]["obsStudio"], json!(obs_version));
     assert!(
-        status["obs"]["obs_websocket"]
+        status["obs"]["obsWebsocket"]
             .as_str()
             .unwrap()
             .starts_with("5."),

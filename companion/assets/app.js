@@ -1,0 +1,222 @@
+"use strict";
+// Deckcast dashboard: renders the companion's live snapshot (Server-Sent Events from
+// /api/v1/events) and calls the REST API. No framework, no external files.
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "" };
+window.deckcast = state; // read by the end-to-end tests
+
+async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(`/api/v1${path}`, init);
+  if (r.status === 401) {
+    location.replace("/login");
+    throw new Error("logged out");
+  }
+  if (!r.ok) {
+    const err = await r.json().catch(() => ({}));
+    throw new Error((err.error && err.error.message) || `${method} ${path}: HTTP ${r.status}`);
+  }
+  return r.status === 204 ? null : r.json();
+}
+
+function notice(text) {
+  const n = $("#notice");
+  n.textContent = text || "";
+  n.hidden = !text;
+}
+
+function duration(sec) {
+  sec = Math.max(0, Math.floor(sec));
+  const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+  return `${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+function time(ms) {
+  return new Date(ms).toLocaleString();
+}
+
+function setField(root, name, text) {
+  const el = root.querySelector(`[data-field="${name}"]`);
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+function spark(svg, points) {
+  const max = Math.max(1, ...points);
+  const coords = points.map((v, i) => `${i + (60 - points.length)},${(24 - (v / max) * 22 - 1).toFixed(1)}`);
+  svg.querySelector("polyline").setAttribute("points", coords.join(" "));
+}
+
+function renderTile(t) {
+  let tile = document.getElementById(`tile-${t.id}`);
+  if (!tile) {
+    tile = $("#tile-template").content.firstElementChild.cloneNode(true);
+    tile.id = `tile-${t.id}`;
+    tile.dataset.targetId = t.id;
+    tile.addEventListener("click", (ev) => onTileAction(t.id, ev));
+    $("#tiles").appendChild(tile);
+  }
+  tile.dataset.state = t.state;
+  setField(tile, "name", t.name);
+  setField(tile, "platform", t.platform);
+  setField(tile, "state", t.state);
+  setField(tile, "kbps", t.kbps.toFixed(0));
+  setField(tile, "fps", t.fps.toFixed(1));
+  const pct = t.totalFrames > 0 ? ` (${((100 * t.droppedFrames) / t.totalFrames).toFixed(1)} %)` : "";
+  setField(tile, "dropped", `${t.droppedFrames}${pct}`);
+  setField(tile, "uptime", duration(t.uptimeSec));
+  setField(tile, "reconnects", String(t.reconnects));
+  setField(tile, "key", t.hasKey ? "•••••• set" : "missing");
+  const problems = [t.lastError, ...t.warnings.map((w) => w.message)].filter(Boolean);
+  setField(tile, "error", problems.join(" · "));
+  spark(tile.querySelector(".spark"), t.spark);
+  const active = ["connecting", "live", "reconnecting", "stopping"].includes(t.state);
+  tile.querySelector('[data-action="start"]').disabled = active;
+  tile.querySelector('[data-action="stop"]').disabled = !active;
+}
+
+function render(snap) {
+  state.snapshot = snap;
+  state.snapshots += 1;
+  const obs = $("#obs");
+  obs.dataset.state = snap.obs.state;
+  obs.textContent = `OBS: ${snap.obs.state.replace("_", " ")}`;
+  obs.title = snap.obs.message || "";
+  const ms = snap.mainStream;
+  const main = $("#main-stream");
+  main.dataset.state = ms.active ? "live" : "idle";
+  setField(main, "state", ms.active ? (ms.reconnecting ? "reconnecting" : "live") : "offline");
+  setField(main, "detail", ms.active ? `${duration(ms.durationMs / 1000)} · ${ms.skippedFrames} skipped frames` : "");
+  const np = snap.nowPlaying;
+  const track = np.title ? `${np.artist} – ${np.title}` : "–";
+  setField($("#now-playing"), "track", track);
+  const bpm = np.bpm ? `${np.bpm.toFixed(1)} BPM live (${Math.round((np.confidence || 0) * 100)} %)` :
+    np.libraryBpm ? `${np.libraryBpm.toFixed(1)} BPM (library)` : "";
+  setField($("#now-playing"), "bpm", bpm);
+  const st = snap.stats;
+  setField($("#obs-stats"), "stats", st ?
+    `CPU ${st.cpuPercent.toFixed(1)} % · ${st.activeFps.toFixed(1)} fps · render skipped ${st.renderSkippedFrames} · encoder skipped ${st.outputSkippedFrames}` : "–");
+  const v = snap.obs.versions;
+  setField($("#obs-stats"), "versions", v ? `OBS ${v.obsStudio} · plugin ${snap.obs.pluginVersion || "?"} · keys in ${snap.obs.keyStorage || "?"}` : "");
+  const ids = new Set(snap.targets.map((t) => t.id));
+  for (const tile of [...$("#tiles").children]) {
+    if (!ids.has(tile.dataset.targetId)) tile.remove();
+  }
+  snap.targets.forEach(renderTile);
+  // Keep the plugin's order.
+  snap.targets.forEach((t) => $("#tiles").appendChild(document.getElementById(`tile-${t.id}`)));
+  $("#no-targets").hidden = snap.targets.length > 0;
+  const key = [snap.obs.state, ms.active, ...snap.targets.map((t) => `${t.id}:${t.state}`)].join("|");
+  if (key !== state.historyKey) {
+    state.historyKey = key;
+    loadHistory();
+  }
+}
+
+async function loadHistory() {
+  try {
+    const h = await api("GET", "/history?limit=30");
+    const sessions = $("#sessions");
+    sessions.replaceChildren(...h.sessions.map((s) => {
+      const li = document.createElement("li");
+      const end = s.endedMs ? `${duration((s.endedMs - s.startedMs) / 1000)}, ${s.endReason}` : "live now";
+      li.textContent = `${time(s.startedMs)} · ${end} · ${s.targets.length} output(s)`;
+      return li;
+    }));
+    const events = $("#history");
+    events.replaceChildren(...h.events.map((e) => {
+      const li = document.createElement("li");
+      li.dataset.kind = e.kind;
+      li.textContent = `${time(e.tsMs)} · ${e.message}`;
+      return li;
+    }));
+  } catch (e) {
+    notice(`history: ${e.message}`);
+  }
+}
+
+async function onTileAction(id, ev) {
+  const action = ev.target.dataset && ev.target.dataset.action;
+  if (!action) return;
+  const t = state.snapshot.targets.find((x) => x.id === id);
+  try {
+    if (action === "start") await api("POST", `/targets/${encodeURIComponent(id)}/start`);
+    if (action === "stop") await api("POST", `/targets/${encodeURIComponent(id)}/stop`);
+    if (action === "edit") openEditor(t);
+    if (action === "delete" && confirm(`Delete ${t.name}? Its stream key is removed from the keyring.`)) {
+      await api("DELETE", `/targets/${encodeURIComponent(id)}`);
+    }
+    notice("");
+  } catch (e) {
+    notice(e.message);
+  }
+}
+
+function openEditor(t) {
+  state.editing = t ? t.id : null;
+  const f = $("#target-form");
+  f.reset();
+  setField(f, "title", t ? `Edit ${t.name}` : "Add target");
+  if (t) {
+    f.elements.name.value = t.name;
+    f.elements.platform.value = t.platform;
+    f.elements.server.value = t.server;
+    f.elements.enabled.checked = t.enabled;
+  }
+  f.elements.key.placeholder = t && t.hasKey ? "unchanged (set in the keyring)" : "";
+  setField(f, "key-hint", "Keys go to the OS keyring and are never shown again.");
+  $("#form-error").textContent = "";
+  $("#editor").showModal();
+}
+
+$("#target-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  const body = { name: f.name.value.trim(), platform: f.platform.value, enabled: f.enabled.checked };
+  if (f.server.value.trim()) body.server = f.server.value.trim();
+  if (f.key.value) body.key = f.key.value;
+  try {
+    if (state.editing) {
+      await api("PATCH", `/targets/${encodeURIComponent(state.editing)}`, body);
+    } else {
+      await api("POST", "/targets", body);
+    }
+    f.key.value = "";
+    $("#editor").close();
+  } catch (e) {
+    $("#form-error").textContent = e.message;
+  }
+});
+
+$("#cancel").addEventListener("click", () => { $("#target-form").elements.key.value = ""; $("#editor").close(); });
+$("#add").addEventListener("click", () => openEditor(null));
+$("#start-all").addEventListener("click", () => api("POST", "/actions/start-all").catch((e) => notice(e.message)));
+$("#stop-all").addEventListener("click", () => api("POST", "/actions/stop-all").catch((e) => notice(e.message)));
+$("#logout").addEventListener("click", async () => {
+  await api("POST", "/logout").catch(() => {});
+  location.replace("/login");
+});
+
+function connect() {
+  const feed = $("#feed");
+  const es = new EventSource("/api/v1/events");
+  es.addEventListener("open", () => { feed.dataset.state = "live"; feed.textContent = "updates: live"; });
+  es.addEventListener("snapshot", (e) => render(JSON.parse(e.data)));
+  es.addEventListener("error", async () => {
+    feed.dataset.state = "reconnecting";
+    feed.textContent = "updates: reconnecting";
+    // EventSource retries by itself; if the session expired, go to the login page.
+    if (es.readyState === EventSource.CLOSED) {
+      es.close();
+      const r = await fetch("/api/v1/status", { credentials: "same-origin" }).catch(() => null);
+      if (r && r.status === 401) location.replace("/login");
+      setTimeout(connect, 2000);
+    }
+  });
+}
+connect();
+setInterval(loadHistory, 15000);

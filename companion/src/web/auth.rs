@@ -1,0 +1,182 @@
+//! Token, session cookie, same-origin and Host checks.
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::store::now_ms;
+
+/// The dashboard session cookie.
+pub const SESSION_COOKIE: &str = "deckcast_session";
+/// How long a dashboard login lasts.
+const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// Equal in time independent of where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl AppState {
+    /// True if `token` is the API token.
+    pub fn token_ok(&self, token: &str) -> bool {
+        constant_time_eq(token.as_bytes(), self.token.expose().as_bytes())
+    }
+
+    /// Starts a dashboard session; returns its id.
+    pub fn new_session(&self) -> String {
+        let id = crate::keys::random_token().expose().to_owned();
+        let now = now_ms();
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        s.retain(|_, exp| *exp > now);
+        s.insert(id.clone(), now + SESSION_MS);
+        id
+    }
+
+    /// Ends a session.
+    pub fn end_session(&self, id: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// True if the request carries a live session cookie.
+    pub fn has_session(&self, headers: &HeaderMap) -> bool {
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return false;
+        };
+        let now = now_ms();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(k, exp)| constant_time_eq(k.as_bytes(), id.as_bytes()) && *exp > now)
+    }
+
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| self.token_ok(t.trim()))
+    }
+
+    /// Whether a state-changing request comes from an allowed origin: its `Origin` must be the
+    /// page's own (`http://<Host>`) or a configured one. Without `Origin`, browsers mark
+    /// cross-site requests with `Sec-Fetch-Site`; non-browser clients send neither.
+    pub fn same_origin(&self, headers: &HeaderMap) -> bool {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => {
+                origin == format!("http://{host}") || self.extra_origins.iter().any(|o| o == origin)
+            }
+            None => headers
+                .get("sec-fetch-site")
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v == "same-origin" || v == "none"),
+        }
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// `/api/v1` guard: token or session, then the origin check for state changes.
+pub async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if !state.bearer_ok(headers) && !state.has_session(headers) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a token is required: send 'Authorization: Bearer <token>' or log in to the dashboard (deckcast token show prints the token)",
+        )
+        .into_response();
+    }
+    if !is_safe(req.method()) && !state.same_origin(headers) {
+        return forbidden_origin();
+    }
+    next.run(req).await
+}
+
+fn forbidden_origin() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden_origin",
+        "cross-origin requests may not change state; use the dashboard or a client without an Origin header",
+    )
+    .into_response()
+}
+
+/// Origin check alone (for `POST /api/v1/login`, which has no token yet).
+pub async fn require_same_origin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_safe(req.method()) && !state.same_origin(req.headers()) {
+        return forbidden_origin();
+    }
+    next.run(req).await
+}
+
+/// Refuses requests whose `Host` is not this machine when bound to loopback (DNS rebinding).
+pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(allowed) = &state.allowed_hosts {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "this server only answers to localhost addresses",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison_and_cookies() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; deckcast_session=xyz; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! Prometheus text exposition (format 0.0.4) of the live snapshot: per-target state, bitrate,
+//! frames, drops and reconnects; OBS CPU, fps and skipped frames; the main stream. No secrets:
+//! targets are labelled by id, name and platform only.
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use deckcast_protocol::targets::TargetState;
+
+use super::AppState;
+use crate::live::{Snapshot, platform_name};
+
+const STATES: [TargetState; 6] = [
+    TargetState::Idle,
+    TargetState::Connecting,
+    TargetState::Live,
+    TargetState::Reconnecting,
+    TargetState::Stopping,
+    TargetState::Error,
+];
+
+/// `GET /metrics`.
+pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state.service.live.get()),
+    )
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &str, value: f64) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {value}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// The exposition text for `snap`.
+pub fn render(snap: &Snapshot) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    let connected = snap.obs.state == "connected";
+    o.family(
+        "deckcast_obs_connected",
+        "gauge",
+        "1 while the companion is connected to OBS.",
+    );
+    o.sample("deckcast_obs_connected", "", f64::from(u8::from(connected)));
+    o.family(
+        "deckcast_main_stream_active",
+        "gauge",
+        "1 while OBS's own stream is live.",
+    );
+    o.sample(
+        "deckcast_main_stream_active",
+        "",
+        f64::from(u8::from(snap.main_stream.active)),
+    );
+    if let Some(s) = &snap.stats {
+        for (name, kind, help, v) in [
+            (
+                "deckcast_obs_cpu_percent",
+                "gauge",
+                "OBS CPU use (percent of one core).",
+                s.cpu_percent,
+            ),
+            (
+                "deckcast_obs_memory_megabytes",
+                "gauge",
+                "OBS resident memory.",
+                s.memory_mb,
+            ),
+            (
+                "deckcast_obs_fps",
+                "gauge",
+                "Frames OBS renders per second.",
+                s.active_fps,
+            ),
+            (
+                "deckcast_obs_frame_render_milliseconds",
+                "gauge",
+                "Average frame render time.",
+                s.average_frame_render_ms,
+            ),
+            (
+                "deckcast_obs_render_skipped_frames_total",
+                "counter",
+                "Frames the renderer skipped.",
+                f64::from(s.render_skipped_frames),
+            ),
+            (
+                "deckcast_obs_render_frames_total",
+                "counter",
+                "Frames rendered.",
+                f64::from(s.render_total_frames),
+            ),
+            (
+                "deckcast_obs_output_skipped_frames_total",
+                "counter",
+                "Frames skipped by encoding.",
+                f64::from(s.output_skipped_frames),
+            ),
+            (
+                "deckcast_obs_output_frames_total",
+                "counter",
+                "Frames encoded.",
+                f64::from(s.output_total_frames),
+            ),
+        ] {
+            o.family(name, kind, help);
+            o.sample(name, "", v);
+        }
+    }
+    let labels: Vec<String> = snap
+        .targets
+        .iter()
+        .map(|t| {
+            format!(
+                "target=\"{}\",name=\"{}\",platform=\"{}\"",
+                escape(&t.id),
+                escape(&t.name),
+                escape(&t.platform)
+            )
+        })
+        .collect();
+    o.family(
+        "deckcast_target_state",
+        "gauge",
+        "1 for the target's current state, 0 for the others.",
+    );
+    for (t, l) in snap.targets.iter().zip(&labels) {
+        for s in STATES {
+            let name = platform_name(&s);
+            o.sample(
+                "deckcast_target_state",
+                &format!("{l},state=\"{name}\""),
+                f64::from(u8::from(t.state == s)),
+            );
+        }
+    }
+    type Field = fn(&crate::live::Tile) -> f64;
+    let fields: [(&str, &str, &str, Field); 7] = [
+        (
+            "deckcast_target_kbps",
+            "gauge",
+            "Bitrate sent to the target.",
+            |t| t.kbps,
+        ),
+        (
+            "deckcast_target_fps",
+            "gauge",
+            "Frames per second sent to the target.",
+            |t| t.fps,
+        ),
+        (
+            "deckcast_target_frames_total",
+            "counter",
+            "Frames sent to the target.",
+            |t| t.total_frames as f64,
+        ),
+        (
+            "deckcast_target_dropped_frames_total",
+            "counter",
+            "Frames dropped for the target (network).",
+            |t| t.dropped_frames as f64,
+        ),
+        (
+            "deckcast_target_reconnects_total",
+            "counter",
+            "Reconnects of the target.",
+            |t| f64::from(t.reconnects),
+        ),
+        (
+            "deckcast_target_uptime_seconds",
+            "gauge",
+            "Seconds the target has been live.",
+            |t| t.uptime_sec,
+        ),
+        (
+            "deckcast_target_congestion",
+            "gauge",
+            "Output congestion (0-1).",
+            |t| t.congestion,
+        ),
+    ];
+    for (name, kind, help, f) in fields {
+        o.family(name, kind, help);
+        for (t, l) in snap.targets.iter().zip(&labels) {
+            o.sample(name, l, f(t));
+        }
+    }
+    o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_one_series_per_target_and_escapes_labels() {
+        let mut snap = Snapshot::default();
+        snap.obs.state = "connected".into();
+        let view: deckcast_protocol::targets::TargetView =
+            serde_json::from_value(serde_json::json!({
+                "id": "t1", "name": "My \"Twitch\"", "platform": "twitch", "server": "rtmp://x/app",
+                "enabled": true, "syncStart": false, "syncStop": false,
+                "reconnect": {"retryDelaySec": 2, "maxRetries": 25}, "encoder": {"mode": "shared"},
+                "hasKey": true, "keyStorage": "keyring", "state": "live", "lastError": null
+            }))
+            .unwrap();
+        snap.set_targets(&[view]);
+        let text = render(&snap);
+        assert!(text.contains("deckcast_obs_connected 1\n"), "{text}");
+        assert!(text.contains(
+            "deckcast_target_state{target=\"t1\",name=\"My \\\"Twitch\\\"\",platform=\"twitch\",state=\"live\"} 1\n"
+        ), "{text}");
+        assert!(text.contains("state=\"idle\"} 0\n"));
+        assert!(text.contains("# TYPE deckcast_target_dropped_frames_total counter\n"));
+        assert_eq!(text.matches("deckcast_target_kbps{").count(), 1);
+    }
+}
