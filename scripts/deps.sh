@@ -14,6 +14,9 @@ PKGS=(
   libclang-dev                      # checking obs-plugin/sys/src/bindings.rs against the libobs headers
   g++ qt6-base-dev                  # the plugin's native dock (C++/Qt shim, obs-plugin/ui)
   iproute2 procps                   # ss, kill
+  dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
+  chromium                          # the dashboard in a real browser (tests)
+  prometheus                        # scraping the companion's /metrics (tests)
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The companion's database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// Multistream targets in OBS (through the plugin).
     Targets {
         #[command(flatten)]
@@ -101,6 +106,16 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbAction {
+    /// Check the database's integrity and print row counts (JSON).
+    Check {
+        /// The data directory [default: as `serve`].
+        #[arg(long, env = "DECKCAST_DATA_DIR")]
+        data_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -219,10 +234,20 @@ enum CorrectionArg {
 #[derive(Debug, Args)]
 struct ObsArgs {
     /// obs-websocket host.
-    #[arg(long, env = "DECKCAST_OBS_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        long = "obs-host",
+        alias = "host",
+        env = "DECKCAST_OBS_HOST",
+        default_value = "127.0.0.1"
+    )]
     host: String,
     /// obs-websocket port.
-    #[arg(long, env = "DECKCAST_OBS_PORT", default_value_t = 4455)]
+    #[arg(
+        long = "obs-port",
+        alias = "port",
+        env = "DECKCAST_OBS_PORT",
+        default_value_t = 4455
+    )]
     port: u16,
     /// Read the obs-websocket password from standard input (first line).
     #[arg(long)]
@@ -470,6 +495,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
                 )
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             if obs.password_stdin {
                 anyhow::bail!(
@@ -538,6 +564,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Targets { obs, action, json } => targets(obs, action, json).await,
+        Command::Db {
+            action: DbAction::Check { data_dir },
+        } => {
+            let path = deckcast_companion::serve::database_path(
+                &data_dir.unwrap_or_else(default_data_dir),
+            );
+            if !path.exists() {
+                anyhow::bail!("no database at {}", path.display());
+            }
+            let check = tokio::task::spawn_blocking(move || {
+                deckcast_companion::store::Store::open(&path)?.check()
+            })
+            .await??;
+            println!("{}", serde_json::to_string_pretty(&check)?);
+            if check.integrity != "ok" {
+                anyhow::bail!("the database is damaged: {}", check.integrity);
+            }
+            Ok(())
+        }
         Command::Status { obs, json } => {
             let status = Status::fetch(&obs.resolve()?).await?;
             if json {

@@ -193,6 +193,28 @@ pub struct Point {
     pub kbps: f64,
 }
 
+/// Integrity and row counts of a database file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCheck {
+    /// SQLite's `integrity_check` (`ok` when healthy).
+    pub integrity: String,
+    /// Schema version.
+    pub schema_version: i64,
+    /// Target rows (deleted ones included).
+    pub targets: i64,
+    /// Sessions.
+    pub sessions: i64,
+    /// History events.
+    pub events: i64,
+    /// 1 s health samples.
+    pub health_samples: i64,
+    /// Per-minute health rows.
+    pub health_minutes: i64,
+    /// Newest event id.
+    pub last_event_id: Option<i64>,
+}
+
 /// The synchronous store.
 #[derive(Debug)]
 pub struct Store {
@@ -480,6 +502,25 @@ impl Store {
             .conn
             .query_row("SELECT COUNT(*) FROM health_minutes", [], |r| r.get(0))?;
         Ok((raw, minutes))
+    }
+
+    /// What `deckcast db check` reports.
+    pub fn check(&self) -> Result<StoreCheck, StoreError> {
+        let count = |table: &str| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+        };
+        Ok(StoreCheck {
+            integrity: self.integrity_check()?,
+            schema_version: self.schema_version()?,
+            targets: count("targets")?,
+            sessions: count("sessions")?,
+            events: count("events")?,
+            health_samples: count("health_samples")?,
+            health_minutes: count("health_minutes")?,
+            last_event_id: self.last_event_id()?,
+        })
     }
 
     /// The newest event id, if any (tests).

@@ -11,16 +11,25 @@
 //!   log is printed and the directory kept when a test fails.
 //! - [`rtmp`]: nginx-rtmp on a free loopback port and an ffprobe helper.
 //! - [`artifacts`]: builds the plugin and the `deckcast` binary once per test process.
+//! - [`companion`]: `deckcast serve` in its own D-Bus session with an unlocked keyring and a
+//!   persistent home; [`http`] a small HTTP/SSE client; [`browser`] headless Chromium over the
+//!   DevTools protocol; [`openapi`] checks responses against `companion/openapi.json`;
+//!   [`prometheus`] a real Prometheus scraping `/metrics`.
 //!
 //! Threads: the rig is synchronous and owned by one test; helpers spawn only short reader threads.
 //! Everything needs root (chroot, mount namespaces), as CI and the README test command provide.
 #![forbid(unsafe_code)]
 
 pub mod artifacts;
+pub mod browser;
+pub mod companion;
 pub mod events;
+pub mod http;
 pub mod image;
 pub mod netns;
 pub mod obs;
+pub mod openapi;
+pub mod prometheus;
 pub mod rtmp;
 pub mod runtime;
 pub mod util;

@@ -512,6 +512,20 @@ impl Obs {
         }
     }
 
+    /// Kills OBS with SIGKILL (a crash, as far as everyone else can tell), then stops Xvfb. The
+    /// directory stays for a later [`Obs::start`] on the same home.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        util::signal(self.obs_pid, "KILL")?;
+        self.exit = wait_child(&mut self.session, Duration::from_secs(10));
+        let _ = util::stop_pid(self.xvfb.id(), "TERM", Duration::from_secs(5));
+        let _ = wait_child(&mut self.xvfb, Duration::from_secs(5));
+        Ok(())
+    }
+
     /// Stops OBS with SIGINT (its clean shutdown) and then Xvfb. Returns true if OBS shut down
     /// cleanly (exited on SIGINT and logged its final leak count).
     pub fn stop(&mut self) -> bool {

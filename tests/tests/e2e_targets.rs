@@ -305,28 +305,6 @@ async fn a_slow_link_drops_only_its_own_frames() {
     eprintln!("OBS stats: {stats:?}");
 }
 
-/// Every file under `dir` whose contents include `needle` (logs, profile, config).
-fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn targets_survive_a_restart_with_the_key_only_in_the_keyring() {
@@ -398,7 +376,7 @@ async fn targets_survive_a_restart_with_the_key_only_in_the_keyring() {
         .join("obs-studio/basic/profiles/Test/deckcast-targets.json");
     assert!(std::fs::read_to_string(&profile).unwrap().contains(&id));
     // Not in the profile JSON, not in any OBS log, not in any config file: only the (encrypted) keyring has it.
-    let hits = files_containing(obs.config_dir(), &key);
+    let hits = deckcast_tests::util::files_containing(obs.config_dir(), &key);
     assert!(hits.is_empty(), "the stream key leaked into {hits:?}");
     let logs = obs.config_dir().join("obs-studio/logs");
     assert_eq!(

@@ -28,6 +28,8 @@ mod api;
 mod assets;
 mod auth;
 pub mod metrics;
+#[cfg(test)]
+mod tests;
 
 pub use auth::SESSION_COOKIE;
 

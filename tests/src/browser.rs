@@ -1,0 +1,178 @@
+//! Headless Chromium (Debian's `chromium`) driven over the Chrome DevTools Protocol: navigate,
+//! evaluate JavaScript, take screenshots. Its own profile directory, a free debugging port on
+//! loopback, stopped by PID.
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
+
+use crate::util;
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A headless Chromium with one page.
+#[derive(Debug)]
+pub struct Browser {
+    child: Child,
+    profile: PathBuf,
+    ws: Ws,
+    next_id: u64,
+}
+
+/// The Chromium binary.
+pub fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+impl Browser {
+    /// Starts Chromium and attaches to its first page.
+    pub async fn start() -> Result<Browser> {
+        let bin = chromium().context("chromium is not installed (apt-get install chromium)")?;
+        let port = util::free_port()?;
+        let profile =
+            std::env::temp_dir().join(format!("deckcast-chromium-{}", util::random_hex(6)?));
+        std::fs::create_dir_all(&profile)?;
+        let child = Command::new(bin)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--window-size=1400,1000",
+                "--remote-debugging-address=127.0.0.1",
+            ])
+            .arg(format!("--remote-debugging-port={port}"))
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromium")?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let ws_url = util::wait_for(
+            "chromium's DevTools endpoint",
+            Duration::from_secs(30),
+            || {
+                let Ok(r) = crate::http::send(
+                    addr,
+                    &crate::http::Request {
+                        method: "GET",
+                        path: "/json/list",
+                        ..Default::default()
+                    },
+                ) else {
+                    return Ok(None);
+                };
+                let list: Value = r.json().unwrap_or_default();
+                Ok(list
+                    .as_array()
+                    .and_then(|a| a.iter().find(|t| t["type"] == "page"))
+                    .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_owned)))
+            },
+        )?;
+        let uri: ::http::Uri = ws_url.parse().context("DevTools URL")?;
+        let (ws, _) = ClientBuilder::from_uri(uri)
+            .connect()
+            .await
+            .context("connecting to DevTools")?;
+        let mut b = Browser {
+            child,
+            profile,
+            ws,
+            next_id: 0,
+        };
+        b.call("Page.enable", json!({})).await?;
+        b.call("Runtime.enable", json!({})).await?;
+        Ok(b)
+    }
+
+    /// Sends a DevTools command and returns its result (events in between are skipped).
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ws
+            .send(Message::text(
+                json!({"id": id, "method": method, "params": params}).to_string(),
+            ))
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .with_context(|| format!("{method}: no answer"))?
+                .context("DevTools connection closed")??;
+            let Some(text) = msg.as_text() else { continue };
+            let v: Value = serde_json::from_str(text)?;
+            if v["id"] == id {
+                if let Some(e) = v.get("error") {
+                    bail!("{method}: {e}");
+                }
+                return Ok(v["result"].clone());
+            }
+        }
+    }
+
+    /// Loads `url`.
+    pub async fn navigate(&mut self, url: &str) -> Result<()> {
+        self.call("Page.navigate", json!({"url": url})).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    /// Evaluates `expr` in the page (promises awaited) and returns its JSON value.
+    pub async fn eval(&mut self, expr: &str) -> Result<Value> {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            )
+            .await?;
+        if let Some(e) = r.get("exceptionDetails") {
+            bail!("evaluating {expr:?}: {e}");
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Polls `expr` until it is truthy (returns its value) or `timeout` passes.
+    pub async fn wait_for(&mut self, what: &str, expr: &str, timeout: Duration) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let v = self.eval(expr).await.unwrap_or(Value::Null);
+            if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
+                return Ok(v);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out after {timeout:?} waiting for {what} ({expr})");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A PNG screenshot of the page.
+    pub async fn screenshot(&mut self) -> Result<Vec<u8>> {
+        let r = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await?;
+        let data = r["data"].as_str().context("screenshot data")?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(data)?)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = util::stop_pid(self.child.id(), "TERM", Duration::from_secs(5));
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}

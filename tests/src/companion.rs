@@ -1,0 +1,237 @@
+//! `deckcast serve` as a user runs it: in its own D-Bus session with an unlocked gnome-keyring
+//! (as a desktop login provides), a persistent HOME (keyring file, database), on a free loopback
+//! port, with its PID recorded so tests can `kill -9` it and start it again on the same data.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::http;
+use crate::util;
+
+/// Service name of the companion's keyring entries.
+pub const KEYRING_SERVICE: &str = "deckcast-companion";
+
+/// A companion's persistent home: HOME (keyring), data dir and port survive restarts.
+#[derive(Debug, Clone)]
+pub struct CompanionHome {
+    /// HOME of the process.
+    pub dir: PathBuf,
+    /// Dashboard/API port.
+    pub port: u16,
+    /// Password of the session keyring.
+    keyring_password: String,
+}
+
+impl CompanionHome {
+    /// A fresh home in a temporary directory.
+    pub fn new() -> Result<CompanionHome> {
+        let dir =
+            std::env::temp_dir().join(format!("deckcast-e2e-companion-{}", util::random_hex(6)?));
+        std::fs::create_dir_all(&dir)?;
+        Ok(CompanionHome {
+            dir,
+            port: util::free_port()?,
+            keyring_password: util::random_hex(8)?,
+        })
+    }
+
+    /// The database directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The dashboard address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Runs `deckcast <args>` in a D-Bus session with this home's keyring unlocked, feeding
+    /// `stdin`; returns its output.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        let deckcast = crate::artifacts::get()?.deckcast.clone();
+        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$STDIN_DATA" | "$@""#;
+        let out = Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", script, "sh"])
+            .arg(&deckcast)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &self.dir)
+            .env("KEYRING_PW", &self.keyring_password)
+            .env("STDIN_DATA", stdin)
+            .output()
+            .context("running deckcast in a D-Bus session")?;
+        Ok(std::process::Output {
+            stdout: without_daemon_noise(&out.stdout),
+            ..out
+        })
+    }
+
+    /// Looks an entry up in this home's keyring (`secret-tool`).
+    pub fn keyring_lookup(&self, account: &str) -> Result<Option<String>> {
+        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; secret-tool lookup service "$1" username "$2""#;
+        let out = Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", script, "sh", KEYRING_SERVICE, account])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &self.dir)
+            .env("KEYRING_PW", &self.keyring_password)
+            .output()?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&without_daemon_noise(&out.stdout)).into_owned()))
+    }
+}
+
+/// gnome-keyring-daemon's forked child may print its environment (`GNOME_KEYRING_CONTROL=...`)
+/// on the inherited stdout; drop those lines.
+fn without_daemon_noise(out: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(out);
+    let kept: Vec<&str> = text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("GNOME_KEYRING_CONTROL=") && !l.starts_with("SSH_AUTH_SOCK="))
+        .collect();
+    kept.concat().into_bytes()
+}
+
+/// A running `deckcast serve`.
+#[derive(Debug)]
+pub struct Companion {
+    /// Its home.
+    pub home: CompanionHome,
+    session: Child,
+    pid: u32,
+    log: PathBuf,
+    stopped: bool,
+}
+
+impl Companion {
+    /// Starts `deckcast serve` following OBS on `obs_port`. On a fresh home it first stores the
+    /// obs-websocket password in the keyring (`deckcast key obs-password`).
+    pub fn start(home: &CompanionHome, obs_port: u16, obs_password: &str) -> Result<Companion> {
+        if !home.dir.join(".obs-password-stored").exists() {
+            let out = home.run(&["key", "obs-password"], obs_password)?;
+            if !out.status.success() {
+                bail!(
+                    "deckcast key obs-password failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::fs::write(home.dir.join(".obs-password-stored"), b"")?;
+        }
+        let deckcast = crate::artifacts::get()?.deckcast.clone();
+        let log = home
+            .dir
+            .join(format!("companion-{}.log", util::random_hex(3)?));
+        let log_file = std::fs::File::create(&log)?;
+        let pid_file = home.dir.join("companion.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; echo $$ > "$PID_FILE"; exec "$@""#;
+        let session = Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", script, "sh"])
+            .arg(&deckcast)
+            .args(["serve", "--obs-port", &obs_port.to_string(), "--listen"])
+            .arg(home.addr().to_string())
+            .arg("--data-dir")
+            .arg(home.data_dir())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home.dir)
+            .env("KEYRING_PW", &home.keyring_password)
+            .env("PID_FILE", &pid_file)
+            .env("DECKCAST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .context("starting deckcast serve")?;
+        let pid = util::wait_for("the companion's PID file", Duration::from_secs(15), || {
+            Ok(std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok()))
+        })?;
+        let mut c = Companion {
+            home: home.clone(),
+            session,
+            pid,
+            log,
+            stopped: false,
+        };
+        let addr = home.addr();
+        if let Err(e) = util::wait_for("the dashboard port", Duration::from_secs(20), || {
+            Ok(util::addr_open(addr).then_some(()))
+        }) {
+            c.stopped = true;
+            bail!("{e}\n{}", c.log_text());
+        }
+        Ok(c)
+    }
+
+    /// The companion's PID.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Everything it logged.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The API token (`deckcast token show` in the companion's keyring).
+    pub fn token(&self) -> Result<String> {
+        let out = self.home.run(&["token", "show"], "")?;
+        if !out.status.success() {
+            bail!("token show: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// An API client with the token.
+    pub fn client(&self) -> Result<http::Client> {
+        Ok(http::Client {
+            addr: self.home.addr(),
+            token: Some(self.token()?),
+        })
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) -> Result<()> {
+        util::signal(self.pid, "KILL")?;
+        let _ = self.session.wait();
+        self.stopped = true;
+        Ok(())
+    }
+
+    /// SIGTERM and wait (clean shutdown). True if it exited within 15 s.
+    pub fn stop(&mut self) -> bool {
+        if self.stopped {
+            return true;
+        }
+        self.stopped = true;
+        let ok = util::stop_pid(self.pid, "TERM", Duration::from_secs(15));
+        let _ = self.session.wait();
+        ok
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        let clean = self.stop();
+        if std::thread::panicking() || !clean {
+            eprintln!(
+                "--- companion log ({}) ---\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+    }
+}
