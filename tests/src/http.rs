@@ -294,7 +294,7 @@ impl EventStream {
     }
 
     /// The next event (comments and keep-alives skipped).
-    pub fn next(&mut self) -> Result<SseEvent> {
+    pub fn next_event(&mut self) -> Result<SseEvent> {
         let mut ev = SseEvent::default();
         let mut line = String::new();
         loop {
