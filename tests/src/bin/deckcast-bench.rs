@@ -15,8 +15,11 @@
 //! 48 kHz stereo house at 90/128/140/174 BPM, the tempo they find and when, and Debian's
 //! `aubio tempo` on the same files as the reference for speed and accuracy.
 //! `visualizer`: OBS's CPU and average frame render time with and without a 64-bar visualizer.
+//! `companion`: `deckcast serve`'s RSS and CPU while following 4 live targets, and the latency
+//! from a target state change in OBS (a `StopTarget`/`StartTarget` sent straight to the plugin)
+//! to the companion's Server-Sent Events update that the dashboard renders (median, p99).
 //!
-//! Usage: deckcast-bench [all|targets|dsp|visualizer] [--seconds N]   (default all, 20 s per scenario)
+//! Usage: deckcast-bench [all|targets|dsp|visualizer|companion] [--seconds N]   (default all, 20 s per scenario)
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -241,6 +244,153 @@ async fn visualizer_bench(seconds: u64) -> Result<()> {
     Ok(())
 }
 
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn companion_bench(seconds: u64) -> Result<()> {
+    use deckcast_tests::companion::{Companion, CompanionHome};
+    use deckcast_tests::http::EventStream;
+    let sink = RtmpServer::start()?;
+    let obs = Obs::start(ObsOptions::default())?;
+    let home = CompanionHome::new()?;
+    let companion = Companion::start(&home, obs.ws_port, &obs.password)?;
+    let api = companion.client()?;
+    util::wait_for("the companion to connect", Duration::from_secs(30), || {
+        Ok(api
+            .get_json("/api/v1/snapshot")
+            .ok()
+            .filter(|s| s["obs"]["state"] == "connected"))
+    })?;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = api.post(
+            "/api/v1/targets",
+            &json!({"name": format!("T{i}"), "platform": "custom", "server": sink.url(), "key": format!("k{i}")}),
+        )?;
+        if r.status != 201 {
+            bail!("create: {} {}", r.status, r.text());
+        }
+        ids.push(r.json()?["target"]["id"].as_str().context("id")?.to_owned());
+    }
+    for id in &ids {
+        api.post(&format!("/api/v1/targets/{id}/start"), &json!({}))?;
+    }
+    util::wait_for("4 live targets", Duration::from_secs(30), || {
+        Ok(api.get_json("/api/v1/snapshot").ok().filter(|s| {
+            s["targets"]
+                .as_array()
+                .is_some_and(|t| t.iter().filter(|t| t["state"] == "live").count() == 4)
+        }))
+    })?;
+    // Resources while following 4 live targets (health every second, samples to SQLite).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let c0 = util::cpu_seconds(companion.pid()).context("companion cpu")?;
+    let t0 = std::time::Instant::now();
+    let mut peak_rss: f64 = 0.0;
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak_rss = peak_rss.max(rss_mib(companion.pid()).unwrap_or(0.0));
+    }
+    let cpu = (util::cpu_seconds(companion.pid()).context("companion cpu")? - c0)
+        / t0.elapsed().as_secs_f64();
+    // Latency: OBS state change -> SSE update.
+    let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, serde_json::Value)>();
+    let mut sse = EventStream::open(
+        home.addr(),
+        "/api/v1/events",
+        api.token.as_deref().unwrap_or(""),
+    )?;
+    std::thread::spawn(move || {
+        while let Ok(ev) = sse.next_event() {
+            let Ok(v) = serde_json::from_str(&ev.data) else {
+                continue;
+            };
+            if tx.send((std::time::Instant::now(), v)).is_err() {
+                break;
+            }
+        }
+    });
+    let client = obs.client().await?;
+    let target = ids[0].clone();
+    let state_of = |v: &serde_json::Value| {
+        v["targets"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["id"] == target.as_str()))
+            .and_then(|t| t["state"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut latencies = Vec::new();
+    for round in 0..30 {
+        let stop = round % 2 == 0;
+        while rx.try_recv().is_ok() {}
+        let t = std::time::Instant::now();
+        vendor::ok(
+            &client,
+            if stop { "StopTarget" } else { "StartTarget" },
+            json!({"id": ids[0]}),
+        )
+        .await?;
+        loop {
+            let (at, snap) = rx
+                .recv_timeout(Duration::from_secs(10))
+                .context("no SSE update within 10 s")?;
+            let st = state_of(&snap);
+            let changed = if stop {
+                st == "stopping" || st == "idle"
+            } else {
+                st == "connecting" || st == "live"
+            };
+            if changed {
+                latencies.push(at.duration_since(t).as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+        // Let it settle (live again, or fully idle) before the next change.
+        let want = if stop { "idle" } else { "live" };
+        let settle = std::time::Instant::now();
+        while settle.elapsed() < Duration::from_secs(15) {
+            let (_, snap) = rx
+                .recv_timeout(Duration::from_secs(15))
+                .context("settling")?;
+            if state_of(&snap) == want {
+                break;
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!("| companion, 4 live targets | value |");
+    println!("|---|---|");
+    println!("| CPU (cores, {seconds} s) | {cpu:.4} |");
+    println!("| peak RSS (MiB) | {peak_rss:.1} |");
+    println!(
+        "| OBS state change → SSE update, median (ms, n={}) | {:.2} |",
+        latencies.len(),
+        percentile(&latencies, 0.5)
+    );
+    println!(
+        "| OBS state change → SSE update, p99 (ms) | {:.2} |",
+        percentile(&latencies, 0.99)
+    );
+    drop(companion);
+    let _ = std::fs::remove_dir_all(&home.dir);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut seconds = 20;
@@ -249,7 +399,7 @@ async fn main() -> Result<()> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
-            "all" | "targets" | "dsp" | "visualizer" => what = a,
+            "all" | "targets" | "dsp" | "visualizer" | "companion" => what = a,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -259,6 +409,10 @@ async fn main() -> Result<()> {
     }
     if what == "all" || what == "visualizer" {
         visualizer_bench(seconds).await?;
+        println!();
+    }
+    if what == "all" || what == "companion" {
+        companion_bench(seconds).await?;
         println!();
     }
     if what != "all" && what != "targets" {
