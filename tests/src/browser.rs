@@ -60,7 +60,7 @@ impl Browser {
             .spawn()
             .context("starting chromium")?;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let ws_url = util::wait_for(
+        let found = util::wait_for(
             "chromium's DevTools endpoint",
             Duration::from_secs(30),
             || {
@@ -80,7 +80,17 @@ impl Browser {
                     .and_then(|a| a.iter().find(|t| t["type"] == "page"))
                     .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_owned)))
             },
-        )?;
+        );
+        let mut child = child;
+        let ws_url = match found {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = util::stop_pid(child.id(), "TERM", Duration::from_secs(5));
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&profile);
+                return Err(e);
+            }
+        };
         let uri: ::http::Uri = ws_url.parse().context("DevTools URL")?;
         let (ws, _) = ClientBuilder::from_uri(uri)
             .connect()

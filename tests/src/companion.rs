@@ -38,6 +38,33 @@ impl CompanionHome {
         })
     }
 
+    /// A home kept in `dir` across runs (the lab): the session keyring's unlock password is kept
+    /// in `dir/keyring-unlock` (mode 0600), standing in for a desktop login password.
+    pub fn persistent(dir: &Path, port: u16) -> Result<CompanionHome> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir)?;
+        let file = dir.join("keyring-unlock");
+        let keyring_password = match std::fs::read_to_string(&file) {
+            Ok(p) if !p.trim().is_empty() => p.trim().to_owned(),
+            _ => {
+                let p = util::random_hex(16)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&file)?;
+                std::io::Write::write_all(&mut f, p.as_bytes())?;
+                p
+            }
+        };
+        Ok(CompanionHome {
+            dir: dir.to_path_buf(),
+            port,
+            keyring_password,
+        })
+    }
+
     /// The database directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -52,50 +79,52 @@ impl CompanionHome {
     /// `stdin`; returns its output.
     pub fn run(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
         let deckcast = crate::artifacts::get()?.deckcast.clone();
-        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$STDIN_DATA" | "$@""#;
+        let mut all = vec![deckcast.to_string_lossy().into_owned()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.in_session(&all, stdin)
+    }
+
+    /// Runs `argv` in a D-Bus session with this home's keyring unlocked. The command's stdout
+    /// goes through a file: the session's own stdout also carries what D-Bus-activated daemons
+    /// print (gnome-keyring announces `GNOME_KEYRING_CONTROL=...`).
+    fn in_session(&self, argv: &[String], stdin: &str) -> Result<std::process::Output> {
+        let out_file = self.dir.join(format!(".out-{}", util::random_hex(4)?));
+        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$STDIN_DATA" | "$@" > "$OUT_FILE""#;
         let out = Command::new("dbus-run-session")
             .args(["--", "sh", "-c", script, "sh"])
-            .arg(&deckcast)
-            .args(args)
+            .args(argv)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &self.dir)
             .env("KEYRING_PW", &self.keyring_password)
             .env("STDIN_DATA", stdin)
+            .env("OUT_FILE", &out_file)
             .output()
-            .context("running deckcast in a D-Bus session")?;
-        Ok(std::process::Output {
-            stdout: without_daemon_noise(&out.stdout),
-            ..out
-        })
+            .context("running a command in a D-Bus session")?;
+        let stdout = std::fs::read(&out_file).unwrap_or_default();
+        let _ = std::fs::remove_file(&out_file);
+        Ok(std::process::Output { stdout, ..out })
     }
 
     /// Looks an entry up in this home's keyring (`secret-tool`).
     pub fn keyring_lookup(&self, account: &str) -> Result<Option<String>> {
-        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; secret-tool lookup service "$1" username "$2""#;
-        let out = Command::new("dbus-run-session")
-            .args(["--", "sh", "-c", script, "sh", KEYRING_SERVICE, account])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", &self.dir)
-            .env("KEYRING_PW", &self.keyring_password)
-            .output()?;
+        let argv: Vec<String> = [
+            "secret-tool",
+            "lookup",
+            "service",
+            KEYRING_SERVICE,
+            "username",
+            account,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = self.in_session(&argv, "")?;
         Ok(out
             .status
             .success()
-            .then(|| String::from_utf8_lossy(&without_daemon_noise(&out.stdout)).into_owned()))
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
     }
-}
-
-/// gnome-keyring-daemon's forked child may print its environment (`GNOME_KEYRING_CONTROL=...`)
-/// on the inherited stdout; drop those lines.
-fn without_daemon_noise(out: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(out);
-    let kept: Vec<&str> = text
-        .split_inclusive('\n')
-        .filter(|l| !l.starts_with("GNOME_KEYRING_CONTROL=") && !l.starts_with("SSH_AUTH_SOCK="))
-        .collect();
-    kept.concat().into_bytes()
 }
 
 /// A running `deckcast serve`.

@@ -303,6 +303,85 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
         "1"
     );
 
+    // The dashboard's own forms: add a target with a key (masked), rename it, delete it.
+    let ui_key = format!("live_{}", random_hex(10).unwrap());
+    browser
+        .eval(&format!(
+            "(() => {{ document.querySelector('#add').click(); const f = document.querySelector('#target-form'); \
+             f.elements.name.value = 'From the dashboard'; f.elements.platform.value = 'custom'; \
+             f.elements.server.value = {}; f.elements.key.value = {}; f.requestSubmit(); return true; }})()",
+            json!(rtmp.url()),
+            json!(ui_key)
+        ))
+        .await
+        .unwrap();
+    let new_id = browser
+        .wait_for(
+            "the new tile",
+            "[...document.querySelectorAll('.tile')].filter(t => t.querySelector('[data-field=name]').textContent === 'From the dashboard' && t.querySelector('[data-field=key]').textContent === '•••••• set').map(t => t.dataset.targetId)[0]",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let new_id = new_id.as_str().unwrap().to_owned();
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#editor').open")
+            .await
+            .unwrap(),
+        json!(false),
+        "the dialog closes after saving"
+    );
+    assert_eq!(
+        home.keyring_lookup(&format!("stream-key:{new_id}"))
+            .unwrap()
+            .as_deref(),
+        Some(ui_key.as_str())
+    );
+    browser
+        .eval(&format!(
+            "(() => {{ document.querySelector('#tile-{new_id} [data-action=edit]').click(); const f = document.querySelector('#target-form'); \
+             if (f.elements.key.value !== '') throw new Error('the key field must start empty'); \
+             f.elements.name.value = 'Renamed'; f.requestSubmit(); return true; }})()"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the renamed tile",
+            &format!("document.querySelector('#tile-{new_id} [data-field=name]').textContent === 'Renamed'"),
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        home.keyring_lookup(&format!("stream-key:{new_id}"))
+            .unwrap()
+            .as_deref(),
+        Some(ui_key.as_str()),
+        "saving without a key keeps the stored one"
+    );
+    browser
+        .eval(&format!(
+            "window.confirm = () => true; document.querySelector('#tile-{new_id} [data-action=delete]').click(); true"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "three tiles again",
+            "document.querySelectorAll('.tile').length === 3",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        home.keyring_lookup(&format!("stream-key:{new_id}"))
+            .unwrap(),
+        None,
+        "deleting removes the key"
+    );
+
     // OBS dies while live and comes back: the companion reconnects, history shows the outage and
     // the same page (no reload) recovers.
     browser
@@ -506,6 +585,8 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     }
     assert!(obs.alive());
     drop(companion);
+    assert!(obs.stop(), "OBS shuts down cleanly:\n{}", obs.failure_report());
+    drop(obs);
     let _ = std::fs::remove_dir_all(&home.dir);
     let _ = std::fs::remove_dir_all(&obs_home);
 }

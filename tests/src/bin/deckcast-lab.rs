@@ -1,11 +1,13 @@
 //! `deckcast-lab`: the README's "run" command. Starts a real OBS (the host's if ≥ 30.2, else the
 //! rig's Debian chroot, headless under Xvfb) with the freshly built Deckcast plugin and a persistent
-//! profile, checks it with the companion (`deckcast status`), and keeps OBS running until Ctrl-C,
-//! then shuts it down cleanly.
+//! profile, checks it with the companion (`deckcast status`), starts the companion service
+//! (`deckcast serve`, in a D-Bus session with an unlocked keyring, as a desktop login provides) with
+//! its dashboard, and keeps both running until Ctrl-C, then shuts them down cleanly.
 //!
-//! Usage: deckcast-lab [--home DIR] [--port PORT]
-//!   --home  OBS home kept across runs (default: $HOME/.local/share/deckcast/lab)
-//!   --port  obs-websocket port for a new home (default 4455)
+//! Usage: deckcast-lab [--home DIR] [--port PORT] [--dashboard-port PORT]
+//!   --home            OBS and companion homes kept across runs (default: $HOME/.local/share/deckcast/lab)
+//!   --port            obs-websocket port for a new home (default 4455)
+//!   --dashboard-port  the companion's dashboard and API (default 8750)
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -13,14 +15,16 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use deckcast_tests::artifacts;
+use deckcast_tests::companion::{Companion, CompanionHome};
 use deckcast_tests::obs::{Obs, ObsOptions};
 
-fn parse_args() -> Result<(PathBuf, u16)> {
+fn parse_args() -> Result<(PathBuf, u16, u16)> {
     let mut home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/root"))
         .join(".local/share/deckcast/lab");
     let mut port = 4455;
+    let mut dashboard = 8750;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -32,19 +36,26 @@ fn parse_args() -> Result<(PathBuf, u16)> {
                     .parse()
                     .context("--port")?
             }
+            "--dashboard-port" => {
+                dashboard = args
+                    .next()
+                    .context("--dashboard-port needs a number")?
+                    .parse()
+                    .context("--dashboard-port")?
+            }
             "-h" | "--help" => {
-                println!("usage: deckcast-lab [--home DIR] [--port PORT]");
+                println!("usage: deckcast-lab [--home DIR] [--port PORT] [--dashboard-port PORT]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
-    Ok((home, port))
+    Ok((home, port, dashboard))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (home, port) = parse_args()?;
+    let (home, port, dashboard) = parse_args()?;
     let a = artifacts::get()?;
     let mut obs = Obs::start(ObsOptions {
         home: Some(home.clone()),
@@ -73,12 +84,32 @@ async fn main() -> Result<()> {
         eprintln!("{}", obs.failure_report());
         bail!("deckcast status failed ({status})");
     }
-    println!("Press Ctrl-C to stop OBS.");
+    let companion_home = CompanionHome::persistent(&home.join("companion"), dashboard)?;
+    let mut companion = Companion::start(&companion_home, obs.ws_port, &obs.password)?;
+    let token = companion.token()?;
+    println!(
+        "Companion (deckcast serve, pid {}): dashboard at http://{}/ — log in with the token {token}",
+        companion.pid(),
+        companion_home.addr()
+    );
+    println!(
+        "  (its log: {}; database: {})",
+        companion.log_path().display(),
+        companion_home.data_dir().display()
+    );
+    println!("Press Ctrl-C to stop the companion and OBS.");
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
         () = async { while obs.alive() { tokio::time::sleep(std::time::Duration::from_millis(500)).await } } => {
             bail!("OBS exited on its own:\n{}", obs.failure_report());
         }
+    }
+    println!("stopping the companion ...");
+    if !companion.stop() {
+        eprintln!(
+            "the companion did not stop cleanly:\n{}",
+            companion.log_text()
+        );
     }
     println!("stopping OBS ...");
     if !obs.stop() {
