@@ -382,6 +382,108 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
         "deleting removes the key"
     );
 
+    // Now playing from the API reaches the plugin and the dashboard.
+    let (status, _) = call(
+        &api,
+        &c,
+        "PUT",
+        "/api/v1/nowplaying",
+        "/api/v1/nowplaying",
+        Some(&json!({"artist": "Daft Punk", "title": "One More Time", "bpm": 122.0})),
+    );
+    assert_eq!(status, 204);
+    browser
+        .wait_for(
+            "now playing on the dashboard",
+            "document.querySelector('#now-playing [data-field=track]').textContent === 'Daft Punk – One More Time' && document.querySelector('#now-playing [data-field=bpm]').textContent.includes('122.0')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    // The command line: add with the key on stdin, list as JSON, remove.
+    let port = obs.ws_port.to_string();
+    let cli_key = format!("live_{}", random_hex(10).unwrap());
+    let out = home
+        .run(
+            &[
+                "targets",
+                "--obs-port",
+                &port,
+                "add",
+                "CLI target",
+                "--platform",
+                "custom",
+                "--server",
+                &rtmp.url(),
+                "--key-stdin",
+                "--json",
+            ],
+            &cli_key,
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_id = added["target"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        home.keyring_lookup(&format!("stream-key:{cli_id}"))
+            .unwrap()
+            .as_deref(),
+        Some(cli_key.as_str())
+    );
+    let out = home
+        .run(&["targets", "--obs-port", &port, "list", "--json"], "")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = listed["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == cli_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(t["hasKey"], true);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&cli_key));
+    let out = home
+        .run(&["targets", "--obs-port", &port, "rm", &cli_id], "")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        home.keyring_lookup(&format!("stream-key:{cli_id}"))
+            .unwrap(),
+        None
+    );
+    let out = home
+        .run(&["targets", "--obs-port", &port, "start", "nope"], "")
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    browser
+        .wait_for(
+            "three tiles after the CLI round trip",
+            "document.querySelectorAll('.tile').length === 3",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+
     // OBS dies while live and comes back: the companion reconnects, history shows the outage and
     // the same page (no reload) recovers.
     browser
@@ -585,7 +687,11 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     }
     assert!(obs.alive());
     drop(companion);
-    assert!(obs.stop(), "OBS shuts down cleanly:\n{}", obs.failure_report());
+    assert!(
+        obs.stop(),
+        "OBS shuts down cleanly:\n{}",
+        obs.failure_report()
+    );
     drop(obs);
     let _ = std::fs::remove_dir_all(&home.dir);
     let _ = std::fs::remove_dir_all(&obs_home);

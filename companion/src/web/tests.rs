@@ -200,3 +200,32 @@ async fn metrics_and_openapi_are_served() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/targets/{id}"]["patch"].is_object());
 }
+
+#[tokio::test]
+async fn every_documented_operation_exists_and_is_guarded_as_documented() {
+    let st = state();
+    let doc: Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let uri = path.replace("{id}", "x");
+            let r = req(&method.to_ascii_uppercase(), &uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let (status, _, body) = send(&st, r).await;
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed ({status})"
+            );
+            let public = op["security"].as_array().is_some_and(Vec::is_empty);
+            assert_eq!(
+                status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "unauthorized",
+                !public,
+                "{method} {path}: {status} {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+}

@@ -306,7 +306,7 @@ pub struct TargetHealth {
 }
 
 /// `CreateTarget` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTarget {
     /// Display name (required).
@@ -331,7 +331,7 @@ pub struct CreateTarget {
 }
 
 /// `UpdateTarget` request: only the given fields change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTarget {
     /// Target id.
@@ -365,7 +365,7 @@ pub struct TargetId {
 }
 
 /// `SetStreamKey` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetStreamKey {
     /// Target id.
@@ -497,4 +497,77 @@ pub struct TargetStateChanged {
     pub last_error: Option<String>,
     /// Reconnect episodes since the last manual start.
     pub reconnects: u32,
+}
+
+/// Shows a key only as `***` in `Debug` output (requests are the only payloads that carry keys).
+fn redacted_key(key: &Option<String>) -> Option<&'static str> {
+    key.as_ref().map(|_| "***")
+}
+
+impl std::fmt::Debug for CreateTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateTarget")
+            .field("name", &self.name)
+            .field("platform", &self.platform)
+            .field("server", &self.server)
+            .field("key", &redacted_key(&self.key))
+            .field("enabled", &self.enabled)
+            .field("sync_start", &self.sync_start)
+            .field("sync_stop", &self.sync_stop)
+            .field("reconnect", &self.reconnect)
+            .field("encoder", &self.encoder)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpdateTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateTarget")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("platform", &self.platform)
+            .field("server", &self.server)
+            .field("key", &redacted_key(&self.key))
+            .field("enabled", &self.enabled)
+            .field("sync_start", &self.sync_start)
+            .field("sync_stop", &self.sync_stop)
+            .field("reconnect", &self.reconnect)
+            .field("encoder", &self.encoder)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SetStreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetStreamKey")
+            .field("id", &self.id)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn requests_never_print_their_keys() {
+        let c = CreateTarget {
+            name: "T".into(),
+            key: Some("live_secret_1".into()),
+            ..CreateTarget::default()
+        };
+        let u = UpdateTarget {
+            id: "a".into(),
+            key: Some("live_secret_2".into()),
+            ..UpdateTarget::default()
+        };
+        let k = SetStreamKey {
+            id: "a".into(),
+            key: "live_secret_3".into(),
+        };
+        let text = format!("{c:?} {u:?} {k:?} {c:#?}");
+        assert!(!text.contains("live_secret"), "{text}");
+        assert!(text.contains("***"));
+    }
 }
