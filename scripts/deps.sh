@@ -17,6 +17,7 @@ PKGS=(
   dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics (tests)
+  cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null
