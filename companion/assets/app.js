@@ -3,7 +3,7 @@
 // /api/v1/events) and calls the REST API. No framework, no external files.
 
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "" };
+const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "", scheduleVersion: -1 };
 window.deckcast = state; // read by the end-to-end tests
 
 async function api(method, path, body) {
@@ -110,10 +110,41 @@ function render(snap) {
   // Keep the plugin's order.
   snap.targets.forEach((t) => $("#tiles").appendChild(document.getElementById(`tile-${t.id}`)));
   $("#no-targets").hidden = snap.targets.length > 0;
+  if (snap.scheduleVersion !== state.scheduleVersion) {
+    state.scheduleVersion = snap.scheduleVersion;
+    loadSchedule();
+  }
   const key = [snap.obs.state, ms.active, ...snap.targets.map((t) => `${t.id}:${t.state}`)].join("|");
   if (key !== state.historyKey) {
     state.historyKey = key;
     loadHistory();
+  }
+}
+
+async function loadSchedule() {
+  try {
+    const [sched, feeds] = await Promise.all([api("GET", "/schedule?past=20"), api("GET", "/feeds")]);
+    const now = Date.now();
+    const item = (e) => {
+      const li = document.createElement("li");
+      li.dataset.state = e.state;
+      li.dataset.entryId = e.id;
+      const when = `${time(e.startMs)} – ${new Date(e.endMs).toLocaleTimeString()}`;
+      const outs = e.targets.length + (e.startMain ? 1 : 0);
+      li.textContent = `${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.origin === "feed" ? " · calendar" : ""}`;
+      return li;
+    };
+    $("#upcoming").replaceChildren(...sched.entries.filter((e) => e.endMs > now && ["planned", "running"].includes(e.state)).map(item));
+    $("#past-sets").replaceChildren(...sched.entries.filter((e) => !(e.endMs > now && ["planned", "running"].includes(e.state))).reverse().map(item));
+    const c = $("#conflicts");
+    c.textContent = sched.conflicts.map((x) => x.message).join(" · ");
+    c.hidden = sched.conflicts.length === 0;
+    const broken = feeds.feeds.filter((f) => f.lastError);
+    $("#feeds-summary").textContent = feeds.feeds.length
+      ? `${feeds.feeds.length} calendar(s)${broken.length ? ` · ${broken.length} failing: ${broken[0].lastError}` : ""}`
+      : "";
+  } catch (e) {
+    notice(`schedule: ${e.message}`);
   }
 }
 
@@ -220,3 +251,4 @@ function connect() {
 }
 connect();
 setInterval(loadHistory, 15000);
+setInterval(loadSchedule, 30000);

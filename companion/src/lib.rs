@@ -16,9 +16,12 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod ics;
 pub mod keys;
 pub mod live;
 pub mod obs_link;
+pub mod schedule;
+pub mod scheduler;
 pub mod serve;
 pub mod service;
 pub mod status;

@@ -144,6 +144,8 @@ pub struct Snapshot {
     pub targets: Vec<Tile>,
     /// Now playing.
     pub now_playing: NowPlayingView,
+    /// Grows whenever the schedule changes (the dashboard then reloads it).
+    pub schedule_version: u64,
 }
 
 impl Snapshot {

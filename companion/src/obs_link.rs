@@ -401,6 +401,41 @@ impl ObsLink {
         Ok(())
     }
 
+    /// Starts OBS's own stream (no-op if it is live).
+    pub async fn start_main_stream(&self) -> Result<(), LinkError> {
+        match self.client.streaming().start().await {
+            Ok(()) => Ok(()),
+            Err(obws::error::Error::Api {
+                code: StatusCode::OutputRunning,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(LinkError::Obs(error_chain(&e))),
+        }
+    }
+
+    /// Stops OBS's own stream (no-op if it is not live).
+    pub async fn stop_main_stream(&self) -> Result<(), LinkError> {
+        match self.client.streaming().stop().await {
+            Ok(()) => Ok(()),
+            Err(obws::error::Error::Api {
+                code: StatusCode::OutputNotRunning,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(LinkError::Obs(error_chain(&e))),
+        }
+    }
+
+    /// Switches the program scene.
+    pub async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
+        self.client
+            .scenes()
+            .set_current_program_scene(obws::requests::scenes::SceneId::Name(scene))
+            .await
+            .map_err(|e| {
+                LinkError::Obs(format!("switching to scene '{scene}': {}", error_chain(&e)))
+            })
+    }
+
     /// `SetNowPlaying`.
     pub async fn set_now_playing(&self, track: &NowPlaying) -> Result<(), LinkError> {
         let _: serde_json::Value = self

@@ -80,7 +80,12 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     let mut state = AppState::new(Arc::clone(&service), token, addr, stop_rx.clone());
     state.extra_origins = cfg.extra_origins.clone();
-    let task = tokio::spawn(Arc::clone(&service).run(stop_rx));
+    let task = tokio::spawn(Arc::clone(&service).run(stop_rx.clone()));
+    let scheduler = tokio::spawn(crate::scheduler::run(
+        Arc::clone(&service),
+        state.http.clone(),
+        stop_rx,
+    ));
     tracing::info!(
         "dashboard on http://{addr}/ (log in with the token from `deckcast token show`); following OBS at {}:{}",
         cfg.service.host,
@@ -93,6 +98,7 @@ pub async fn serve(
     };
     let served = web::run(listener, state, stop).await;
     let _ = task.await;
+    let _ = scheduler.await;
     served?;
     Ok(())
 }

@@ -101,6 +101,11 @@ impl Service {
         }
     }
 
+    /// Tells dashboards the schedule changed.
+    pub fn schedule_changed(&self) {
+        self.live.update(|s| s.schedule_version += 1);
+    }
+
     fn set_obs_state(&self, state: &str, message: Option<String>) {
         self.live.update(|s| {
             if s.obs.state != state {

@@ -110,6 +110,29 @@ const MIGRATIONS: &[&str] = &[
         delivered_ms INTEGER,
         last_error TEXT
     );",
+    // 2: schedules that run themselves, iCalendar feeds, settings.
+    "ALTER TABLE schedule ADD COLUMN start_main INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE schedule ADD COLUMN state TEXT NOT NULL DEFAULT 'planned';
+    ALTER TABLE schedule ADD COLUMN started_ms INTEGER;
+    ALTER TABLE schedule ADD COLUMN ended_ms INTEGER;
+    ALTER TABLE schedule ADD COLUMN feed_id INTEGER;
+    ALTER TABLE schedule ADD COLUMN note TEXT;
+    CREATE UNIQUE INDEX schedule_feed_instance ON schedule (feed_id, external_id)
+        WHERE feed_id IS NOT NULL;
+    CREATE INDEX schedule_start ON schedule (start_ms);
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        targets TEXT NOT NULL DEFAULT '[]',
+        start_main INTEGER NOT NULL DEFAULT 0,
+        scene TEXT,
+        refresh_s INTEGER NOT NULL DEFAULT 900,
+        last_fetch_ms INTEGER,
+        last_error TEXT,
+        problems TEXT NOT NULL DEFAULT '[]',
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// The schema version this build writes.
@@ -218,7 +241,7 @@ pub struct StoreCheck {
 /// The synchronous store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Milliseconds since the Unix epoch.

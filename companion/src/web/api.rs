@@ -41,6 +41,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/actions/stop-all", post(stop_all))
         .route("/history", get(history))
         .route("/nowplaying", put(set_now_playing))
+        .merge(super::schedule_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

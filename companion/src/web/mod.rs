@@ -28,6 +28,7 @@ mod api;
 mod assets;
 mod auth;
 pub mod metrics;
+mod schedule_api;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub allowed_hosts: Option<Vec<String>>,
     /// Turns true at shutdown (ends SSE streams so the server can stop).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// HTTP client for calendar feeds and the platform.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -72,8 +75,19 @@ impl AppState {
             extra_origins: Vec::new(),
             allowed_hosts,
             shutdown,
+            http: http_client(),
         }
     }
+}
+
+/// The companion's HTTP client (rustls with the ring provider).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("deckcast/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
 }
 
 /// The router: API, dashboard, assets and metrics.

@@ -1,0 +1,549 @@
+//! Schedule entries (sets) and iCalendar feed subscriptions in the database, plus overlap
+//! detection. The [`crate::scheduler`] task runs them.
+//!
+//! States: `planned` → `running` (set when the start is due, committed before anything starts, so
+//! a restart never starts it twice) → `done`; `planned` → `missed` when its end passed while the
+//! companion was not running; `cancelled` when deleted. Feed instances are keyed by
+//! (feed, UID#original start), so refreshes update them in place.
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::ics::Instance;
+use crate::store::{Store, StoreError};
+
+/// One scheduled set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// Row id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// Target ids to start.
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    pub start_main: bool,
+    /// Scene to switch to at the start.
+    pub scene: Option<String>,
+    /// `local` (API, CLI, dashboard) or `feed`.
+    pub origin: String,
+    /// The feed it came from.
+    pub feed_id: Option<i64>,
+    /// `planned`, `running`, `done`, `missed`, `cancelled`.
+    pub state: String,
+    /// When it actually started.
+    pub started_ms: Option<i64>,
+    /// When it actually ended.
+    pub ended_ms: Option<i64>,
+    /// Why it did not run as planned, if so.
+    pub note: Option<String>,
+}
+
+/// A new local entry (validated by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewEntry {
+    /// Title.
+    pub title: String,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// Target ids.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    #[serde(default)]
+    pub start_main: bool,
+    /// Scene to switch to.
+    #[serde(default)]
+    pub scene: Option<String>,
+}
+
+/// An iCalendar subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Feed {
+    /// Row id.
+    pub id: i64,
+    /// URL (http or https).
+    pub url: String,
+    /// Targets every set of this feed starts.
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    pub start_main: bool,
+    /// Scene to switch to.
+    pub scene: Option<String>,
+    /// Seconds between refreshes.
+    pub refresh_s: i64,
+    /// Last fetch (Unix ms).
+    pub last_fetch_ms: Option<i64>,
+    /// Last fetch error.
+    pub last_error: Option<String>,
+    /// Events the last fetch could not schedule, with reasons.
+    pub problems: Vec<String>,
+}
+
+/// Two sets that overlap in time and want the same outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    /// First entry id.
+    pub a: i64,
+    /// Second entry id.
+    pub b: i64,
+    /// Shared targets (`obs` for OBS's own stream).
+    pub targets: Vec<String>,
+    /// A sentence.
+    pub message: String,
+}
+
+const ENTRY_COLUMNS: &str = "id, title, start_ms, end_ms, targets, start_main, scene, origin, \
+    feed_id, state, started_ms, ended_ms, note";
+
+fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
+    let targets: String = r.get(4)?;
+    Ok(Entry {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        start_ms: r.get(2)?,
+        end_ms: r.get(3)?,
+        targets: serde_json::from_str(&targets).unwrap_or_default(),
+        start_main: r.get(5)?,
+        scene: r.get(6)?,
+        origin: r.get(7)?,
+        feed_id: r.get(8)?,
+        state: r.get(9)?,
+        started_ms: r.get(10)?,
+        ended_ms: r.get(11)?,
+        note: r.get(12)?,
+    })
+}
+
+fn feed_of(r: &Row) -> rusqlite::Result<Feed> {
+    let targets: String = r.get(2)?;
+    let problems: String = r.get(8)?;
+    Ok(Feed {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        targets: serde_json::from_str(&targets).unwrap_or_default(),
+        start_main: r.get(3)?,
+        scene: r.get(4)?,
+        refresh_s: r.get(5)?,
+        last_fetch_ms: r.get(6)?,
+        last_error: r.get(7)?,
+        problems: serde_json::from_str(&problems).unwrap_or_default(),
+    })
+}
+
+fn list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// Adds a local entry.
+    pub fn add_entry(&mut self, e: &NewEntry, now_ms: i64) -> Result<Entry, StoreError> {
+        self.conn.execute(
+            "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7)",
+            params![e.title, e.start_ms, e.end_ms, list(&e.targets), e.start_main, e.scene, now_ms],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        Ok(self
+            .entry(id)?
+            .unwrap_or_else(|| unreachable!("just inserted")))
+    }
+
+    /// One entry.
+    pub fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM schedule WHERE id = ?1"),
+                [id],
+                entry_of,
+            )
+            .optional()?)
+    }
+
+    /// Entries ending after `since_ms` (upcoming and running), plus the newest `past` finished
+    /// ones, by start.
+    pub fn entries(&self, since_ms: i64, past: u32) -> Result<Vec<Entry>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM schedule WHERE end_ms > ?1 OR state = 'running'
+             UNION
+             SELECT * FROM (SELECT {ENTRY_COLUMNS} FROM schedule
+                WHERE end_ms <= ?1 AND state != 'running' ORDER BY end_ms DESC LIMIT ?2)
+             ORDER BY 3, 1"
+        ))?;
+        let rows = st.query_map(params![since_ms, past], entry_of)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Entries in `state`.
+    pub fn entries_in(&self, state: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM schedule WHERE state = ?1 ORDER BY start_ms, id"
+        ))?;
+        let rows = st.query_map([state], entry_of)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Planned entries whose start is due and whose end has not passed: marks them `running`
+    /// (committed before the caller starts anything) and returns them.
+    pub fn take_due(&mut self, now_ms: i64) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let due: Vec<Entry> = {
+            let mut st = tx.prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM schedule
+                 WHERE state = 'planned' AND start_ms <= ?1 AND end_ms > ?1 ORDER BY start_ms, id"
+            ))?;
+            let rows = st.query_map([now_ms], entry_of)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for e in &due {
+            tx.execute(
+                "UPDATE schedule SET state = 'running', started_ms = ?2 WHERE id = ?1",
+                params![e.id, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(due)
+    }
+
+    /// Planned entries whose end passed without them running: marks them `missed`.
+    pub fn take_missed(&mut self, now_ms: i64) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let missed: Vec<Entry> = {
+            let mut st = tx.prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM schedule WHERE state = 'planned' AND end_ms <= ?1"
+            ))?;
+            let rows = st.query_map([now_ms], entry_of)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE schedule SET state = 'missed', note = 'the companion was not running during this set'
+             WHERE state = 'planned' AND end_ms <= ?1",
+            [now_ms],
+        )?;
+        tx.commit()?;
+        Ok(missed)
+    }
+
+    /// Ends an entry (`done` or `cancelled`).
+    pub fn finish_entry(
+        &mut self,
+        id: i64,
+        state: &str,
+        now_ms: i64,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE schedule SET state = ?2, ended_ms = CASE WHEN state = 'running' THEN ?3 ELSE ended_ms END,
+               note = COALESCE(?4, note)
+             WHERE id = ?1",
+            params![id, state, now_ms, note],
+        )?;
+        Ok(())
+    }
+
+    /// Adds a feed.
+    pub fn add_feed(
+        &mut self,
+        url: &str,
+        targets: &[String],
+        start_main: bool,
+        scene: Option<&str>,
+        refresh_s: i64,
+        now_ms: i64,
+    ) -> Result<Feed, StoreError> {
+        self.conn.execute(
+            "INSERT INTO feeds (url, targets, start_main, scene, refresh_s, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![url, list(targets), start_main, scene, refresh_s, now_ms],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        Ok(self
+            .feed(id)?
+            .unwrap_or_else(|| unreachable!("just inserted")))
+    }
+
+    /// One feed.
+    pub fn feed(&self, id: i64) -> Result<Option<Feed>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems
+                 FROM feeds WHERE id = ?1",
+                [id],
+                feed_of,
+            )
+            .optional()?)
+    }
+
+    /// All feeds.
+    pub fn feeds(&self) -> Result<Vec<Feed>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems
+             FROM feeds ORDER BY id",
+        )?;
+        let rows = st.query_map([], feed_of)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes a feed and its planned instances (running and past ones stay in the history).
+    pub fn delete_feed(&mut self, id: i64) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM schedule WHERE feed_id = ?1 AND state = 'planned'",
+            [id],
+        )?;
+        let n = tx.execute("DELETE FROM feeds WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Records a failed fetch.
+    pub fn feed_failed(&mut self, id: i64, now_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET last_fetch_ms = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, now_ms, error],
+        )?;
+        Ok(())
+    }
+
+    /// Applies a fetched feed: instances in `[from_ms, to_ms)` are inserted or updated (only while
+    /// still planned); planned instances of the feed in that window that the feed no longer has
+    /// are removed. Returns (added, updated, removed).
+    pub fn apply_feed(
+        &mut self,
+        feed: &Feed,
+        instances: &[Instance],
+        problems: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        now_ms: i64,
+    ) -> Result<(usize, usize, usize), StoreError> {
+        let tx = self.conn.transaction()?;
+        let (mut added, mut updated) = (0, 0);
+        for i in instances {
+            let existing: Option<(i64, String, i64, i64, String)> = tx
+                .query_row(
+                    "SELECT id, state, start_ms, end_ms, title FROM schedule WHERE feed_id = ?1 AND external_id = ?2",
+                    params![feed.id, i.key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            match existing {
+                None => {
+                    tx.execute(
+                        "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin,
+                           external_id, feed_id, created_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'feed', ?7, ?8, ?9)",
+                        params![i.title, i.start_ms, i.end_ms, list(&feed.targets), feed.start_main,
+                                feed.scene, i.key, feed.id, now_ms],
+                    )?;
+                    added += 1;
+                }
+                Some((id, state, s, e, t))
+                    if state == "planned" && (s != i.start_ms || e != i.end_ms || t != i.title) =>
+                {
+                    tx.execute(
+                        "UPDATE schedule SET title = ?2, start_ms = ?3, end_ms = ?4 WHERE id = ?1",
+                        params![id, i.title, i.start_ms, i.end_ms],
+                    )?;
+                    updated += 1;
+                }
+                Some(_) => {}
+            }
+        }
+        let keys: Vec<&str> = instances.iter().map(|i| i.key.as_str()).collect();
+        let stale: Vec<(i64, String)> = {
+            let mut st = tx.prepare(
+                "SELECT id, external_id FROM schedule WHERE feed_id = ?1 AND state = 'planned'
+                 AND end_ms > ?2 AND start_ms < ?3",
+            )?;
+            let rows = st.query_map(params![feed.id, from_ms, to_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut removed = 0;
+        for (id, key) in stale {
+            if !keys.contains(&key.as_str()) {
+                tx.execute("DELETE FROM schedule WHERE id = ?1", [id])?;
+                removed += 1;
+            }
+        }
+        tx.execute(
+            "UPDATE feeds SET last_fetch_ms = ?2, last_error = NULL, problems = ?3 WHERE id = ?1",
+            params![feed.id, now_ms, list(problems)],
+        )?;
+        tx.commit()?;
+        Ok((added, updated, removed))
+    }
+}
+
+/// Pairs of unfinished entries that overlap in time and share a target (or both start OBS's own
+/// stream). Reported to the user; the scheduler does not guess which one wins.
+pub fn conflicts(entries: &[Entry]) -> Vec<Conflict> {
+    let live: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.state == "planned" || e.state == "running")
+        .collect();
+    let mut out = Vec::new();
+    for (i, a) in live.iter().enumerate() {
+        for b in &live[i + 1..] {
+            if a.start_ms >= b.end_ms || b.start_ms >= a.end_ms {
+                continue;
+            }
+            let mut shared: Vec<String> = a
+                .targets
+                .iter()
+                .filter(|t| b.targets.contains(t))
+                .cloned()
+                .collect();
+            if a.start_main && b.start_main {
+                shared.push("obs".into());
+            }
+            if !shared.is_empty() {
+                out.push(Conflict {
+                    a: a.id,
+                    b: b.id,
+                    message: format!(
+                        "'{}' and '{}' overlap and both use {}",
+                        a.title,
+                        b.title,
+                        shared.join(", ")
+                    ),
+                    targets: shared,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEntry {
+        NewEntry {
+            title: title.into(),
+            start_ms: s,
+            end_ms: e,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            start_main: false,
+            scene: None,
+        }
+    }
+
+    #[test]
+    fn entries_run_once_and_missed_ones_never_start() {
+        let mut s = Store::open_in_memory().unwrap();
+        let a = s.add_entry(&new("A", 1_000, 5_000, &["t1"]), 0).unwrap();
+        let b = s.add_entry(&new("B", 2_000, 3_000, &["t2"]), 0).unwrap();
+        assert!(s.take_due(500).unwrap().is_empty());
+        assert_eq!(
+            s.take_due(1_000)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
+            vec![a.id]
+        );
+        // A second look (say after a restart) does not hand it out again.
+        assert!(s.take_due(1_500).unwrap().is_empty());
+        assert_eq!(s.entries_in("running").unwrap().len(), 1);
+        // B's whole slot passes while nobody looks: missed, never started.
+        let missed = s.take_missed(3_500).unwrap();
+        assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![b.id]);
+        assert!(s.take_due(3_600).unwrap().is_empty());
+        s.finish_entry(a.id, "done", 5_000, None).unwrap();
+        let a = s.entry(a.id).unwrap().unwrap();
+        assert_eq!(
+            (a.state.as_str(), a.started_ms, a.ended_ms),
+            ("done", Some(1_000), Some(5_000))
+        );
+        assert_eq!(s.entry(b.id).unwrap().unwrap().state, "missed");
+        // Listing: upcoming/running plus recent past.
+        assert_eq!(s.entries(10_000, 10).unwrap().len(), 2);
+        assert_eq!(s.entries(10_000, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn feeds_update_planned_instances_in_place() {
+        let mut s = Store::open_in_memory().unwrap();
+        let feed = s
+            .add_feed("http://x/cal.ics", &["t1".into()], false, None, 900, 0)
+            .unwrap();
+        let inst = |key: &str, st: i64| Instance {
+            key: key.into(),
+            title: format!("set {key}"),
+            start_ms: st,
+            end_ms: st + 1_000,
+        };
+        let r = s
+            .apply_feed(
+                &feed,
+                &[inst("a", 10_000), inst("b", 20_000)],
+                &[],
+                0,
+                100_000,
+                1,
+            )
+            .unwrap();
+        assert_eq!(r, (2, 0, 0));
+        // Moved, unchanged, and one dropped from the feed.
+        let r = s
+            .apply_feed(
+                &feed,
+                &[inst("a", 12_000)],
+                &["x skipped".into()],
+                0,
+                100_000,
+                2,
+            )
+            .unwrap();
+        assert_eq!(r, (0, 1, 1));
+        let all = s.entries(0, 0).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].start_ms, all[0].targets.clone()),
+            (12_000, vec!["t1".to_string()])
+        );
+        assert_eq!(
+            s.feed(feed.id).unwrap().unwrap().problems,
+            vec!["x skipped"]
+        );
+        // A running instance is never changed by a refresh.
+        s.take_due(12_000).unwrap();
+        let r = s
+            .apply_feed(&feed, &[inst("a", 50_000)], &[], 0, 100_000, 3)
+            .unwrap();
+        assert_eq!(r, (0, 0, 0));
+        assert!(s.delete_feed(feed.id).unwrap());
+        assert_eq!(s.entries_in("running").unwrap().len(), 1, "history stays");
+    }
+
+    #[test]
+    fn overlaps_on_shared_outputs_are_conflicts() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.add_entry(&new("A", 0, 10, &["t1", "t2"]), 0).unwrap();
+        s.add_entry(&new("B", 5, 15, &["t2"]), 0).unwrap();
+        s.add_entry(&new("C", 5, 15, &["t3"]), 0).unwrap();
+        s.add_entry(&new("D", 10, 20, &["t1"]), 0).unwrap();
+        let c = conflicts(&s.entries(0, 0).unwrap());
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].a, c[0].b, c[0].targets.clone()),
+            (1, 2, vec!["t2".to_string()])
+        );
+        assert!(c[0].message.contains("'A' and 'B'"));
+    }
+}
