@@ -18,6 +18,7 @@ PKGS=(
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics (tests)
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
+  python3                           # the test webhook receiver runs the verifier shipped in docs/
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null

@@ -91,6 +91,12 @@ function render(snap) {
   main.dataset.state = ms.active ? "live" : "idle";
   setField(main, "state", ms.active ? (ms.reconnecting ? "reconnecting" : "live") : "offline");
   setField(main, "detail", ms.active ? `${duration(ms.durationMs / 1000)} · ${ms.skippedFrames} skipped frames` : "");
+  const sync = $("#sync");
+  sync.hidden = !snap.sync.configured;
+  sync.dataset.state = snap.sync.lastError ? "reconnecting" : "live";
+  sync.textContent = snap.sync.lastError
+    ? `site sync: ${snap.sync.pending} waiting (${snap.sync.lastError})`
+    : `site sync: ${snap.sync.pending ? `${snap.sync.pending} sending` : "up to date"}`;
   const np = snap.nowPlaying;
   const track = np.title ? `${np.artist} – ${np.title}` : "–";
   setField($("#now-playing"), "track", track);

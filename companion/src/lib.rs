@@ -26,6 +26,7 @@ pub mod serve;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod sync;
 pub mod web;
 
 pub use deckcast_secrets::Secret;

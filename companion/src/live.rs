@@ -146,6 +146,8 @@ pub struct Snapshot {
     pub now_playing: NowPlayingView,
     /// Grows whenever the schedule changes (the dashboard then reloads it).
     pub schedule_version: u64,
+    /// Webhook delivery to the streamer's site.
+    pub sync: crate::sync::SyncStatus,
 }
 
 impl Snapshot {

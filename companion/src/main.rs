@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The streamer's web platform (webhook signing secret).
+    Platform {
+        #[command(subcommand)]
+        action: PlatformAction,
+    },
     /// The companion's database.
     Db {
         #[command(subcommand)]
@@ -106,6 +111,15 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlatformAction {
+    /// The webhook signing secret (HMAC-SHA256), kept in the keyring.
+    Secret {
+        #[command(subcommand)]
+        action: TokenAction,
     },
 }
 
@@ -480,6 +494,33 @@ async fn targets(obs: ObsArgs, action: TargetsAction, json: bool) -> anyhow::Res
     Ok(())
 }
 
+/// `show` (creating the dashboard token if missing), `rotate` or `set` for a keyring secret.
+async fn secret_command(action: TokenAction, account: &'static str) -> anyhow::Result<()> {
+    let keys = tokio::task::spawn_blocking(Keys::open).await?;
+    let secret = match action {
+        TokenAction::Show if account == keys::DASHBOARD_TOKEN => {
+            blocking(move || keys.dashboard_token()).await?
+        }
+        TokenAction::Show => blocking(move || keys.get(account))
+            .await?
+            .with_context(|| format!("no {account} in the keyring yet (use rotate or set)"))?,
+        TokenAction::Rotate => {
+            let t = keys::random_token();
+            let stored = t.clone();
+            blocking(move || keys.set(account, &stored)).await?;
+            t
+        }
+        TokenAction::Set => {
+            let t = read_secret(account)?.context("the value is empty")?;
+            blocking(move || keys.set(account, &t)).await?;
+            eprintln!("stored");
+            return Ok(());
+        }
+    };
+    println!("{}", secret.expose());
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
@@ -521,27 +562,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(cfg, keys, listener, shutdown_signal()).await?;
             Ok(())
         }
-        Command::Token { action } => {
-            let keys = tokio::task::spawn_blocking(Keys::open).await?;
-            let token = match action {
-                TokenAction::Show => blocking(move || keys.dashboard_token()).await?,
-                TokenAction::Rotate => {
-                    let t = keys::random_token();
-                    let stored = t.clone();
-                    blocking(move || keys.set(keys::DASHBOARD_TOKEN, &stored)).await?;
-                    t
-                }
-                TokenAction::Set => {
-                    let t = read_secret("the dashboard token")?.context("the token is empty")?;
-                    let stored = t.clone();
-                    blocking(move || keys.set(keys::DASHBOARD_TOKEN, &stored)).await?;
-                    eprintln!("stored");
-                    return Ok(());
-                }
-            };
-            println!("{}", token.expose());
-            Ok(())
-        }
+        Command::Token { action } => secret_command(action, keys::DASHBOARD_TOKEN).await,
+        Command::Platform {
+            action: PlatformAction::Secret { action },
+        } => secret_command(action, deckcast_companion::sync::WEBHOOK_SECRET).await,
         Command::Key { action } => match action {
             KeyAction::ObsPassword => {
                 let p =

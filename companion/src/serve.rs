@@ -81,7 +81,22 @@ pub async fn serve(
     let mut state = AppState::new(Arc::clone(&service), token, addr, stop_rx.clone());
     state.extra_origins = cfg.extra_origins.clone();
     let task = tokio::spawn(Arc::clone(&service).run(stop_rx.clone()));
+    if let Ok(Some(v)) = service
+        .db
+        .call(|s| s.setting(crate::sync::HEALTH_INTERVAL))
+        .await
+        && let Ok(n) = v.parse::<u64>()
+    {
+        service
+            .health_interval_s
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
     let scheduler = tokio::spawn(crate::scheduler::run(
+        Arc::clone(&service),
+        state.http.clone(),
+        stop_rx.clone(),
+    ));
+    let webhooks = tokio::spawn(crate::sync::run(
         Arc::clone(&service),
         state.http.clone(),
         stop_rx,
@@ -99,6 +114,7 @@ pub async fn serve(
     let served = web::run(listener, state, stop).await;
     let _ = task.await;
     let _ = scheduler.await;
+    let _ = webhooks.await;
     served?;
     Ok(())
 }

@@ -65,6 +65,8 @@ pub struct Service {
     cfg: ServiceConfig,
     link: Mutex<Option<Arc<ObsLink>>>,
     session: Mutex<SessionState>,
+    /// Seconds between `health` webhooks.
+    pub health_interval_s: std::sync::atomic::AtomicU64,
 }
 
 impl Service {
@@ -77,6 +79,7 @@ impl Service {
             cfg,
             link: Mutex::new(None),
             session: Mutex::new(SessionState::default()),
+            health_interval_s: std::sync::atomic::AtomicU64::new(30),
         })
     }
 
@@ -101,9 +104,37 @@ impl Service {
         }
     }
 
-    /// Tells dashboards the schedule changed.
+    /// Tells dashboards the schedule changed and queues a `schedule` webhook with the upcoming sets.
     pub fn schedule_changed(&self) {
         self.live.update(|s| s.schedule_version += 1);
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let r = db
+                .call(|s| {
+                    let now = now_ms();
+                    let upcoming: Vec<_> = s
+                        .entries(now, 0)?
+                        .into_iter()
+                        .filter(|e| e.state == "planned" || e.state == "running")
+                        .collect();
+                    s.enqueue("schedule", &serde_json::json!({"entries": upcoming}), now)
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!("webhook outbox: {e}");
+            }
+        });
+    }
+
+    /// Queues a webhook event (no-op without a configured webhook); failures are logged.
+    pub async fn emit(&self, kind: &'static str, data: serde_json::Value) {
+        if let Err(e) = self
+            .db
+            .call(move |s| s.enqueue(kind, &data, now_ms()))
+            .await
+        {
+            tracing::error!("webhook outbox: {e}");
+        }
     }
 
     fn set_obs_state(&self, state: &str, message: Option<String>) {
@@ -269,6 +300,12 @@ impl Service {
                 };
                 self.record("target_state", Some(c.id.clone()), message)
                     .await;
+                self.emit(
+                    "target.state",
+                    serde_json::json!({"id": c.id, "name": c.name, "state": c.state,
+                        "previous": c.previous, "lastError": c.last_error, "reconnects": c.reconnects}),
+                )
+                .await;
                 self.track_session().await;
             }
             LinkEvent::Health(h) => {
@@ -331,6 +368,27 @@ impl Service {
             s.stats = Some(stats);
         });
         self.track_session().await;
+        let every = self
+            .health_interval_s
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(5);
+        if n.is_multiple_of(every) {
+            let snap = self.live.get();
+            if snap.targets.iter().any(|t| t.state.is_active()) || snap.main_stream.active {
+                let targets: Vec<_> = snap
+                    .targets
+                    .iter()
+                    .map(|t| serde_json::json!({"id": t.id, "name": t.name, "platform": t.platform,
+                        "state": t.state, "kbps": t.kbps, "fps": t.fps, "droppedFrames": t.dropped_frames,
+                        "uptimeSec": t.uptime_sec, "reconnects": t.reconnects}))
+                    .collect();
+                self.emit(
+                    "health",
+                    serde_json::json!({"targets": targets, "mainStream": snap.main_stream, "obs": snap.stats}),
+                )
+                .await;
+            }
+        }
         if n.is_multiple_of(5) {
             self.resync(link, false).await?;
         }
@@ -453,8 +511,14 @@ impl Service {
                     .await
                 {
                     Ok(id) => {
+                        let outputs: Vec<String> = seen.iter().cloned().collect();
                         self.session.lock().unwrap_or_else(|e| e.into_inner()).open =
                             Some((id, seen));
+                        self.emit(
+                            "stream.started",
+                            serde_json::json!({"sessionId": id, "startedMs": now_ms(), "outputs": outputs}),
+                        )
+                        .await;
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -466,6 +530,11 @@ impl Service {
                     .await
             }
             Action::Close(id) => {
+                self.emit(
+                    "stream.ended",
+                    serde_json::json!({"sessionId": id, "endedMs": now_ms(), "reason": "stopped"}),
+                )
+                .await;
                 self.db
                     .call(move |s| s.close_session(id, now_ms(), "stopped"))
                     .await
@@ -483,13 +552,19 @@ impl Service {
             .unwrap_or_else(|e| e.into_inner())
             .open
             .take();
-        if let Some((id, _)) = open
-            && let Err(e) = self
+        if let Some((id, _)) = open {
+            self.emit(
+                "stream.ended",
+                serde_json::json!({"sessionId": id, "endedMs": now_ms(), "reason": reason}),
+            )
+            .await;
+            if let Err(e) = self
                 .db
                 .call(move |s| s.close_session(id, now_ms(), reason))
                 .await
-        {
-            tracing::error!("stream session: {e}");
+            {
+                tracing::error!("stream session: {e}");
+            }
         }
     }
 }

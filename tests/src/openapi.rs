@@ -13,7 +13,12 @@ pub struct OpenApi {
 impl OpenApi {
     /// Loads `companion/openapi.json` from the workspace.
     pub fn load() -> Result<OpenApi> {
-        let path = crate::artifacts::workspace_root().join("companion/openapi.json");
+        Self::load_from("companion/openapi.json")
+    }
+
+    /// Loads another OpenAPI document of the workspace (for example `docs/platform-openapi.json`).
+    pub fn load_from(rel: &str) -> Result<OpenApi> {
+        let path = crate::artifacts::workspace_root().join(rel);
         let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
         Ok(OpenApi {
             doc: serde_json::from_str(&text)?,

@@ -190,3 +190,33 @@ fn the_flatpak_manifest_is_an_obs_plugin_extension() {
         "needs a Rust SDK extension"
     );
 }
+
+#[test]
+fn the_webhook_verifier_in_the_docs_is_the_shipped_one() {
+    let doc = read("docs/platform-api.md");
+    let code = read("docs/webhook_verify.py");
+    let body = &code[code.find("import hashlib").unwrap()..];
+    assert!(
+        doc.contains(body.trim()),
+        "docs/platform-api.md must show docs/webhook_verify.py verbatim"
+    );
+    let contract: serde_json::Value =
+        serde_json::from_str(&read("docs/platform-openapi.json")).unwrap();
+    for kind in [
+        "stream.started",
+        "stream.ended",
+        "target.state",
+        "health",
+        "nowplaying",
+        "schedule",
+    ] {
+        assert!(
+            contract["webhooks"][kind].is_object(),
+            "{kind} undocumented"
+        );
+        assert!(
+            doc.contains(&format!("`{kind}`")),
+            "{kind} missing in platform-api.md"
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/history", get(history))
         .route("/nowplaying", put(set_now_playing))
         .merge(super::schedule_api::routes())
+        .merge(super::platform_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -445,5 +446,12 @@ async fn set_now_playing(
         s.now_playing.album = track.album.clone();
         s.now_playing.library_bpm = track.bpm;
     });
+    state
+        .service
+        .emit(
+            "nowplaying",
+            serde_json::json!({"artist": track.artist, "title": track.title, "album": track.album, "bpm": track.bpm}),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,7 @@ mod api;
 mod assets;
 mod auth;
 pub mod metrics;
+mod platform_api;
 mod schedule_api;
 #[cfg(test)]
 mod tests;
