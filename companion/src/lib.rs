@@ -20,6 +20,7 @@ pub mod ics;
 pub mod keys;
 pub mod live;
 pub mod obs_link;
+pub mod pull;
 pub mod schedule;
 pub mod scheduler;
 pub mod serve;

@@ -121,6 +121,11 @@ enum PlatformAction {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The site's API token for pulling destinations and schedule, kept in the keyring.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -566,6 +571,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Platform {
             action: PlatformAction::Secret { action },
         } => secret_command(action, deckcast_companion::sync::WEBHOOK_SECRET).await,
+        Command::Platform {
+            action: PlatformAction::Token { action },
+        } => secret_command(action, deckcast_companion::pull::TOKEN).await,
         Command::Key { action } => match action {
             KeyAction::ObsPassword => {
                 let p =

@@ -88,6 +88,28 @@ pub struct Feed {
     pub problems: Vec<String>,
 }
 
+/// The source id of sets pulled from the streamer's site (feeds have positive ids).
+pub const PLATFORM_SOURCE: i64 = -1;
+
+/// A set as a source (feed or site) describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedSet {
+    /// Stable identity within the source.
+    pub key: String,
+    /// Title.
+    pub title: String,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// Target ids.
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    pub start_main: bool,
+    /// Scene to switch to.
+    pub scene: Option<String>,
+}
+
 /// Two sets that overlap in time and want the same outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -328,46 +350,95 @@ impl Store {
         to_ms: i64,
         now_ms: i64,
     ) -> Result<(usize, usize, usize), StoreError> {
+        let sets: Vec<PlannedSet> = instances
+            .iter()
+            .map(|i| PlannedSet {
+                key: i.key.clone(),
+                title: i.title.clone(),
+                start_ms: i.start_ms,
+                end_ms: i.end_ms,
+                targets: feed.targets.clone(),
+                start_main: feed.start_main,
+                scene: feed.scene.clone(),
+            })
+            .collect();
+        let r = self.apply_sets(feed.id, "feed", &sets, from_ms, to_ms, now_ms)?;
+        self.conn.execute(
+            "UPDATE feeds SET last_fetch_ms = ?2, last_error = NULL, problems = ?3 WHERE id = ?1",
+            params![feed.id, now_ms, list(problems)],
+        )?;
+        Ok(r)
+    }
+
+    /// Inserts or updates the planned sets of one source (`feed_id`: a feed's id, or
+    /// [`PLATFORM_SOURCE`]) and removes its planned sets in the window that it no longer has.
+    /// Running and finished sets are never changed. Returns (added, updated, removed).
+    pub fn apply_sets(
+        &mut self,
+        feed_id: i64,
+        origin: &str,
+        sets: &[PlannedSet],
+        from_ms: i64,
+        to_ms: i64,
+        now_ms: i64,
+    ) -> Result<(usize, usize, usize), StoreError> {
         let tx = self.conn.transaction()?;
         let (mut added, mut updated) = (0, 0);
-        for i in instances {
-            let existing: Option<(i64, String, i64, i64, String)> = tx
+        for i in sets {
+            let existing: Option<(i64, String, i64, i64, String, String, bool, Option<String>)> = tx
                 .query_row(
-                    "SELECT id, state, start_ms, end_ms, title FROM schedule WHERE feed_id = ?1 AND external_id = ?2",
-                    params![feed.id, i.key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    "SELECT id, state, start_ms, end_ms, title, targets, start_main, scene FROM schedule
+                     WHERE feed_id = ?1 AND external_id = ?2",
+                    params![feed_id, i.key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
                 )
                 .optional()?;
+            let targets = list(&i.targets);
             match existing {
                 None => {
                     tx.execute(
                         "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin,
                            external_id, feed_id, created_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'feed', ?7, ?8, ?9)",
-                        params![i.title, i.start_ms, i.end_ms, list(&feed.targets), feed.start_main,
-                                feed.scene, i.key, feed.id, now_ms],
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![i.title, i.start_ms, i.end_ms, targets, i.start_main, i.scene, origin,
+                                i.key, feed_id, now_ms],
                     )?;
                     added += 1;
                 }
-                Some((id, state, s, e, t))
-                    if state == "planned" && (s != i.start_ms || e != i.end_ms || t != i.title) =>
+                Some((id, state, s, e, t, tg, sm, sc))
+                    if state == "planned"
+                        && (s != i.start_ms
+                            || e != i.end_ms
+                            || t != i.title
+                            || tg != targets
+                            || sm != i.start_main
+                            || sc != i.scene) =>
                 {
                     tx.execute(
-                        "UPDATE schedule SET title = ?2, start_ms = ?3, end_ms = ?4 WHERE id = ?1",
-                        params![id, i.title, i.start_ms, i.end_ms],
+                        "UPDATE schedule SET title = ?2, start_ms = ?3, end_ms = ?4, targets = ?5,
+                           start_main = ?6, scene = ?7 WHERE id = ?1",
+                        params![
+                            id,
+                            i.title,
+                            i.start_ms,
+                            i.end_ms,
+                            targets,
+                            i.start_main,
+                            i.scene
+                        ],
                     )?;
                     updated += 1;
                 }
                 Some(_) => {}
             }
         }
-        let keys: Vec<&str> = instances.iter().map(|i| i.key.as_str()).collect();
+        let keys: Vec<&str> = sets.iter().map(|i| i.key.as_str()).collect();
         let stale: Vec<(i64, String)> = {
             let mut st = tx.prepare(
                 "SELECT id, external_id FROM schedule WHERE feed_id = ?1 AND state = 'planned'
                  AND end_ms > ?2 AND start_ms < ?3",
             )?;
-            let rows = st.query_map(params![feed.id, from_ms, to_ms], |r| {
+            let rows = st.query_map(params![feed_id, from_ms, to_ms], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
             rows.collect::<Result<_, _>>()?
@@ -379,10 +450,6 @@ impl Store {
                 removed += 1;
             }
         }
-        tx.execute(
-            "UPDATE feeds SET last_fetch_ms = ?2, last_error = NULL, problems = ?3 WHERE id = ?1",
-            params![feed.id, now_ms, list(problems)],
-        )?;
         tx.commit()?;
         Ok((added, updated, removed))
     }

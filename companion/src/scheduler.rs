@@ -106,6 +106,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut n: u64 = 0;
+    let mut last_pull: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -117,6 +118,7 @@ pub async fn run(
         }
         if n.is_multiple_of(10) {
             refresh_due_feeds(&service, &http).await;
+            pull_if_due(&service, &http, &mut last_pull).await;
         }
     }
 }
@@ -276,4 +278,47 @@ pub async fn finish(service: &Service, e: &Entry, others: &[&Entry], state: &'st
         .record("schedule_ended", None, format!("set '{}' {verb}", e.title))
         .await;
     service.schedule_changed();
+}
+
+async fn pull_if_due(
+    service: &Service,
+    http: &reqwest::Client,
+    last: &mut Option<std::time::Instant>,
+) {
+    let Ok((Some(_base), interval)) = service
+        .db
+        .call(|s| {
+            Ok((
+                s.setting(crate::pull::BASE_URL)?,
+                s.setting(crate::pull::PULL_INTERVAL)?
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(300),
+            ))
+        })
+        .await
+    else {
+        return;
+    };
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(interval)) || service.link().is_none()
+    {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    let r = crate::pull::pull(service, http).await;
+    let (ok_ms, err) = match &r {
+        Ok(_) => (Some(now_ms().to_string()), None),
+        Err(e) => {
+            tracing::warn!("platform pull: {e}");
+            (None, Some(e.clone()))
+        }
+    };
+    let _ = service
+        .db
+        .call(move |s| {
+            if let Some(ms) = ok_ms {
+                s.set_setting("platform_last_pull_ms", Some(&ms))?;
+            }
+            s.set_setting("platform_last_pull_error", err.as_deref())
+        })
+        .await;
 }

@@ -159,7 +159,7 @@ impl Companion {
         let log_file = std::fs::File::create(&log)?;
         let pid_file = home.dir.join("companion.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; echo $$ > "$PID_FILE"; exec "$@""#;
+        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$PID_FILE.bus"; echo $$ > "$PID_FILE"; exec "$@""#;
         let session = Command::new("dbus-run-session")
             .args(["--", "sh", "-c", script, "sh"])
             .arg(&deckcast)
@@ -222,6 +222,28 @@ impl Companion {
             bail!("token show: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Runs `deckcast <args>` in the companion's own D-Bus session (its keyring daemon sees the
+    /// change at once, as every program of a desktop session does), feeding `stdin`.
+    pub fn run_in_session(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        let bus = std::fs::read_to_string(self.home.dir.join("companion.pid.bus"))
+            .context("the companion's session bus address")?;
+        let deckcast = crate::artifacts::get()?.deckcast.clone();
+        let mut child = Command::new(deckcast)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &self.home.dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", bus.trim())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut i) = child.stdin.take() {
+            std::io::Write::write_all(&mut i, stdin.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
     }
 
     /// An API client with the token.

@@ -14,6 +14,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/platform", get(status).put(configure))
         .route("/platform/outbox", get(outbox))
+        .route("/platform/pull", axum::routing::post(pull_now))
 }
 
 #[derive(Debug, Serialize)]
@@ -23,17 +24,39 @@ struct Platform {
     sync: SyncStatus,
     health_interval_s: u64,
     secret_in_keyring: bool,
+    base_url: Option<String>,
+    pull_interval_s: i64,
+    token_in_keyring: bool,
+    last_pull_ms: Option<i64>,
+    last_pull_error: Option<String>,
 }
 
 async fn current(state: &AppState) -> Result<Platform, ApiError> {
     let sync = state.service.db.call(|s| s.sync_status()).await?;
+    let (base_url, pull_interval_s, last_pull_ms, last_pull_error) = state
+        .service
+        .db
+        .call(|s| {
+            Ok((
+                s.setting(crate::pull::BASE_URL)?,
+                s.setting(crate::pull::PULL_INTERVAL)?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(300),
+                s.setting("platform_last_pull_ms")?
+                    .and_then(|v| v.parse().ok()),
+                s.setting("platform_last_pull_error")?,
+            ))
+        })
+        .await?;
     let keys = state.service.keys.clone();
-    let secret_in_keyring = tokio::task::spawn_blocking(move || keys.get(WEBHOOK_SECRET))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-        .is_some();
+    let (secret_in_keyring, token_in_keyring) = tokio::task::spawn_blocking(move || {
+        (
+            keys.get(WEBHOOK_SECRET).ok().flatten().is_some(),
+            keys.get(crate::pull::TOKEN).ok().flatten().is_some(),
+        )
+    })
+    .await
+    .unwrap_or((false, false));
     Ok(Platform {
         sync,
         health_interval_s: state
@@ -41,6 +64,11 @@ async fn current(state: &AppState) -> Result<Platform, ApiError> {
             .health_interval_s
             .load(std::sync::atomic::Ordering::Relaxed),
         secret_in_keyring,
+        base_url,
+        pull_interval_s,
+        token_in_keyring,
+        last_pull_ms,
+        last_pull_error,
     })
 }
 
@@ -51,10 +79,25 @@ async fn status(State(state): State<AppState>) -> Result<Json<Platform>, ApiErro
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Configure {
-    /// `null` turns webhooks off.
-    webhook_url: Option<String>,
+    /// `null` turns webhooks off; absent leaves them as they are.
+    #[serde(default, deserialize_with = "some")]
+    webhook_url: Option<Option<String>>,
     #[serde(default)]
     health_interval_s: Option<u64>,
+    /// The site's base URL for pulls; `null` turns pulling off.
+    #[serde(default, deserialize_with = "some")]
+    base_url: Option<Option<String>>,
+    #[serde(default)]
+    pull_interval_s: Option<u64>,
+}
+
+/// Tells a field set to `null` (Some(None)) from an absent one (None).
+fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn configure(
@@ -68,9 +111,28 @@ async fn configure(
             format!("the request body is not valid: {}", e.body_text()),
         )
     })?;
-    if let Some(url) = &req.webhook_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
+    let http_url = |u: &Option<Option<String>>| {
+        u.as_ref()
+            .and_then(Option::as_ref)
+            .is_none_or(|u| u.starts_with("http://") || u.starts_with("https://"))
+    };
+    if !http_url(&req.base_url) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "baseUrl must be an http:// or https:// address",
+        ));
+    }
+    if let Some(n) = req.pull_interval_s
+        && !(30..=86_400).contains(&n)
     {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "pullIntervalS must be 30 to 86400",
+        ));
+    }
+    if !http_url(&req.webhook_url) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_value",
@@ -86,7 +148,7 @@ async fn configure(
             "healthIntervalS must be 5 to 3600",
         ));
     }
-    if req.webhook_url.is_some() {
+    if matches!(req.webhook_url, Some(Some(_))) {
         // A signing secret must exist in the keyring before anything is sent.
         let keys = state.service.keys.clone();
         tokio::task::spawn_blocking(move || -> Result<(), crate::keys::KeysError> {
@@ -101,14 +163,24 @@ async fn configure(
         })??;
     }
     let url = req.webhook_url.clone();
+    let base = req.base_url.clone();
     let interval = req.health_interval_s;
+    let pull = req.pull_interval_s;
     state
         .service
         .db
         .call(move |s| {
-            s.set_setting(WEBHOOK_URL, url.as_deref())?;
+            if let Some(u) = url {
+                s.set_setting(WEBHOOK_URL, u.as_deref())?;
+            }
+            if let Some(b) = base {
+                s.set_setting(crate::pull::BASE_URL, b.as_deref())?;
+            }
             if let Some(n) = interval {
                 s.set_setting(HEALTH_INTERVAL, Some(&n.to_string()))?;
+            }
+            if let Some(n) = pull {
+                s.set_setting(crate::pull::PULL_INTERVAL, Some(&n.to_string()))?;
             }
             Ok(())
         })
@@ -125,8 +197,9 @@ async fn configure(
             "platform",
             None,
             match &req.webhook_url {
-                Some(u) => format!("webhooks go to {u}"),
-                None => "webhooks turned off".into(),
+                Some(Some(u)) => format!("webhooks go to {u}"),
+                Some(None) => "webhooks turned off".into(),
+                None => "platform settings changed".into(),
             },
         )
         .await;
@@ -151,4 +224,26 @@ async fn outbox(
     Ok(Json(Outbox {
         events: state.service.db.call(move |s| s.outbox(limit)).await?,
     }))
+}
+
+async fn pull_now(
+    State(state): State<AppState>,
+) -> Result<Json<crate::pull::PullReport>, ApiError> {
+    let r = crate::pull::pull(&state.service, &state.http).await;
+    let (ok_ms, err) = match &r {
+        Ok(_) => (Some(crate::store::now_ms().to_string()), None),
+        Err(e) => (None, Some(e.clone())),
+    };
+    let _ = state
+        .service
+        .db
+        .call(move |s| {
+            if let Some(ms) = ok_ms {
+                s.set_setting("platform_last_pull_ms", Some(&ms))?;
+            }
+            s.set_setting("platform_last_pull_error", err.as_deref())
+        })
+        .await;
+    r.map(Json)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "platform", e))
 }

@@ -1,0 +1,314 @@
+//! Web-platform sync, pull side: the site's destinations (server + stream key) and schedule.
+//!
+//! `GET <base>/deckcast/destinations` → `{"destinations": [{id, name, platform?, server, key}]}`
+//! `GET <base>/deckcast/schedule` → `{"sets": [{id, title, start, end, destinations: [id],
+//! startMain?, scene?}]}` (times as Unix ms or RFC 3339), both with
+//! `Authorization: Bearer <platform token>` from the keyring. Destinations become Deckcast
+//! targets (one per destination id, remembered in the database); keys go straight into the
+//! keyring and then to the plugin, never to disk or logs. Sets become schedule entries
+//! (origin `platform`). Contract: `docs/platform-api.md`.
+//!
+//! Threads: runs on the scheduler's tokio task (timer) or an API handler (on demand).
+use std::time::Duration;
+
+use deckcast_protocol::targets::{CreateTarget, Platform, UpdateTarget};
+use deckcast_secrets::Secret;
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::schedule::{PLATFORM_SOURCE, PlannedSet};
+use crate::service::Service;
+use crate::store::now_ms;
+
+/// Settings key of the site's base URL.
+pub const BASE_URL: &str = "platform_base_url";
+/// Settings key of the pull interval (seconds).
+pub const PULL_INTERVAL: &str = "platform_pull_s";
+/// Keyring account of the site's API token.
+pub const TOKEN: &str = "platform-token";
+
+#[derive(Debug, Deserialize)]
+struct Destinations {
+    destinations: Vec<Destination>,
+}
+
+#[derive(Deserialize)]
+struct Destination {
+    id: String,
+    name: String,
+    #[serde(default)]
+    platform: Option<Platform>,
+    server: String,
+    key: String,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("server", &self.server)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Sets {
+    sets: Vec<SiteSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Time {
+    Ms(i64),
+    Text(String),
+}
+
+impl Time {
+    fn ms(&self) -> Option<i64> {
+        match self {
+            Time::Ms(v) => Some(*v),
+            Time::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|d| d.timestamp_millis()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SiteSet {
+    id: String,
+    title: String,
+    start: Time,
+    end: Time,
+    #[serde(default)]
+    destinations: Vec<String>,
+    #[serde(default)]
+    start_main: bool,
+    #[serde(default)]
+    scene: Option<String>,
+}
+
+/// What a pull changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullReport {
+    /// Targets created for new destinations.
+    pub targets_created: usize,
+    /// Targets whose server, name or key changed.
+    pub targets_updated: usize,
+    /// Sets added, changed, removed.
+    pub sets: (usize, usize, usize),
+    /// Things that could not be applied.
+    pub problems: Vec<String>,
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    token: &Secret,
+) -> Result<T, String> {
+    let resp = http
+        .get(url)
+        .bearer_auth(token.expose())
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    resp.json::<T>()
+        .await
+        .map_err(|e| format!("{url}: unexpected answer: {e}"))
+}
+
+/// Pulls destinations and schedule once.
+pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullReport, String> {
+    let base = service
+        .db
+        .call(|s| s.setting(BASE_URL))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no platform base URL is configured")?;
+    let k = service.keys.clone();
+    let token = tokio::task::spawn_blocking(move || k.get(TOKEN))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?
+        .ok_or("no platform token in the keyring (deckcast platform token set)")?;
+    let link = service
+        .link()
+        .ok_or("OBS is not connected; destinations need the plugin")?;
+    let base = base.trim_end_matches('/');
+    let dests: Destinations =
+        get_json(http, &format!("{base}/deckcast/destinations"), &token).await?;
+    let sets: Sets = get_json(http, &format!("{base}/deckcast/schedule"), &token).await?;
+    let mut report = PullReport::default();
+
+    let mapping: Vec<(String, String)> = service
+        .db
+        .call(|s| {
+            let raw = s
+                .setting("platform_destinations")?
+                .unwrap_or_else(|| "[]".into());
+            Ok(serde_json::from_str(&raw).unwrap_or_default())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut mapping = mapping;
+    let list = link.list_targets().await.map_err(|e| e.to_string())?;
+    for d in dests.destinations {
+        let Some(key) = Secret::new(d.key.as_str()) else {
+            report
+                .problems
+                .push(format!("destination {}: empty key", d.id));
+            continue;
+        };
+        let existing = mapping
+            .iter()
+            .find(|(dest, _)| *dest == d.id)
+            .map(|(_, t)| t.clone())
+            .filter(|t| list.targets.iter().any(|x| &x.config.id == t));
+        let target_id = match existing {
+            None => {
+                let reply = link
+                    .create_target(&CreateTarget {
+                        name: d.name.clone(),
+                        platform: d.platform.unwrap_or(Platform::Custom),
+                        server: Some(d.server.clone()),
+                        key: Some(key.expose().to_owned()),
+                        ..CreateTarget::default()
+                    })
+                    .await;
+                match reply {
+                    Ok(r) => {
+                        report.targets_created += 1;
+                        mapping.retain(|(dest, _)| *dest != d.id);
+                        mapping.push((d.id.clone(), r.target.config.id.clone()));
+                        r.target.config.id
+                    }
+                    Err(e) => {
+                        report.problems.push(format!("destination {}: {e}", d.id));
+                        continue;
+                    }
+                }
+            }
+            Some(id) => {
+                let t = list.targets.iter().find(|x| x.config.id == id);
+                let k = service.keys.clone();
+                let account = keys::stream_key_account(&id);
+                let stored = tokio::task::spawn_blocking(move || k.get(&account))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten();
+                let key_changed = stored.as_ref() != Some(&key) || t.is_some_and(|t| !t.has_key);
+                let changed =
+                    t.is_some_and(|t| t.config.server != d.server || t.config.name != d.name);
+                if changed || key_changed {
+                    let r = link
+                        .update_target(&UpdateTarget {
+                            id: id.clone(),
+                            name: Some(d.name.clone()),
+                            server: Some(d.server.clone()),
+                            key: key_changed.then(|| key.expose().to_owned()),
+                            ..UpdateTarget::default()
+                        })
+                        .await;
+                    match r {
+                        Ok(_) => report.targets_updated += 1,
+                        Err(e) => {
+                            report.problems.push(format!("destination {}: {e}", d.id));
+                            continue;
+                        }
+                    }
+                }
+                id
+            }
+        };
+        let k = service.keys.clone();
+        let account = keys::stream_key_account(&target_id);
+        let stored = tokio::task::spawn_blocking(move || k.set(&account, &key)).await;
+        if !matches!(stored, Ok(Ok(()))) {
+            report
+                .problems
+                .push(format!("destination {}: the keyring refused the key", d.id));
+        }
+    }
+    let m = serde_json::to_string(&mapping).unwrap_or_else(|_| "[]".into());
+    service
+        .db
+        .call(move |s| s.set_setting("platform_destinations", Some(&m)))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let now = now_ms();
+    let mut planned = Vec::new();
+    for s in sets.sets {
+        let (Some(start_ms), Some(end_ms)) = (s.start.ms(), s.end.ms()) else {
+            report
+                .problems
+                .push(format!("set {}: bad start or end time", s.id));
+            continue;
+        };
+        if end_ms <= start_ms {
+            report
+                .problems
+                .push(format!("set {}: ends before it starts", s.id));
+            continue;
+        }
+        let mut targets = Vec::new();
+        for dest in &s.destinations {
+            match mapping.iter().find(|(d, _)| d == dest) {
+                Some((_, t)) => targets.push(t.clone()),
+                None => report
+                    .problems
+                    .push(format!("set {}: unknown destination {dest}", s.id)),
+            }
+        }
+        planned.push(PlannedSet {
+            key: s.id,
+            title: s.title,
+            start_ms,
+            end_ms,
+            targets,
+            start_main: s.start_main,
+            scene: s.scene,
+        });
+    }
+    let (from, to) = (now - crate::scheduler::FEED_LOOKBACK_MS, i64::MAX / 2);
+    report.sets = service
+        .db
+        .call(move |s| s.apply_sets(PLATFORM_SOURCE, "platform", &planned, from, to, now))
+        .await
+        .map_err(|e| e.to_string())?;
+    service
+        .record(
+            "platform_pull",
+            None,
+            format!(
+                "pulled from the site: {} target(s) created, {} updated; sets {} new, {} changed, {} removed{}",
+                report.targets_created,
+                report.targets_updated,
+                report.sets.0,
+                report.sets.1,
+                report.sets.2,
+                if report.problems.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} problem(s)", report.problems.len())
+                }
+            ),
+        )
+        .await;
+    if report.sets != (0, 0, 0) {
+        service.schedule_changed();
+    }
+    if let Err(e) = service.resync(&link, false).await {
+        tracing::warn!("resync after a pull: {e}");
+    }
+    Ok(report)
+}
