@@ -88,6 +88,9 @@ pub struct Feed {
     pub problems: Vec<String>,
 }
 
+/// id, state, start, end, title, targets (JSON), start_main, scene of a stored set.
+type StoredSet = (i64, String, i64, i64, String, String, bool, Option<String>);
+
 /// The source id of sets pulled from the streamer's site (feeds have positive ids).
 pub const PLATFORM_SOURCE: i64 = -1;
 
@@ -385,7 +388,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let (mut added, mut updated) = (0, 0);
         for i in sets {
-            let existing: Option<(i64, String, i64, i64, String, String, bool, Option<String>)> = tx
+            let existing: Option<StoredSet> = tx
                 .query_row(
                     "SELECT id, state, start_ms, end_ms, title, targets, start_main, scene FROM schedule
                      WHERE feed_id = ?1 AND external_id = ?2",
