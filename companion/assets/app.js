@@ -133,11 +133,22 @@ async function loadSchedule() {
     const now = Date.now();
     const item = (e) => {
       const li = document.createElement("li");
+      if (e.state === "planned" || e.state === "running") {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "quiet small-button";
+        b.textContent = e.state === "running" ? "Stop" : "Cancel";
+        b.addEventListener("click", async () => {
+          if (!confirm(`${b.textContent} '${e.title}'?`)) return;
+          await api("DELETE", `/schedule/${e.id}`).catch((err) => notice(err.message));
+        });
+        li.append(b, " ");
+      }
       li.dataset.state = e.state;
       li.dataset.entryId = e.id;
       const when = `${time(e.startMs)} – ${new Date(e.endMs).toLocaleTimeString()}`;
       const outs = e.targets.length + (e.startMain ? 1 : 0);
-      li.textContent = `${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.origin === "feed" ? " · calendar" : ""}`;
+      li.append(`${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.origin !== "local" ? ` · ${e.origin}` : ""}`);
       return li;
     };
     $("#upcoming").replaceChildren(...sched.entries.filter((e) => e.endMs > now && ["planned", "running"].includes(e.state)).map(item));
@@ -237,6 +248,54 @@ $("#logout").addEventListener("click", async () => {
   await api("POST", "/logout").catch(() => {});
   location.replace("/login");
 });
+
+function openSetEditor(kind) {
+  state.setKind = kind;
+  const f = $("#set-form");
+  f.reset();
+  setField(f, "title", kind === "feed" ? "Subscribe to a calendar" : "Schedule a set");
+  f.querySelectorAll("[data-only]").forEach((el) => { el.hidden = el.dataset.only !== kind; });
+  const box = $("#set-targets");
+  box.replaceChildren(...(state.snapshot ? state.snapshot.targets : []).map((t) => {
+    const l = document.createElement("label");
+    l.className = "check";
+    const i = document.createElement("input");
+    i.type = "checkbox";
+    i.name = "target";
+    i.value = t.id;
+    l.append(i, ` ${t.name}`);
+    return l;
+  }));
+  $("#set-error").textContent = "";
+  $("#set-editor").showModal();
+}
+
+$("#set-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  const targets = [...document.querySelectorAll("#set-targets input:checked")].map((i) => i.value);
+  const common = { targets, startMain: f.startMain.checked };
+  if (f.scene.value.trim()) common.scene = f.scene.value.trim();
+  try {
+    if (state.setKind === "feed") {
+      const r = await api("POST", "/feeds", { url: f.url.value.trim(), ...common });
+      if (r.fetchError) notice(`calendar saved, but the first fetch failed: ${r.fetchError}`);
+    } else {
+      const ms = (v) => (v ? new Date(v).getTime() : NaN);
+      if (Number.isNaN(ms(f.start.value)) || Number.isNaN(ms(f.end.value))) {
+        throw new Error("a set needs a start and an end");
+      }
+      await api("POST", "/schedule", { title: f.title.value.trim(), start: ms(f.start.value), end: ms(f.end.value), ...common });
+    }
+    $("#set-editor").close();
+    loadSchedule();
+  } catch (e) {
+    $("#set-error").textContent = e.message;
+  }
+});
+$("#set-cancel").addEventListener("click", () => $("#set-editor").close());
+$("#add-set").addEventListener("click", () => openSetEditor("set"));
+$("#add-feed").addEventListener("click", () => openSetEditor("feed"));
 
 function connect() {
   const feed = $("#feed");

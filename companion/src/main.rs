@@ -64,6 +64,26 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Scheduled sets (through the running companion's API).
+    Schedule {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: ScheduleAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// iCalendar subscriptions (through the running companion's API).
+    Feeds {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: FeedsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// The streamer's web platform (webhook signing secret).
     Platform {
         #[command(subcommand)]
@@ -112,6 +132,240 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the running companion (`deckcast serve`) listens; the token comes from the keyring or
+/// DECKCAST_DASHBOARD_TOKEN.
+#[derive(Debug, Args)]
+struct ApiArgs {
+    /// The companion's address.
+    #[arg(long, env = "DECKCAST_API", default_value = "http://127.0.0.1:8750")]
+    api: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleAction {
+    /// Upcoming, running and recent sets, and conflicts.
+    List,
+    /// Schedule a set.
+    Add {
+        /// Title.
+        title: String,
+        /// Start, RFC 3339 (e.g. 2026-11-27T22:00:00+01:00).
+        #[arg(long)]
+        start: String,
+        /// End, RFC 3339.
+        #[arg(long)]
+        end: String,
+        /// Target id to start (repeatable).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Also start OBS's own stream.
+        #[arg(long)]
+        start_main: bool,
+        /// Scene to switch to at the start.
+        #[arg(long)]
+        scene: Option<String>,
+    },
+    /// Cancel a set (a running one stops its outputs).
+    Rm {
+        /// Set id.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedsAction {
+    /// Subscriptions and their last fetch.
+    List,
+    /// Subscribe to an iCalendar feed.
+    Add {
+        /// http(s) URL of the .ics feed.
+        url: String,
+        /// Target id every set of the feed starts (repeatable).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Also start OBS's own stream.
+        #[arg(long)]
+        start_main: bool,
+        /// Scene to switch to.
+        #[arg(long)]
+        scene: Option<String>,
+        /// Minutes between refreshes.
+        #[arg(long, default_value_t = 15)]
+        refresh_minutes: u32,
+    },
+    /// Fetch a feed now.
+    Refresh {
+        /// Feed id.
+        id: i64,
+    },
+    /// Unsubscribe.
+    Rm {
+        /// Feed id.
+        id: i64,
+    },
+}
+
+/// Calls the running companion's API.
+async fn api_call(
+    api: &ApiArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let keys = tokio::task::spawn_blocking(Keys::open).await?;
+    let token = blocking(move || keys.dashboard_token()).await?;
+    let http = deckcast_companion::web::http_client();
+    let url = format!("{}/api/v1{path}", api.api.trim_end_matches('/'));
+    let mut req = http.request(method, &url).bearer_auth(token.expose());
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.with_context(|| {
+        format!(
+            "cannot reach the companion at {} (is `deckcast serve` running?)",
+            api.api
+        )
+    })?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let value: serde_json::Value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    if !status.is_success() {
+        let msg = value["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        anyhow::bail!("{msg} (HTTP {status})");
+    }
+    Ok(value)
+}
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn schedule_command(api: ApiArgs, action: ScheduleAction, json: bool) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let v = match action {
+        ScheduleAction::List => {
+            let v = api_call(&api, Method::GET, "/schedule", None).await?;
+            if !json {
+                for e in v["entries"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:>5}  {} – {}  {:<9} {}",
+                        e["id"],
+                        when(e["startMs"].as_i64().unwrap_or(0)),
+                        when(e["endMs"].as_i64().unwrap_or(0)),
+                        e["state"].as_str().unwrap_or(""),
+                        e["title"].as_str().unwrap_or("")
+                    );
+                }
+                for c in v["conflicts"].as_array().into_iter().flatten() {
+                    println!("conflict: {}", c["message"].as_str().unwrap_or(""));
+                }
+                return Ok(());
+            }
+            v
+        }
+        ScheduleAction::Add {
+            title,
+            start,
+            end,
+            targets,
+            start_main,
+            scene,
+        } => {
+            let v = api_call(
+                &api,
+                Method::POST,
+                "/schedule",
+                Some(serde_json::json!({"title": title, "start": start, "end": end, "targets": targets,
+                    "startMain": start_main, "scene": scene})),
+            )
+            .await?;
+            if !json {
+                println!(
+                    "scheduled {} ({})",
+                    v["id"],
+                    v["title"].as_str().unwrap_or("")
+                );
+                return Ok(());
+            }
+            v
+        }
+        ScheduleAction::Rm { id } => {
+            api_call(&api, Method::DELETE, &format!("/schedule/{id}"), None).await?;
+            serde_json::json!({"cancelled": id})
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+async fn feeds_command(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let v = match action {
+        FeedsAction::List => api_call(&api, Method::GET, "/feeds", None).await?,
+        FeedsAction::Add {
+            url,
+            targets,
+            start_main,
+            scene,
+            refresh_minutes,
+        } => {
+            api_call(
+                &api,
+                Method::POST,
+                "/feeds",
+                Some(
+                    serde_json::json!({"url": url, "targets": targets, "startMain": start_main,
+                    "scene": scene, "refreshMinutes": refresh_minutes}),
+                ),
+            )
+            .await?
+        }
+        FeedsAction::Refresh { id } => {
+            api_call(&api, Method::POST, &format!("/feeds/{id}/refresh"), None).await?
+        }
+        FeedsAction::Rm { id } => {
+            api_call(&api, Method::DELETE, &format!("/feeds/{id}"), None).await?;
+            serde_json::json!({"deleted": id})
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let feeds: Vec<serde_json::Value> = match v.get("feeds") {
+            Some(f) => f.as_array().cloned().unwrap_or_default(),
+            None => v.get("feed").cloned().into_iter().collect(),
+        };
+        for f in feeds {
+            println!(
+                "{:>4}  {}  {}",
+                f["id"],
+                f["url"].as_str().unwrap_or(""),
+                f["lastError"]
+                    .as_str()
+                    .map(|e| format!("(failing: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(err) = v["fetchError"].as_str() {
+            println!("first fetch failed: {err}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -596,6 +850,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Targets { obs, action, json } => targets(obs, action, json).await,
+        Command::Schedule { api, action, json } => schedule_command(api, action, json).await,
+        Command::Feeds { api, action, json } => feeds_command(api, action, json).await,
         Command::Db {
             action: DbAction::Check { data_dir },
         } => {

@@ -401,6 +401,50 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
         .await
         .unwrap();
 
+    // Schedule a set from the dashboard, see it upcoming, cancel it there.
+    browser
+        .eval(&format!(
+            "(() => {{ document.querySelector('#add-set').click(); const f = document.querySelector('#set-form'); \
+             const pad = (n) => String(n).padStart(2, '0'); const local = (d) => `${{d.getFullYear()}}-${{pad(d.getMonth() + 1)}}-${{pad(d.getDate())}}T${{pad(d.getHours())}}:${{pad(d.getMinutes())}}`; \
+             f.elements.title.value = 'Dashboard set'; f.elements.start.value = local(new Date(Date.now() + 3600e3)); \
+             f.elements.end.value = local(new Date(Date.now() + 7200e3)); \
+             document.querySelector('#set-targets input[value=\"{}\"]').checked = true; f.requestSubmit(); return true; }})()",
+            ids[0]
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the set in the upcoming list",
+            "[...document.querySelectorAll('#upcoming li')].some(li => li.textContent.includes('Dashboard set') && li.dataset.state === 'planned')",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let sched = c.get_json("/api/v1/schedule").unwrap();
+    api.check_response("GET", "/api/v1/schedule", 200, &sched)
+        .unwrap();
+    let set = sched["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["title"] == "Dashboard set")
+        .cloned()
+        .unwrap();
+    assert_eq!(set["targets"], json!([ids[0]]));
+    browser
+        .eval("window.confirm = () => true; [...document.querySelectorAll('#upcoming li')].find(li => li.textContent.includes('Dashboard set')).querySelector('button').click(); true")
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the cancelled set among past sets",
+            "[...document.querySelectorAll('#past-sets li')].some(li => li.textContent.includes('Dashboard set') && li.dataset.state === 'cancelled')",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+
     // The command line: add with the key on stdin, list as JSON, remove.
     let port = obs.ws_port.to_string();
     let cli_key = format!("live_{}", random_hex(10).unwrap());

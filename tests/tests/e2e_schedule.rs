@@ -164,6 +164,85 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("RFC 3339"), "{}", r.text());
 
+    // The command line talks to the running companion.
+    let api_url = format!("http://{}", home.addr());
+    let out = home
+        .run(
+            &[
+                "schedule",
+                "--api",
+                &api_url,
+                "add",
+                "CLI set",
+                "--start",
+                "2031-06-01T20:00:00+02:00",
+                "--end",
+                "2031-06-01T22:00:00+02:00",
+                "--target",
+                &id,
+                "--json",
+            ],
+            "",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["startMs"].as_i64(), Some(1_938_103_200_000));
+    let out = home
+        .run(&["schedule", "--api", &api_url, "list"], "")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("CLI set") && text.contains("Warm-up set"),
+        "{text}"
+    );
+    let out = home
+        .run(
+            &[
+                "schedule",
+                "--api",
+                &api_url,
+                "rm",
+                &added["id"].to_string(),
+            ],
+            "",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = home
+        .run(
+            &[
+                "schedule",
+                "--api",
+                &api_url,
+                "add",
+                "Bad",
+                "--start",
+                "2031-06-01T22:00:00Z",
+                "--end",
+                "2031-06-01T20:00:00Z",
+                "--target",
+                &id,
+            ],
+            "",
+        )
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("end must be after start"));
+    let out = home
+        .run(&["feeds", "--api", &api_url, "list", "--json"], "")
+        .unwrap();
+    let feeds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(feeds["feeds"][0]["url"], json!(url));
+
     // On time: the target starts within 2 s of the set's start.
     let started_at = wait_for(
         "the set to start its target",
