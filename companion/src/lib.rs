@@ -21,6 +21,7 @@ pub mod keys;
 pub mod live;
 pub mod obs_link;
 pub mod pull;
+pub mod readers;
 pub mod schedule;
 pub mod scheduler;
 pub mod serve;

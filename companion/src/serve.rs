@@ -99,6 +99,11 @@ pub async fn serve(
     let webhooks = tokio::spawn(crate::sync::run(
         Arc::clone(&service),
         state.http.clone(),
+        stop_rx.clone(),
+    ));
+    let readers = tokio::spawn(crate::readers::run(
+        Arc::clone(&service),
+        service.sources_changed.subscribe(),
         stop_rx,
     ));
     tracing::info!(
@@ -115,6 +120,7 @@ pub async fn serve(
     let _ = task.await;
     let _ = scheduler.await;
     let _ = webhooks.await;
+    let _ = readers.await;
     served?;
     Ok(())
 }

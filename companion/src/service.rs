@@ -67,6 +67,8 @@ pub struct Service {
     session: Mutex<SessionState>,
     /// Seconds between `health` webhooks.
     pub health_interval_s: std::sync::atomic::AtomicU64,
+    /// Bumped when the now-playing sources change.
+    pub sources_changed: watch::Sender<u64>,
 }
 
 impl Service {
@@ -80,6 +82,7 @@ impl Service {
             link: Mutex::new(None),
             session: Mutex::new(SessionState::default()),
             health_interval_s: std::sync::atomic::AtomicU64::new(30),
+            sources_changed: watch::channel(0).0,
         })
     }
 
@@ -124,6 +127,49 @@ impl Service {
                 tracing::error!("webhook outbox: {e}");
             }
         });
+    }
+
+    /// Shows `track` in OBS's Now Playing sources (if it changed): `SetNowPlaying`, the live
+    /// picture, history and the `nowplaying` webhook. Returns false if it was already shown.
+    pub async fn now_playing(&self, track: crate::readers::Track) -> Result<bool, LinkError> {
+        let same = {
+            let s = self.live.get();
+            s.now_playing.artist == track.artist
+                && s.now_playing.title == track.title
+                && s.now_playing.album == track.album
+                && s.now_playing.library_bpm == track.bpm
+        };
+        if same {
+            return Ok(false);
+        }
+        let link = self
+            .link()
+            .ok_or_else(|| LinkError::Obs("OBS is not connected".into()))?;
+        link.set_now_playing(&crate::obs_link::NowPlaying {
+            artist: track.artist.clone(),
+            title: track.title.clone(),
+            album: track.album.clone(),
+            bpm: track.bpm,
+        })
+        .await?;
+        self.live.update(|s| {
+            s.now_playing.artist = track.artist.clone();
+            s.now_playing.title = track.title.clone();
+            s.now_playing.album = track.album.clone();
+            s.now_playing.library_bpm = track.bpm;
+        });
+        self.record(
+            "nowplaying",
+            None,
+            format!("now playing: {} – {}", track.artist, track.title),
+        )
+        .await;
+        self.emit(
+            "nowplaying",
+            serde_json::json!({"artist": track.artist, "title": track.title, "album": track.album, "bpm": track.bpm}),
+        )
+        .await;
+        Ok(true)
     }
 
     /// Queues a webhook event (no-op without a configured webhook); failures are logged.

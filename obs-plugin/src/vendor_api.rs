@@ -59,8 +59,8 @@ pub static REQUESTS: &[VendorRequest] = &[
 /// behind a pointer so this module's tests need no libobs).
 pub static ANALYSIS: std::sync::OnceLock<TempoLookup> = std::sync::OnceLock::new();
 
-/// Looks a source's live tempo up by name.
-pub type TempoLookup = fn(&str) -> Option<deckcast_dsp::tempo::TempoReading>;
+/// Looks a source's live tempo and the text it shows up by name.
+pub type TempoLookup = fn(&str) -> Option<(deckcast_dsp::tempo::TempoReading, String)>;
 
 /// Looks a visualizer's band levels up by name.
 pub type BandsLookup = fn(&str) -> Option<Vec<f32>>;
@@ -79,9 +79,10 @@ fn get_analysis(data: Value) -> Value {
             "GetAnalysis: give the source name as {\"source\": \"...\"}",
         );
     };
-    if let Some(r) = lookup(name) {
+    if let Some((r, text)) = lookup(name) {
         return serde_json::json!({
             "bpm": r.bpm, "rawBpm": r.raw_bpm, "confidence": r.confidence, "stable": r.stable, "active": r.active,
+            "text": text,
         });
     }
     // Visualizers answer with their bands (a list of objects: obs-websocket keeps only those).

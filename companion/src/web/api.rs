@@ -41,6 +41,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/actions/stop-all", post(stop_all))
         .route("/history", get(history))
         .route("/nowplaying", put(set_now_playing))
+        .route("/nowplaying/sources", get(get_sources).put(put_sources))
         .merge(super::schedule_api::routes())
         .merge(super::platform_api::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -439,19 +440,78 @@ async fn set_now_playing(
     body: Result<Json<NowPlaying>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(track) = body.map_err(bad_json)?;
-    link(&state)?.set_now_playing(&track).await?;
-    state.service.live.update(|s| {
-        s.now_playing.artist = track.artist.clone();
-        s.now_playing.title = track.title.clone();
-        s.now_playing.album = track.album.clone();
-        s.now_playing.library_bpm = track.bpm;
-    });
+    link(&state)?;
     state
         .service
-        .emit(
-            "nowplaying",
-            serde_json::json!({"artist": track.artist, "title": track.title, "album": track.album, "bpm": track.bpm}),
+        .now_playing(crate::readers::Track {
+            artist: track.artist,
+            title: track.title,
+            album: track.album,
+            bpm: track.bpm,
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sources {
+    sources: Vec<crate::readers::Source>,
+}
+
+async fn get_sources(State(state): State<AppState>) -> Result<Json<Sources>, ApiError> {
+    let raw = state
+        .service
+        .db
+        .call(|s| s.setting(crate::readers::SOURCES))
+        .await?;
+    Ok(Json(Sources {
+        sources: raw
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
+    }))
+}
+
+async fn put_sources(
+    State(state): State<AppState>,
+    body: Result<Json<Sources>, JsonRejection>,
+) -> Result<Json<Sources>, ApiError> {
+    use crate::readers::Source;
+    let Json(req) = body.map_err(bad_json)?;
+    for s in &req.sources {
+        let bad = match s {
+            Source::Virtualdj { path } | Source::Serato { path } | Source::Serato4 { path } => {
+                path.as_os_str().is_empty().then_some("path is empty")
+            }
+            Source::File { path, format } => {
+                if path.as_os_str().is_empty() {
+                    Some("path is empty")
+                } else if !format.contains("{title}") {
+                    Some("format needs {title}")
+                } else {
+                    None
+                }
+            }
+            Source::Icecast { port } => (*port < 1024).then_some("port must be 1024 or higher"),
+        };
+        if let Some(why) = bad {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", why));
+        }
+    }
+    let raw = serde_json::to_string(&req.sources).unwrap_or_else(|_| "[]".into());
+    state
+        .service
+        .db
+        .call(move |s| s.set_setting(crate::readers::SOURCES, Some(&raw)))
+        .await?;
+    state.service.sources_changed.send_modify(|v| *v += 1);
+    state
+        .service
+        .record(
+            "nowplaying_source",
+            None,
+            format!("{} now-playing source(s) configured", req.sources.len()),
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(req))
 }

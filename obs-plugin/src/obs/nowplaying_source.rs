@@ -616,8 +616,17 @@ pub fn register() {
     unsafe { sys::obs_register_source_s(&info, std::mem::size_of::<sys::obs_source_info>()) };
 }
 
-/// The live tempo reading of the Now Playing source named `name`, if it is one.
-pub fn reading_of(name: &str) -> Option<TempoReading> {
-    // SAFETY: a pointer from our `create` (the type id matched), alive while the source is held.
-    source::with_own_data(name, ID, |data| unsafe { state(data) }.map(State::reading))
+/// The live tempo reading and the shown text of the Now Playing source named `name`, if it is one.
+pub fn reading_of(name: &str) -> Option<(TempoReading, String)> {
+    source::with_own_data(name, ID, |data| {
+        // SAFETY: a pointer from our `create` (the type id matched), alive while the source is held.
+        unsafe { state(data) }.map(|s| {
+            let text = s
+                .tick
+                .lock()
+                .map(|t| t.last_text.clone())
+                .unwrap_or_default();
+            (s.reading(), text)
+        })
+    })
 }

@@ -1,0 +1,174 @@
+//! Now playing from DJ software. Each reader follows what the audience hears (the played track,
+//! not a track merely loaded) as far as its format tells, and reports a [`Track`] when it changes:
+//!
+//! - [`virtualdj`]: VirtualDJ's `History/*.m3u` (`#EXTVDJ:` lines, written when a track is played);
+//! - [`serato`]: Serato DJ's `_Serato_/History/Sessions/*.session` (binary chunks; entries marked
+//!   played) and Serato 4's `master.sqlite` history;
+//! - [`textfile`]: any text or M3U file with a format string (`{artist} - {title}`);
+//! - [`icecast`]: a built-in Icecast SOURCE receiver that Traktor and Mixxx broadcast to; titles
+//!   come from the Ogg Vorbis/Opus comments (or `/admin/metadata` updates).
+//!
+//! Threads: file readers are polled once a second on the blocking pool by [`run`]; the Icecast
+//! receiver is its own tokio task. Both send tracks to the service, which calls `SetNowPlaying`.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::service::Service;
+
+pub mod icecast;
+pub mod serato;
+pub mod textfile;
+pub mod virtualdj;
+
+/// A track as DJ software reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Track {
+    /// Artist.
+    pub artist: String,
+    /// Title.
+    pub title: String,
+    /// Album, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    /// The library BPM, if the software stores one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpm: Option<f64>,
+}
+
+/// A configured source of now-playing information.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Source {
+    /// VirtualDJ history folder (…/VirtualDJ/History).
+    Virtualdj {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Serato DJ 3 session folder (…/_Serato_/History/Sessions).
+    Serato {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Serato DJ 4 database (…/_Serato_/master.sqlite).
+    Serato4 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A text or M3U file; `format` like `{artist} - {title}`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// How a line reads.
+        #[serde(default = "default_format")]
+        format: String,
+    },
+    /// The Icecast SOURCE receiver on 127.0.0.1:`port`.
+    Icecast {
+        /// Port (Traktor's and Mixxx's default is 8000).
+        port: u16,
+    },
+}
+
+fn default_format() -> String {
+    "{artist} - {title}".into()
+}
+
+/// A reader that is polled.
+trait Poll: Send {
+    fn poll(&mut self) -> Result<Option<Track>, String>;
+}
+
+fn poller(source: &Source) -> Option<Box<dyn Poll>> {
+    match source {
+        Source::Virtualdj { path } => Some(Box::new(virtualdj::Reader::new(path.clone()))),
+        Source::Serato { path } => Some(Box::new(serato::SessionReader::new(path.clone()))),
+        Source::Serato4 { path } => Some(Box::new(serato::DatabaseReader::new(path.clone()))),
+        Source::File { path, format } => {
+            Some(Box::new(textfile::Reader::new(path.clone(), format)))
+        }
+        Source::Icecast { .. } => None,
+    }
+}
+
+async fn show(service: &Service, t: Track) {
+    if let Err(e) = service.now_playing(t).await {
+        tracing::warn!("now playing: {e}");
+    }
+}
+
+/// Settings key of the configured sources.
+pub const SOURCES: &str = "nowplaying_sources";
+
+/// Runs the configured sources until shutdown; re-reads the configuration when `changed` fires.
+pub async fn run(
+    service: Arc<Service>,
+    mut changed: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let sources: Vec<Source> = service
+            .db
+            .call(|s| s.setting(SOURCES))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+        let (tx, mut rx) = mpsc::channel::<Track>(16);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut pollers: Vec<Box<dyn Poll>> = sources.iter().filter_map(poller).collect();
+        for s in &sources {
+            if let Source::Icecast { port } = s {
+                let (tx, stop, port) = (tx.clone(), stop_rx.clone(), *port);
+                let service = Arc::clone(&service);
+                tokio::spawn(async move {
+                    if let Err(e) = icecast::serve(port, tx, stop).await {
+                        service
+                            .record(
+                                "nowplaying_source",
+                                None,
+                                format!("Icecast receiver on port {port}: {e}"),
+                            )
+                            .await;
+                    }
+                });
+            }
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let (back, found) = tokio::task::spawn_blocking(move || {
+                        let mut found = Vec::new();
+                        for p in pollers.iter_mut() {
+                            match p.poll() {
+                                Ok(Some(t)) => found.push(t),
+                                Ok(None) => {}
+                                Err(e) => tracing::debug!("now playing reader: {e}"),
+                            }
+                        }
+                        (pollers, found)
+                    })
+                    .await
+                    .unwrap_or_else(|_| (Vec::new(), Vec::new()));
+                    pollers = back;
+                    for t in found {
+                        show(&service, t).await;
+                    }
+                }
+                Some(t) = rx.recv() => show(&service, t).await,
+                _ = changed.changed() => break,
+                _ = shutdown.changed() => {
+                    let _ = stop_tx.send(true);
+                    return;
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+    }
+}

@@ -1,0 +1,159 @@
+//! End-to-end: now playing from DJ software reaches the real OBS. ffmpeg broadcasts Ogg Vorbis
+//! with track metadata to the companion's Icecast receiver (as Traktor and Mixxx do), and a
+//! VirtualDJ history folder changes; the Now Playing source shows each title (GetAnalysis text
+//! and a screenshot that changes). Tier "e2e".
+use std::time::Duration;
+
+use deckcast_tests::companion::{Companion, CompanionHome};
+use deckcast_tests::obs::{Obs, ObsOptions};
+use deckcast_tests::runtime::Isolation;
+use deckcast_tests::util::{free_port, wait_for_async};
+use deckcast_tests::vendor;
+use obws::requests::inputs::Create;
+use obws::requests::scenes::SceneId;
+use serde_json::json;
+
+/// What the Now Playing source shows now (GetAnalysis `text`).
+async fn text(client: &obws::Client) -> String {
+    vendor::ok(client, "GetAnalysis", json!({"source": "Now Playing"}))
+        .await
+        .map(|v| v["text"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig and ffmpeg (see README: the test command runs this tier)"]
+async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    client
+        .inputs()
+        .create(Create {
+            scene: SceneId::Name("Scene"),
+            input: "Now Playing",
+            kind: "deckcast_now_playing",
+            settings: Some(json!({"template": "{artist} – {title}", "size": 40})),
+            enabled: Some(true),
+        })
+        .await
+        .unwrap();
+    let home = CompanionHome::new().unwrap();
+    let companion = Companion::start(&home, obs.ws_port, &obs.password).unwrap();
+    let c = companion.client().unwrap();
+    deckcast_tests::util::wait_for("connected", Duration::from_secs(30), || {
+        Ok(c.get_json("/api/v1/snapshot")
+            .ok()
+            .filter(|s| s["obs"]["state"] == "connected"))
+    })
+    .unwrap();
+
+    let vdj = home.dir.join("VirtualDJ/History");
+    std::fs::create_dir_all(&vdj).unwrap();
+    let port = free_port().unwrap();
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/nowplaying/sources",
+            Some(&json!({"sources": [{"kind": "icecast", "port": port}, {"kind": "virtualdj", "path": vdj}]})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bad = c
+        .call(
+            "PUT",
+            "/api/v1/nowplaying/sources",
+            Some(&json!({"sources": [{"kind": "icecast", "port": 80}]})),
+        )
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    deckcast_tests::util::wait_for("the receiver", Duration::from_secs(10), || {
+        Ok(deckcast_tests::util::port_open(port).then_some(()))
+    })
+    .unwrap();
+
+    let before = deckcast_tests::image::source_screenshot(&client, "Now Playing")
+        .await
+        .unwrap();
+
+    // ffmpeg (in the OBS runtime, like a DJ program) broadcasts Ogg Vorbis with metadata.
+    let url = format!("icecast://source:hackme@127.0.0.1:{port}/live.ogg");
+    let rt = obs.runtime();
+    let mut ffmpeg = rt
+        .command(
+            "ffmpeg",
+            &[
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                "30",
+                "-c:a",
+                "libvorbis",
+                "-b:a",
+                "64k",
+                "-metadata",
+                "ARTIST=Daft Punk",
+                "-metadata",
+                "TITLE=One More Time",
+                "-content_type",
+                "application/ogg",
+                "-f",
+                "ogg",
+                &url,
+            ],
+            &[("PATH", "/usr/bin:/bin".to_owned())],
+            &Isolation::default(),
+        )
+        .spawn()
+        .unwrap();
+    let shown = wait_for_async(
+        "the Icecast title on the source",
+        Duration::from_secs(20),
+        || async {
+            let t = text(&client).await;
+            Ok(t.contains("Daft Punk – One More Time").then_some(t))
+        },
+    )
+    .await;
+    let _ = deckcast_tests::util::stop_pid(ffmpeg.id(), "TERM", Duration::from_secs(5));
+    let _ = ffmpeg.wait();
+    shown.unwrap();
+    let after = deckcast_tests::image::source_screenshot(&client, "Now Playing")
+        .await
+        .unwrap();
+    assert_ne!(before, after, "the text changed on screen");
+
+    // VirtualDJ writes its history: the newest played entry follows.
+    std::fs::write(
+        vdj.join("2026-11-22.m3u"),
+        "#EXTVDJ:<time>21:04</time><artist>Stardust</artist><title>Music Sounds Better With You</title>\r\nC:\\a.mp3\r\n",
+    )
+    .unwrap();
+    wait_for_async("the VirtualDJ title", Duration::from_secs(10), || async {
+        Ok(text(&client)
+            .await
+            .contains("Stardust – Music Sounds Better With You")
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    let snap = c.get_json("/api/v1/snapshot").unwrap();
+    assert_eq!(snap["nowPlaying"]["title"], "Music Sounds Better With You");
+    let history = c.get_json("/api/v1/history?limit=50").unwrap();
+    let plays: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "nowplaying")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(plays.len(), 2, "{plays:?}");
+    assert!(obs.alive());
+    drop(companion);
+    let _ = std::fs::remove_dir_all(&home.dir);
+}
