@@ -19,6 +19,7 @@ PKGS=(
   prometheus                        # scraping the companion's /metrics (tests)
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
   python3                           # the test webhook receiver runs the verifier shipped in docs/
+  libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null

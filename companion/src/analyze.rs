@@ -46,7 +46,8 @@ pub struct Analysis {
     pub bpm: f64,
 }
 
-fn point(time_s: f64, r: TempoReading) -> Point {
+/// A timeline point from a reading.
+pub fn point(time_s: f64, r: TempoReading) -> Point {
     Point {
         time_s,
         bpm: r.bpm,
@@ -112,20 +113,26 @@ pub fn analyze(
 
 impl Analysis {
     /// The human-readable timeline.
+    /// One timeline line.
+    pub fn line(p: &Point) -> String {
+        if p.bpm > 0.0 {
+            format!(
+                "{:7.1} s  {:6.1} BPM  confidence {:.2}{}\n",
+                p.time_s,
+                p.bpm,
+                p.confidence,
+                if p.stable { "" } else { "  (settling)" }
+            )
+        } else {
+            format!("{:7.1} s       –\n", p.time_s)
+        }
+    }
+
+    /// The timeline and the tempo as text.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for p in &self.timeline {
-            if p.bpm > 0.0 {
-                out.push_str(&format!(
-                    "{:7.1} s  {:6.1} BPM  confidence {:.2}{}\n",
-                    p.time_s,
-                    p.bpm,
-                    p.confidence,
-                    if p.stable { "" } else { "  (settling)" }
-                ));
-            } else {
-                out.push_str(&format!("{:7.1} s       –\n", p.time_s));
-            }
+            out.push_str(&Self::line(p));
         }
         if self.bpm > 0.0 {
             out.push_str(&format!("tempo: {:.1} BPM\n", self.bpm));

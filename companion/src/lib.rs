@@ -18,6 +18,7 @@
 pub mod analyze;
 pub mod ics;
 pub mod keys;
+pub mod listen;
 pub mod live;
 pub mod obs_link;
 pub mod pull;

@@ -112,6 +112,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Detect the tempo of an audio interface outside OBS (the same tracker as the OBS source).
+    Listen {
+        /// Input device id (see --list); the default input if left out.
+        #[arg(long)]
+        device: Option<String>,
+        /// List input devices and exit.
+        #[arg(long)]
+        list: bool,
+        /// Stop after this many seconds of audio (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Lowest BPM to report.
+        #[arg(long, default_value_t = 70.0)]
+        min_bpm: f64,
+        /// Highest BPM (exclusive).
+        #[arg(long, default_value_t = 180.0)]
+        max_bpm: f64,
+        /// Correction after folding.
+        #[arg(long, value_enum, default_value = "none")]
+        correction: CorrectionArg,
+        /// Timeline step in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+        /// Print JSON (timeline and tempo) at the end instead of text as it goes.
+        #[arg(long)]
+        json: bool,
+        /// Send the stable BPM to the running companion, which shows it in OBS's Now Playing sources.
+        #[arg(long)]
+        to_companion: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Print the BPM timeline and final tempo of a WAV file (the same tracker as the OBS source).
     Analyze {
         /// The WAV file (16/24/32-bit integer or float, any sample rate and channel count).
@@ -502,6 +534,17 @@ enum CorrectionArg {
     TwoThirds,
 }
 
+impl From<CorrectionArg> for Correction {
+    fn from(c: CorrectionArg) -> Correction {
+        match c {
+            CorrectionArg::None => Correction::None,
+            CorrectionArg::Double => Correction::Double,
+            CorrectionArg::Half => Correction::Half,
+            CorrectionArg::TwoThirds => Correction::TwoThirds,
+        }
+    }
+}
+
 /// How to reach OBS. The password is never taken from the command line (argv is visible to every
 /// user of the machine): use DECKCAST_OBS_PASSWORD or --password-stdin.
 #[derive(Debug, Args)]
@@ -851,6 +894,93 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Targets { obs, action, json } => targets(obs, action, json).await,
         Command::Schedule { api, action, json } => schedule_command(api, action, json).await,
+        Command::Listen {
+            device,
+            list,
+            seconds,
+            min_bpm,
+            max_bpm,
+            correction,
+            step,
+            json,
+            to_companion,
+            api,
+        } => {
+            if list {
+                for d in tokio::task::spawn_blocking(deckcast_companion::listen::devices).await? {
+                    println!("{d}");
+                }
+                return Ok(());
+            }
+            if step.is_nan() || step <= 0.0 {
+                anyhow::bail!("--step must be positive");
+            }
+            let opts = deckcast_companion::listen::ListenOptions {
+                device,
+                seconds,
+                tempo: deckcast_dsp::tempo::TempoConfig {
+                    sample_rate: 48_000,
+                    min_bpm,
+                    max_bpm,
+                    correction: correction.into(),
+                },
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+            let sender = to_companion.then(|| {
+                tokio::spawn(async move {
+                    while let Some(bpm) = rx.recv().await {
+                        if let Err(e) = api_call(
+                            &api,
+                            reqwest::Method::PUT,
+                            "/nowplaying/tempo",
+                            Some(serde_json::json!({"bpm": bpm})),
+                        )
+                        .await
+                        {
+                            eprintln!("deckcast: sending the tempo to the companion: {e:#}");
+                        }
+                    }
+                })
+            });
+            let (timeline, rate, last) = tokio::task::spawn_blocking(move || {
+                let mut timeline = Vec::new();
+                let mut next = step;
+                let mut sent = 0.0f64;
+                let r = deckcast_companion::listen::listen(&opts, |t, r| {
+                    while t >= next {
+                        let p = deckcast_companion::analyze::point(next, *r);
+                        if !json {
+                            print!("{}", deckcast_companion::analyze::Analysis::line(&p));
+                        }
+                        timeline.push(p);
+                        next += step;
+                    }
+                    if r.stable && (r.bpm - sent).abs() >= 0.1 {
+                        sent = r.bpm;
+                        let _ = tx.send(r.bpm);
+                    }
+                });
+                r.map(|(rate, last)| (timeline, rate, last))
+            })
+            .await??;
+            if let Some(s) = sender {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s).await;
+            }
+            let analysis = deckcast_companion::analyze::Analysis {
+                sample_rate: rate,
+                duration_s: timeline.last().map_or(0.0, |p| p.time_s),
+                timeline,
+                bpm: last.bpm,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&analysis)?);
+            } else if last.bpm > 0.0 {
+                println!("tempo: {:.1} BPM", last.bpm);
+            } else {
+                println!("tempo: not found (no steady beat)");
+            }
+            Ok(())
+        }
         Command::Feeds { api, action, json } => feeds_command(api, action, json).await,
         Command::Db {
             action: DbAction::Check { data_dir },
@@ -888,12 +1018,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             step,
             json,
         } => {
-            let correction = match correction {
-                CorrectionArg::None => Correction::None,
-                CorrectionArg::Double => Correction::Double,
-                CorrectionArg::Half => Correction::Half,
-                CorrectionArg::TwoThirds => Correction::TwoThirds,
-            };
+            let correction: Correction = correction.into();
             if step.is_nan() || step <= 0.0 {
                 anyhow::bail!("--step must be positive");
             }

@@ -20,6 +20,7 @@
 //! Everything needs root (chroot, mount namespaces), as CI and the README test command provide.
 #![forbid(unsafe_code)]
 
+pub mod alsa;
 pub mod artifacts;
 pub mod browser;
 pub mod companion;

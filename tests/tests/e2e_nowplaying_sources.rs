@@ -153,6 +153,54 @@ async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
         .map(|e| e["message"].as_str().unwrap())
         .collect();
     assert_eq!(plays.len(), 2, "{plays:?}");
+    // `deckcast listen --to-companion` (an audio interface outside OBS) drives {bpm}.
+    client
+        .inputs()
+        .set_settings(obws::requests::inputs::SetSettings {
+            input: obws::requests::inputs::InputId::Name("Now Playing"),
+            settings: &json!({"template": "{title} · {bpm} BPM"}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    let conf = deckcast_tests::alsa::file_device(
+        &home.dir.join("alsa"),
+        25.0,
+        deckcast_tests::wav::house(128.0),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&deckcast_tests::artifacts::get().unwrap().deckcast)
+        .args([
+            "listen",
+            "--device",
+            "alsa:filein",
+            "--seconds",
+            "20",
+            "--to-companion",
+            "--api",
+        ])
+        .arg(format!("http://{}", home.addr()))
+        .env("ALSA_CONFIG_PATH", &conf)
+        .env("DECKCAST_DASHBOARD_TOKEN", c.token.clone().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = wait_for_async(
+        "the listened tempo on the source",
+        Duration::from_secs(10),
+        || async {
+            let t = text(&client).await;
+            Ok(t.contains("Music Sounds Better With You · 128.")
+                .then_some(t))
+        },
+    )
+    .await
+    .unwrap();
+    eprintln!("shown: {shown}");
     assert!(obs.alive());
     drop(companion);
     let _ = std::fs::remove_dir_all(&home.dir);

@@ -42,6 +42,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/history", get(history))
         .route("/nowplaying", put(set_now_playing))
         .route("/nowplaying/sources", get(get_sources).put(put_sources))
+        .route("/nowplaying/tempo", put(set_tempo))
         .merge(super::schedule_api::routes())
         .merge(super::platform_api::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -514,4 +515,38 @@ async fn put_sources(
         )
         .await;
     Ok(Json(req))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tempo {
+    bpm: f64,
+}
+
+/// `PUT /nowplaying/tempo {bpm}`: a tempo measured outside OBS (`deckcast listen`) for the
+/// Now Playing sources' `{bpm}`, keeping the current artist and title.
+async fn set_tempo(
+    State(state): State<AppState>,
+    body: Result<Json<Tempo>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(t) = body.map_err(bad_json)?;
+    if !(t.bpm.is_finite() && t.bpm > 0.0 && t.bpm < 400.0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "bpm must be between 0 and 400",
+        ));
+    }
+    link(&state)?;
+    let np = state.service.live.get().now_playing;
+    state
+        .service
+        .now_playing(crate::readers::Track {
+            artist: np.artist,
+            title: np.title,
+            album: np.album,
+            bpm: Some((t.bpm * 10.0).round() / 10.0),
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
