@@ -27,6 +27,7 @@ pub mod companion;
 pub mod events;
 pub mod http;
 pub mod image;
+pub mod mpris;
 pub mod netns;
 pub mod obs;
 pub mod openapi;

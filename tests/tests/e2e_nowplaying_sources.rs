@@ -1,6 +1,7 @@
 //! End-to-end: now playing from DJ software reaches the real OBS. ffmpeg broadcasts Ogg Vorbis
 //! with track metadata to the companion's Icecast receiver (as Traktor and Mixxx do), and a
-//! VirtualDJ history folder changes; the Now Playing source shows each title (GetAnalysis text
+//! VirtualDJ history folder changes, `deckcast listen` sends a tempo, and an MPRIS player plays;
+//! the Now Playing source shows each (GetAnalysis text
 //! and a screenshot that changes). Tier "e2e".
 use std::time::Duration;
 
@@ -201,6 +202,51 @@ async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
     .await
     .unwrap();
     eprintln!("shown: {shown}");
+
+    // MPRIS (Linux players): a paused player is ignored, a playing one is shown.
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/nowplaying/sources",
+            Some(&json!({"sources": [{"kind": "mpris", "player": "deckcasttest"}]})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    client
+        .inputs()
+        .set_settings(obws::requests::inputs::SetSettings {
+            input: obws::requests::inputs::InputId::Name("Now Playing"),
+            settings: &json!({"template": "{artist} – {title}"}),
+            overlay: Some(true),
+        })
+        .await
+        .unwrap();
+    let bus = std::fs::read_to_string(home.dir.join("companion.pid.bus")).unwrap();
+    let paused = deckcast_tests::mpris::FakePlayer::start(
+        bus.trim(),
+        "deckcasttest.paused",
+        "Paused",
+        "Nobody",
+        "Paused track",
+    )
+    .unwrap();
+    let _playing = deckcast_tests::mpris::FakePlayer::start(
+        bus.trim(),
+        "deckcasttest.vlc",
+        "Playing",
+        "Mixxx User",
+        "Live Mix",
+    )
+    .unwrap();
+    wait_for_async("the MPRIS title", Duration::from_secs(10), || async {
+        Ok(text(&client)
+            .await
+            .contains("Mixxx User – Live Mix")
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    drop(paused);
     assert!(obs.alive());
     drop(companion);
     let _ = std::fs::remove_dir_all(&home.dir);

@@ -5,6 +5,7 @@
 //! - [`serato`]: Serato DJ's `_Serato_/History/Sessions/*.session` (binary chunks; entries marked
 //!   played) and Serato 4's `master.sqlite` history;
 //! - [`textfile`]: any text or M3U file with a format string (`{artist} - {title}`);
+//! - [`mpris`]: the playing MPRIS player on Linux (Mixxx, VLC, Spotify);
 //! - [`icecast`]: a built-in Icecast SOURCE receiver that Traktor and Mixxx broadcast to; titles
 //!   come from the Ogg Vorbis/Opus comments (or `/admin/metadata` updates).
 //!
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::service::Service;
 
 pub mod icecast;
+pub mod mpris;
 pub mod serato;
 pub mod textfile;
 pub mod virtualdj;
@@ -67,6 +69,12 @@ pub enum Source {
         #[serde(default = "default_format")]
         format: String,
     },
+    /// MPRIS players on the session bus (Linux), optionally only names containing `player`.
+    Mpris {
+        /// Part of the player's bus name (`mixxx`, `vlc`, `spotify`).
+        #[serde(default)]
+        player: Option<String>,
+    },
     /// The Icecast SOURCE receiver on 127.0.0.1:`port`.
     Icecast {
         /// Port (Traktor's and Mixxx's default is 8000).
@@ -91,6 +99,7 @@ fn poller(source: &Source) -> Option<Box<dyn Poll>> {
         Source::File { path, format } => {
             Some(Box::new(textfile::Reader::new(path.clone(), format)))
         }
+        Source::Mpris { player } => Some(Box::new(mpris::Reader::new(player.clone()))),
         Source::Icecast { .. } => None,
     }
 }

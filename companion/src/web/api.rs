@@ -494,6 +494,7 @@ async fn put_sources(
                 }
             }
             Source::Icecast { port } => (*port < 1024).then_some("port must be 1024 or higher"),
+            Source::Mpris { .. } => None,
         };
         if let Some(why) = bad {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", why));
