@@ -83,7 +83,11 @@ fn target_state(c: &Client, id: &str) -> Value {
 async fn a_calendar_set_starts_on_time_survives_a_restart_and_stops_at_its_end() {
     let api = OpenApi::load().unwrap();
     let rtmp = RtmpServer::start().unwrap();
-    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let obs = Obs::start(ObsOptions {
+        rtmp_server: Some(rtmp.url()),
+        ..ObsOptions::default()
+    })
+    .unwrap();
     let home = CompanionHome::new().unwrap();
     let mut companion = Companion::start(&home, obs.ws_port, &obs.password).unwrap();
     let c = companion.client().unwrap();
@@ -333,6 +337,45 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
     })
     .unwrap();
     assert!(done["endedMs"].as_i64().unwrap() >= end);
+
+    // A local set that starts OBS's own stream and switches the scene, then stops the stream.
+    let obs_client = obs.client().await.unwrap();
+    obs_client.scenes().create("Live scene").await.unwrap();
+    let s2 = (now_ms() / 1000 + 4) * 1000;
+    let r = c
+        .post(
+            "/api/v1/schedule",
+            &json!({"title": "Main stream set", "start": s2, "end": s2 + 10_000, "startMain": true, "scene": "Live scene"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    api.check_response("POST", "/api/v1/schedule", 201, &r.json().unwrap())
+        .unwrap();
+    let mut live_at = None;
+    for _ in 0..200 {
+        if obs_client.streaming().status().await.unwrap().active {
+            live_at = Some(now_ms());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live_at = live_at.expect("the set started OBS's stream");
+    assert!(
+        (live_at - s2).abs() <= 2_500,
+        "OBS's stream started {} ms off",
+        live_at - s2
+    );
+    let scene = obs_client.scenes().current_program_scene().await.unwrap();
+    assert_eq!(scene.id.name, "Live scene");
+    let mut stopped = false;
+    for _ in 0..200 {
+        if now_ms() > s2 + 10_000 && !obs_client.streaming().status().await.unwrap().active {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the set stopped OBS's stream at its end");
     assert!(obs.alive());
     drop(companion);
     let _ = std::fs::remove_dir_all(&home.dir);
