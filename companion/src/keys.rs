@@ -123,6 +123,22 @@ impl Keys {
         }
     }
 
+    /// [`Keys::get`] on tokio's blocking pool (the keyring blocks on D-Bus).
+    pub async fn get_async(&self, account: &str) -> Result<Option<Secret>, KeysError> {
+        let (keys, account) = (self.clone(), account.to_owned());
+        tokio::task::spawn_blocking(move || keys.get(&account))
+            .await
+            .map_err(|e| KeysError::Keyring(KeyError::Keyring(e.to_string())))?
+    }
+
+    /// [`Keys::set`] on tokio's blocking pool.
+    pub async fn set_async(&self, account: &str, secret: &Secret) -> Result<(), KeysError> {
+        let (keys, account, secret) = (self.clone(), account.to_owned(), secret.clone());
+        tokio::task::spawn_blocking(move || keys.set(&account, &secret))
+            .await
+            .map_err(|e| KeysError::Keyring(KeyError::Keyring(e.to_string())))?
+    }
+
     /// The obs-websocket password: the environment variable wins, then the keyring.
     pub fn obs_password(&self) -> Result<Option<Secret>, KeysError> {
         if let Some(s) = std::env::var(OBS_PASSWORD_ENV).ok().and_then(Secret::new) {

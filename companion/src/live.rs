@@ -76,15 +76,15 @@ pub struct Tile {
 
 impl Tile {
     fn from_view(v: &TargetView) -> Tile {
-        Tile {
-            id: v.config.id.clone(),
-            name: v.config.name.clone(),
-            platform: platform_name(&v.config.platform),
-            server: v.config.server.clone(),
-            enabled: v.config.enabled,
-            has_key: v.has_key,
-            state: v.state,
-            last_error: v.last_error.clone(),
+        let mut t = Tile {
+            id: String::new(),
+            name: String::new(),
+            platform: String::new(),
+            server: String::new(),
+            enabled: false,
+            has_key: false,
+            state: TargetState::Idle,
+            last_error: None,
             kbps: 0.0,
             fps: 0.0,
             dropped_frames: 0,
@@ -94,7 +94,21 @@ impl Tile {
             congestion: 0.0,
             warnings: Vec::new(),
             spark: VecDeque::with_capacity(SPARK_POINTS),
-        }
+        };
+        t.apply_view(v);
+        t
+    }
+
+    /// Takes configuration and state from `ListTargets`; health and sparkline stay.
+    fn apply_view(&mut self, v: &TargetView) {
+        self.id.clone_from(&v.config.id);
+        self.name.clone_from(&v.config.name);
+        self.platform = platform_name(&v.config.platform);
+        self.server.clone_from(&v.config.server);
+        self.enabled = v.config.enabled;
+        self.has_key = v.has_key;
+        self.state = v.state;
+        self.last_error.clone_from(&v.last_error);
     }
 }
 
@@ -156,21 +170,13 @@ impl Snapshot {
         let mut old: Vec<Tile> = std::mem::take(&mut self.targets);
         self.targets = views
             .iter()
-            .map(|v| {
-                let mut t = Tile::from_view(v);
-                if let Some(i) = old.iter().position(|o| o.id == t.id) {
-                    let o = old.swap_remove(i);
-                    t.spark = o.spark;
-                    t.kbps = o.kbps;
-                    t.fps = o.fps;
-                    t.dropped_frames = o.dropped_frames;
-                    t.total_frames = o.total_frames;
-                    t.uptime_sec = o.uptime_sec;
-                    t.reconnects = o.reconnects;
-                    t.congestion = o.congestion;
-                    t.warnings = o.warnings;
+            .map(|v| match old.iter().position(|o| o.id == v.config.id) {
+                Some(i) => {
+                    let mut t = old.swap_remove(i);
+                    t.apply_view(v);
+                    t
                 }
-                t
+                None => Tile::from_view(v),
             })
             .collect();
     }

@@ -16,7 +16,7 @@ use deckcast_secrets::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::schedule::{PLATFORM_SOURCE, PlannedSet};
+use crate::schedule::{PLATFORM_SOURCE, PlannedSet, Time};
 use crate::service::Service;
 use crate::store::now_ms;
 
@@ -56,24 +56,6 @@ impl std::fmt::Debug for Destination {
 #[derive(Debug, Deserialize)]
 struct Sets {
     sets: Vec<SiteSet>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Time {
-    Ms(i64),
-    Text(String),
-}
-
-impl Time {
-    fn ms(&self) -> Option<i64> {
-        match self {
-            Time::Ms(v) => Some(*v),
-            Time::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .ok()
-                .map(|d| d.timestamp_millis()),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,18 +107,44 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| format!("{url}: unexpected answer: {e}"))
 }
 
-/// Pulls destinations and schedule once.
+/// Settings key of the last successful pull (Unix ms).
+pub const LAST_PULL_MS: &str = "platform_last_pull_ms";
+/// Settings key of the last pull's error (absent after a success).
+pub const LAST_PULL_ERROR: &str = "platform_last_pull_error";
+
+/// Pulls destinations and schedule once and records the outcome for the dashboard.
 pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullReport, String> {
+    let r = fetch_and_apply(service, http).await;
+    let (ok_ms, err) = match &r {
+        Ok(_) => (Some(now_ms().to_string()), None),
+        Err(e) => (None, Some(e.clone())),
+    };
+    let recorded = service
+        .db
+        .call(move |s| {
+            if let Some(ms) = ok_ms {
+                s.set_setting(LAST_PULL_MS, Some(&ms))?;
+            }
+            s.set_setting(LAST_PULL_ERROR, err.as_deref())
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!("platform pull status: {e}");
+    }
+    r
+}
+
+async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<PullReport, String> {
     let base = service
         .db
         .call(|s| s.setting(BASE_URL))
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no platform base URL is configured")?;
-    let k = service.keys.clone();
-    let token = tokio::task::spawn_blocking(move || k.get(TOKEN))
+    let token = service
+        .keys
+        .get_async(TOKEN)
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .ok_or("no platform token in the keyring (deckcast platform token set)")?;
     let link = service
@@ -198,12 +206,11 @@ pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullRepor
             }
             Some(id) => {
                 let t = list.targets.iter().find(|x| x.config.id == id);
-                let k = service.keys.clone();
-                let account = keys::stream_key_account(&id);
-                let stored = tokio::task::spawn_blocking(move || k.get(&account))
+                let stored = service
+                    .keys
+                    .get_async(&keys::stream_key_account(&id))
                     .await
                     .ok()
-                    .and_then(Result::ok)
                     .flatten();
                 let key_changed = stored.as_ref() != Some(&key) || t.is_some_and(|t| !t.has_key);
                 let changed =
@@ -229,10 +236,11 @@ pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullRepor
                 id
             }
         };
-        let k = service.keys.clone();
-        let account = keys::stream_key_account(&target_id);
-        let stored = tokio::task::spawn_blocking(move || k.set(&account, &key)).await;
-        if !matches!(stored, Ok(Ok(()))) {
+        let stored = service
+            .keys
+            .set_async(&keys::stream_key_account(&target_id), &key)
+            .await;
+        if stored.is_err() {
             report
                 .problems
                 .push(format!("destination {}: the keyring refused the key", d.id));
@@ -248,7 +256,7 @@ pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullRepor
     let now = now_ms();
     let mut planned = Vec::new();
     for s in sets.sets {
-        let (Some(start_ms), Some(end_ms)) = (s.start.ms(), s.end.ms()) else {
+        let (Ok(start_ms), Ok(end_ms)) = (s.start.ms(), s.end.ms()) else {
             report
                 .problems
                 .push(format!("set {}: bad start or end time", s.id));

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::ics::Instance;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, json_list};
 
 /// One scheduled set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,8 +165,26 @@ fn feed_of(r: &Row) -> rusqlite::Result<Feed> {
     })
 }
 
-fn list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+/// A time as Unix milliseconds or an RFC 3339 string (API requests and the site's schedule).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Time {
+    /// Unix milliseconds.
+    Ms(i64),
+    /// RFC 3339, any offset.
+    Text(String),
+}
+
+impl Time {
+    /// Unix milliseconds, or why the text is not a time.
+    pub fn ms(&self) -> Result<i64, String> {
+        match self {
+            Time::Ms(ms) => Ok(*ms),
+            Time::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis())
+                .map_err(|e| format!("'{t}' is not an RFC 3339 time ({e})")),
+        }
+    }
 }
 
 impl Store {
@@ -175,7 +193,7 @@ impl Store {
         self.conn.execute(
             "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin, created_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7)",
-            params![e.title, e.start_ms, e.end_ms, list(&e.targets), e.start_main, e.scene, now_ms],
+            params![e.title, e.start_ms, e.end_ms, json_list(&e.targets), e.start_main, e.scene, now_ms],
         )?;
         let id = self.conn.last_insert_rowid();
         Ok(self
@@ -289,7 +307,14 @@ impl Store {
         self.conn.execute(
             "INSERT INTO feeds (url, targets, start_main, scene, refresh_s, created_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![url, list(targets), start_main, scene, refresh_s, now_ms],
+            params![
+                url,
+                json_list(targets),
+                start_main,
+                scene,
+                refresh_s,
+                now_ms
+            ],
         )?;
         let id = self.conn.last_insert_rowid();
         Ok(self
@@ -368,7 +393,7 @@ impl Store {
         let r = self.apply_sets(feed.id, "feed", &sets, from_ms, to_ms, now_ms)?;
         self.conn.execute(
             "UPDATE feeds SET last_fetch_ms = ?2, last_error = NULL, problems = ?3 WHERE id = ?1",
-            params![feed.id, now_ms, list(problems)],
+            params![feed.id, now_ms, json_list(problems)],
         )?;
         Ok(r)
     }
@@ -396,7 +421,7 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
                 )
                 .optional()?;
-            let targets = list(&i.targets);
+            let targets = json_list(&i.targets);
             match existing {
                 None => {
                     tx.execute(

@@ -304,21 +304,7 @@ async fn pull_if_due(
         return;
     }
     *last = Some(std::time::Instant::now());
-    let r = crate::pull::pull(service, http).await;
-    let (ok_ms, err) = match &r {
-        Ok(_) => (Some(now_ms().to_string()), None),
-        Err(e) => {
-            tracing::warn!("platform pull: {e}");
-            (None, Some(e.clone()))
-        }
-    };
-    let _ = service
-        .db
-        .call(move |s| {
-            if let Some(ms) = ok_ms {
-                s.set_setting("platform_last_pull_ms", Some(&ms))?;
-            }
-            s.set_setting("platform_last_pull_error", err.as_deref())
-        })
-        .await;
+    if let Err(e) = crate::pull::pull(service, http).await {
+        tracing::warn!("platform pull: {e}");
+    }
 }

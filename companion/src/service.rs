@@ -491,12 +491,11 @@ impl Service {
 
     /// Gives the plugin the keyring's key for `id`, if the keyring has one.
     pub async fn push_key(&self, link: &ObsLink, id: &str) {
-        let keys = self.keys.clone();
-        let account = keys::stream_key_account(id);
-        let key = tokio::task::spawn_blocking(move || keys.get(&account))
+        let key = self
+            .keys
+            .get_async(&keys::stream_key_account(id))
             .await
             .ok()
-            .and_then(Result::ok)
             .flatten();
         if let Some(key) = key {
             match link.set_stream_key(id, &key).await {

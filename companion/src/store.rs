@@ -556,7 +556,8 @@ impl Store {
     }
 }
 
-fn json_list(items: &[String]) -> String {
+/// A list of strings as the JSON text the database keeps.
+pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 

@@ -283,12 +283,7 @@ async fn deliver_due(
     if due.is_empty() {
         return Ok(());
     }
-    let keys = service.keys.clone();
-    let secret = tokio::task::spawn_blocking(move || keys.get(WEBHOOK_SECRET))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
+    let secret = service.keys.get_async(WEBHOOK_SECRET).await.ok().flatten();
     let Some(secret) = secret else {
         tracing::warn!(
             "webhooks: no signing secret in the keyring; run `deckcast platform secret rotate`"

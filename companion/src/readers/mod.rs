@@ -82,6 +82,16 @@ pub enum Source {
     },
 }
 
+/// `now` if it is a track and differs from `last` (which it then becomes); readers report changes
+/// only.
+fn changed(last: &mut Option<Track>, now: Option<Track>) -> Option<Track> {
+    if now.is_some() && now != *last {
+        last.clone_from(&now);
+        return now;
+    }
+    None
+}
+
 fn default_format() -> String {
     "{artist} - {title}".into()
 }

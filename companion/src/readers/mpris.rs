@@ -103,11 +103,7 @@ impl Poll for Reader {
                 return Err(e);
             }
         };
-        if t.is_some() && t != self.last {
-            self.last = t.clone();
-            return Ok(t);
-        }
-        Ok(None)
+        Ok(super::changed(&mut self.last, t))
     }
 }
 

@@ -114,11 +114,7 @@ impl Poll for SessionReader {
         let Some(file) = newest else { return Ok(None) };
         let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let t = current_in_session(&data);
-        if t.is_some() && t != self.last {
-            self.last = t.clone();
-            return Ok(t);
-        }
-        Ok(None)
+        Ok(super::changed(&mut self.last, t))
     }
 }
 
@@ -166,11 +162,7 @@ impl Poll for DatabaseReader {
             return Ok(None);
         }
         let t = current_in_database(&self.path)?.filter(|t| !t.title.is_empty());
-        if t.is_some() && t != self.last {
-            self.last = t.clone();
-            return Ok(t);
-        }
-        Ok(None)
+        Ok(super::changed(&mut self.last, t))
     }
 }
 

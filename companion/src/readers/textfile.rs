@@ -101,11 +101,7 @@ impl Poll for Reader {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("m3u") || e.eq_ignore_ascii_case("m3u8"));
         let t = current(&text, &self.format, m3u);
-        if t.is_some() && t != self.last {
-            self.last = t.clone();
-            return Ok(t);
-        }
-        Ok(None)
+        Ok(super::changed(&mut self.last, t))
     }
 }
 

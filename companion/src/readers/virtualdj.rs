@@ -86,11 +86,7 @@ impl Poll for Reader {
         };
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let t = last_track(&decode(&bytes));
-        if t.is_some() && t != self.last {
-            self.last = t.clone();
-            return Ok(t);
-        }
-        Ok(None)
+        Ok(super::changed(&mut self.last, t))
     }
 }
 

@@ -16,7 +16,7 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, auth};
+use super::{ApiError, AppState, auth, bad_json};
 use crate::keys::{self, KeysError};
 use crate::obs_link::{NowPlaying, ObsLink};
 use crate::service::meta_of;
@@ -57,14 +57,6 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         ))
         .route("/openapi.json", get(openapi));
     guarded.merge(open)
-}
-
-fn bad_json(e: JsonRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        format!("the request body is not valid: {}", e.body_text()),
-    )
 }
 
 fn link(state: &AppState) -> Result<Arc<ObsLink>, ApiError> {
@@ -200,12 +192,11 @@ async fn store_key(state: &AppState, id: &str, key: &str) -> Result<(), ApiError
             "the stream key is empty",
         ));
     };
-    let keys = state.service.keys.clone();
-    let account = keys::stream_key_account(id);
-    tokio::task::spawn_blocking(move || keys.set(&account, &secret))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(ApiError::from)
+    Ok(state
+        .service
+        .keys
+        .set_async(&keys::stream_key_account(id), &secret)
+        .await?)
 }
 
 fn refuse_without_keyring(state: &AppState) -> Result<(), ApiError> {

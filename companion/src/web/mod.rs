@@ -154,6 +154,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A body that is not the JSON a handler takes: 400 with serde's explanation.
+pub(super) fn bad_json(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        format!("the request body is not valid: {}", e.body_text()),
+    )
+}
+
 impl From<LinkError> for ApiError {
     fn from(e: LinkError) -> ApiError {
         match e {

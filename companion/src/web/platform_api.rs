@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, bad_json};
 use crate::sync::{HEALTH_INTERVAL, OutboxItem, SyncStatus, WEBHOOK_SECRET, WEBHOOK_URL};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -42,9 +42,9 @@ async fn current(state: &AppState) -> Result<Platform, ApiError> {
                 s.setting(crate::pull::PULL_INTERVAL)?
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(300),
-                s.setting("platform_last_pull_ms")?
+                s.setting(crate::pull::LAST_PULL_MS)?
                     .and_then(|v| v.parse().ok()),
-                s.setting("platform_last_pull_error")?,
+                s.setting(crate::pull::LAST_PULL_ERROR)?,
             ))
         })
         .await?;
@@ -104,13 +104,7 @@ async fn configure(
     State(state): State<AppState>,
     body: Result<Json<Configure>, JsonRejection>,
 ) -> Result<Json<Platform>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the request body is not valid: {}", e.body_text()),
-        )
-    })?;
+    let Json(req) = body.map_err(bad_json)?;
     let http_url = |u: &Option<Option<String>>| {
         u.as_ref()
             .and_then(Option::as_ref)
@@ -229,21 +223,8 @@ async fn outbox(
 async fn pull_now(
     State(state): State<AppState>,
 ) -> Result<Json<crate::pull::PullReport>, ApiError> {
-    let r = crate::pull::pull(&state.service, &state.http).await;
-    let (ok_ms, err) = match &r {
-        Ok(_) => (Some(crate::store::now_ms().to_string()), None),
-        Err(e) => (None, Some(e.clone())),
-    };
-    let _ = state
-        .service
-        .db
-        .call(move |s| {
-            if let Some(ms) = ok_ms {
-                s.set_setting("platform_last_pull_ms", Some(&ms))?;
-            }
-            s.set_setting("platform_last_pull_error", err.as_deref())
-        })
-        .await;
-    r.map(Json)
+    crate::pull::pull(&state.service, &state.http)
+        .await
+        .map(Json)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "platform", e))
 }

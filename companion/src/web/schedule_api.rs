@@ -6,8 +6,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
-use crate::schedule::{Conflict, Entry, Feed, NewEntry, conflicts};
+use super::{ApiError, AppState, bad_json};
+use crate::schedule::{Conflict, Entry, Feed, NewEntry, Time, conflicts};
 use crate::store::now_ms;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -21,14 +21,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", message)
-}
-
-fn bad_json(e: JsonRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        format!("the request body is not valid: {}", e.body_text()),
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,25 +46,6 @@ async fn list(
         .await?;
     let conflicts = conflicts(&entries);
     Ok(Json(Schedule { entries, conflicts }))
-}
-
-/// A time as Unix milliseconds or an RFC 3339 string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Time {
-    Ms(i64),
-    Text(String),
-}
-
-impl Time {
-    fn ms(&self, field: &str) -> Result<i64, ApiError> {
-        match self {
-            Time::Ms(ms) => Ok(*ms),
-            Time::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .map_err(|e| bad(format!("{field}: '{t}' is not an RFC 3339 time ({e})"))),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +89,8 @@ async fn add(
     if title.is_empty() || title.chars().count() > 200 {
         return Err(bad("title must be 1 to 200 characters"));
     }
-    let (start_ms, end_ms) = (req.start.ms("start")?, req.end.ms("end")?);
+    let start_ms = req.start.ms().map_err(|e| bad(format!("start: {e}")))?;
+    let end_ms = req.end.ms().map_err(|e| bad(format!("end: {e}")))?;
     if end_ms <= start_ms {
         return Err(bad("end must be after start"));
     }
