@@ -48,8 +48,17 @@ impl Prometheus {
             .spawn()
             .context("starting prometheus (apt-get install prometheus)")?;
         let p = Prometheus { child, dir, addr };
-        util::wait_for("prometheus to listen", Duration::from_secs(30), || {
-            Ok(util::addr_open(addr).then_some(()))
+        // Listening is not enough: queries answer 503 until the TSDB is up (`/-/ready`).
+        util::wait_for("prometheus to be ready", Duration::from_secs(60), || {
+            let ready = http::send(
+                addr,
+                &http::Request {
+                    method: "GET",
+                    path: "/-/ready",
+                    ..Default::default()
+                },
+            );
+            Ok(ready.is_ok_and(|r| r.status == 200).then_some(()))
         })?;
         Ok(p)
     }
