@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A test webhook receiver (the streamer's site, as far as Deckcast can tell).
 
-    webhook-receiver.py PORT SECRET OUT_FILE [--fail-first N] [--hang-first N] [--dump FILE]
+    WEBHOOK_SECRET=... webhook-receiver.py PORT OUT_FILE [--fail-first N] [--hang-first N] [--dump FILE]
 
 Listens on 127.0.0.1:PORT. The first N requests get HTTP 500 and the next M hang for 15 s (the
 client times out); after that it verifies each delivery with the verifier shipped in
@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs"))
 from webhook_verify import verify  # noqa: E402
 
-port, secret, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# The secret comes from the environment: argv is visible to every user of the machine.
+port, secret, out = int(sys.argv[1]), os.environ["WEBHOOK_SECRET"], sys.argv[2]
 fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
 hang_first = int(sys.argv[sys.argv.index("--hang-first") + 1]) if "--hang-first" in sys.argv else 0
 dump = sys.argv[sys.argv.index("--dump") + 1] if "--dump" in sys.argv else None
