@@ -230,13 +230,17 @@ impl ObsLink {
         request_type: &str,
         data: &T,
     ) -> Result<R, LinkError> {
+        // Nulls are dropped before the request crosses obs_data (see `protocol::without_nulls`).
+        let data = serde_json::to_value(data)
+            .map(protocol::without_nulls)
+            .map_err(|e| LinkError::Obs(format!("{request_type}: {e}")))?;
         let reply = self
             .client
             .general()
-            .call_vendor_request::<T, serde_json::Value>(CallVendorRequest {
+            .call_vendor_request::<_, serde_json::Value>(CallVendorRequest {
                 vendor_name: VENDOR_NAME,
                 request_type,
-                request_data: data,
+                request_data: &data,
             })
             .await;
         let value = match reply {
@@ -478,23 +482,32 @@ impl LinkEvent {
                 vendor_name,
                 event_type,
                 event_data,
-            } if vendor_name == VENDOR_NAME => match event_type.as_str() {
-                protocol::event::TARGET_STATE_CHANGED => serde_json::from_value(event_data)
+            } if vendor_name == VENDOR_NAME => {
+                let decoded = match event_type.as_str() {
+                    protocol::event::TARGET_STATE_CHANGED => {
+                        serde_json::from_value(event_data).map(LinkEvent::TargetState)
+                    }
+                    protocol::event::TARGET_HEALTH => {
+                        serde_json::from_value(event_data).map(LinkEvent::Health)
+                    }
+                    protocol::event::TEMPO_CHANGED => Ok(LinkEvent::Tempo {
+                        bpm: event_data["bpm"].as_f64().unwrap_or(0.0),
+                        confidence: event_data["confidence"].as_f64().unwrap_or(0.0),
+                        audio_source: event_data["audioSource"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    }),
+                    _ => return None,
+                };
+                // A payload this companion cannot read is a contract break worth a log line, not
+                // a silent gap (the polls still correct the picture).
+                decoded
+                    .map_err(|e| {
+                        tracing::warn!("ignoring a {event_type} event from the plugin: {e}")
+                    })
                     .ok()
-                    .map(LinkEvent::TargetState),
-                protocol::event::TARGET_HEALTH => serde_json::from_value(event_data)
-                    .ok()
-                    .map(LinkEvent::Health),
-                protocol::event::TEMPO_CHANGED => Some(LinkEvent::Tempo {
-                    bpm: event_data["bpm"].as_f64().unwrap_or(0.0),
-                    confidence: event_data["confidence"].as_f64().unwrap_or(0.0),
-                    audio_source: event_data["audioSource"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                }),
-                _ => None,
-            },
+            }
             Event::StreamStateChanged { active, .. } => Some(LinkEvent::MainStream { active }),
             Event::ExitStarted | Event::ServerStopping => Some(LinkEvent::Closing),
             _ => None,

@@ -244,6 +244,30 @@ async fn a_failing_server_only_affects_its_own_targets() {
         .await
         .unwrap();
     assert_eq!(h["reconnects"], 0);
+
+    // Every event the plugin sent decodes as the protocol says, on every OBS version: OBS 32.1+
+    // turns a JSON null crossing obs_data into `{}`, so none may be sent.
+    let all = events.all();
+    assert!(all.iter().any(|e| e.kind == "TargetStateChanged"));
+    for e in &all {
+        let decoded = match e.kind.as_str() {
+            "TargetStateChanged" => serde_json::from_value::<
+                deckcast_protocol::targets::TargetStateChanged,
+            >(e.data.clone())
+            .map(drop),
+            "TargetHealth" => {
+                serde_json::from_value::<deckcast_protocol::targets::HealthReport>(e.data.clone())
+                    .map(drop)
+            }
+            _ => Ok(()),
+        };
+        assert!(
+            decoded.is_ok(),
+            "{} does not decode: {decoded:?}: {}",
+            e.kind,
+            e.data
+        );
+    }
     assert!(obs.alive());
 }
 

@@ -153,13 +153,35 @@ impl<T: serde::de::DeserializeOwned> VendorReply<T> {
 }
 
 /// True if `value` survives obs-websocket's `obs_data` round trip: no array holds anything but
-/// objects (arrays of strings or numbers would arrive empty).
+/// objects (arrays of strings or numbers would arrive empty). Nulls are dropped on the way
+/// ([`without_nulls`]).
 pub fn is_obs_data_safe(value: &serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
         Value::Array(items) => items.iter().all(|i| i.is_object() && is_obs_data_safe(i)),
         Value::Object(map) => map.values().all(is_obs_data_safe),
         _ => true,
+    }
+}
+
+/// The form of a payload that crosses `obs_data`: every `null` member removed, at any depth.
+///
+/// `obs_data` has no null. libobs before 32.1 drops a JSON `null` when it parses one; libobs 32.1
+/// and obs-websocket 5.7 keep it as an object item without an object, which obs-websocket then
+/// sends to clients as `{}` (so `"lastError": null` arrived as `"lastError": {}` on OBS 32 and
+/// failed to decode). Every optional field here reads a missing member as `None`, so dropping
+/// nulls before the crossing gives the same payload on every OBS version.
+pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
     }
 }
 
@@ -188,6 +210,29 @@ mod tests {
         ));
         assert!(!is_obs_data_safe(&json!({"ids": ["a"]})));
         assert!(!is_obs_data_safe(&json!({"t": [{"ids": [1]}]})));
+    }
+
+    #[test]
+    fn nulls_are_dropped_before_crossing_obs_data() {
+        let v = without_nulls(json!({
+            "id": "a", "lastError": null,
+            "targets": [{"lastError": null, "warnings": [{"code": "x", "detail": null}]}],
+            "nested": {"width": null, "height": 360}
+        }));
+        assert_eq!(
+            v,
+            json!({"id": "a", "targets": [{"warnings": [{"code": "x"}]}], "nested": {"height": 360}})
+        );
+        assert!(is_obs_data_safe(&v));
+        // Optional fields read a missing member as None: the decoded payload is the same.
+        let before: targets::TargetStateChanged = serde_json::from_value(json!({
+            "id": "a", "name": "A", "state": "live", "previous": "connecting",
+            "lastError": null, "reconnects": 0
+        }))
+        .unwrap();
+        let after: targets::TargetStateChanged =
+            serde_json::from_value(without_nulls(serde_json::to_value(&before).unwrap())).unwrap();
+        assert_eq!(before, after);
     }
 
     #[test]

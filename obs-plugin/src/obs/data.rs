@@ -13,17 +13,23 @@ pub struct Data(NonNull<sys::obs_data_t>);
 unsafe impl Send for Data {}
 
 impl Data {
-    /// Parses a JSON object; `None` if libobs rejects it (not an object, invalid JSON, NUL inside).
-    pub fn from_json(json: &str) -> Option<Self> {
+    /// An `obs_data_t` holding `value` (a JSON object) with its `null` members dropped first
+    /// ([`deckcast_protocol::without_nulls`]: libobs versions disagree on what a null becomes);
+    /// `None` if libobs rejects it (not an object, NUL inside a string).
+    pub fn from_value(value: &serde_json::Value) -> Option<Self> {
+        Self::from_json(&deckcast_protocol::without_nulls(value.clone()).to_string())
+    }
+
+    /// An empty `obs_data_t`.
+    pub fn empty() -> Option<Self> {
+        Self::from_json("{}")
+    }
+
+    /// Parses JSON text that holds no `null` (use [`Data::from_value`] for anything else).
+    fn from_json(json: &str) -> Option<Self> {
         let c = CString::new(json).ok()?;
         // SAFETY: valid NUL-terminated string; returns a new reference or null.
         NonNull::new(unsafe { sys::obs_data_create_from_json(c.as_ptr()) }).map(Self)
-    }
-
-    /// Serialises to a JSON object (`{}` on failure).
-    pub fn to_json(&self) -> String {
-        // SAFETY: we own a live reference.
-        unsafe { json_of(self.0.as_ptr()) }
     }
 
     /// The raw pointer, borrowed for the duration of a libobs call.
@@ -61,7 +67,7 @@ pub(crate) unsafe fn json_of(data: *mut sys::obs_data_t) -> String {
 /// # Safety
 /// `target` must be a live `obs_data_t` that no other thread mutates during the call.
 pub(super) unsafe fn apply_json(target: *mut sys::obs_data_t, value: &serde_json::Value) -> bool {
-    let Some(src) = Data::from_json(&value.to_string()) else {
+    let Some(src) = Data::from_value(value) else {
         return false;
     };
     // SAFETY: both live; obs_data_apply copies the items.

@@ -80,7 +80,7 @@ pub fn register(
         return None; // OBS_INVALID_HOTKEY_ID
     }
     if let Some(bindings) = saved
-        && let Some(holder) = Data::from_json(&serde_json::json!({ "b": bindings }).to_string())
+        && let Some(holder) = Data::from_value(&serde_json::json!({ "b": bindings }))
     {
         // SAFETY: live data; the array reference we get is released after loading.
         unsafe {
@@ -108,7 +108,7 @@ pub fn bindings() -> BTreeMap<String, serde_json::Value> {
         with_registry(|r| r.iter().map(|(id, (n, _))| (*id, n.clone())).collect());
     let mut out = BTreeMap::new();
     for (id, name) in ids {
-        let Some(holder) = Data::from_json("{}") else {
+        let Some(holder) = Data::empty() else {
             continue;
         };
         // SAFETY: `id` is registered (a stale id just yields null); the array is released below.

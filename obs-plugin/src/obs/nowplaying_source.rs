@@ -255,9 +255,8 @@ fn apply(state: &State, settings: *mut sys::obs_data_t) {
         .lock()
         .map(|t| t.last_lines.clone())
         .unwrap_or_default();
-    let line_settings = |i: usize| {
-        Data::from_json(&child_settings(settings, shown.get(i).map_or("", |s| s)).to_string())
-    };
+    let line_settings =
+        |i: usize| Data::from_value(&child_settings(settings, shown.get(i).map_or("", |s| s)));
     let count = state.lines.lock().map(|l| l.0.len()).unwrap_or(0);
     if count == wanted {
         let lines = state.lines.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,7 +432,7 @@ unsafe extern "C" fn video_tick(data: *mut c_void, seconds: f32) {
                 if tick.last_lines.get(i) == Some(line) {
                     continue;
                 }
-                if let Some(d) = Data::from_json(&serde_json::json!({"text": line}).to_string()) {
+                if let Some(d) = Data::from_value(&serde_json::json!({"text": line})) {
                     // SAFETY: our private line source; a settings object built from plain JSON.
                     unsafe { sys::obs_source_update(c, d.as_ptr()) };
                 }

@@ -16,7 +16,7 @@ fn cstring(s: &str) -> CString {
 }
 
 fn settings(json: &serde_json::Value) -> Option<Data> {
-    Data::from_json(&json.to_string())
+    Data::from_value(json)
 }
 
 /// An owned `obs_encoder_t` reference.
@@ -113,7 +113,7 @@ impl Encoder {
 
     /// Applies `settings` (`obs_encoder_update`).
     pub fn update(&self, settings: &serde_json::Value) {
-        if let Some(s) = Data::from_json(&settings.to_string()) {
+        if let Some(s) = Data::from_value(settings) {
             // SAFETY: live encoder and settings.
             unsafe { sys::obs_encoder_update(self.0.as_ptr(), s.as_ptr()) }
         }

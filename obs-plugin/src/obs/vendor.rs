@@ -109,7 +109,7 @@ impl Vendor {
 
     /// Emits vendor event `event_type` with `data` (a JSON object) to subscribed clients.
     pub fn emit(&self, event_type: &CStr, data: &Value) -> bool {
-        let Some(payload) = Data::from_json(&data.to_string()) else {
+        let Some(payload) = Data::from_value(data) else {
             return false;
         };
         // SAFETY: live ph/vendor (process lifetime); `payload` is a valid obs_data_t we own.
