@@ -140,6 +140,23 @@ pub struct NowPlayingView {
     pub audio_source: Option<String>,
 }
 
+/// A target state change the companion observed (from an event, a health poll or a resync).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// Target id.
+    pub id: String,
+    /// Target name.
+    pub name: String,
+    /// The state the companion knew before.
+    pub previous: TargetState,
+    /// The new state.
+    pub state: TargetState,
+    /// The target's last error.
+    pub last_error: Option<String>,
+    /// Reconnect episodes since the last manual start.
+    pub reconnects: u32,
+}
+
 /// Everything live.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,7 +183,9 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Replaces the target list from `ListTargets`, keeping each tile's health and sparkline.
-    pub fn set_targets(&mut self, views: &[TargetView]) {
+    /// Returns the state changes of targets the picture already had (new targets are no change).
+    pub fn set_targets(&mut self, views: &[TargetView]) -> Vec<StateChange> {
+        let before = self.states();
         let mut old: Vec<Tile> = std::mem::take(&mut self.targets);
         self.targets = views
             .iter()
@@ -179,10 +198,38 @@ impl Snapshot {
                 None => Tile::from_view(v),
             })
             .collect();
+        self.changes_since(&before)
     }
 
-    /// Applies one health report (one sparkline point per target per call).
-    pub fn apply_health(&mut self, report: &[TargetHealth]) {
+    fn states(&self) -> Vec<(String, TargetState)> {
+        self.targets
+            .iter()
+            .map(|t| (t.id.clone(), t.state))
+            .collect()
+    }
+
+    /// The targets whose state differs from `before` (targets not in `before` are no change).
+    fn changes_since(&self, before: &[(String, TargetState)]) -> Vec<StateChange> {
+        self.targets
+            .iter()
+            .filter_map(|t| {
+                let (_, previous) = before.iter().find(|(id, _)| *id == t.id)?;
+                (*previous != t.state).then(|| StateChange {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    previous: *previous,
+                    state: t.state,
+                    last_error: t.last_error.clone(),
+                    reconnects: t.reconnects,
+                })
+            })
+            .collect()
+    }
+
+    /// Applies one health report (one sparkline point per target per call); returns the state
+    /// changes it shows.
+    pub fn apply_health(&mut self, report: &[TargetHealth]) -> Vec<StateChange> {
+        let before = self.states();
         for h in report {
             if let Some(t) = self.targets.iter_mut().find(|t| t.id == h.id) {
                 t.state = h.state;
@@ -202,18 +249,31 @@ impl Snapshot {
                     .push_back(if h.state.is_active() { h.kbps } else { 0.0 });
             }
         }
+        self.changes_since(&before)
     }
 
-    /// Applies a state change event.
-    pub fn apply_state(&mut self, id: &str, state: TargetState, last_error: Option<String>) {
+    /// Applies a target's new state (from a `TargetStateChanged` event or a start/stop answer);
+    /// returns the change, if it is one.
+    pub fn apply_state(
+        &mut self,
+        id: &str,
+        state: TargetState,
+        last_error: Option<String>,
+        reconnects: Option<u32>,
+    ) -> Vec<StateChange> {
+        let before = self.states();
         if let Some(t) = self.targets.iter_mut().find(|t| t.id == id) {
             t.state = state;
             t.last_error = last_error;
+            if let Some(n) = reconnects {
+                t.reconnects = n;
+            }
             if !state.is_active() {
                 t.kbps = 0.0;
                 t.fps = 0.0;
             }
         }
+        self.changes_since(&before)
     }
 
     /// Ids of targets that are live or reconnecting.
@@ -323,8 +383,31 @@ mod tests {
         assert_eq!((spark[0], spark[59]), (10.0, 69.0));
         // The refresh carries the plugin's state (idle here); events move it on.
         assert!(snap.live_targets().is_empty());
-        live.update(|s| s.apply_state("a", TargetState::Live, None));
+        let changes = live.update(|s| s.apply_state("a", TargetState::Live, None, None));
         assert_eq!(live.get().live_targets(), vec!["a"]);
+        assert_eq!(
+            changes
+                .iter()
+                .map(|c| (c.id.as_str(), c.previous, c.state))
+                .collect::<Vec<_>>(),
+            [("a", TargetState::Idle, TargetState::Live)]
+        );
+        // The same state seen again (by the next health poll) is no change.
+        assert!(
+            live.update(|s| s.apply_health(&[health("a", 5.0)]))
+                .is_empty()
+        );
+        // A change seen only by a poll (its event was lost) is one.
+        let mut stopped = health("a", 0.0);
+        stopped.state = TargetState::Idle;
+        let polled = live.update(|s| s.apply_health(&[stopped]));
+        assert_eq!(
+            polled
+                .iter()
+                .map(|c| (c.previous, c.state))
+                .collect::<Vec<_>>(),
+            [(TargetState::Live, TargetState::Idle)]
+        );
         let snap = live.get();
         // No change, no new sequence number.
         let seq = snap.seq;

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::keys::{self, Keys};
-use crate::live::{Live, platform_name};
+use crate::live::{Live, StateChange, platform_name};
 use crate::obs_link::{ConnectOptions, LinkError, LinkEvent, ObsLink};
 use crate::store::{Db, Sample, TargetMeta, now_ms};
 
@@ -335,27 +335,14 @@ impl Service {
     async fn on_event(&self, e: LinkEvent) {
         match e {
             LinkEvent::TargetState(c) => {
-                self.live
-                    .update(|s| s.apply_state(&c.id, c.state, c.last_error.clone()));
-                let message = match (&c.state, &c.last_error) {
-                    (TargetState::Error, Some(err)) => format!("{}: failed: {err}", c.name),
-                    (TargetState::Reconnecting, _) => {
-                        format!("{}: reconnecting (reconnect {})", c.name, c.reconnects + 1)
-                    }
-                    (state, _) => format!("{}: {}", c.name, platform_name(state)),
-                };
-                self.record("target_state", Some(c.id.clone()), message)
-                    .await;
-                self.emit(
-                    "target.state",
-                    serde_json::json!({"id": c.id, "name": c.name, "state": c.state,
-                        "previous": c.previous, "lastError": c.last_error, "reconnects": c.reconnects}),
-                )
-                .await;
-                self.track_session().await;
+                let changes = self.live.update(|s| {
+                    s.apply_state(&c.id, c.state, c.last_error.clone(), Some(c.reconnects))
+                });
+                self.publish_state_changes(changes).await;
             }
             LinkEvent::Health(h) => {
-                self.live.update(|s| s.apply_health(&h.targets));
+                let changes = self.live.update(|s| s.apply_health(&h.targets));
+                self.publish_state_changes(changes).await;
             }
             LinkEvent::Tempo {
                 bpm,
@@ -401,7 +388,8 @@ impl Service {
                 reconnects: i64::from(h.reconnects),
             })
             .collect();
-        self.live.update(|s| s.apply_health(&report.targets));
+        let changes = self.live.update(|s| s.apply_health(&report.targets));
+        self.publish_state_changes(changes).await;
         if !samples.is_empty()
             && let Err(e) = self.db.call(move |s| s.insert_samples(&samples)).await
         {
@@ -455,11 +443,13 @@ impl Service {
     pub async fn resync(&self, link: &ObsLink, fresh: bool) -> Result<(), LinkError> {
         let list = link.list_targets().await?;
         let health = link.health().await?;
-        self.live.update(|s| {
-            s.set_targets(&list.targets);
-            s.apply_health(&health.targets);
+        let changes = self.live.update(|s| {
             s.obs.key_storage = Some(list.key_storage.clone());
+            let mut changes = s.set_targets(&list.targets);
+            changes.extend(s.apply_health(&health.targets));
+            changes
         });
+        self.publish_state_changes(changes).await;
         let metas: Vec<TargetMeta> = list.targets.iter().map(meta_of).collect();
         let r = self
             .db
@@ -510,6 +500,46 @@ impl Service {
                 Err(e) => tracing::warn!("pushing the key of {id}: {e}"),
             }
         }
+    }
+
+    /// Applies a target's state from a start/stop answer and publishes the change, if it is one.
+    pub async fn observe_state(&self, id: &str, state: TargetState, last_error: Option<String>) {
+        let changes = self
+            .live
+            .update(|s| s.apply_state(id, state, last_error, None));
+        self.publish_state_changes(changes).await;
+    }
+
+    /// Records and sends (`target.state` webhook) every target state change, however the
+    /// companion learnt of it: a `TargetStateChanged` event, a health poll or a resync. The live
+    /// picture decides what is a change, so a change seen twice is published once and a lost
+    /// event (obws drops lagged ones; OBS 32 once sent them undecodable) is caught by the next poll.
+    async fn publish_state_changes(&self, changes: Vec<StateChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        for c in changes {
+            let message = match (&c.state, &c.last_error) {
+                (TargetState::Error, Some(err)) => format!("{}: failed: {err}", c.name),
+                (TargetState::Reconnecting, _) => {
+                    format!(
+                        "{}: reconnecting (reconnect {})",
+                        c.name,
+                        c.reconnects.max(1)
+                    )
+                }
+                (state, _) => format!("{}: {}", c.name, platform_name(state)),
+            };
+            self.record("target_state", Some(c.id.clone()), message)
+                .await;
+            self.emit(
+                "target.state",
+                serde_json::json!({"id": c.id, "name": c.name, "state": c.state,
+                    "previous": c.previous, "lastError": c.last_error, "reconnects": c.reconnects}),
+            )
+            .await;
+        }
+        self.track_session().await;
     }
 
     /// Opens, extends or closes the stream session from the live picture.

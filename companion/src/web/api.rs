@@ -316,11 +316,10 @@ async fn start_stop(
 ) -> Result<Json<TargetReply>, ApiError> {
     let link = link(state)?;
     let reply = link.start_stop(id, start).await?;
-    let state_now = reply.target.state;
     state
         .service
-        .live
-        .update(|s| s.apply_state(id, state_now, reply.target.last_error.clone()));
+        .observe_state(id, reply.target.state, reply.target.last_error.clone())
+        .await;
     Ok(Json(reply))
 }
 
