@@ -846,6 +846,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let keys = tokio::task::spawn_blocking(Keys::open).await?;
+            // The token exists before the port opens: a client that sees the port (or reads the
+            // token from the keyring) must never race the companion into creating a second one.
+            {
+                let keys = keys.clone();
+                blocking(move || keys.dashboard_token()).await?;
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
