@@ -652,7 +652,28 @@ async fn each_profile_has_its_own_targets() {
         json!({"name": "In Test", "server": "rtmp://127.0.0.1:1/live", "key": "p1"}),
     )
     .await;
+    // obs-websocket answers CreateProfile before the profile exists (since 5.5.4 it queues the
+    // creation on OBS's UI thread) and OBS switches to a new profile by itself; the documented
+    // signal that both happened is CurrentProfileChanged.
+    let mut obs_events = Box::pin(client.events().unwrap());
     client.profiles().create("Second").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(e) = obs_events.next().await {
+            if matches!(&e, obws::events::Event::CurrentProfileChanged { name } if name == "Second")
+            {
+                return;
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no CurrentProfileChanged to Second\n{}",
+            obs.failure_report()
+        )
+    });
     client.profiles().set_current("Second").await.unwrap();
     let empty = deckcast_tests::util::wait_for_async(
         "the second profile's (empty) targets",

@@ -592,6 +592,11 @@ impl<H: Host> Engine<H> {
     /// Loads the targets of the profile in `dir` (None: no profile, nothing persists).
     pub fn load_profile(&mut self, dir: Option<PathBuf>) {
         self.stop_where(|_| true);
+        // OBS 31+ switches to a newly created profile without a ProfileChanging event first, so
+        // the profile being left is saved here too (hotkey bindings live only in memory until then).
+        if self.profile_dir.is_some() {
+            self.save();
+        }
         self.runtime.clear();
         self.key_cache.clear();
         self.file = ProfileFile::default();

@@ -24,6 +24,7 @@ struct Shared {
     dyn_bitrate: bool,
     stats: OutputStats,
     hotkey_targets: Vec<String>,
+    bindings: Option<std::collections::BTreeMap<String, Value>>,
 }
 
 #[derive(Clone, Default)]
@@ -73,7 +74,7 @@ impl Host for Fake {
         self.0.lock().unwrap().hotkey_targets = targets.iter().map(|(id, _)| id.clone()).collect();
     }
     fn hotkey_bindings(&self) -> Option<std::collections::BTreeMap<String, Value>> {
-        None
+        self.0.lock().unwrap().bindings.clone()
     }
 }
 
@@ -623,4 +624,27 @@ fn hotkeys_follow_the_target_list() {
     );
     r.ok("DeleteTarget", json!({"id": a}));
     assert_eq!(r.fake.0.lock().unwrap().hotkey_targets, [b]);
+}
+
+#[test]
+fn a_profile_switch_without_changing_first_saves_the_profile_left() {
+    // OBS 31+ creates a profile and switches to it with only ProfileChanged (no ProfileChanging).
+    let mut r = Rig::new();
+    let id = r.create("Bound", Some("sk_live_bound"));
+    let name = format!("deckcast.target.{id}.start");
+    let binding = json!([{"key": "OBS_KEY_F9"}]);
+    r.fake.0.lock().unwrap().bindings =
+        Some([(name.clone(), binding.clone())].into_iter().collect());
+    let other = r.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    r.engine
+        .on_frontend(FrontendEvent::ProfileLoaded(Some(other.clone())));
+    assert_eq!(r.engine.profile_dir(), Some(other.as_path()));
+    let left = store::load(&r.dir).unwrap();
+    assert_eq!(
+        left.hotkeys.get(&name),
+        Some(&binding),
+        "{:?}",
+        left.hotkeys
+    );
 }
