@@ -59,6 +59,46 @@ async fn plugin_loads_and_answers_get_version() {
     );
     assert!(!log.contains("obs-websocket is not available"));
 
+    // OBS 32+ lists the plugin in its plugin manager with the name, id and version of
+    // data/manifest.json (written to plugin_manager/modules.json once modules are loaded).
+    let major: u32 = obs_version.split('.').next().unwrap().parse().unwrap();
+    if major >= 32 {
+        let modules = obs
+            .config_dir()
+            .join("obs-studio/plugin_manager/modules.json");
+        let listed: Value =
+            serde_json::from_str(&std::fs::read_to_string(&modules).unwrap()).unwrap();
+        let ours = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["module_name"] == "deckcast")
+            .unwrap_or_else(|| panic!("deckcast is not in the plugin manager: {listed}"));
+        assert_eq!(
+            (
+                &ours["display_name"],
+                &ours["id"],
+                &ours["version"],
+                &ours["enabled"]
+            ),
+            (
+                &json!("Deckcast"),
+                &json!("deckcast"),
+                &json!(PLUGIN_VERSION),
+                &json!(true)
+            ),
+            "{ours}"
+        );
+        assert!(
+            ours["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "deckcast_now_playing"),
+            "{ours}"
+        );
+    }
+
     // `deckcast status` (human and JSON) reports all three versions.
     let out = deckcast_status(&obs, Some(&obs.password), &[]);
     assert!(

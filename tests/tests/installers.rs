@@ -81,6 +81,31 @@ fn cmake_takes_its_version_from_cargo_toml() {
     let _ = std::fs::remove_dir_all(&build);
 }
 
+/// OBS 32+'s plugin manager reads `<data>/manifest.json` (libobs `obs_module_load_metadata`):
+/// the display name replaces `obs_module_name`, and id and version come only from there.
+#[test]
+fn the_plugin_manifest_names_the_plugin_and_the_cargo_version() {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read("obs-plugin/data/manifest.json")).unwrap();
+    assert_eq!(
+        manifest["version"], VERSION,
+        "one version source: Cargo.toml"
+    );
+    assert_eq!(manifest["id"], "deckcast");
+    assert_eq!(manifest["display_name"], "Deckcast");
+    for key in ["repository", "website", "support"] {
+        assert!(
+            manifest["urls"][key]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://")),
+            "urls.{key}"
+        );
+    }
+    for key in ["has_banner", "has_icon"] {
+        assert_eq!(manifest[key], false, "no banner or icon is shipped");
+    }
+}
+
 #[test]
 fn the_windows_installer_matches_obs_and_the_cmake_layout() {
     let iss = read("installers/windows/deckcast.iss");
