@@ -8,9 +8,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/target/deb}
 build=${DECKCAST_DEB_BUILD_DIR:-$root/target/deb-build}
-# Reproducible: file times and the changelog date come from the last commit.
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
-export SOURCE_DATE_EPOCH
+# Reproducible: file times and the changelog date come from the last commit. Only the packaging
+# steps see SOURCE_DATE_EPOCH: in cargo's environment it would change build-script fingerprints
+# (libsqlite3-sys) and rebuild the release binaries that test.sh and other layouts share.
+epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
+unset SOURCE_DATE_EPOCH
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
@@ -29,7 +31,7 @@ doc=$stage/usr/share/doc/deckcast
 rm -f "$doc/LICENSE"
 install -m 644 "$root/installers/debian/copyright" "$doc/copyright"
 printf 'deckcast (%s) unstable; urgency=medium\n\n  * Release %s (see the project history for changes).\n\n -- Deckcast developers <maintainers@deckcast.invalid>  %s\n' \
-  "$version" "$version" "$(date -R -d @"$SOURCE_DATE_EPOCH")" \
+  "$version" "$version" "$(date -R -d @"$epoch")" \
   | gzip -9n > "$doc/changelog.gz"
 gzip -9n "$doc/README.md"
 chmod 644 "$doc"/*
@@ -47,7 +49,7 @@ sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@
   "$root/installers/debian/control.in" > "$stage/DEBIAN/control"
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
 find "$stage" -type d -exec chmod 755 {} +
-find "$stage" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+find "$stage" -newermt "@$epoch" -exec touch -h -d "@$epoch" {} +
 deb="$out/deckcast_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 echo "$deb"
