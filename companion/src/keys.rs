@@ -139,6 +139,14 @@ impl Keys {
             .map_err(|e| KeysError::Keyring(KeyError::Keyring(e.to_string())))?
     }
 
+    /// [`Keys::delete`] on the blocking pool.
+    pub async fn delete_async(&self, account: &str) -> Result<(), KeysError> {
+        let (keys, account) = (self.clone(), account.to_owned());
+        tokio::task::spawn_blocking(move || keys.delete(&account))
+            .await
+            .map_err(|e| KeysError::Keyring(KeyError::Keyring(e.to_string())))?
+    }
+
     /// The obs-websocket password: the environment variable wins, then the keyring.
     pub fn obs_password(&self) -> Result<Option<Secret>, KeysError> {
         if let Some(s) = std::env::var(OBS_PASSWORD_ENV).ok().and_then(Secret::new) {

@@ -1,14 +1,19 @@
 //! Deckcast companion: the service a streamer runs next to OBS (binary `deckcast`).
 //!
-//! - [`obs_link`] is the only module that talks to OBS (through `obws`, obs-websocket 5.x). It
-//!   checks versions, maps connection failures to [`obs_link::LinkError`] and offers typed calls for
-//!   Deckcast's vendor API (`deckcast-protocol`).
-//! - Passwords and keys are `deckcast_secrets::Secret`s, so they cannot reach `Debug` output or logs.
-//! - [`status`] gathers what `deckcast status` prints; [`analyze`] runs the live tempo tracker
-//!   (`deckcast-dsp`) over a WAV file (`deckcast analyze`).
-//! - `deckcast serve` ([`serve`]) = [`service`] (the OBS link that survives restarts, feeding
-//!   [`live`] and the SQLite [`store`]) + [`web`] (REST API, dashboard, SSE, `/metrics`), with
-//!   secrets in the OS keyring ([`keys`]).
+//! - [`app`] is the companion as one set of typed operations (targets, keys, now playing,
+//!   schedules, the streamer's site). The web handlers ([`web`]), the CLI, the OBS supervisor
+//!   ([`supervisor`]), the scheduler ([`scheduler`]), the platform pull
+//!   ([`app::pull`]) and the DJ-software readers ([`readers`]) all call it.
+//! - [`obs`] is the link to OBS: typed vendor calls from `deckcast-protocol`, the only user of
+//!   `obws`, and an in-process fake obs-websocket for unit tests.
+//! - [`live`] is the live picture (snapshot + change notifications), [`session`] the stream
+//!   session state machine, [`store`] the SQLite database, [`keys`] the OS keyring, [`webhooks`]
+//!   the signed outbox delivery.
+//! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
+//!   tempo tracker (`deckcast-dsp`) over a WAV file or an audio interface.
+//! - [`serve`] wires `deckcast serve` together.
+//!
+//! Passwords and keys are `deckcast_secrets::Secret`s, so they cannot reach `Debug` output or logs.
 //!
 //! Threads: everything runs on the binary's tokio runtime; `obws` spawns its own reader task per
 //! connection. SQLite and keyring calls run on the blocking pool; std mutexes are never held
@@ -16,20 +21,20 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
-pub mod ics;
+pub mod app;
 pub mod keys;
 pub mod listen;
 pub mod live;
-pub mod obs_link;
-pub mod pull;
+pub mod obs;
 pub mod readers;
 pub mod schedule;
 pub mod scheduler;
 pub mod serve;
-pub mod service;
+pub mod session;
 pub mod status;
 pub mod store;
-pub mod sync;
+pub mod supervisor;
 pub mod web;
+pub mod webhooks;
 
 pub use deckcast_secrets::Secret;

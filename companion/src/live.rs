@@ -11,17 +11,50 @@ use deckcast_protocol::targets::{TargetHealth, TargetState, TargetView, Warning}
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::obs_link::{MainStream, ObsStats, ObsVersions};
+use crate::obs::{MainStream, ObsStats, ObsVersions};
 
 /// Points in a tile's sparkline (one per second).
 pub const SPARK_POINTS: usize = 60;
+
+/// The state of the companion's link to OBS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObsState {
+    /// Not connected yet.
+    #[default]
+    Connecting,
+    /// Connected, with the plugin answering.
+    Connected,
+    /// Lost or not reachable; reconnecting.
+    Disconnected,
+    /// OBS answers but the Deckcast plugin is not loaded.
+    PluginMissing,
+    /// OBS refused the websocket password.
+    AuthFailed,
+    /// OBS or obs-websocket is too old.
+    Unsupported,
+}
+
+impl ObsState {
+    /// The name shown in the API and the dashboard.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObsState::Connecting => "connecting",
+            ObsState::Connected => "connected",
+            ObsState::Disconnected => "disconnected",
+            ObsState::PluginMissing => "plugin_missing",
+            ObsState::AuthFailed => "auth_failed",
+            ObsState::Unsupported => "unsupported",
+        }
+    }
+}
 
 /// The companion's link to OBS.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObsConn {
-    /// `connecting`, `connected`, `disconnected`, `plugin_missing`, `auth_failed`, `unsupported`.
-    pub state: String,
+    /// Where the link is.
+    pub state: ObsState,
     /// Why it is not connected (no secrets).
     pub message: Option<String>,
     /// Since when the state holds (Unix ms).
@@ -103,7 +136,7 @@ impl Tile {
     fn apply_view(&mut self, v: &TargetView) {
         self.id.clone_from(&v.config.id);
         self.name.clone_from(&v.config.name);
-        self.platform = platform_name(&v.config.platform);
+        self.platform = wire_name(&v.config.platform);
         self.server.clone_from(&v.config.server);
         self.enabled = v.config.enabled;
         self.has_key = v.has_key;
@@ -112,12 +145,28 @@ impl Tile {
     }
 }
 
-/// A platform's wire name (`twitch`, ...).
-pub fn platform_name<T: Serialize>(p: &T) -> String {
-    serde_json::to_value(p)
+/// The wire name of a serialised enum (`twitch`, `live`, ...).
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Webhook delivery to the streamer's site, as the dashboard shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// A webhook URL is set.
+    pub configured: bool,
+    /// The webhook URL (not a secret).
+    pub webhook_url: Option<String>,
+    /// Events waiting for delivery.
+    pub pending: i64,
+    /// Last successful delivery (Unix ms).
+    pub last_delivered_ms: Option<i64>,
+    /// Last failure, if the newest attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// What the Now Playing sources show, as far as the companion knows.
@@ -178,7 +227,7 @@ pub struct Snapshot {
     /// Grows whenever the schedule changes (the dashboard then reloads it).
     pub schedule_version: u64,
     /// Webhook delivery to the streamer's site.
-    pub sync: crate::sync::SyncStatus,
+    pub sync: SyncStatus,
 }
 
 impl Snapshot {
@@ -304,7 +353,7 @@ impl Live {
     pub fn new() -> Live {
         let snap = Snapshot {
             obs: ObsConn {
-                state: "connecting".into(),
+                state: ObsState::Connecting,
                 since_ms: crate::store::now_ms(),
                 ..ObsConn::default()
             },

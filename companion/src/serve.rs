@@ -1,14 +1,17 @@
-//! `deckcast serve`: opens the keyring and the database, starts the OBS service task and the web
-//! server, and stops both cleanly on shutdown.
+//! `deckcast serve`: opens the keyring and the database, builds the [`App`], starts its tasks (OBS
+//! supervision, the scheduler, webhook delivery, the DJ-software readers) and the web server, and
+//! stops them all cleanly on shutdown.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use crate::app::{App, Role};
 use crate::keys::{Keys, KeysError};
-use crate::service::{Service, ServiceConfig};
-use crate::store::{Db, Store, StoreError};
+use crate::readers::{self, Report};
+use crate::store::{Db, HistoryKind, Store, StoreError};
+use crate::supervisor::{self, Dialer, SupervisorConfig};
 use crate::web::{self, AppState};
 
 /// Everything `serve` needs, already validated.
@@ -17,7 +20,7 @@ pub struct ServeConfig {
     /// Where the database lives (created if missing).
     pub data_dir: PathBuf,
     /// OBS link settings.
-    pub service: ServiceConfig,
+    pub supervisor: SupervisorConfig,
     /// Origins besides the dashboard's own that may change state.
     pub extra_origins: Vec<String>,
 }
@@ -75,41 +78,45 @@ pub async fn serve(
             "no usable OS keyring ({why}); stream keys cannot be stored until it is unlocked"
         );
     }
-    let service = Service::new(cfg.service.clone(), Db::new(store), keys);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let addr: SocketAddr = listener.local_addr()?;
-    let mut state = AppState::new(Arc::clone(&service), token, addr, stop_rx.clone());
-    state.extra_origins = cfg.extra_origins.clone();
-    let task = tokio::spawn(Arc::clone(&service).run(stop_rx.clone()));
-    if let Ok(Some(v)) = service
-        .db
-        .call(|s| s.setting(crate::sync::HEALTH_INTERVAL))
+    let db = Db::new(store);
+    let app = App::new(Role::Service, db.clone(), keys.clone(), web::http_client());
+    if let Ok(Some(v)) = db
+        .call(|s| s.setting(crate::webhooks::HEALTH_INTERVAL))
         .await
         && let Ok(n) = v.parse::<u64>()
     {
-        service
-            .health_interval_s
-            .store(n, std::sync::atomic::Ordering::Relaxed);
+        app.set_health_interval_s(n);
     }
-    let scheduler = tokio::spawn(crate::scheduler::run(
-        Arc::clone(&service),
-        state.http.clone(),
-        stop_rx.clone(),
-    ));
-    let webhooks = tokio::spawn(crate::sync::run(
-        Arc::clone(&service),
-        state.http.clone(),
-        stop_rx.clone(),
-    ));
-    let readers = tokio::spawn(crate::readers::run(
-        Arc::clone(&service),
-        service.sources_changed.subscribe(),
-        stop_rx,
-    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let addr: SocketAddr = listener.local_addr()?;
+    let mut state = AppState::new(Arc::clone(&app), token, addr, stop_rx.clone());
+    state.extra_origins = cfg.extra_origins.clone();
+    let dialer = Dialer::Keyring {
+        host: cfg.supervisor.host.clone(),
+        port: cfg.supervisor.port,
+        keys: keys.clone(),
+    };
+    let tasks = vec![
+        tokio::spawn(supervisor::run(
+            Arc::clone(&app),
+            dialer,
+            cfg.supervisor.clone(),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(crate::scheduler::run(Arc::clone(&app), stop_rx.clone())),
+        tokio::spawn(crate::webhooks::run(
+            db.clone(),
+            keys.clone(),
+            Arc::clone(&app.live),
+            app.http.clone(),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(show_reports(Arc::clone(&app), db, stop_rx.clone())),
+    ];
     tracing::info!(
         "dashboard on http://{addr}/ (log in with the token from `deckcast token show`); following OBS at {}:{}",
-        cfg.service.host,
-        cfg.service.port
+        cfg.supervisor.host,
+        cfg.supervisor.port
     );
     let stop = async move {
         shutdown.await;
@@ -117,10 +124,26 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let served = web::run(listener, state, stop).await;
-    let _ = task.await;
-    let _ = scheduler.await;
-    let _ = webhooks.await;
-    let _ = readers.await;
+    for task in tasks {
+        let _ = task.await;
+    }
     served?;
     Ok(())
+}
+
+/// Runs the DJ-software readers and shows what they report through the app.
+async fn show_reports(app: Arc<App>, db: Db, shutdown: watch::Receiver<bool>) {
+    let (tx, mut rx) = mpsc::channel::<Report>(16);
+    let readers = tokio::spawn(readers::run(db, tx, app.sources_changed(), shutdown));
+    while let Some(report) = rx.recv().await {
+        match report {
+            Report::Track(t) => {
+                if let Err(e) = app.set_now_playing(t).await {
+                    tracing::warn!("now playing: {e}");
+                }
+            }
+            Report::Problem(why) => app.record(HistoryKind::NowPlayingSource, None, why).await,
+        }
+    }
+    let _ = readers.await;
 }

@@ -1,8 +1,9 @@
 //! `deckcast status`: what OBS, obs-websocket and the plugin report.
-use deckcast_protocol::{GetVersionResponse, PROTOCOL_VERSION};
+use deckcast_protocol::PROTOCOL_VERSION;
+use deckcast_protocol::version::{GetVersion, VersionInfo};
 use serde::Serialize;
 
-use crate::obs_link::{ConnectOptions, LinkError, ObsLink, ObsVersions};
+use crate::obs::{ConnectOptions, Connector, LinkError, ObsVersions};
 
 /// Everything `deckcast status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -11,7 +12,7 @@ pub struct Status {
     /// OBS and obs-websocket.
     pub obs: ObsVersions,
     /// The plugin's GetVersion answer.
-    pub plugin: GetVersionResponse,
+    pub plugin: VersionInfo,
     /// The protocol version this companion speaks.
     pub companion_protocol_version: u32,
 }
@@ -19,9 +20,9 @@ pub struct Status {
 impl Status {
     /// Connects, reads the versions and asks the plugin.
     pub async fn fetch(opts: &ConnectOptions) -> Result<Self, LinkError> {
-        let link = ObsLink::connect(opts).await?;
+        let link = Connector::Ws(opts.clone()).connect().await?;
         let obs = link.versions().await?;
-        let plugin = link.plugin_version().await?;
+        let plugin = link.call(&GetVersion {}).await?;
         Ok(Self {
             obs,
             plugin,

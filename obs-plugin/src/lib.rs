@@ -1,25 +1,34 @@
 //! Deckcast's OBS Studio plugin (OBS module `deckcast`, loaded as `deckcast.so` by OBS ≥ 30.2).
 //!
 //! # Layout
-//! - [`obs`] is the libobs boundary and the only module of this crate where the `unsafe_code` lint is allowed:
-//!   the exported module entry points, panic-catching trampolines and safe wrappers (logging through
-//!   `blog`, `obs_data`, locale, the obs-websocket vendor API).
-//! - [`plugin`] is the module lifecycle in safe Rust: what happens on load, post-load and unload.
-//! - [`vendor_api`] answers the `deckcast` vendor requests (payloads from `deckcast-protocol`).
+//! - [`obs`] is the libobs boundary and the only module of this crate where the `unsafe_code` lint
+//!   is allowed. It knows no feature: module entry points, a generic source trait with one set of
+//!   guarded trampolines, a properties builder, RAII handles, logging, locale and the obs-websocket
+//!   vendor API.
+//! - [`plugin`] is the module lifecycle: what happens on load, post-load and unload.
+//! - [`router`] is the one table from vendor request names to typed handlers (obs-websocket and the
+//!   dock use it); [`events`] sends typed vendor events.
+//! - [`targets`] are the multistream targets (engine, worker thread, libobs host).
+//! - [`nowplaying`] and [`visualizer`] are the two sources, in safe code; [`settings`] declares
+//!   their settings once.
 //!
 //! # Threads
-//! - OBS's UI thread calls the module entry points (`obs_module_load`, `obs_module_post_load`,
-//!   `obs_module_unload`, locale callbacks).
-//! - obs-websocket's worker threads call the vendor request handlers, concurrently; handlers only read
-//!   immutable state set during load ([`plugin::Context`]) and never block.
+//! - OBS's UI thread calls the module entry points, frontend events, the dock and source
+//!   create/update/destroy/properties.
+//! - obs-websocket's worker threads call the vendor request handlers, concurrently; targets
+//!   requests are answered by the `deckcast-targets` worker thread.
+//! - The graphics thread ticks and renders the sources; the audio thread feeds them audio (no
+//!   allocation, no blocking there).
 //!
 //! Every `extern "C"` function catches panics and returns a safe default: a Deckcast bug is logged
 //! and must never take OBS down.
 
+pub mod events;
 pub mod nowplaying;
 #[allow(unsafe_code)]
 pub mod obs;
 pub mod plugin;
+pub mod router;
+pub mod settings;
 pub mod targets;
-pub mod vendor_api;
 pub mod visualizer;

@@ -1,18 +1,18 @@
-//! The module lifecycle in safe Rust. All functions here run on OBS's UI thread.
+//! The module lifecycle in safe Rust: what happens on load, post-load and unload. All functions
+//! here run on OBS's UI thread, except the hotkey handler (hotkey thread).
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
 
-use std::time::Duration;
-
+use crate::nowplaying::source::NowPlaying;
 use crate::obs::frontend::{self, Event};
-use crate::obs::hotkeys::{self, Action};
-use crate::obs::ui;
-use crate::obs::{self, log};
+use crate::obs::{self, hotkeys, log, source, ui};
 use crate::targets::engine::FrontendEvent;
+use crate::targets::hotkey::Action;
 use crate::targets::obs_host::ObsHost;
 use crate::targets::worker::Worker;
-use crate::vendor_api;
+use crate::visualizer::source::Visualizer;
 
 /// The plugin version: the workspace version, shared with the companion and the packaging.
 pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -27,20 +27,21 @@ pub struct Context {
 static CONTEXT: OnceLock<Context> = OnceLock::new();
 static TARGETS: OnceLock<Worker> = OnceLock::new();
 
-/// The targets worker, once post-load has started it.
+/// The targets worker, once post-load has started it (any thread).
 pub fn targets() -> Option<&'static Worker> {
     TARGETS.get()
 }
 
-/// The load-time context; `None` only before `obs_module_load` ran.
+/// The load-time context; `None` only before `obs_module_load` ran (any thread).
 pub fn context() -> Option<&'static Context> {
     CONTEXT.get()
 }
 
-/// `obs_module_load`: log who we are; returning false would make OBS unload the module.
+/// `obs_module_load`: register the sources and log who we are; returning false would make OBS
+/// unload the module.
 pub fn load() -> bool {
-    obs::nowplaying_source::register();
-    obs::visualizer_source::register();
+    source::register::<NowPlaying>();
+    source::register::<Visualizer>();
     let ctx = CONTEXT.get_or_init(|| Context {
         libobs_version: obs::libobs_runtime_version(),
     });
@@ -55,8 +56,6 @@ pub fn load() -> bool {
 
 /// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
 pub fn post_load() {
-    let _ = vendor_api::ANALYSIS.set(obs::nowplaying_source::reading_of);
-    let _ = vendor_api::BANDS.set(obs::visualizer_source::levels_of);
     let worker = TARGETS.get_or_init(|| Worker::spawn(ObsHost::default));
     // The profile is already loaded when modules load: read its targets before obs-websocket
     // clients can ask for them (FinishedLoading then finds the same profile and keeps them).
@@ -70,19 +69,14 @@ pub fn post_load() {
         }
     });
     hotkeys::on_pressed(on_hotkey);
-    ui::on_request(|kind, data| match targets() {
-        Some(w) => w.request(kind, data, Duration::from_secs(3)),
-        None => {
-            serde_json::json!({"error": {"code": "internal", "message": "Deckcast is not ready"}})
-        }
-    });
+    ui::on_request(crate::router::handle);
     // The dock opens floating at start when DECKCAST_SHOW_DOCK=1 (headless and kiosk setups);
     // otherwise OBS lists it under Docks, hidden until the user shows it.
     let show = std::env::var("DECKCAST_SHOW_DOCK").is_ok_and(|v| v == "1");
     if ui::create_dock(show) {
         log::info("targets dock registered (Docks > Deckcast Targets)");
     }
-    match obs::vendor::Vendor::register(VENDOR_NAME, vendor_api::REQUESTS) {
+    match obs::vendor::Vendor::register(VENDOR_NAME, crate::router::ROUTES) {
         Ok(vendor) => log::info(&format!(
             "obs-websocket vendor '{VENDOR_NAME}' registered with {} request(s)",
             vendor.request_count()
@@ -117,14 +111,10 @@ fn on_frontend_event(ev: Event) {
     }
 }
 
-/// A Deckcast hotkey was pressed (hotkey or UI thread): queue the action, never wait.
-fn on_hotkey(action: Action) {
-    let Some(worker) = targets() else { return };
-    match (action.target, action.start) {
-        (Some(id), true) => worker.fire("StartTarget", serde_json::json!({ "id": id })),
-        (Some(id), false) => worker.fire("StopTarget", serde_json::json!({ "id": id })),
-        (None, true) => worker.fire("StartAllTargets", serde_json::json!({})),
-        (None, false) => worker.fire("StopAllTargets", serde_json::json!({})),
+/// A Deckcast hotkey was pressed (hotkey or UI thread): queue its action, never wait.
+fn on_hotkey(name: &str) {
+    if let (Some(worker), Some(action)) = (targets(), Action::parse(name)) {
+        action.fire(worker);
     }
 }
 

@@ -4,7 +4,8 @@
 use std::process::Output;
 use std::time::Duration;
 
-use deckcast_protocol::{GetVersionResponse, PROTOCOL_VERSION, VENDOR_NAME};
+use deckcast_protocol::version::VersionInfo;
+use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::rtmp::{self, RtmpServer};
 use deckcast_tests::runtime::Runtime;
@@ -135,7 +136,7 @@ async fn plugin_loads_and_answers_get_version() {
     let client = obs.client().await.unwrap();
     let reply = client
         .general()
-        .call_vendor_request::<_, GetVersionResponse>(CallVendorRequest {
+        .call_vendor_request::<_, VersionInfo>(CallVendorRequest {
             vendor_name: VENDOR_NAME,
             request_type: "GetVersion",
             request_data: &json!({"ignored": [1, 2, 3]}),
@@ -144,7 +145,7 @@ async fn plugin_loads_and_answers_get_version() {
         .unwrap();
     assert_eq!(
         reply.response_data,
-        GetVersionResponse {
+        VersionInfo {
             plugin_version: PLUGIN_VERSION.into(),
             protocol_version: PROTOCOL_VERSION,
             libobs_version: obs_version.clone(),

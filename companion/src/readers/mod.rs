@@ -10,15 +10,15 @@
 //!   come from the Ogg Vorbis/Opus comments (or `/admin/metadata` updates).
 //!
 //! Threads: file readers are polled once a second on the blocking pool by [`run`]; the Icecast
-//! receiver is its own tokio task. Both send tracks to the service, which calls `SetNowPlaying`.
+//! receiver is its own tokio task. Both report to a channel; `deckcast serve` shows each track
+//! through the app's now-playing operation.
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::service::Service;
+use crate::store::Db;
 
 pub mod icecast;
 pub mod mpris;
@@ -26,20 +26,16 @@ pub mod serato;
 pub mod textfile;
 pub mod virtualdj;
 
-/// A track as DJ software reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Track {
-    /// Artist.
-    pub artist: String,
-    /// Title.
-    pub title: String,
-    /// Album, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub album: Option<String>,
-    /// The library BPM, if the software stores one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bpm: Option<f64>,
+/// A track as DJ software reports it (the protocol's track: what `SetNowPlaying` carries).
+pub use deckcast_protocol::nowplaying::Track;
+
+/// What the readers report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// A new track is on air.
+    Track(Track),
+    /// A reader could not run (the message says why).
+    Problem(String),
 }
 
 /// A configured source of now-playing information.
@@ -82,6 +78,28 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// Why this source cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<&'static str> {
+        match self {
+            Source::Virtualdj { path } | Source::Serato { path } | Source::Serato4 { path } => {
+                path.as_os_str().is_empty().then_some("path is empty")
+            }
+            Source::File { path, format } => {
+                if path.as_os_str().is_empty() {
+                    Some("path is empty")
+                } else if !format.contains("{title}") {
+                    Some("format needs {title}")
+                } else {
+                    None
+                }
+            }
+            Source::Icecast { port } => (*port < 1024).then_some("port must be 1024 or higher"),
+            Source::Mpris { .. } => None,
+        }
+    }
+}
+
 /// `now` if it is a track and differs from `last` (which it then becomes); readers report changes
 /// only.
 fn changed(last: &mut Option<Track>, now: Option<Track>) -> Option<Track> {
@@ -114,24 +132,19 @@ fn poller(source: &Source) -> Option<Box<dyn Poll>> {
     }
 }
 
-async fn show(service: &Service, t: Track) {
-    if let Err(e) = service.now_playing(t).await {
-        tracing::warn!("now playing: {e}");
-    }
-}
-
 /// Settings key of the configured sources.
 pub const SOURCES: &str = "nowplaying_sources";
 
-/// Runs the configured sources until shutdown; re-reads the configuration when `changed` fires.
+/// Runs the configured sources until shutdown, reporting tracks and problems to `reports`;
+/// re-reads the configuration when `changed` fires.
 pub async fn run(
-    service: Arc<Service>,
+    db: Db,
+    reports: mpsc::Sender<Report>,
     mut changed: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let sources: Vec<Source> = service
-            .db
+        let sources: Vec<Source> = db
             .call(|s| s.setting(SOURCES))
             .await
             .ok()
@@ -144,15 +157,13 @@ pub async fn run(
         for s in &sources {
             if let Source::Icecast { port } = s {
                 let (tx, stop, port) = (tx.clone(), stop_rx.clone(), *port);
-                let service = Arc::clone(&service);
+                let reports = reports.clone();
                 tokio::spawn(async move {
                     if let Err(e) = icecast::serve(port, tx, stop).await {
-                        service
-                            .record(
-                                "nowplaying_source",
-                                None,
-                                format!("Icecast receiver on port {port}: {e}"),
-                            )
+                        let _ = reports
+                            .send(Report::Problem(format!(
+                                "Icecast receiver on port {port}: {e}"
+                            )))
                             .await;
                     }
                 });
@@ -177,10 +188,12 @@ pub async fn run(
                     .unwrap_or_else(|_| (Vec::new(), Vec::new()));
                     pollers = back;
                     for t in found {
-                        show(&service, t).await;
+                        let _ = reports.send(Report::Track(t)).await;
                     }
                 }
-                Some(t) = rx.recv() => show(&service, t).await,
+                Some(t) = rx.recv() => {
+                    let _ = reports.send(Report::Track(t)).await;
+                }
                 _ = changed.changed() => break,
                 _ = shutdown.changed() => {
                     let _ = stop_tx.send(true);

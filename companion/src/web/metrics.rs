@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use deckcast_protocol::targets::TargetState;
 
 use super::AppState;
-use crate::live::{Snapshot, platform_name};
+use crate::live::{ObsState, Snapshot, wire_name};
 
 const STATES: [TargetState; 6] = [
     TargetState::Idle,
@@ -27,7 +27,7 @@ pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&state.service.live.get()),
+        render(&state.app.live.get()),
     )
 }
 
@@ -55,7 +55,7 @@ impl Out {
 /// The exposition text for `snap`.
 pub fn render(snap: &Snapshot) -> String {
     let mut o = Out(String::with_capacity(4096));
-    let connected = snap.obs.state == "connected";
+    let connected = snap.obs.state == ObsState::Connected;
     o.family(
         "deckcast_obs_connected",
         "gauge",
@@ -146,7 +146,7 @@ pub fn render(snap: &Snapshot) -> String {
     );
     for (t, l) in snap.targets.iter().zip(&labels) {
         for s in STATES {
-            let name = platform_name(&s);
+            let name = wire_name(&s);
             o.sample(
                 "deckcast_target_state",
                 &format!("{l},state=\"{name}\""),
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn exposition_has_one_series_per_target_and_escapes_labels() {
         let mut snap = Snapshot::default();
-        snap.obs.state = "connected".into();
+        snap.obs.state = ObsState::Connected;
         let view: deckcast_protocol::targets::TargetView =
             serde_json::from_value(serde_json::json!({
                 "id": "t1", "name": "My \"Twitch\"", "platform": "twitch", "server": "rtmp://x/app",

@@ -7,8 +7,10 @@
 //! requests must come from the dashboard's own origin; requests naming a foreign `Host` are
 //! refused (DNS rebinding).
 //!
-//! Threads: handlers run on the tokio runtime; they copy what they need out of std mutexes and
-//! call OBS through [`crate::service::Service::link`].
+//! Handlers extract, call one operation of [`App`] and respond; [`ApiError`] maps the app's
+//! errors to HTTP in one place.
+//!
+//! Threads: handlers run on the tokio runtime.
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,11 +20,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use deckcast_protocol::ErrorCode;
 use deckcast_secrets::Secret;
-use serde_json::json;
+use serde::Serialize;
 
-use crate::obs_link::LinkError;
-use crate::service::Service;
-use crate::store::StoreError;
+use crate::app::{App, AppError};
+use crate::obs::LinkError;
 
 mod api;
 mod assets;
@@ -38,8 +39,8 @@ pub use auth::SESSION_COOKIE;
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The OBS side.
-    pub service: Arc<Service>,
+    /// The companion's operations.
+    pub app: Arc<App>,
     /// The API/dashboard token.
     pub token: Secret,
     /// Dashboard login sessions: id → expiry (Unix ms).
@@ -50,14 +51,12 @@ pub struct AppState {
     pub allowed_hosts: Option<Vec<String>>,
     /// Turns true at shutdown (ends SSE streams so the server can stop).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// HTTP client for calendar feeds and the platform.
-    pub http: reqwest::Client,
 }
 
 impl AppState {
     /// State for a server listening on `addr`.
     pub fn new(
-        service: Arc<Service>,
+        app: Arc<App>,
         token: Secret,
         addr: SocketAddr,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -70,13 +69,12 @@ impl AppState {
             ]
         });
         AppState {
-            service,
+            app,
             token,
             sessions: Arc::default(),
             extra_origins: Vec::new(),
             allowed_hosts,
             shutdown,
-            http: http_client(),
         }
     }
 }
@@ -125,6 +123,17 @@ pub struct ApiError {
     message: String,
 }
 
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorWire<'a> {
+    error: ErrorBody<'a>,
+}
+
 impl ApiError {
     /// A new error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -134,21 +143,18 @@ impl ApiError {
             message: message.into(),
         }
     }
-
-    fn obs_down() -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "obs_unavailable",
-            "OBS is not connected; the companion keeps reconnecting (see /api/v1/status)",
-        )
-    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            axum::Json(json!({"error": {"code": self.code, "message": self.message}})),
+            axum::Json(ErrorWire {
+                error: ErrorBody {
+                    code: self.code,
+                    message: &self.message,
+                },
+            }),
         )
             .into_response()
     }
@@ -163,37 +169,34 @@ pub(super) fn bad_json(e: axum::extract::rejection::JsonRejection) -> ApiError {
     )
 }
 
-impl From<LinkError> for ApiError {
-    fn from(e: LinkError) -> ApiError {
-        match e {
-            LinkError::Plugin { code, message, .. } => {
-                let (status, name) = match code {
-                    ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-                    ErrorCode::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
-                    ErrorCode::InvalidValue => (StatusCode::BAD_REQUEST, "invalid_value"),
-                    ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
-                    ErrorCode::Internal => (StatusCode::BAD_GATEWAY, "plugin_error"),
-                };
-                ApiError::new(status, name, message)
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let message = e.to_string();
+        let (status, code) = match &e {
+            AppError::ObsDown => (StatusCode::SERVICE_UNAVAILABLE, "obs_unavailable"),
+            AppError::Link(LinkError::Plugin { code, .. }) => match code {
+                ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                ErrorCode::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
+                ErrorCode::InvalidValue => (StatusCode::BAD_REQUEST, "invalid_value"),
+                ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
+                ErrorCode::Internal => (StatusCode::BAD_GATEWAY, "plugin_error"),
+            },
+            AppError::Link(LinkError::PluginMissing) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "plugin_missing")
             }
-            LinkError::PluginMissing => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "plugin_missing",
-                e.to_string(),
-            ),
-            _ => ApiError::new(StatusCode::BAD_GATEWAY, "obs_error", e.to_string()),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database", e.to_string())
-    }
-}
-
-impl From<crate::keys::KeysError> for ApiError {
-    fn from(e: crate::keys::KeysError) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "keyring", e.to_string())
+            AppError::Link(_) => (StatusCode::BAD_GATEWAY, "obs_error"),
+            AppError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "database"),
+            AppError::Keys(_) => (StatusCode::SERVICE_UNAVAILABLE, "keyring"),
+            AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_value"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Platform(_) => (StatusCode::BAD_GATEWAY, "platform"),
+        };
+        // The plugin's own sentence, not the companion's wrapper around it.
+        let message = match e {
+            AppError::Link(LinkError::Plugin { message, .. }) => message,
+            _ => message,
+        };
+        ApiError::new(status, code, message)
     }
 }

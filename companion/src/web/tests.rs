@@ -11,17 +11,18 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use super::{AppState, app};
+use crate::app::{App, Role};
 use crate::keys::Keys;
-use crate::service::{Service, ServiceConfig};
 use crate::store::{Db, Store};
 
 const TOKEN: &str = "test-token-123";
 
 fn state() -> AppState {
-    let service = Service::new(
-        ServiceConfig::default(),
+    let service = App::new(
+        Role::Service,
         Db::new(Store::open_in_memory().unwrap()),
         Keys::with_store(Arc::new(MemoryStore::default())),
+        super::http_client(),
     );
     let addr: SocketAddr = "127.0.0.1:8750".parse().unwrap();
     AppState::new(

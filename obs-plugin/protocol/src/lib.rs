@@ -1,21 +1,35 @@
-//! The wire contract of Deckcast's obs-websocket vendor API (vendor name [`VENDOR_NAME`]).
+//! The wire contract of Deckcast's obs-websocket vendor API (vendor name [`VENDOR_NAME`]): every
+//! request and event as a type, the one error type, and the codec both sides use.
 //!
-//! Both sides use these types: the OBS plugin answers requests with them (on obs-websocket's worker
-//! threads) and the companion sends them through `obws` (on its tokio runtime). The crate is plain
-//! data: no I/O, no threads, no libobs.
+//! - A request type implements [`Request`]: its `requestType` ([`Request::NAME`]) and the type of
+//!   its answer ([`Request::Reply`]). The plugin registers one handler per request type and decodes
+//!   the request data once, at the edge ([`decode_request`]); the companion calls
+//!   `link.call(&StartTarget { id })` and gets a `TargetReply` back ([`decode_reply`]).
+//! - An event type implements [`Event`] ([`Event::NAME`] is its `eventType`).
+//! - A failed request answers `{"error": {"code", "message"}}` ([`Error::to_wire`]) instead of the
+//!   reply; obs-websocket itself still reports the call as successful, so [`decode_reply`] looks
+//!   for the `error` key.
 //!
-//! Every response is a JSON object. A failed request answers `{"error": {"code", "message"}}`
-//! ([`ErrorResponse`]) instead of the success payload; obs-websocket itself still reports the call
-//! as successful, so clients must look for the `error` key ([`VendorReply`] does that).
+//! The crate is plain data: no I/O, no threads, no libobs. Both sides use it: the OBS plugin on
+//! obs-websocket's worker threads, the companion on its tokio runtime.
 //!
 //! obs-websocket converts payloads through libobs' `obs_data`, which only carries arrays of
-//! objects: every list in this protocol is a list of objects ([`is_obs_data_safe`] checks it).
+//! objects (every list here is a list of objects; [`is_obs_data_safe`] checks it) and has no null
+//! ([`without_nulls`]).
 //!
 //! Compatibility: [`PROTOCOL_VERSION`] grows by one whenever a request or payload changes in a way
-//! an older peer would misread. Adding optional fields does not bump it.
+//! an older peer would misread. Adding optional fields or new requests does not bump it.
 #![forbid(unsafe_code)]
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub mod error;
+pub mod nowplaying;
+pub mod targets;
+pub mod version;
+
+pub use error::{Error, ErrorCode, ErrorResponse};
 
 /// The obs-websocket vendor name the plugin registers.
 pub const VENDOR_NAME: &str = "deckcast";
@@ -23,133 +37,121 @@ pub const VENDOR_NAME: &str = "deckcast";
 /// Version of this vendor API contract (see the crate docs for when it changes).
 pub const PROTOCOL_VERSION: u32 = 1;
 
-pub mod targets;
-
-/// Request type names, as sent in `CallVendorRequest.requestType`.
-pub mod request {
-    /// [`GetVersionResponse`](super::GetVersionResponse): plugin, protocol and libobs versions.
-    pub const GET_VERSION: &str = "GetVersion";
-    /// `{}` -> [`TargetList`](super::targets::TargetList).
-    pub const LIST_TARGETS: &str = "ListTargets";
-    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
-    pub const GET_TARGET: &str = "GetTarget";
-    /// [`CreateTarget`](super::targets::CreateTarget) -> [`TargetReply`](super::targets::TargetReply).
-    pub const CREATE_TARGET: &str = "CreateTarget";
-    /// [`UpdateTarget`](super::targets::UpdateTarget) -> [`TargetReply`](super::targets::TargetReply).
-    pub const UPDATE_TARGET: &str = "UpdateTarget";
-    /// [`TargetId`](super::targets::TargetId) -> `{}`.
-    pub const DELETE_TARGET: &str = "DeleteTarget";
-    /// [`SetStreamKey`](super::targets::SetStreamKey) -> `{}`.
-    pub const SET_STREAM_KEY: &str = "SetStreamKey";
-    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
-    pub const START_TARGET: &str = "StartTarget";
-    /// [`TargetId`](super::targets::TargetId) -> [`TargetReply`](super::targets::TargetReply).
-    pub const STOP_TARGET: &str = "StopTarget";
-    /// `{}` -> [`BulkReply`](super::targets::BulkReply) (enabled targets only).
-    pub const START_ALL_TARGETS: &str = "StartAllTargets";
-    /// `{}` -> [`BulkReply`](super::targets::BulkReply).
-    pub const STOP_ALL_TARGETS: &str = "StopAllTargets";
-    /// [`HealthQuery`](super::targets::HealthQuery) -> [`HealthReport`](super::targets::HealthReport).
-    pub const GET_TARGET_HEALTH: &str = "GetTargetHealth";
-    /// [`UpdateEncoderConfig`](super::targets::UpdateEncoderConfig) -> the config.
-    pub const UPDATE_ENCODER_CONFIG: &str = "UpdateEncoderConfig";
-    /// [`TargetId`](super::targets::TargetId) (config id) -> `{}`; refused while a target uses it.
-    pub const DELETE_ENCODER_CONFIG: &str = "DeleteEncoderConfig";
-    /// `{}` -> [`TargetsExport`](super::targets::TargetsExport) (no keys).
-    pub const EXPORT_TARGETS: &str = "ExportTargets";
-    /// [`ImportTargets`](super::targets::ImportTargets) -> [`ImportReply`](super::targets::ImportReply).
-    pub const IMPORT_TARGETS: &str = "ImportTargets";
-    /// `{artist, title, album?, bpm?}` -> `{}`: the track the Now Playing sources show.
-    pub const SET_NOW_PLAYING: &str = "SetNowPlaying";
-    /// `{source}` (a Now Playing source's name) -> `{bpm, confidence, stable, active}`.
-    pub const GET_ANALYSIS: &str = "GetAnalysis";
+/// A vendor request: the data of `CallVendorRequest` with `requestType` [`Request::NAME`].
+pub trait Request: Serialize + DeserializeOwned + Send + 'static {
+    /// `requestType` as clients send it.
+    const NAME: &'static str;
+    /// What a successful request answers.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
 }
 
-/// Vendor event type names (obs-websocket `VendorEvent.eventType`).
-pub mod event {
-    /// [`TargetStateChanged`](super::targets::TargetStateChanged) on every state change.
-    pub const TARGET_STATE_CHANGED: &str = "TargetStateChanged";
-    /// [`HealthReport`](super::targets::HealthReport) of all targets, every second while any is active.
-    pub const TARGET_HEALTH: &str = "TargetHealth";
-    /// `{bpm, confidence, audioSource}` when a Now Playing source's stable tempo changes.
-    pub const TEMPO_CHANGED: &str = "TempoChanged";
+/// A vendor event: the data of a `VendorEvent` with `eventType` [`Event::NAME`].
+pub trait Event: Serialize + DeserializeOwned + Send + 'static {
+    /// `eventType` as clients receive it.
+    const NAME: &'static str;
 }
 
-/// Answer to [`request::GET_VERSION`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetVersionResponse {
-    /// Deckcast plugin version (the workspace version), e.g. `0.1.0`.
-    pub plugin_version: String,
-    /// The plugin's [`PROTOCOL_VERSION`].
-    pub protocol_version: u32,
-    /// Version of the libobs the plugin runs in (`obs_get_version_string`), e.g. `30.2.3`.
-    pub libobs_version: String,
+/// `{}`: the data of requests that take nothing and the answer of requests that return nothing.
+/// Unknown members are ignored, as they always were for these requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+macro_rules! contract {
+    (
+        requests { $( $req:ty => $reply:ty as $name:literal ; )* }
+        events { $( $ev:ty as $event:literal ; )* }
+    ) => {
+        $(
+            impl Request for $req {
+                const NAME: &'static str = $name;
+                type Reply = $reply;
+            }
+        )*
+        $(
+            impl Event for $ev {
+                const NAME: &'static str = $event;
+            }
+        )*
+        /// Every request type name, in registration order.
+        pub const REQUESTS: &[&str] = &[$($name),*];
+        /// Every event type name.
+        pub const EVENTS: &[&str] = &[$($event),*];
+    };
 }
 
-/// Machine-readable error codes in [`ErrorBody::code`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The request data is not an object, misses a field or has a field of the wrong type.
-    InvalidRequest,
-    /// A field value is out of range or otherwise unacceptable.
-    InvalidValue,
-    /// The addressed object (for example a target id) does not exist.
-    NotFound,
-    /// The request cannot run in the current state.
-    Conflict,
-    /// The plugin failed internally; the message says what happened. OBS keeps running.
-    Internal,
-}
-
-/// The `error` object of a failed request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What kind of failure this is.
-    pub code: ErrorCode,
-    /// A sentence for humans; never contains secrets.
-    pub message: String,
-}
-
-/// The whole response of a failed request: `{"error": {...}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorResponse {
-    /// The failure.
-    pub error: ErrorBody,
-}
-
-impl ErrorResponse {
-    /// Builds `{"error": {"code", "message"}}`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            error: ErrorBody {
-                code,
-                message: message.into(),
-            },
-        }
+contract! {
+    requests {
+        version::GetVersion => version::VersionInfo as "GetVersion";
+        targets::ListTargets => targets::TargetList as "ListTargets";
+        targets::GetTarget => targets::TargetReply as "GetTarget";
+        targets::CreateTarget => targets::TargetReply as "CreateTarget";
+        targets::UpdateTarget => targets::TargetReply as "UpdateTarget";
+        targets::DeleteTarget => Empty as "DeleteTarget";
+        targets::SetStreamKey => Empty as "SetStreamKey";
+        targets::StartTarget => targets::TargetReply as "StartTarget";
+        targets::StopTarget => targets::TargetReply as "StopTarget";
+        targets::StartAllTargets => targets::BulkReply as "StartAllTargets";
+        targets::StopAllTargets => targets::BulkReply as "StopAllTargets";
+        targets::GetTargetHealth => targets::HealthReport as "GetTargetHealth";
+        targets::UpdateEncoderConfig => targets::EncoderConfig as "UpdateEncoderConfig";
+        targets::DeleteEncoderConfig => Empty as "DeleteEncoderConfig";
+        targets::ExportTargets => targets::TargetsExport as "ExportTargets";
+        targets::ImportTargets => targets::ImportReply as "ImportTargets";
+        nowplaying::SetNowPlaying => Empty as "SetNowPlaying";
+        nowplaying::SetTempo => Empty as "SetTempo";
+        nowplaying::GetAnalysis => nowplaying::Analysis as "GetAnalysis";
+    }
+    events {
+        targets::TargetStateChanged as "TargetStateChanged";
+        targets::HealthReport as "TargetHealth";
+        nowplaying::TempoChanged as "TempoChanged";
     }
 }
 
-/// A vendor response as a client sees it: either the success payload or an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum VendorReply<T> {
-    /// The request succeeded.
-    Ok(T),
-    /// The plugin answered with an error object.
-    Err(ErrorBody),
+/// Decodes the data of request `R` as a handler receives it: `null` counts as `{}`, anything but
+/// an object is refused, and every failure names the request.
+pub fn decode_request<R: Request>(data: serde_json::Value) -> Result<R, Error> {
+    let data = if data.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        data
+    };
+    if !data.is_object() {
+        return Err(Error::invalid_request(format!(
+            "{}: request data must be a JSON object",
+            R::NAME
+        )));
+    }
+    serde_json::from_value(data).map_err(|e| Error::invalid_request(format!("{}: {e}", R::NAME)))
 }
 
-impl<T: serde::de::DeserializeOwned> VendorReply<T> {
-    /// Interprets a raw `responseData` object: `{"error": ...}` becomes [`VendorReply::Err`],
-    /// anything else must deserialize as `T`.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
-        if value.get("error").is_some() {
-            let err: ErrorResponse = serde_json::from_value(value)?;
-            return Ok(Self::Err(err.error));
-        }
-        serde_json::from_value(value).map(Self::Ok)
+/// The response object of a handled request: the reply, or [`Error::to_wire`].
+pub fn encode_reply<T: Serialize>(result: Result<T, Error>) -> serde_json::Value {
+    match result.and_then(|reply| {
+        serde_json::to_value(reply)
+            .map_err(|e| Error::internal(format!("the answer could not be encoded: {e}")))
+    }) {
+        Ok(value) if value.is_object() => value,
+        Ok(_) => Error::internal("the answer is not a JSON object").to_wire(),
+        Err(e) => e.to_wire(),
     }
+}
+
+/// Interprets a raw `responseData` object of request `R`: `{"error": ...}` becomes the inner
+/// `Err`, anything else must decode as `R::Reply` (or the outer `Err` says why not).
+pub fn decode_reply<R: Request>(
+    value: serde_json::Value,
+) -> Result<Result<R::Reply, Error>, serde_json::Error> {
+    if value.get("error").is_some() {
+        let err: ErrorResponse = serde_json::from_value(value)?;
+        return Ok(Err(err.error));
+    }
+    serde_json::from_value(value).map(Ok)
+}
+
+/// Decodes the data of event `E`.
+pub fn decode_event<E: Event>(data: serde_json::Value) -> Result<E, serde_json::Error> {
+    serde_json::from_value(data)
 }
 
 /// True if `value` survives obs-websocket's `obs_data` round trip: no array holds anything but
@@ -187,12 +189,32 @@ pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    use super::targets::{StartTarget, TargetReply, TargetStateChanged};
+    use super::version::{GetVersion, VersionInfo};
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn get_version_uses_camel_case_keys() {
-        let v = GetVersionResponse {
+    fn every_request_and_event_has_its_wire_name() {
+        assert_eq!(StartTarget::NAME, "StartTarget");
+        assert_eq!(GetVersion::NAME, "GetVersion");
+        assert_eq!(<targets::HealthReport as Event>::NAME, "TargetHealth");
+        assert_eq!(REQUESTS.len(), 19);
+        assert_eq!(REQUESTS[0], "GetVersion");
+        assert_eq!(REQUESTS[18], "GetAnalysis");
+        assert_eq!(
+            EVENTS,
+            ["TargetStateChanged", "TargetHealth", "TempoChanged"]
+        );
+        let mut unique = REQUESTS.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), REQUESTS.len());
+    }
+
+    #[test]
+    fn version_info_uses_camel_case_keys() {
+        let v = VersionInfo {
             plugin_version: "0.1.0".into(),
             protocol_version: PROTOCOL_VERSION,
             libobs_version: "30.2.3".into(),
@@ -201,6 +223,55 @@ mod tests {
             serde_json::to_value(&v).unwrap(),
             json!({"pluginVersion": "0.1.0", "protocolVersion": 1, "libobsVersion": "30.2.3"})
         );
+    }
+
+    #[test]
+    fn requests_decode_once_with_errors_that_name_them() {
+        let r: StartTarget = decode_request(json!({"id": "abc"})).unwrap();
+        assert_eq!(r.id, "abc");
+        let e = decode_request::<StartTarget>(json!({})).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(
+            e.message.starts_with("StartTarget: missing field `id`"),
+            "{e}"
+        );
+        let e = decode_request::<StartTarget>(json!([1])).unwrap_err();
+        assert_eq!(e.message, "StartTarget: request data must be a JSON object");
+        let e = decode_request::<StartTarget>(json!({"id": "a", "extra": 1})).unwrap_err();
+        assert!(e.message.contains("unknown field `extra`"), "{e}");
+        // Requests that take nothing accept null, {} and ignore what clients add.
+        for data in [json!(null), json!({}), json!({"unexpected": [1, 2]})] {
+            decode_request::<GetVersion>(data).unwrap();
+        }
+    }
+
+    #[test]
+    fn error_wire_shape() {
+        let e = Error::not_found("no target with id \"x\"");
+        assert_eq!(
+            e.to_wire(),
+            json!({"error": {"code": "not_found", "message": "no target with id \"x\""}})
+        );
+        assert_eq!(encode_reply::<Empty>(Err(e.clone())), e.to_wire());
+        assert_eq!(encode_reply(Ok(Empty {})), json!({}));
+        assert_eq!(e.to_string(), "no target with id \"x\" (not_found)");
+    }
+
+    #[test]
+    fn replies_distinguish_errors_from_payloads() {
+        let ok = decode_reply::<GetVersion>(
+            json!({"pluginVersion": "1.2.3", "protocolVersion": 7, "libobsVersion": "32.2.2"}),
+        )
+        .unwrap();
+        assert!(matches!(ok, Ok(v) if v.protocol_version == 7));
+        let err = decode_reply::<GetVersion>(
+            json!({"error": {"code": "invalid_request", "message": "bad"}}),
+        )
+        .unwrap();
+        assert!(matches!(err, Err(b) if b.code == ErrorCode::InvalidRequest));
+        // A payload that is neither must not be silently accepted.
+        assert!(decode_reply::<GetVersion>(json!({"pluginVersion": 1})).is_err());
+        let _: Option<TargetReply> = None;
     }
 
     #[test]
@@ -225,42 +296,13 @@ mod tests {
         );
         assert!(is_obs_data_safe(&v));
         // Optional fields read a missing member as None: the decoded payload is the same.
-        let before: targets::TargetStateChanged = serde_json::from_value(json!({
+        let before: TargetStateChanged = decode_event(json!({
             "id": "a", "name": "A", "state": "live", "previous": "connecting",
             "lastError": null, "reconnects": 0
         }))
         .unwrap();
-        let after: targets::TargetStateChanged =
-            serde_json::from_value(without_nulls(serde_json::to_value(&before).unwrap())).unwrap();
+        let after: TargetStateChanged =
+            decode_event(without_nulls(serde_json::to_value(&before).unwrap())).unwrap();
         assert_eq!(before, after);
-    }
-
-    #[test]
-    fn error_response_shape() {
-        let e = ErrorResponse::new(ErrorCode::NotFound, "no target with id \"x\"");
-        assert_eq!(
-            serde_json::to_value(&e).unwrap(),
-            json!({"error": {"code": "not_found", "message": "no target with id \"x\""}})
-        );
-    }
-
-    #[test]
-    fn reply_distinguishes_error_from_payload() {
-        let ok = VendorReply::<GetVersionResponse>::from_value(
-            json!({"pluginVersion": "1.2.3", "protocolVersion": 7, "libobsVersion": "32.2.2"}),
-        )
-        .unwrap();
-        assert!(matches!(ok, VendorReply::Ok(v) if v.protocol_version == 7));
-
-        let err = VendorReply::<GetVersionResponse>::from_value(
-            json!({"error": {"code": "invalid_request", "message": "bad"}}),
-        )
-        .unwrap();
-        assert!(matches!(err, VendorReply::Err(b) if b.code == ErrorCode::InvalidRequest));
-
-        // A payload that is neither must not be silently accepted.
-        assert!(
-            VendorReply::<GetVersionResponse>::from_value(json!({"pluginVersion": 1})).is_err()
-        );
     }
 }

@@ -305,7 +305,7 @@ pub struct TargetHealth {
     pub warnings: Vec<Warning>,
 }
 
-/// `CreateTarget` request.
+/// `CreateTarget` request -> [`TargetReply`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTarget {
@@ -330,7 +330,7 @@ pub struct CreateTarget {
     pub encoder: Option<EncoderRequest>,
 }
 
-/// `UpdateTarget` request: only the given fields change.
+/// `UpdateTarget` request: only the given fields change -> [`TargetReply`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTarget {
@@ -356,15 +356,58 @@ pub struct UpdateTarget {
     pub encoder: Option<EncoderRequest>,
 }
 
-/// Requests that address one target: `GetTarget`, `DeleteTarget`, `StartTarget`, `StopTarget`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TargetId {
-    /// Target id.
-    pub id: String,
+macro_rules! by_id {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $name {
+            /// The target's id (the encoder config's id for `DeleteEncoderConfig`).
+            pub id: String,
+        }
+
+        impl $name {
+            /// The request for `id`.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self { id: id.into() }
+            }
+        }
+    )*};
 }
 
-/// `SetStreamKey` request.
+by_id! {
+    /// `GetTarget {id}` -> [`TargetReply`].
+    GetTarget;
+    /// `DeleteTarget {id}` -> `{}` (its key leaves the keyring too).
+    DeleteTarget;
+    /// `StartTarget {id}` -> [`TargetReply`] (a no-op while it runs).
+    StartTarget;
+    /// `StopTarget {id}` -> [`TargetReply`].
+    StopTarget;
+    /// `DeleteEncoderConfig {id}` -> `{}`; refused while a target uses the config.
+    DeleteEncoderConfig;
+}
+
+macro_rules! no_data {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {}
+    )*};
+}
+
+no_data! {
+    /// `ListTargets {}` -> [`TargetList`].
+    ListTargets;
+    /// `StartAllTargets {}` -> [`BulkReply`] (enabled targets only).
+    StartAllTargets;
+    /// `StopAllTargets {}` -> [`BulkReply`].
+    StopAllTargets;
+    /// `ExportTargets {}` -> [`TargetsExport`] (no keys).
+    ExportTargets;
+}
+
+/// `SetStreamKey` request -> `{}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetStreamKey {
@@ -374,15 +417,16 @@ pub struct SetStreamKey {
     pub key: String,
 }
 
-/// `GetTargetHealth` request: one target or all.
+/// `GetTargetHealth` request: one target or all -> [`HealthReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HealthQuery {
+pub struct GetTargetHealth {
     /// Only this target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
-/// `UpdateEncoderConfig` request.
+/// `UpdateEncoderConfig` request -> the [`EncoderConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateEncoderConfig {
@@ -412,7 +456,7 @@ pub struct TargetReply {
     pub target: TargetView,
 }
 
-/// `GetTargetHealth` answer and the `TargetHealth` event.
+/// `GetTargetHealth` answer and the `TargetHealth` event (every second while a target is active).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
@@ -462,7 +506,7 @@ pub struct TargetsExport {
     pub encoders: Vec<EncoderConfig>,
 }
 
-/// `ImportTargets` request.
+/// `ImportTargets` request -> [`ImportReply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportTargets {
@@ -481,7 +525,7 @@ pub struct ImportReply {
     pub targets: Vec<TargetRef>,
 }
 
-/// The `TargetStateChanged` event.
+/// The `TargetStateChanged` event, on every state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetStateChanged {

@@ -176,18 +176,21 @@ unsafe extern "C" fn collect_audio_source(
     if param.is_null() || source.is_null() {
         return true;
     }
-    // SAFETY: `param` is the Vec passed by `audio_source_names`, alive during obs_enum_sources.
-    let names = unsafe { &mut *param.cast::<Vec<CString>>() };
-    // SAFETY: live source during enumeration; the name is copied right away.
-    unsafe {
-        if sys::obs_source_get_output_flags(source) & sys::OBS_SOURCE_AUDIO != 0 {
-            let name = sys::obs_source_get_name(source);
-            if !name.is_null() {
-                names.push(std::ffi::CStr::from_ptr(name).to_owned());
+    super::guard::catch("audio source list", true, || {
+        // SAFETY: `param` is the Vec passed by `audio_source_names`, alive during
+        // obs_enum_sources, which calls us on its own thread one source at a time.
+        let names = unsafe { &mut *param.cast::<Vec<CString>>() };
+        // SAFETY: live source during enumeration; the name is copied right away.
+        unsafe {
+            if sys::obs_source_get_output_flags(source) & sys::OBS_SOURCE_AUDIO != 0 {
+                let name = sys::obs_source_get_name(source);
+                if !name.is_null() {
+                    names.push(std::ffi::CStr::from_ptr(name).to_owned());
+                }
             }
         }
-    }
-    true
+        true
+    })
 }
 
 /// Names of every source that produces audio (for properties lists; UI thread).

@@ -51,9 +51,11 @@ fn map(ev: sys::obs_frontend_event) -> Option<Event> {
 static HANDLER: OnceLock<fn(Event)> = OnceLock::new();
 
 extern "C" fn on_event(ev: sys::obs_frontend_event, _data: *mut c_void) {
-    if let (Some(handler), Some(ev)) = (HANDLER.get(), map(ev)) {
-        guard::catch("frontend event", (), || handler(ev));
-    }
+    guard::catch("frontend event", (), || {
+        if let (Some(handler), Some(ev)) = (HANDLER.get(), map(ev)) {
+            handler(ev);
+        }
+    });
 }
 
 /// Registers `handler` for frontend events (once per process; later calls are ignored).
@@ -75,9 +77,11 @@ pub fn remove_event_handler() {
 static SAVE_HANDLER: OnceLock<fn()> = OnceLock::new();
 
 extern "C" fn on_save(_data: *mut sys::obs_data_t, saving: bool, _private: *mut c_void) {
-    if saving && let Some(handler) = SAVE_HANDLER.get() {
-        guard::catch("frontend save", (), handler);
-    }
+    guard::catch("frontend save", (), || {
+        if saving && let Some(handler) = SAVE_HANDLER.get() {
+            handler();
+        }
+    });
 }
 
 /// Calls `handler` whenever OBS saves its scene collection (once per process).
@@ -146,37 +150,4 @@ pub fn profile_string(section: &CStr, key: &CStr) -> Option<String> {
     let p = unsafe { sys::config_get_string(config, section.as_ptr(), key.as_ptr()) };
     // SAFETY: non-null NUL-terminated string owned by the config.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
-/// The settings OBS gives its streaming encoders when the main stream starts, read from the
-/// profile the same way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode:
-/// `streamEncoder.json` and the stream track's bitrate). Returns (video, audio) settings.
-pub fn streaming_encoder_settings() -> (serde_json::Value, serde_json::Value) {
-    use serde_json::json;
-    if profile_string(c"Output", c"Mode").as_deref() == Some("Advanced") {
-        let video = current_profile_path()
-            .and_then(|dir| std::fs::read_to_string(dir.join("streamEncoder.json")).ok())
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_else(|| json!({}));
-        let track = profile_int(c"AdvOut", c"TrackIndex")
-            .unwrap_or(1)
-            .clamp(1, 6);
-        let key = std::ffi::CString::new(format!("Track{track}Bitrate")).unwrap_or_default();
-        let audio = json!({"bitrate": profile_int(c"AdvOut", &key).unwrap_or(160)});
-        return (video, audio);
-    }
-    let mut video = json!({
-        "rate_control": "CBR",
-        "bitrate": profile_int(c"SimpleOutput", c"VBitrate").unwrap_or(2500),
-    });
-    if profile_bool(c"SimpleOutput", c"UseAdvanced") == Some(true) {
-        if let Some(preset) = profile_string(c"SimpleOutput", c"Preset") {
-            video["preset"] = json!(preset);
-        }
-        if let Some(opts) = profile_string(c"SimpleOutput", c"x264Settings") {
-            video["x264opts"] = json!(opts);
-        }
-    }
-    let audio = json!({"bitrate": profile_int(c"SimpleOutput", c"ABitrate").unwrap_or(160)});
-    (video, audio)
 }

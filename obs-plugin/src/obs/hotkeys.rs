@@ -1,8 +1,9 @@
-//! Frontend hotkeys (Settings > Hotkeys) and their saved bindings.
+//! Frontend hotkeys (Settings > Hotkeys) and their saved bindings, by name. Knows no feature: a
+//! press reaches the handler as the hotkey's name.
 //!
 //! libobs calls hotkey callbacks from its hotkey thread or the UI thread while holding its hotkey
-//! lock, so the registry lock here is never held while calling into libobs, and callbacks only
-//! forward the action (to the targets worker) without waiting.
+//! lock, so the registry lock here is never held while calling into libobs, and handlers must only
+//! forward the press without waiting.
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, c_void};
 use std::sync::{Mutex, OnceLock};
@@ -12,28 +13,19 @@ use deckcast_obs_sys as sys;
 use super::data::{self, Data};
 use super::guard;
 
-/// What a hotkey does when pressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
-    /// The target, or `None` for "all targets".
-    pub target: Option<String>,
-    /// Start (true) or stop (false).
-    pub start: bool,
-}
-
 /// A registered hotkey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HotkeyId(sys::obs_hotkey_id);
 
-static REGISTRY: Mutex<Option<HashMap<sys::obs_hotkey_id, (String, Action)>>> = Mutex::new(None);
-static HANDLER: OnceLock<fn(Action)> = OnceLock::new();
+static REGISTRY: Mutex<Option<HashMap<sys::obs_hotkey_id, String>>> = Mutex::new(None);
+static HANDLER: OnceLock<fn(&str)> = OnceLock::new();
 
-/// Sets the function pressed hotkeys call (once per process).
-pub fn on_pressed(handler: fn(Action)) {
+/// Sets the function pressed hotkeys call with their name (once per process).
+pub fn on_pressed(handler: fn(&str)) {
     let _ = HANDLER.set(handler);
 }
 
-fn with_registry<R>(f: impl FnOnce(&mut HashMap<sys::obs_hotkey_id, (String, Action)>) -> R) -> R {
+fn with_registry<R>(f: impl FnOnce(&mut HashMap<sys::obs_hotkey_id, String>) -> R) -> R {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(HashMap::new))
 }
@@ -48,9 +40,9 @@ extern "C" fn on_hotkey(
         return;
     }
     guard::catch("hotkey", (), || {
-        let action = with_registry(|r| r.get(&id).map(|(_, a)| a.clone()));
-        if let (Some(action), Some(handler)) = (action, HANDLER.get()) {
-            handler(action);
+        let name = with_registry(|r| r.get(&id).cloned());
+        if let (Some(name), Some(handler)) = (name, HANDLER.get()) {
+            handler(&name);
         }
     });
 }
@@ -60,7 +52,6 @@ extern "C" fn on_hotkey(
 pub fn register(
     name: &str,
     description: &str,
-    action: Action,
     saved: Option<&serde_json::Value>,
 ) -> Option<HotkeyId> {
     let (cname, cdesc) = (
@@ -80,7 +71,9 @@ pub fn register(
         return None; // OBS_INVALID_HOTKEY_ID
     }
     if let Some(bindings) = saved
-        && let Some(holder) = Data::from_value(&serde_json::json!({ "b": bindings }))
+        && let Some(holder) = Data::from_value(&serde_json::Value::Object(
+            [("b".to_owned(), bindings.clone())].into_iter().collect(),
+        ))
     {
         // SAFETY: live data; the array reference we get is released after loading.
         unsafe {
@@ -91,7 +84,7 @@ pub fn register(
             }
         }
     }
-    with_registry(|r| r.insert(id, (name.to_owned(), action)));
+    with_registry(|r| r.insert(id, name.to_owned()));
     Some(HotkeyId(id))
 }
 
@@ -105,7 +98,7 @@ pub fn unregister(id: HotkeyId) {
 /// Current bindings of every registered hotkey, by name, as `obs_hotkey_save` JSON arrays.
 pub fn bindings() -> BTreeMap<String, serde_json::Value> {
     let ids: Vec<(sys::obs_hotkey_id, String)> =
-        with_registry(|r| r.iter().map(|(id, (n, _))| (*id, n.clone())).collect());
+        with_registry(|r| r.iter().map(|(id, n)| (*id, n.clone())).collect());
     let mut out = BTreeMap::new();
     for (id, name) in ids {
         let Some(holder) = Data::empty() else {

@@ -3,16 +3,42 @@
 //! Never call from the audio thread (`blog` allocates and locks). Messages are passed as a `%s`
 //! argument, never as the format string. Callers must not pass secrets (stream keys, passwords):
 //! use redacting helpers before formatting.
-use std::ffi::{CString, c_int};
+#[cfg(not(test))]
+use std::ffi::CString;
+use std::ffi::c_int;
 
 use deckcast_obs_sys as sys;
 
+#[cfg(not(test))]
 fn emit(level: c_int, msg: &str) {
     let line = format!("[deckcast] {msg}").replace('\0', "\u{FFFD}");
     // Cannot fail: interior NULs were replaced above.
     let Ok(line) = CString::new(line) else { return };
     // SAFETY: constant "%s" format with one valid NUL-terminated string argument.
     unsafe { sys::blog(level, c"%s".as_ptr(), line.as_ptr()) }
+}
+
+// Unit tests run without libobs: log lines go to a per-thread list instead of `blog`.
+#[cfg(test)]
+thread_local! {
+    static TEST_LINES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+fn emit(level: c_int, msg: &str) {
+    let level = match level as u32 {
+        sys::LOG_ERROR => "error",
+        sys::LOG_WARNING => "warning",
+        sys::LOG_INFO => "info",
+        _ => "debug",
+    };
+    TEST_LINES.with(|l| l.borrow_mut().push(format!("{level}: {msg}")));
+}
+
+/// What this thread logged since the last call (unit tests only).
+#[cfg(test)]
+pub fn take_test_lines() -> Vec<String> {
+    TEST_LINES.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
 /// `LOG_ERROR`.

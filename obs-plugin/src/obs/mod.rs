@@ -8,22 +8,27 @@
 //! - owned libobs handles are RAII types that release on drop; strings borrowed from libobs are
 //!   copied before the call returns.
 //!
-//! Everything exported from here is safe to call from the rest of the crate.
+//! Everything exported from here is safe to call from the rest of the crate, and nothing here knows
+//! a Deckcast feature: sources, requests and hotkeys arrive as generic types, tables and names.
 
+pub mod aubio;
 pub mod capture;
+pub mod child;
 pub mod data;
 pub mod frontend;
+pub mod graphics;
 pub mod guard;
 pub mod hotkeys;
 pub mod locale;
 pub mod log;
 mod module;
-pub mod nowplaying_source;
 pub mod output;
-mod source;
+pub mod properties;
+pub mod source;
+#[cfg(test)]
+mod test_stubs;
 pub mod ui;
 pub mod vendor;
-pub mod visualizer_source;
 
 use std::ffi::CStr;
 

@@ -20,6 +20,9 @@ pub(super) fn current() -> *mut sys::obs_module_t {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_set_pointer(module: *mut sys::obs_module_t) {
+    if module.is_null() {
+        return;
+    }
     guard::catch("obs_module_set_pointer", (), || {
         MODULE.store(module, Ordering::Release)
     });
@@ -32,8 +35,9 @@ pub extern "C" fn obs_current_module() -> *mut sys::obs_module_t {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_ver() -> u32 {
-    // A constant: nothing here can panic.
-    sys::LIBOBS_API_VER
+    guard::catch("obs_module_ver", sys::LIBOBS_API_VER, || {
+        sys::LIBOBS_API_VER
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -53,12 +57,16 @@ pub extern "C" fn obs_module_unload() {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_name() -> *const c_char {
-    c"Deckcast".as_ptr()
+    guard::catch("obs_module_name", c"Deckcast".as_ptr(), || {
+        c"Deckcast".as_ptr()
+    })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_author() -> *const c_char {
-    c"The Deckcast developers".as_ptr()
+    guard::catch("obs_module_author", c"".as_ptr(), || {
+        c"The Deckcast developers".as_ptr()
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -73,9 +81,10 @@ pub extern "C" fn obs_module_set_locale(locale_name: *const c_char) {
     if locale_name.is_null() {
         return;
     }
-    // SAFETY: non-null, NUL-terminated string from OBS, valid during the call.
-    let name = unsafe { CStr::from_ptr(locale_name) };
-    guard::catch("obs_module_set_locale", (), || locale::set(name));
+    guard::catch("obs_module_set_locale", (), || {
+        // SAFETY: non-null, NUL-terminated string from OBS, valid during the call.
+        locale::set(unsafe { CStr::from_ptr(locale_name) })
+    });
 }
 
 #[unsafe(no_mangle)]

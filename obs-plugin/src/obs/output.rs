@@ -15,10 +15,6 @@ fn cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
 }
 
-fn settings(json: &serde_json::Value) -> Option<Data> {
-    Data::from_value(json)
-}
-
 /// An owned `obs_encoder_t` reference.
 #[derive(Debug)]
 pub struct Encoder(NonNull<sys::obs_encoder_t>);
@@ -32,7 +28,7 @@ unsafe impl Sync for Encoder {}
 impl Encoder {
     /// `obs_video_encoder_create(id, name, settings)`, attached to OBS's main video mix.
     pub fn video(id: &str, name: &str, config: &serde_json::Value) -> Option<Encoder> {
-        let s = settings(config)?;
+        let s = Data::from_value(config)?;
         let (id, name) = (cstring(id), cstring(name));
         // SAFETY: valid strings and settings; returns a new reference or null.
         let enc = NonNull::new(unsafe {
@@ -55,7 +51,7 @@ impl Encoder {
         config: &serde_json::Value,
         mixer: usize,
     ) -> Option<Encoder> {
-        let s = settings(config)?;
+        let s = Data::from_value(config)?;
         let (id, name) = (cstring(id), cstring(name));
         // SAFETY: valid strings and settings; returns a new reference or null.
         let enc = NonNull::new(unsafe {
@@ -156,15 +152,13 @@ unsafe impl Send for Service {}
 unsafe impl Sync for Service {}
 
 impl Service {
-    /// A private `rtmp_custom` service (not saved, not listed) with server and key.
-    pub fn rtmp_custom(name: &str, server: &str, key: &str) -> Option<Service> {
-        let s = settings(
-            &serde_json::json!({"server": server, "key": key, "use_auth": false, "bwtest": false}),
-        )?;
+    /// A private service (not saved, not listed) of type `kind` with `settings`.
+    pub fn private(kind: &CStr, name: &str, settings: &serde_json::Value) -> Option<Service> {
+        let s = Data::from_value(settings)?;
         let name = cstring(name);
         // SAFETY: valid strings/settings; returns a new reference or null.
         NonNull::new(unsafe {
-            sys::obs_service_create_private(c"rtmp_custom".as_ptr(), name.as_ptr(), s.as_ptr())
+            sys::obs_service_create_private(kind.as_ptr(), name.as_ptr(), s.as_ptr())
         })
         .map(Service)
     }
@@ -177,28 +171,29 @@ impl Drop for Service {
     }
 }
 
-/// Signals an output emits (see `obs-output.c`).
+/// Lifecycle signals an output emits (see `obs-output.c`), from libobs' output threads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputSignal {
-    /// `start`.
-    Start,
-    /// `stop` with its `code` and the output's last error.
-    Stop {
-        /// `OBS_OUTPUT_*` code.
+    /// `start`: streaming (connected, data flowing).
+    Started,
+    /// `stop` with its `OBS_OUTPUT_*` code (0 = requested stop) and the output's last error.
+    Stopped {
+        /// libobs stop code.
         code: i64,
-        /// `obs_output_get_last_error`.
+        /// `obs_output_get_last_error`, if any.
         last_error: Option<String>,
     },
-    /// `reconnect`.
-    Reconnect,
-    /// `reconnect_success`.
-    ReconnectSuccess,
+    /// `reconnect`: the connection dropped and libobs is retrying.
+    Reconnecting,
+    /// `reconnect_success`: a retry succeeded.
+    Reconnected,
 }
 
-type Callback = Arc<dyn Fn(OutputSignal) + Send + Sync>;
+/// Where an output's signals go; called on libobs' threads, so it must not block.
+pub type SignalSink = Arc<dyn Fn(OutputSignal) + Send + Sync>;
 
 struct SignalCtx {
-    callback: Callback,
+    callback: SignalSink,
 }
 
 const SIGNALS: [&CStr; 4] = [c"start", c"stop", c"reconnect", c"reconnect_success"];
@@ -249,32 +244,30 @@ extern "C" fn on_signal(data: *mut c_void, cd: *mut sys::calldata_t) {
     if data.is_null() || cd.is_null() {
         return;
     }
-    // SAFETY: `data` is the SignalCtx we connected; it outlives the connection (freed in Drop after
-    // disconnecting, and libobs holds the signal mutex while calling us).
-    let ctx = unsafe { &*data.cast::<SignalCtx>() };
-    // SAFETY: libobs passes a valid calldata with the signal name in its stack for our handlers.
-    let output = unsafe { calldata::get_ptr_raw(cd, c"output") }
-        .unwrap_or(std::ptr::null_mut())
-        .cast::<sys::obs_output_t>();
-    // We connected one trampoline for four signals: tell them apart by what the calldata holds and
-    // by the output's own state.
-    // SAFETY: as above.
-    let code = unsafe { calldata::get_int_raw(cd, c"code") };
-    let signal = match code {
-        Some(code) => {
-            let last_error = if output.is_null() {
-                None
-            } else {
-                // SAFETY: the emitting output is alive during its own signal.
-                let e = unsafe { sys::obs_output_get_last_error(output) };
-                // SAFETY: non-null strings from libobs are NUL-terminated and live during the call.
-                (!e.is_null()).then(|| unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned())
-            };
-            OutputSignal::Stop { code, last_error }
-        }
-        None => return,
-    };
-    guard::catch("output signal", (), || (ctx.callback)(signal));
+    guard::catch("output signal", (), || {
+        // SAFETY: `data` is the SignalCtx we connected; it outlives the connection (freed in Drop
+        // after disconnecting, and libobs holds the signal mutex while calling us).
+        let ctx = unsafe { &*data.cast::<SignalCtx>() };
+        // SAFETY: libobs passes a valid calldata holding the emitting output and the stop code.
+        let (output, code) = unsafe {
+            (
+                calldata::get_ptr_raw(cd, c"output")
+                    .unwrap_or(std::ptr::null_mut())
+                    .cast::<sys::obs_output_t>(),
+                calldata::get_int_raw(cd, c"code"),
+            )
+        };
+        let Some(code) = code else { return };
+        let last_error = if output.is_null() {
+            None
+        } else {
+            // SAFETY: the emitting output is alive during its own signal.
+            let e = unsafe { sys::obs_output_get_last_error(output) };
+            // SAFETY: non-null strings from libobs are NUL-terminated and live during the call.
+            (!e.is_null()).then(|| unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned())
+        };
+        (ctx.callback)(OutputSignal::Stopped { code, last_error });
+    });
 }
 
 macro_rules! simple_signal {
@@ -283,15 +276,17 @@ macro_rules! simple_signal {
             if data.is_null() {
                 return;
             }
-            // SAFETY: see `on_signal`.
-            let ctx = unsafe { &*data.cast::<SignalCtx>() };
-            guard::catch("output signal", (), || (ctx.callback)($variant));
+            guard::catch("output signal", (), || {
+                // SAFETY: see `on_signal`.
+                let ctx = unsafe { &*data.cast::<SignalCtx>() };
+                (ctx.callback)($variant)
+            });
         }
     };
 }
-simple_signal!(on_start, OutputSignal::Start);
-simple_signal!(on_reconnect, OutputSignal::Reconnect);
-simple_signal!(on_reconnect_success, OutputSignal::ReconnectSuccess);
+simple_signal!(on_start, OutputSignal::Started);
+simple_signal!(on_reconnect, OutputSignal::Reconnecting);
+simple_signal!(on_reconnect_success, OutputSignal::Reconnected);
 
 type RawCallback = unsafe extern "C" fn(*mut c_void, *mut sys::calldata_t);
 
@@ -313,9 +308,9 @@ impl Output {
         service: Service,
         video: Arc<Encoder>,
         audio: Arc<Encoder>,
-        callback: impl Fn(OutputSignal) + Send + Sync + 'static,
+        callback: SignalSink,
     ) -> Result<Output, String> {
-        let s = settings(&serde_json::json!({})).ok_or("cannot create output settings")?;
+        let s = Data::empty().ok_or("cannot create output settings")?;
         let (ckind, cname) = (cstring(kind), cstring(name));
         // SAFETY: valid strings/settings; returns a new reference or null.
         let ptr = NonNull::new(unsafe {
@@ -327,9 +322,7 @@ impl Output {
             )
         })
         .ok_or_else(|| format!("OBS could not create a {kind} output"))?;
-        let ctx = Box::into_raw(Box::new(SignalCtx {
-            callback: Arc::new(callback),
-        }));
+        let ctx = Box::into_raw(Box::new(SignalCtx { callback }));
         let out = Output {
             ptr,
             ctx,
@@ -423,48 +416,24 @@ impl Drop for Output {
     }
 }
 
-/// OBS's streaming encoders (shared by shared-encoder targets): from the main streaming output if
-/// it exists, else by the names OBS gives them in Simple and Advanced output mode.
-pub fn main_stream_encoders() -> Option<(Encoder, Encoder)> {
+/// The video and audio encoders of OBS's own streaming output, if it exists and has both.
+pub fn streaming_output_encoders() -> Option<(Encoder, Encoder)> {
     // SAFETY: frontend call; returns a new reference or null.
     let main = unsafe { sys::obs_frontend_get_streaming_output() };
-    if !main.is_null() {
-        // SAFETY: live output (we hold a reference until released below).
-        let pair = unsafe {
-            (
-                Encoder::from_borrowed(sys::obs_output_get_video_encoder(main)),
-                Encoder::from_borrowed(sys::obs_output_get_audio_encoder(main, 0)),
-            )
-        };
-        // SAFETY: release the reference obs_frontend_get_streaming_output gave us.
-        unsafe { sys::obs_output_release(main) };
-        if let (Some(v), Some(a)) = pair {
-            return Some((v, a));
-        }
+    if main.is_null() {
+        return None;
     }
-    let video = ["simple_video_stream", "advanced_video_stream"]
-        .into_iter()
-        .find_map(Encoder::by_name)?;
-    let audio = [
-        "simple_aac",
-        "simple_opus",
-        "adv_stream_aac",
-        "adv_stream_audio",
-        "avc_aac_stream",
-    ]
-    .into_iter()
-    .find_map(Encoder::by_name)?;
-    video.ensure_media();
-    audio.ensure_media();
-    // OBS applies the profile's stream settings to these encoders only when its own stream starts;
-    // a target that starts them earlier must apply the same settings, or it would stream with the
-    // encoder defaults. (While active they already carry OBS's settings and cannot change.)
-    if !video.active() {
-        let (v, a) = super::frontend::streaming_encoder_settings();
-        video.update(&v);
-        if !audio.active() {
-            audio.update(&a);
-        }
+    // SAFETY: live output (we hold a reference until released below).
+    let pair = unsafe {
+        (
+            Encoder::from_borrowed(sys::obs_output_get_video_encoder(main)),
+            Encoder::from_borrowed(sys::obs_output_get_audio_encoder(main, 0)),
+        )
+    };
+    // SAFETY: release the reference obs_frontend_get_streaming_output gave us.
+    unsafe { sys::obs_output_release(main) };
+    match pair {
+        (Some(v), Some(a)) => Some((v, a)),
+        _ => None,
     }
-    Some((video, audio))
 }

@@ -6,6 +6,7 @@ use std::ffi::{CStr, CString, c_char, c_void};
 use std::sync::OnceLock;
 
 use deckcast_obs_sys as sys;
+use deckcast_protocol::Error;
 use serde_json::Value;
 
 use super::{guard, locale};
@@ -30,26 +31,24 @@ pub unsafe extern "C" fn deckcast_ui_request(
     if kind.is_null() {
         return std::ptr::null_mut();
     }
-    // SAFETY: non-null NUL-terminated strings from the shim, valid during the call.
-    let kind = unsafe { CStr::from_ptr(kind) }
-        .to_string_lossy()
-        .into_owned();
-    let data = if json.is_null() {
-        Value::Null
-    } else {
-        // SAFETY: as above.
-        serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy())
-            .unwrap_or(Value::Null)
-    };
-    let answer = guard::catch("dock request", Value::Null, || match HANDLER.get() {
-        Some(h) => h(&kind, data),
-        None => {
-            serde_json::json!({"error": {"code": "internal", "message": "Deckcast is not ready"}})
-        }
-    });
-    CString::new(answer.to_string())
-        .map(CString::into_raw)
-        .unwrap_or(std::ptr::null_mut())
+    guard::catch("dock request", std::ptr::null_mut(), || {
+        // SAFETY: non-null NUL-terminated strings from the shim, valid during the call.
+        let kind = unsafe { CStr::from_ptr(kind) }.to_string_lossy();
+        let data = if json.is_null() {
+            Value::Null
+        } else {
+            // SAFETY: as above.
+            serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy())
+                .unwrap_or(Value::Null)
+        };
+        let answer = match HANDLER.get() {
+            Some(h) => h(&kind, data),
+            None => Error::internal("Deckcast is not ready").to_wire(),
+        };
+        CString::new(answer.to_string())
+            .map(CString::into_raw)
+            .unwrap_or(std::ptr::null_mut())
+    })
 }
 
 /// Frees a string returned by [`deckcast_ui_request`].

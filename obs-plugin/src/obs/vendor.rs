@@ -1,15 +1,16 @@
-//! The obs-websocket vendor API: registering `deckcast` requests and emitting vendor events.
+//! The obs-websocket vendor API: registering request types and emitting vendor events. Knows no
+//! request: the table of names and handlers comes from safe code (`crate::router`).
 //!
 //! Registration runs on the UI thread in `obs_module_post_load`. Requests arrive on obs-websocket's
 //! worker threads through [`on_request`], which converts the request `obs_data_t` to JSON, calls the
 //! safe handler under a panic guard and writes the JSON answer back. Events may be emitted from any
 //! thread (obs-websocket queues them).
-use std::ffi::{CStr, CString, c_void};
+use std::ffi::{CString, c_void};
 use std::fmt;
 use std::sync::OnceLock;
 
 use deckcast_obs_sys::{self as sys, websocket};
-use deckcast_protocol::{ErrorCode, ErrorResponse};
+use deckcast_protocol::Error;
 use serde_json::Value;
 
 use super::data::{self, Data};
@@ -19,10 +20,9 @@ use super::guard;
 #[derive(Debug)]
 pub struct VendorRequest {
     /// `requestType` as clients send it.
-    pub name: &'static CStr,
-    /// Called on obs-websocket worker threads with the request type and data; must not block
-    /// for long.
-    pub handler: fn(&str, Value) -> Value,
+    pub name: &'static str,
+    /// Called on obs-websocket worker threads with the request data; must not block for long.
+    pub handler: fn(Value) -> Value,
 }
 
 /// Why the vendor could not be registered.
@@ -83,11 +83,11 @@ impl Vendor {
                 // `requests` is 'static, so the pointer outlives the registration.
                 priv_data: (request as *const VendorRequest).cast_mut().cast(),
             };
-            // SAFETY: live ph/vendor; priv_data is 'static.
-            if !unsafe { websocket::register_request(ph, vendor, request.name, callback) } {
-                return Err(RegisterError::Request(
-                    request.name.to_string_lossy().into_owned(),
-                ));
+            let name = CString::new(request.name)
+                .map_err(|_| RegisterError::Request(request.name.to_owned()))?;
+            // SAFETY: live ph/vendor; priv_data is 'static; obs-websocket copies the name.
+            if !unsafe { websocket::register_request(ph, vendor, &name, callback) } {
+                return Err(RegisterError::Request(request.name.to_owned()));
             }
         }
         Ok(VENDOR.get_or_init(|| Vendor {
@@ -108,17 +108,13 @@ impl Vendor {
     }
 
     /// Emits vendor event `event_type` with `data` (a JSON object) to subscribed clients.
-    pub fn emit(&self, event_type: &CStr, data: &Value) -> bool {
-        let Some(payload) = Data::from_value(data) else {
+    pub fn emit(&self, event_type: &str, data: &Value) -> bool {
+        let (Ok(name), Some(payload)) = (CString::new(event_type), Data::from_value(data)) else {
             return false;
         };
         // SAFETY: live ph/vendor (process lifetime); `payload` is a valid obs_data_t we own.
-        unsafe { websocket::emit_event(self.ph, self.vendor, event_type, payload.as_ptr()) }
+        unsafe { websocket::emit_event(self.ph, self.vendor, &name, payload.as_ptr()) }
     }
-}
-
-fn error_value(code: ErrorCode, message: String) -> Value {
-    serde_json::to_value(ErrorResponse::new(code, message)).unwrap_or_default()
 }
 
 /// The C callback obs-websocket calls for every registered request type.
@@ -133,13 +129,11 @@ extern "C" fn on_request(
     // SAFETY: priv_data is the &'static VendorRequest we registered (see `Vendor::register`).
     let request: &'static VendorRequest = unsafe { &*priv_data.cast::<VendorRequest>() };
     let fallback = || {
-        error_value(
-            ErrorCode::Internal,
-            format!(
-                "internal error while handling {}; OBS keeps running",
-                request.name.to_string_lossy()
-            ),
-        )
+        Error::internal(format!(
+            "internal error while handling {}; OBS keeps running",
+            request.name
+        ))
+        .to_wire()
     };
     let mut response = guard::catch("vendor request", Value::Null, || {
         let input = if req.is_null() {
@@ -149,7 +143,7 @@ extern "C" fn on_request(
             let text = unsafe { data::json_of(req) };
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        (request.handler)(&request.name.to_string_lossy(), input)
+        (request.handler)(input)
     });
     if !response.is_object() {
         response = fallback();

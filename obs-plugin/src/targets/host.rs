@@ -2,7 +2,6 @@
 //! outputs (`obs_host.rs`), the unit tests use a scripted fake. All methods run on the targets
 //! worker thread.
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use deckcast_protocol::targets::{EncoderConfig, ReconnectPolicy};
 use deckcast_secrets::Secret;
@@ -33,26 +32,8 @@ pub struct OutputSpec {
     pub reconnect: ReconnectPolicy,
 }
 
-/// Output lifecycle signals (from libobs' output signal handler, any thread).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Signal {
-    /// The output is streaming (connected, data flowing).
-    Started,
-    /// The output stopped; `code` is libobs' `OBS_OUTPUT_*` (0 = requested stop).
-    Stopped {
-        /// libobs stop code.
-        code: i64,
-        /// `obs_output_get_last_error`, if any.
-        last_error: Option<String>,
-    },
-    /// The connection dropped and libobs is retrying.
-    Reconnecting,
-    /// A retry succeeded.
-    Reconnected,
-}
-
-/// Where output signals go; must not block.
-pub type SignalSink = Arc<dyn Fn(Signal) + Send + Sync>;
+/// Output lifecycle signals and where they go.
+pub use crate::obs::output::{OutputSignal, SignalSink};
 
 /// Counters of a running output (the libobs wrapper's plain-data type).
 pub use crate::obs::output::Stats as OutputStats;
@@ -79,7 +60,7 @@ pub trait Host {
         spec: &OutputSpec,
         sink: SignalSink,
     ) -> Result<Self::Output, String>;
-    /// Starts the output (asynchronous: the result arrives as [`Signal`]s).
+    /// Starts the output (asynchronous: the result arrives as [`OutputSignal`]s).
     fn start_output(&mut self, output: &Self::Output) -> Result<(), String>;
     /// Requests a stop (asynchronous).
     fn stop_output(&mut self, output: &Self::Output);

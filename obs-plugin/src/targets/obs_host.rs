@@ -4,15 +4,15 @@
 //! the same encoder config (one encode for all of them); a changed config gets a new pair while
 //! running outputs keep the old one until they restart.
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CString;
 use std::sync::{Arc, Weak};
 
 use deckcast_protocol::targets::EncoderConfig;
-use serde_json::json;
+use serde::Serialize;
 
-use super::host::{EncoderSpec, Host, Level, OutputSpec, OutputStats, Signal, SignalSink};
-use crate::obs::hotkeys::{self, Action, HotkeyId};
-use crate::obs::output::{self, Encoder, Output, OutputSignal, Service};
+use super::host::{EncoderSpec, Host, Level, OutputSpec, OutputStats, SignalSink};
+use super::hotkey::Action;
+use crate::obs::hotkeys::{self, HotkeyId};
+use crate::obs::output::{self, Encoder, Output, Service};
 use crate::obs::{frontend, locale, log, vendor};
 
 /// The libobs-backed host.
@@ -22,15 +22,6 @@ pub struct ObsHost {
     /// Per target: (name it was registered with, start hotkey, stop hotkey).
     hotkeys: HashMap<String, (String, HotkeyId, HotkeyId)>,
     all_hotkeys: Option<(HotkeyId, HotkeyId)>,
-}
-
-/// Hotkey names (stable: OBS saves bindings under them).
-fn hotkey_name(target: Option<&str>, start: bool) -> String {
-    let verb = if start { "start" } else { "stop" };
-    match target {
-        Some(id) => format!("deckcast.target.{id}.{verb}"),
-        None => format!("deckcast.all.{verb}"),
-    }
 }
 
 impl ObsHost {
@@ -50,11 +41,12 @@ impl ObsHost {
                 cfg.encoder
             ));
         }
-        let settings = json!({
-            "rate_control": "CBR",
-            "bitrate": cfg.bitrate_kbps,
-            "keyint_sec": cfg.keyint_sec,
-            "preset": cfg.preset,
+        let settings = settings_of(&VideoSettings {
+            rate_control: "CBR",
+            bitrate: i64::from(cfg.bitrate_kbps),
+            keyint_sec: Some(cfg.keyint_sec),
+            preset: Some(cfg.preset.clone()),
+            x264opts: None,
         });
         let video = Encoder::video(
             &cfg.encoder,
@@ -74,7 +66,9 @@ impl ObsHost {
         let audio = Encoder::audio(
             "ffmpeg_aac",
             &format!("deckcast-audio:{}", cfg.id),
-            &json!({"bitrate": cfg.audio_bitrate_kbps}),
+            &settings_of(&AudioSettings {
+                bitrate: i64::from(cfg.audio_bitrate_kbps),
+            }),
             (cfg.audio_track.clamp(1, 6) - 1) as usize,
         )
         .ok_or("OBS could not create the AAC audio encoder")?;
@@ -85,6 +79,107 @@ impl ObsHost {
         );
         Ok((video, audio))
     }
+}
+
+/// Settings of a video encoder (x264's names; other encoders read the ones they know).
+#[derive(Debug, Serialize)]
+struct VideoSettings {
+    rate_control: &'static str,
+    bitrate: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyint_sec: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x264opts: Option<String>,
+}
+
+/// Settings of an audio encoder.
+#[derive(Debug, Serialize)]
+struct AudioSettings {
+    bitrate: i64,
+}
+
+/// Settings of the private `rtmp_custom` service of a target (the key goes only here).
+#[derive(Serialize)]
+struct RtmpSettings<'a> {
+    server: &'a str,
+    key: &'a str,
+    use_auth: bool,
+    bwtest: bool,
+}
+
+fn settings_of<T: Serialize>(settings: &T) -> serde_json::Value {
+    serde_json::to_value(settings).unwrap_or_default()
+}
+
+/// The settings OBS gives its streaming encoders when the main stream starts, read from the
+/// profile the same way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode:
+/// `streamEncoder.json` and the stream track's bitrate). Returns (video, audio) settings.
+fn profile_stream_settings() -> (serde_json::Value, serde_json::Value) {
+    if frontend::profile_string(c"Output", c"Mode").as_deref() == Some("Advanced") {
+        let video = frontend::current_profile_path()
+            .and_then(|dir| std::fs::read_to_string(dir.join("streamEncoder.json")).ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let track = frontend::profile_int(c"AdvOut", c"TrackIndex")
+            .unwrap_or(1)
+            .clamp(1, 6);
+        let key = std::ffi::CString::new(format!("Track{track}Bitrate")).unwrap_or_default();
+        let audio = AudioSettings {
+            bitrate: frontend::profile_int(c"AdvOut", &key).unwrap_or(160),
+        };
+        return (video, settings_of(&audio));
+    }
+    let advanced = frontend::profile_bool(c"SimpleOutput", c"UseAdvanced") == Some(true);
+    let video = VideoSettings {
+        rate_control: "CBR",
+        bitrate: frontend::profile_int(c"SimpleOutput", c"VBitrate").unwrap_or(2500),
+        keyint_sec: None,
+        preset: advanced
+            .then(|| frontend::profile_string(c"SimpleOutput", c"Preset"))
+            .flatten(),
+        x264opts: advanced
+            .then(|| frontend::profile_string(c"SimpleOutput", c"x264Settings"))
+            .flatten(),
+    };
+    let audio = AudioSettings {
+        bitrate: frontend::profile_int(c"SimpleOutput", c"ABitrate").unwrap_or(160),
+    };
+    (settings_of(&video), settings_of(&audio))
+}
+
+/// OBS's streaming encoders (shared by shared-encoder targets): from the main streaming output if
+/// it exists, else by the names OBS gives them in Simple and Advanced output mode.
+fn main_stream_encoders() -> Option<(Encoder, Encoder)> {
+    if let Some(pair) = output::streaming_output_encoders() {
+        return Some(pair);
+    }
+    let video = ["simple_video_stream", "advanced_video_stream"]
+        .into_iter()
+        .find_map(Encoder::by_name)?;
+    let audio = [
+        "simple_aac",
+        "simple_opus",
+        "adv_stream_aac",
+        "adv_stream_audio",
+        "avc_aac_stream",
+    ]
+    .into_iter()
+    .find_map(Encoder::by_name)?;
+    video.ensure_media();
+    audio.ensure_media();
+    // OBS applies the profile's stream settings to these encoders only when its own stream starts;
+    // a target that starts them earlier must apply the same settings, or it would stream with the
+    // encoder defaults. (While active they already carry OBS's settings and cannot change.)
+    if !video.active() {
+        let (v, a) = profile_stream_settings();
+        video.update(&v);
+        if !audio.active() {
+            audio.update(&a);
+        }
+    }
+    Some((video, audio))
 }
 
 impl Drop for ObsHost {
@@ -105,15 +200,20 @@ impl Host for ObsHost {
 
     fn create_output(&mut self, spec: &OutputSpec, sink: SignalSink) -> Result<Output, String> {
         let (video, audio) = match &spec.encoder {
-            EncoderSpec::Shared => output::main_stream_encoders()
+            EncoderSpec::Shared => main_stream_encoders()
                 .map(|(v, a)| (Arc::new(v), Arc::new(a)))
                 .ok_or("OBS's streaming encoders are not available (Settings > Output); use a dedicated encoder")?,
             EncoderSpec::Dedicated(cfg) => self.dedicated_pair(cfg)?,
         };
-        let service = Service::rtmp_custom(
+        let service = Service::private(
+            c"rtmp_custom",
             &format!("deckcast-service:{}", spec.target_id),
-            &spec.server,
-            spec.key.expose(),
+            &settings_of(&RtmpSettings {
+                server: &spec.server,
+                key: spec.key.expose(),
+                use_auth: false,
+                bwtest: false,
+            }),
         )
         .ok_or("OBS could not create the RTMP service")?;
         let out = Output::create(
@@ -122,14 +222,7 @@ impl Host for ObsHost {
             service,
             video,
             audio,
-            move |s| {
-                sink(match s {
-                    OutputSignal::Start => Signal::Started,
-                    OutputSignal::Stop { code, last_error } => Signal::Stopped { code, last_error },
-                    OutputSignal::Reconnect => Signal::Reconnecting,
-                    OutputSignal::ReconnectSuccess => Signal::Reconnected,
-                })
-            },
+            sink,
         )?;
         out.set_reconnect(spec.reconnect.max_retries, spec.reconnect.retry_delay_sec);
         Ok(out)
@@ -148,8 +241,8 @@ impl Host for ObsHost {
     }
 
     fn emit_event(&self, event_type: &'static str, data: serde_json::Value) {
-        if let (Some(v), Ok(name)) = (vendor::Vendor::get(), CString::new(event_type)) {
-            v.emit(&name, &data);
+        if let Some(v) = vendor::Vendor::get() {
+            v.emit(event_type, &data);
         }
     }
 
@@ -171,7 +264,11 @@ impl Host for ObsHost {
         saved: &BTreeMap<String, serde_json::Value>,
     ) {
         let register = |target: Option<&str>, start: bool, label: &str| {
-            let name = hotkey_name(target, start);
+            let action = Action {
+                target: target.map(str::to_owned),
+                start,
+            };
+            let name = action.name();
             let key = match (target.is_some(), start) {
                 (true, true) => "Deckcast.Hotkey.StartTarget",
                 (true, false) => "Deckcast.Hotkey.StopTarget",
@@ -179,11 +276,7 @@ impl Host for ObsHost {
                 (false, false) => "Deckcast.Hotkey.StopAll",
             };
             let description = locale::text(key).replace("%1", label);
-            let action = Action {
-                target: target.map(str::to_owned),
-                start,
-            };
-            hotkeys::register(&name, &description, action, saved.get(&name))
+            hotkeys::register(&name, &description, saved.get(&name))
         };
         if self.all_hotkeys.is_none()
             && let (Some(a), Some(b)) = (register(None, true, ""), register(None, false, ""))

@@ -9,7 +9,7 @@ use deckcast_secrets::{KeyStore, MemoryStore, Secret};
 use serde_json::{Value, json};
 
 use super::engine::{Engine, FrontendEvent, SignalRouter, key_account};
-use super::host::{Host, Level, OutputSpec, OutputStats, Signal, SignalSink};
+use super::host::{Host, Level, OutputSignal, OutputSpec, OutputStats, SignalSink};
 use super::store;
 
 #[derive(Default)]
@@ -78,7 +78,7 @@ impl Host for Fake {
     }
 }
 
-type Queue = Arc<Mutex<Vec<(String, u64, Signal)>>>;
+type Queue = Arc<Mutex<Vec<(String, u64, OutputSignal)>>>;
 
 struct Rig {
     engine: Engine<Fake>,
@@ -110,7 +110,7 @@ impl Rig {
 
     /// Calls a request and checks the answer is obs_data-safe and never carries a key.
     fn call(&mut self, kind: &str, data: Value) -> Value {
-        let v = self.engine.handle(kind, data);
+        let v = super::command::handle_wire(&mut self.engine, kind, data);
         assert!(
             is_obs_data_safe(&v),
             "{kind} answered an array obs-websocket would empty: {v}"
@@ -148,7 +148,7 @@ impl Rig {
     }
 
     /// Fires a signal the way libobs would (through the sink the engine gave the output).
-    fn signal(&mut self, id: &str, s: Signal) {
+    fn signal(&mut self, id: &str, s: OutputSignal) {
         let sink = self.fake.0.lock().unwrap().sinks[id].clone();
         sink(s);
         let pending: Vec<_> = self.queue.lock().unwrap().drain(..).collect();
@@ -190,13 +190,13 @@ fn lifecycle_connecting_live_stopping_idle_with_events() {
     assert_eq!(r.state(&id), "idle");
     let v = r.ok("StartTarget", json!({"id": id}));
     assert_eq!(v["target"]["state"], "connecting");
-    r.signal(&id, Signal::Started);
+    r.signal(&id, OutputSignal::Started);
     assert_eq!(r.state(&id), "live");
     r.ok("StopTarget", json!({"id": id}));
     assert_eq!(r.state(&id), "stopping");
     r.signal(
         &id,
-        Signal::Stopped {
+        OutputSignal::Stopped {
             code: 0,
             last_error: None,
         },
@@ -217,12 +217,12 @@ fn reconnect_episodes_are_counted_and_giving_up_ends_in_error() {
     let mut r = Rig::new();
     let id = r.create("YT", Some("sk_live_2"));
     r.ok("StartTarget", json!({"id": id}));
-    r.signal(&id, Signal::Started);
+    r.signal(&id, OutputSignal::Started);
     // libobs signals "reconnect" for every attempt: one episode counts once.
-    r.signal(&id, Signal::Reconnecting);
-    r.signal(&id, Signal::Reconnecting);
+    r.signal(&id, OutputSignal::Reconnecting);
+    r.signal(&id, OutputSignal::Reconnecting);
     assert_eq!(r.state(&id), "reconnecting");
-    r.signal(&id, Signal::Reconnected);
+    r.signal(&id, OutputSignal::Reconnected);
     let h = r.ok("GetTargetHealth", json!({"id": id}));
     assert_eq!(
         (
@@ -231,10 +231,10 @@ fn reconnect_episodes_are_counted_and_giving_up_ends_in_error() {
         ),
         (Some("live"), Some(1))
     );
-    r.signal(&id, Signal::Reconnecting);
+    r.signal(&id, OutputSignal::Reconnecting);
     r.signal(
         &id,
-        Signal::Stopped {
+        OutputSignal::Stopped {
             code: -5,
             last_error: Some("timed out".into()),
         },
@@ -249,7 +249,7 @@ fn reconnect_episodes_are_counted_and_giving_up_ends_in_error() {
     assert!(msg.contains("Gave up"), "{msg}");
     // A manual start works again and resets the count.
     r.ok("StartTarget", json!({"id": id}));
-    r.signal(&id, Signal::Started);
+    r.signal(&id, OutputSignal::Started);
     let h = r.ok("GetTargetHealth", json!({"id": id}));
     assert_eq!(h["targets"][0]["reconnects"], 0);
     assert_eq!(h["targets"][0]["lastError"], Value::Null);
@@ -261,10 +261,10 @@ fn connect_failures_map_to_sentences_and_other_targets_stay_live() {
     let good = r.create("good", Some("sk_live_a"));
     let bad = r.create("bad", Some("sk_live_b"));
     r.ok("StartAllTargets", json!({}));
-    r.signal(&good, Signal::Started);
+    r.signal(&good, OutputSignal::Started);
     r.signal(
         &bad,
-        Signal::Stopped {
+        OutputSignal::Stopped {
             code: -2,
             last_error: None,
         },
@@ -310,7 +310,7 @@ fn signals_from_replaced_outputs_are_ignored() {
     let old_sink = r.fake.0.lock().unwrap().sinks[&id].clone();
     r.signal(
         &id,
-        Signal::Stopped {
+        OutputSignal::Stopped {
             code: -2,
             last_error: None,
         },
@@ -318,7 +318,7 @@ fn signals_from_replaced_outputs_are_ignored() {
     // A new key means a new output; the old output's late signal must not touch the new one.
     r.ok("SetStreamKey", json!({"id": id, "key": "sk_live_5"}));
     r.ok("StartTarget", json!({"id": id}));
-    old_sink(Signal::Started);
+    old_sink(OutputSignal::Started);
     let pending: Vec<_> = r.queue.lock().unwrap().drain(..).collect();
     for (i, g, s) in pending {
         r.engine.on_signal(&i, g, s);
@@ -442,7 +442,7 @@ fn keys_live_in_the_keystore_never_in_the_file_logs_or_events() {
     r.ok("StartTarget", json!({"id": id}));
     r.signal(
         &id,
-        Signal::Stopped {
+        OutputSignal::Stopped {
             code: -3,
             last_error: Some("publish sk_live_secret_777 rejected".into()),
         },
@@ -488,7 +488,7 @@ fn targets_persist_and_reload_with_their_keys() {
     let dir = r.dir.clone();
     let mut e2 = Engine::new(Fake::default(), r.keys.clone(), Arc::new(|_, _, _| {}));
     e2.load_profile(Some(dir));
-    let after = e2.handle("ListTargets", json!({}));
+    let after = super::command::handle_wire(&mut e2, "ListTargets", json!({}));
     assert_eq!(before, after);
     assert_eq!(after["targets"][0]["name"], "A2");
     assert_eq!(after["targets"][0]["hasKey"], true);
@@ -541,7 +541,7 @@ fn sync_start_and_stop_follow_the_main_stream() {
     assert_eq!(r.state(&a), "connecting");
     assert_eq!(r.state(&b), "idle");
     assert_eq!(r.state(&c), "idle", "disabled targets do not sync-start");
-    r.signal(&a, Signal::Started);
+    r.signal(&a, OutputSignal::Started);
     r.engine.on_frontend(FrontendEvent::MainStreamStopping);
     assert_eq!(r.state(&a), "stopping");
 }
@@ -552,7 +552,7 @@ fn health_has_rates_and_warnings() {
     let id = r.create("x", Some("sk_live_h"));
     r.fake.0.lock().unwrap().dyn_bitrate = true;
     r.ok("StartTarget", json!({"id": id}));
-    r.signal(&id, Signal::Started);
+    r.signal(&id, OutputSignal::Started);
     r.engine.tick();
     r.fake.0.lock().unwrap().stats = OutputStats {
         active: true,

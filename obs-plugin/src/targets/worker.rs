@@ -1,33 +1,29 @@
-//! The targets worker thread: owns the [`Engine`] and processes, in order, vendor requests, output
-//! signals, frontend events and a 1 Hz health tick.
+//! The targets worker thread: owns the [`Engine`] and processes, in order, typed [`Command`]s,
+//! output signals, frontend events and a 1 Hz health tick.
 //!
 //! Everything reaches it through one channel, so no lock is ever held while libobs calls back
 //! (output signals fire synchronously inside `obs_output_start/stop`). Callers on obs-websocket
-//! threads wait for their answer with a timeout; signal and event senders never wait.
+//! threads wait for their answer with a timeout; signal, hotkey and event senders never wait.
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use deckcast_protocol::{ErrorCode, ErrorResponse};
-use serde_json::Value;
+use deckcast_protocol::Error;
 
+use super::command::{Command, TargetsRequest};
 use super::engine::{Engine, FrontendEvent};
-use super::host::{Host, Level, Signal};
+use super::host::{Host, Level, OutputSignal};
 
 /// Keyring service name for Deckcast's secrets.
 pub const KEYRING_SERVICE: &str = "deckcast";
 
 enum Msg {
-    Request {
-        kind: String,
-        data: Value,
-        reply: SyncSender<Value>,
-    },
+    Command(Box<Command>),
     Signal {
         id: String,
         generation: u64,
-        signal: Signal,
+        signal: OutputSignal,
     },
     Frontend(FrontendEvent),
     Shutdown(SyncSender<()>),
@@ -38,10 +34,6 @@ enum Msg {
 pub struct Worker {
     tx: Mutex<Option<Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-fn error_value(code: ErrorCode, msg: &str) -> Value {
-    serde_json::to_value(ErrorResponse::new(code, msg)).unwrap_or_default()
 }
 
 impl Worker {
@@ -63,11 +55,8 @@ impl Worker {
                         ),
                     );
                 }
-                let signal_tx = Mutex::new(signal_tx);
-                let router = std::sync::Arc::new(move |id: String, generation: u64, signal: Signal| {
-                    if let Ok(tx) = signal_tx.lock() {
-                        let _ = tx.send(Msg::Signal { id, generation, signal });
-                    }
+                let router = std::sync::Arc::new(move |id: String, generation: u64, signal: OutputSignal| {
+                    let _ = signal_tx.send(Msg::Signal { id, generation, signal });
                 });
                 run(Engine::new(host, keys, router), rx);
             })
@@ -86,35 +75,28 @@ impl Worker {
             .unwrap_or(false)
     }
 
-    /// Runs a vendor request on the worker and waits up to `timeout` for the answer.
-    pub fn request(&self, kind: &str, data: Value, timeout: Duration) -> Value {
+    /// Runs a targets request on the worker and waits up to `timeout` for its answer.
+    pub fn call<R: TargetsRequest>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<R::Reply, Error> {
         let (reply, answer) = mpsc::sync_channel(1);
-        if !self.send(Msg::Request {
-            kind: kind.to_owned(),
-            data,
-            reply,
-        }) {
-            return error_value(
-                ErrorCode::Internal,
+        if !self.send(Msg::Command(Box::new(request.into_command(Some(reply))))) {
+            return Err(Error::internal(
                 "the Deckcast targets worker is not running",
-            );
+            ));
         }
         answer.recv_timeout(timeout).unwrap_or_else(|_| {
-            error_value(
-                ErrorCode::Internal,
+            Err(Error::internal(
                 "the Deckcast targets worker did not answer in time",
-            )
+            ))
         })
     }
 
-    /// Queues a request whose answer nobody waits for (hotkeys); failures are logged by the engine.
-    pub fn fire(&self, kind: &str, data: Value) {
-        let (reply, _) = mpsc::sync_channel(1);
-        self.send(Msg::Request {
-            kind: kind.to_owned(),
-            data,
-            reply,
-        });
+    /// Queues a request whose answer nobody waits for (hotkeys); failures are logged.
+    pub fn fire<R: TargetsRequest>(&self, request: R) {
+        self.send(Msg::Command(Box::new(request.into_command(None))));
     }
 
     /// Forwards a frontend event (does not wait).
@@ -143,9 +125,7 @@ fn run<H: Host>(mut engine: Engine<H>, rx: Receiver<Msg>) {
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(Msg::Request { kind, data, reply }) => {
-                let _ = reply.send(engine.handle(&kind, data));
-            }
+            Ok(Msg::Command(command)) => command.run(&mut engine),
             Ok(Msg::Signal {
                 id,
                 generation,

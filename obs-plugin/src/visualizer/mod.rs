@@ -1,7 +1,10 @@
 //! Geometry of the "Deckcast Visualizer": spectrum levels (0–1) to triangles, for one batched draw.
+//! The source itself is [`source::Visualizer`].
 //!
 //! Runs on the graphics thread every frame into a vertex array sized once per style change
 //! ([`vertex_count`]); [`fill`] allocates nothing.
+
+pub mod source;
 
 /// Drawing mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -11,19 +11,21 @@
 //! Threads: runs on the scheduler's tokio task (timer) or an API handler (on demand).
 use std::time::Duration;
 
-use deckcast_protocol::targets::{CreateTarget, Platform, UpdateTarget};
+use deckcast_protocol::targets::{CreateTarget, ListTargets, Platform, UpdateTarget};
 use deckcast_secrets::Secret;
 use serde::{Deserialize, Serialize};
 
+use super::App;
 use crate::keys;
-use crate::schedule::{PLATFORM_SOURCE, PlannedSet, Time};
-use crate::service::Service;
-use crate::store::now_ms;
+use crate::schedule::{FEED_LOOKBACK_MS, Origin, PLATFORM_SOURCE, PlannedSet, Time};
+use crate::store::HistoryKind;
 
 /// Settings key of the site's base URL.
 pub const BASE_URL: &str = "platform_base_url";
 /// Settings key of the pull interval (seconds).
 pub const PULL_INTERVAL: &str = "platform_pull_s";
+/// Settings key of the destination → target mapping.
+const DESTINATIONS: &str = "platform_destinations";
 /// Keyring account of the site's API token.
 pub const TOKEN: &str = "platform-token";
 
@@ -113,13 +115,13 @@ pub const LAST_PULL_MS: &str = "platform_last_pull_ms";
 pub const LAST_PULL_ERROR: &str = "platform_last_pull_error";
 
 /// Pulls destinations and schedule once and records the outcome for the dashboard.
-pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullReport, String> {
-    let r = fetch_and_apply(service, http).await;
+pub async fn pull(app: &App) -> Result<PullReport, String> {
+    let r = fetch_and_apply(app).await;
     let (ok_ms, err) = match &r {
-        Ok(_) => (Some(now_ms().to_string()), None),
+        Ok(_) => (Some(app.now_ms().to_string()), None),
         Err(e) => (None, Some(e.clone())),
     };
-    let recorded = service
+    let recorded = app
         .db
         .call(move |s| {
             if let Some(ms) = ok_ms {
@@ -134,20 +136,21 @@ pub async fn pull(service: &Service, http: &reqwest::Client) -> Result<PullRepor
     r
 }
 
-async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<PullReport, String> {
-    let base = service
+async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
+    let http = &app.http;
+    let base = app
         .db
         .call(|s| s.setting(BASE_URL))
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no platform base URL is configured")?;
-    let token = service
+    let token = app
         .keys
         .get_async(TOKEN)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no platform token in the keyring (deckcast platform token set)")?;
-    let link = service
+    let link = app
         .link()
         .ok_or("OBS is not connected; destinations need the plugin")?;
     let base = base.trim_end_matches('/');
@@ -156,18 +159,19 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
     let sets: Sets = get_json(http, &format!("{base}/deckcast/schedule"), &token).await?;
     let mut report = PullReport::default();
 
-    let mapping: Vec<(String, String)> = service
+    let mapping: Vec<(String, String)> = app
         .db
         .call(|s| {
-            let raw = s
-                .setting("platform_destinations")?
-                .unwrap_or_else(|| "[]".into());
+            let raw = s.setting(DESTINATIONS)?.unwrap_or_else(|| "[]".into());
             Ok(serde_json::from_str(&raw).unwrap_or_default())
         })
         .await
         .map_err(|e| e.to_string())?;
     let mut mapping = mapping;
-    let list = link.list_targets().await.map_err(|e| e.to_string())?;
+    let list = link
+        .call(&ListTargets {})
+        .await
+        .map_err(|e| e.to_string())?;
     for d in dests.destinations {
         let Some(key) = Secret::new(d.key.as_str()) else {
             report
@@ -183,7 +187,7 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
         let target_id = match existing {
             None => {
                 let reply = link
-                    .create_target(&CreateTarget {
+                    .call(&CreateTarget {
                         name: d.name.clone(),
                         platform: d.platform.unwrap_or(Platform::Custom),
                         server: Some(d.server.clone()),
@@ -206,7 +210,7 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
             }
             Some(id) => {
                 let t = list.targets.iter().find(|x| x.config.id == id);
-                let stored = service
+                let stored = app
                     .keys
                     .get_async(&keys::stream_key_account(&id))
                     .await
@@ -217,7 +221,7 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
                     t.is_some_and(|t| t.config.server != d.server || t.config.name != d.name);
                 if changed || key_changed {
                     let r = link
-                        .update_target(&UpdateTarget {
+                        .call(&UpdateTarget {
                             id: id.clone(),
                             name: Some(d.name.clone()),
                             server: Some(d.server.clone()),
@@ -236,7 +240,7 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
                 id
             }
         };
-        let stored = service
+        let stored = app
             .keys
             .set_async(&keys::stream_key_account(&target_id), &key)
             .await;
@@ -247,13 +251,12 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
         }
     }
     let m = serde_json::to_string(&mapping).unwrap_or_else(|_| "[]".into());
-    service
-        .db
-        .call(move |s| s.set_setting("platform_destinations", Some(&m)))
+    app.db
+        .call(move |s| s.set_setting(DESTINATIONS, Some(&m)))
         .await
         .map_err(|e| e.to_string())?;
 
-    let now = now_ms();
+    let now = app.now_ms();
     let mut planned = Vec::new();
     for s in sets.sets {
         let (Ok(start_ms), Ok(end_ms)) = (s.start.ms(), s.end.ms()) else {
@@ -287,15 +290,14 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
             scene: s.scene,
         });
     }
-    let (from, to) = (now - crate::scheduler::FEED_LOOKBACK_MS, i64::MAX / 2);
-    report.sets = service
+    let (from, to) = (now - FEED_LOOKBACK_MS, i64::MAX / 2);
+    report.sets = app
         .db
-        .call(move |s| s.apply_sets(PLATFORM_SOURCE, "platform", &planned, from, to, now))
+        .call(move |s| s.apply_sets(PLATFORM_SOURCE, Origin::Platform, &planned, from, to, now))
         .await
         .map_err(|e| e.to_string())?;
-    service
-        .record(
-            "platform_pull",
+    app.record(
+            HistoryKind::PlatformPull,
             None,
             format!(
                 "pulled from the site: {} target(s) created, {} updated; sets {} new, {} changed, {} removed{}",
@@ -313,9 +315,9 @@ async fn fetch_and_apply(service: &Service, http: &reqwest::Client) -> Result<Pu
         )
         .await;
     if report.sets != (0, 0, 0) {
-        service.schedule_changed();
+        app.schedule_changed();
     }
-    if let Err(e) = service.resync(&link, false).await {
+    if let Err(e) = app.resync(&link, false).await {
         tracing::warn!("resync after a pull: {e}");
     }
     Ok(report)

@@ -1,131 +1,48 @@
-//! Schedule entries (sets) and iCalendar feed subscriptions in the database, plus overlap
-//! detection. The [`crate::scheduler`] task runs them.
-//!
-//! States: `planned` → `running` (set when the start is due, committed before anything starts, so
-//! a restart never starts it twice) → `done`; `planned` → `missed` when its end passed while the
-//! companion was not running; `cancelled` when deleted. Feed instances are keyed by
-//! (feed, UID#original start), so refreshes update them in place.
+//! Sets and calendar feeds in the database (the model is `crate::schedule`).
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
 
-use crate::ics::Instance;
-use crate::store::{Store, StoreError, json_list};
+use super::{Store, StoreError, json_list};
+use crate::schedule::ics::Instance;
+use crate::schedule::{Entry, EntryState, Feed, NewEntry, Origin, PlannedSet};
 
-/// One scheduled set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Entry {
-    /// Row id.
-    pub id: i64,
-    /// Title.
-    pub title: String,
-    /// Start (Unix ms).
-    pub start_ms: i64,
-    /// End (Unix ms).
-    pub end_ms: i64,
-    /// Target ids to start.
-    pub targets: Vec<String>,
-    /// Also start OBS's own stream.
-    pub start_main: bool,
-    /// Scene to switch to at the start.
-    pub scene: Option<String>,
-    /// `local` (API, CLI, dashboard) or `feed`.
-    pub origin: String,
-    /// The feed it came from.
-    pub feed_id: Option<i64>,
-    /// `planned`, `running`, `done`, `missed`, `cancelled`.
-    pub state: String,
-    /// When it actually started.
-    pub started_ms: Option<i64>,
-    /// When it actually ended.
-    pub ended_ms: Option<i64>,
-    /// Why it did not run as planned, if so.
-    pub note: Option<String>,
+impl ToSql for EntryState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
 }
 
-/// A new local entry (validated by the caller).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewEntry {
-    /// Title.
-    pub title: String,
-    /// Start (Unix ms).
-    pub start_ms: i64,
-    /// End (Unix ms).
-    pub end_ms: i64,
-    /// Target ids.
-    #[serde(default)]
-    pub targets: Vec<String>,
-    /// Also start OBS's own stream.
-    #[serde(default)]
-    pub start_main: bool,
-    /// Scene to switch to.
-    #[serde(default)]
-    pub scene: Option<String>,
+impl FromSql for EntryState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        EntryState::parse(text)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown set state {text:?}").into()))
+    }
 }
 
-/// An iCalendar subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Feed {
-    /// Row id.
-    pub id: i64,
-    /// URL (http or https).
-    pub url: String,
-    /// Targets every set of this feed starts.
-    pub targets: Vec<String>,
-    /// Also start OBS's own stream.
-    pub start_main: bool,
-    /// Scene to switch to.
-    pub scene: Option<String>,
-    /// Seconds between refreshes.
-    pub refresh_s: i64,
-    /// Last fetch (Unix ms).
-    pub last_fetch_ms: Option<i64>,
-    /// Last fetch error.
-    pub last_error: Option<String>,
-    /// Events the last fetch could not schedule, with reasons.
-    pub problems: Vec<String>,
+impl ToSql for Origin {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Origin {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(Origin::parse(value.as_str()?))
+    }
 }
 
 /// id, state, start, end, title, targets (JSON), start_main, scene of a stored set.
-type StoredSet = (i64, String, i64, i64, String, String, bool, Option<String>);
-
-/// The source id of sets pulled from the streamer's site (feeds have positive ids).
-pub const PLATFORM_SOURCE: i64 = -1;
-
-/// A set as a source (feed or site) describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedSet {
-    /// Stable identity within the source.
-    pub key: String,
-    /// Title.
-    pub title: String,
-    /// Start (Unix ms).
-    pub start_ms: i64,
-    /// End (Unix ms).
-    pub end_ms: i64,
-    /// Target ids.
-    pub targets: Vec<String>,
-    /// Also start OBS's own stream.
-    pub start_main: bool,
-    /// Scene to switch to.
-    pub scene: Option<String>,
-}
-
-/// Two sets that overlap in time and want the same outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Conflict {
-    /// First entry id.
-    pub a: i64,
-    /// Second entry id.
-    pub b: i64,
-    /// Shared targets (`obs` for OBS's own stream).
-    pub targets: Vec<String>,
-    /// A sentence.
-    pub message: String,
-}
+type StoredSet = (
+    i64,
+    EntryState,
+    i64,
+    i64,
+    String,
+    String,
+    bool,
+    Option<String>,
+);
 
 const ENTRY_COLUMNS: &str = "id, title, start_ms, end_ms, targets, start_main, scene, origin, \
     feed_id, state, started_ms, ended_ms, note";
@@ -163,28 +80,6 @@ fn feed_of(r: &Row) -> rusqlite::Result<Feed> {
         last_error: r.get(7)?,
         problems: serde_json::from_str(&problems).unwrap_or_default(),
     })
-}
-
-/// A time as Unix milliseconds or an RFC 3339 string (API requests and the site's schedule).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Time {
-    /// Unix milliseconds.
-    Ms(i64),
-    /// RFC 3339, any offset.
-    Text(String),
-}
-
-impl Time {
-    /// Unix milliseconds, or why the text is not a time.
-    pub fn ms(&self) -> Result<i64, String> {
-        match self {
-            Time::Ms(ms) => Ok(*ms),
-            Time::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .map_err(|e| format!("'{t}' is not an RFC 3339 time ({e})")),
-        }
-    }
 }
 
 impl Store {
@@ -228,7 +123,7 @@ impl Store {
     }
 
     /// Entries in `state`.
-    pub fn entries_in(&self, state: &str) -> Result<Vec<Entry>, StoreError> {
+    pub fn entries_in(&self, state: EntryState) -> Result<Vec<Entry>, StoreError> {
         let mut st = self.conn.prepare(&format!(
             "SELECT {ENTRY_COLUMNS} FROM schedule WHERE state = ?1 ORDER BY start_ms, id"
         ))?;
@@ -281,7 +176,7 @@ impl Store {
     pub fn finish_entry(
         &mut self,
         id: i64,
-        state: &str,
+        state: EntryState,
         now_ms: i64,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -390,7 +285,7 @@ impl Store {
                 scene: feed.scene.clone(),
             })
             .collect();
-        let r = self.apply_sets(feed.id, "feed", &sets, from_ms, to_ms, now_ms)?;
+        let r = self.apply_sets(feed.id, Origin::Feed, &sets, from_ms, to_ms, now_ms)?;
         self.conn.execute(
             "UPDATE feeds SET last_fetch_ms = ?2, last_error = NULL, problems = ?3 WHERE id = ?1",
             params![feed.id, now_ms, json_list(problems)],
@@ -404,7 +299,7 @@ impl Store {
     pub fn apply_sets(
         &mut self,
         feed_id: i64,
-        origin: &str,
+        origin: Origin,
         sets: &[PlannedSet],
         from_ms: i64,
         to_ms: i64,
@@ -434,7 +329,7 @@ impl Store {
                     added += 1;
                 }
                 Some((id, state, s, e, t, tg, sm, sc))
-                    if state == "planned"
+                    if state == EntryState::Planned
                         && (s != i.start_ms
                             || e != i.end_ms
                             || t != i.title
@@ -483,49 +378,11 @@ impl Store {
     }
 }
 
-/// Pairs of unfinished entries that overlap in time and share a target (or both start OBS's own
-/// stream). Reported to the user; the scheduler does not guess which one wins.
-pub fn conflicts(entries: &[Entry]) -> Vec<Conflict> {
-    let live: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.state == "planned" || e.state == "running")
-        .collect();
-    let mut out = Vec::new();
-    for (i, a) in live.iter().enumerate() {
-        for b in &live[i + 1..] {
-            if a.start_ms >= b.end_ms || b.start_ms >= a.end_ms {
-                continue;
-            }
-            let mut shared: Vec<String> = a
-                .targets
-                .iter()
-                .filter(|t| b.targets.contains(t))
-                .cloned()
-                .collect();
-            if a.start_main && b.start_main {
-                shared.push("obs".into());
-            }
-            if !shared.is_empty() {
-                out.push(Conflict {
-                    a: a.id,
-                    b: b.id,
-                    message: format!(
-                        "'{}' and '{}' overlap and both use {}",
-                        a.title,
-                        b.title,
-                        shared.join(", ")
-                    ),
-                    targets: shared,
-                });
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::ics::Instance;
+    use crate::schedule::{EntryState, NewEntry};
 
     fn new(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEntry {
         NewEntry {
@@ -554,18 +411,18 @@ mod tests {
         );
         // A second look (say after a restart) does not hand it out again.
         assert!(s.take_due(1_500).unwrap().is_empty());
-        assert_eq!(s.entries_in("running").unwrap().len(), 1);
+        assert_eq!(s.entries_in(EntryState::Running).unwrap().len(), 1);
         // B's whole slot passes while nobody looks: missed, never started.
         let missed = s.take_missed(3_500).unwrap();
         assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![b.id]);
         assert!(s.take_due(3_600).unwrap().is_empty());
-        s.finish_entry(a.id, "done", 5_000, None).unwrap();
+        s.finish_entry(a.id, EntryState::Done, 5_000, None).unwrap();
         let a = s.entry(a.id).unwrap().unwrap();
         assert_eq!(
-            (a.state.as_str(), a.started_ms, a.ended_ms),
-            ("done", Some(1_000), Some(5_000))
+            (a.state, a.started_ms, a.ended_ms),
+            (EntryState::Done, Some(1_000), Some(5_000))
         );
-        assert_eq!(s.entry(b.id).unwrap().unwrap().state, "missed");
+        assert_eq!(s.entry(b.id).unwrap().unwrap().state, EntryState::Missed);
         // Listing: upcoming/running plus recent past.
         assert_eq!(s.entries(10_000, 10).unwrap().len(), 2);
         assert_eq!(s.entries(10_000, 1).unwrap().len(), 1);
@@ -623,22 +480,10 @@ mod tests {
             .unwrap();
         assert_eq!(r, (0, 0, 0));
         assert!(s.delete_feed(feed.id).unwrap());
-        assert_eq!(s.entries_in("running").unwrap().len(), 1, "history stays");
-    }
-
-    #[test]
-    fn overlaps_on_shared_outputs_are_conflicts() {
-        let mut s = Store::open_in_memory().unwrap();
-        s.add_entry(&new("A", 0, 10, &["t1", "t2"]), 0).unwrap();
-        s.add_entry(&new("B", 5, 15, &["t2"]), 0).unwrap();
-        s.add_entry(&new("C", 5, 15, &["t3"]), 0).unwrap();
-        s.add_entry(&new("D", 10, 20, &["t1"]), 0).unwrap();
-        let c = conflicts(&s.entries(0, 0).unwrap());
-        assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(
-            (c[0].a, c[0].b, c[0].targets.clone()),
-            (1, 2, vec!["t2".to_string()])
+            s.entries_in(EntryState::Running).unwrap().len(),
+            1,
+            "history stays"
         );
-        assert!(c[0].message.contains("'A' and 'B'"));
     }
 }

@@ -1,0 +1,129 @@
+//! Now playing: the track on air (from the API, the CLI or a DJ-software reader), a tempo measured
+//! outside OBS (`deckcast listen`), the readers' configuration, and tempo readings from OBS.
+use deckcast_protocol::nowplaying::{SetNowPlaying, SetTempo, TempoChanged, Track, check_bpm};
+use serde::{Deserialize, Serialize};
+
+use super::{App, AppError};
+use crate::readers::{self, Source};
+use crate::store::HistoryKind;
+use crate::webhooks::WebhookEvent;
+
+/// `PUT /nowplaying/tempo`: a tempo measured outside OBS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TempoInput {
+    /// The tempo.
+    pub bpm: f64,
+}
+
+/// The configured DJ-software readers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    /// The readers.
+    pub sources: Vec<Source>,
+}
+
+impl App {
+    /// Shows `track` in OBS's Now Playing sources if it changed: `SetNowPlaying`, the live
+    /// picture, history and the `nowplaying` webhook. Returns false if it was already shown.
+    pub async fn set_now_playing(&self, track: Track) -> Result<bool, AppError> {
+        let track = track
+            .validated()
+            .map_err(|e| AppError::invalid(e.message))?;
+        let same = {
+            let np = self.live.get().now_playing;
+            np.artist == track.artist
+                && np.title == track.title
+                && np.album == track.album
+                && np.library_bpm == track.bpm
+        };
+        if same {
+            return Ok(false);
+        }
+        self.obs()?
+            .call(&SetNowPlaying {
+                track: track.clone(),
+            })
+            .await?;
+        self.live.update(|s| {
+            s.now_playing.artist.clone_from(&track.artist);
+            s.now_playing.title.clone_from(&track.title);
+            s.now_playing.album.clone_from(&track.album);
+            s.now_playing.library_bpm = track.bpm;
+        });
+        self.record(
+            HistoryKind::NowPlaying,
+            None,
+            format!("now playing: {} – {}", track.artist, track.title),
+        )
+        .await;
+        self.publish(WebhookEvent::NowPlaying {
+            artist: track.artist,
+            title: track.title,
+            album: track.album,
+            bpm: track.bpm,
+        })
+        .await;
+        Ok(true)
+    }
+
+    /// A live tempo measured outside OBS: the Now Playing sources show it as `{bpm}` while it is
+    /// set (`SetTempo`), and the live picture shows it as the live tempo.
+    pub async fn set_tempo(&self, input: TempoInput, source: &str) -> Result<(), AppError> {
+        let bpm = check_bpm(input.bpm).map_err(|e| AppError::invalid(e.message))?;
+        let bpm = (bpm * 10.0).round() / 10.0;
+        self.obs()?
+            .call(&SetTempo {
+                bpm: Some(bpm),
+                source: source.to_owned(),
+            })
+            .await?;
+        self.live.update(|s| {
+            s.now_playing.bpm = Some(bpm);
+            s.now_playing.confidence = None;
+            s.now_playing.audio_source = Some(source.to_owned());
+        });
+        Ok(())
+    }
+
+    /// A Now Playing source's stable tempo changed (an OBS event).
+    pub fn on_tempo(&self, t: TempoChanged) {
+        self.live.update(|s| {
+            s.now_playing.bpm = Some(t.bpm);
+            s.now_playing.confidence = Some(t.confidence);
+            s.now_playing.audio_source = Some(t.audio_source);
+        });
+    }
+
+    /// The configured readers.
+    pub async fn sources(&self) -> Result<Sources, AppError> {
+        let raw = self.db.call(|s| s.setting(readers::SOURCES)).await?;
+        Ok(Sources {
+            sources: raw
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Replaces the configured readers (they restart with the new list).
+    pub async fn set_sources(&self, req: Sources) -> Result<Sources, AppError> {
+        for s in &req.sources {
+            if let Some(why) = s.problem() {
+                return Err(AppError::invalid(why));
+            }
+        }
+        let raw = serde_json::to_string(&req.sources).unwrap_or_else(|_| "[]".into());
+        self.db
+            .call(move |s| s.set_setting(readers::SOURCES, Some(&raw)))
+            .await?;
+        self.sources_changed.send_modify(|v| *v += 1);
+        self.record(
+            HistoryKind::NowPlayingSource,
+            None,
+            format!("{} now-playing source(s) configured", req.sources.len()),
+        )
+        .await;
+        Ok(req)
+    }
+}

@@ -1,0 +1,249 @@
+//! The streamer's site (where webhooks go, how often health summaries are sent, the pull) and the
+//! companion's own status.
+use serde::{Deserialize, Serialize};
+
+use super::pull::{self as platform_pull, PullReport};
+use super::{App, AppError};
+use crate::live::{NowPlayingView, ObsConn, SyncStatus};
+use crate::obs::{MainStream, ObsStats};
+use crate::store::{HistoryKind, OutboxItem};
+use crate::webhooks::{HEALTH_INTERVAL, WEBHOOK_SECRET, WEBHOOK_URL, sync_status};
+
+/// `GET /platform`: webhook and pull settings with the delivery status. The signing secret and the
+/// site's token are never returned, only whether they are in the keyring.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Platform {
+    /// Delivery status.
+    #[serde(flatten)]
+    pub sync: SyncStatus,
+    /// Seconds between health summaries.
+    pub health_interval_s: u64,
+    /// A signing secret is in the keyring.
+    pub secret_in_keyring: bool,
+    /// The site's base URL for pulls.
+    pub base_url: Option<String>,
+    /// Seconds between pulls.
+    pub pull_interval_s: i64,
+    /// The site's token is in the keyring.
+    pub token_in_keyring: bool,
+    /// Last successful pull (Unix ms).
+    pub last_pull_ms: Option<i64>,
+    /// Why the last pull failed.
+    pub last_pull_error: Option<String>,
+}
+
+/// `PUT /platform`: what to change (absent fields stay).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Configure {
+    /// `null` turns webhooks off; absent leaves them as they are.
+    #[serde(default, deserialize_with = "some")]
+    pub webhook_url: Option<Option<String>>,
+    /// Seconds between health summaries (5–3600).
+    #[serde(default)]
+    pub health_interval_s: Option<u64>,
+    /// The site's base URL for pulls; `null` turns pulling off.
+    #[serde(default, deserialize_with = "some")]
+    pub base_url: Option<Option<String>>,
+    /// Seconds between pulls (30–86400).
+    #[serde(default)]
+    pub pull_interval_s: Option<u64>,
+}
+
+/// Tells a field set to `null` (Some(None)) from an absent one (None).
+fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The outbox as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outbox {
+    /// The newest events.
+    pub events: Vec<OutboxItem>,
+}
+
+/// The companion itself.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Companion {
+    /// Its version.
+    pub version: &'static str,
+    /// The vendor protocol it speaks.
+    pub protocol_version: u32,
+    /// Whether secrets can be stored.
+    pub keyring: bool,
+    /// Why not, if not.
+    pub keyring_error: Option<String>,
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The companion.
+    pub companion: Companion,
+    /// The link to OBS.
+    pub obs: ObsConn,
+    /// OBS's own stream.
+    pub main_stream: MainStream,
+    /// OBS's counters.
+    pub stats: Option<ObsStats>,
+    /// Now playing.
+    pub now_playing: NowPlayingView,
+}
+
+fn http_url(u: &Option<Option<String>>) -> bool {
+    u.as_ref()
+        .and_then(Option::as_ref)
+        .is_none_or(|u| u.starts_with("http://") || u.starts_with("https://"))
+}
+
+impl App {
+    /// The companion, OBS and now playing.
+    pub fn status(&self) -> Status {
+        let snap = self.live.get();
+        Status {
+            companion: Companion {
+                version: env!("CARGO_PKG_VERSION"),
+                protocol_version: deckcast_protocol::PROTOCOL_VERSION,
+                keyring: self.keys.available(),
+                keyring_error: self.keys.unavailable_reason().map(str::to_owned),
+            },
+            obs: snap.obs,
+            main_stream: snap.main_stream,
+            stats: snap.stats,
+            now_playing: snap.now_playing,
+        }
+    }
+
+    /// Webhook and pull settings and status.
+    pub async fn platform(&self) -> Result<Platform, AppError> {
+        let (sync, base_url, pull_interval_s, last_pull_ms, last_pull_error) = self
+            .db
+            .call(|s| {
+                Ok((
+                    sync_status(s)?,
+                    s.setting(platform_pull::BASE_URL)?,
+                    s.setting(platform_pull::PULL_INTERVAL)?
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(300),
+                    s.setting(platform_pull::LAST_PULL_MS)?
+                        .and_then(|v| v.parse().ok()),
+                    s.setting(platform_pull::LAST_PULL_ERROR)?,
+                ))
+            })
+            .await?;
+        let secret_in_keyring = self
+            .keys
+            .get_async(WEBHOOK_SECRET)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        let token_in_keyring = self
+            .keys
+            .get_async(platform_pull::TOKEN)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        Ok(Platform {
+            sync,
+            health_interval_s: self.health_interval_s(),
+            secret_in_keyring,
+            base_url,
+            pull_interval_s,
+            token_in_keyring,
+            last_pull_ms,
+            last_pull_error,
+        })
+    }
+
+    /// Changes webhook and pull settings (a signing secret is created the first time webhooks are
+    /// turned on).
+    pub async fn configure_platform(&self, req: Configure) -> Result<Platform, AppError> {
+        if !http_url(&req.base_url) {
+            return Err(AppError::invalid(
+                "baseUrl must be an http:// or https:// address",
+            ));
+        }
+        if let Some(n) = req.pull_interval_s
+            && !(30..=86_400).contains(&n)
+        {
+            return Err(AppError::invalid("pullIntervalS must be 30 to 86400"));
+        }
+        if !http_url(&req.webhook_url) {
+            return Err(AppError::invalid(
+                "webhookUrl must be an http:// or https:// address",
+            ));
+        }
+        if let Some(n) = req.health_interval_s
+            && !(5..=3600).contains(&n)
+        {
+            return Err(AppError::invalid("healthIntervalS must be 5 to 3600"));
+        }
+        if matches!(req.webhook_url, Some(Some(_)))
+            && self.keys.get_async(WEBHOOK_SECRET).await?.is_none()
+        {
+            // A signing secret must exist in the keyring before anything is sent.
+            self.keys
+                .set_async(WEBHOOK_SECRET, &crate::keys::random_token())
+                .await?;
+        }
+        let (url, base, interval, pull) = (
+            req.webhook_url.clone(),
+            req.base_url.clone(),
+            req.health_interval_s,
+            req.pull_interval_s,
+        );
+        self.db
+            .call(move |s| {
+                if let Some(u) = url {
+                    s.set_setting(WEBHOOK_URL, u.as_deref())?;
+                }
+                if let Some(b) = base {
+                    s.set_setting(platform_pull::BASE_URL, b.as_deref())?;
+                }
+                if let Some(n) = interval {
+                    s.set_setting(HEALTH_INTERVAL, Some(&n.to_string()))?;
+                }
+                if let Some(n) = pull {
+                    s.set_setting(platform_pull::PULL_INTERVAL, Some(&n.to_string()))?;
+                }
+                Ok(())
+            })
+            .await?;
+        if let Some(n) = interval {
+            self.set_health_interval_s(n);
+        }
+        self.record(
+            HistoryKind::Platform,
+            None,
+            match &req.webhook_url {
+                Some(Some(u)) => format!("webhooks go to {u}"),
+                Some(None) => "webhooks turned off".into(),
+                None => "platform settings changed".into(),
+            },
+        )
+        .await;
+        self.platform().await
+    }
+
+    /// The newest outbox rows.
+    pub async fn outbox(&self, limit: u32) -> Result<Outbox, AppError> {
+        let limit = limit.clamp(1, 5000);
+        Ok(Outbox {
+            events: self.db.call(move |s| s.outbox(limit)).await?,
+        })
+    }
+
+    /// Pulls destinations and sets from the site now.
+    pub async fn pull_now(&self) -> Result<PullReport, AppError> {
+        platform_pull::pull(self).await.map_err(AppError::Platform)
+    }
+}

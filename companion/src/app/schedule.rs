@@ -1,0 +1,395 @@
+//! Sets and calendar feeds: adding, cancelling, fetching feeds, and ending sets (the scheduler
+//! starts and ends them on time through these).
+use std::time::Duration;
+
+use deckcast_protocol::targets::StopTarget;
+use serde::{Deserialize, Serialize};
+
+use super::{App, AppError};
+use crate::live::ObsState;
+use crate::schedule::{
+    Conflict, Entry, EntryState, FEED_HORIZON_MS, FEED_LOOKBACK_MS, Feed, NewEntry, Time, conflicts,
+};
+use crate::store::{HistoryKind, StoreError};
+use crate::webhooks::WebhookEvent;
+
+/// The schedule as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Upcoming and running sets, then recent past ones, by start.
+    pub entries: Vec<Entry>,
+    /// Overlapping sets that want the same outputs.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// `POST /schedule`: a set to add.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddEntry {
+    /// Title (1–200 characters).
+    pub title: String,
+    /// Start.
+    pub start: Time,
+    /// End.
+    pub end: Time,
+    /// Targets to start.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    #[serde(default)]
+    pub start_main: bool,
+    /// Scene to switch to at the start.
+    #[serde(default)]
+    pub scene: Option<String>,
+}
+
+/// `POST /feeds`: a calendar to subscribe to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddFeed {
+    /// http(s) URL of the .ics feed.
+    pub url: String,
+    /// Targets every set of the feed starts.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    #[serde(default)]
+    pub start_main: bool,
+    /// Scene to switch to.
+    #[serde(default)]
+    pub scene: Option<String>,
+    /// Minutes between refreshes (default 15).
+    #[serde(default)]
+    pub refresh_minutes: Option<u32>,
+}
+
+/// A feed after adding or refreshing it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedReply {
+    /// The feed.
+    pub feed: Feed,
+    /// Error of the fetch, if it failed (the feed is kept and retried).
+    pub fetch_error: Option<String>,
+}
+
+/// The subscriptions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Feeds {
+    /// Every feed.
+    pub feeds: Vec<Feed>,
+}
+
+impl App {
+    /// Upcoming, running and the newest `past` finished sets, with conflicts.
+    pub async fn schedule(&self, past: u32) -> Result<Schedule, AppError> {
+        let past = past.min(500);
+        let now = self.now_ms();
+        let entries = self.db.call(move |s| s.entries(now, past)).await?;
+        let conflicts = conflicts(&entries);
+        Ok(Schedule { entries, conflicts })
+    }
+
+    /// Unknown targets are refused while OBS is connected (otherwise the scheduler reports them
+    /// when the set runs).
+    fn check_targets(&self, targets: &[String]) -> Result<(), AppError> {
+        let snap = self.live.get();
+        if snap.obs.state != ObsState::Connected {
+            return Ok(());
+        }
+        match targets
+            .iter()
+            .find(|t| !snap.targets.iter().any(|x| &x.id == *t))
+        {
+            Some(t) => Err(AppError::NotFound(format!("no target with id '{t}'"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Schedules a set.
+    pub async fn add_set(&self, req: AddEntry) -> Result<Entry, AppError> {
+        let title = req.title.trim().to_owned();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(AppError::invalid("title must be 1 to 200 characters"));
+        }
+        let start_ms = req
+            .start
+            .ms()
+            .map_err(|e| AppError::invalid(format!("start: {e}")))?;
+        let end_ms = req
+            .end
+            .ms()
+            .map_err(|e| AppError::invalid(format!("end: {e}")))?;
+        if end_ms <= start_ms {
+            return Err(AppError::invalid("end must be after start"));
+        }
+        if end_ms <= self.now_ms() {
+            return Err(AppError::invalid("the set is already over"));
+        }
+        if req.targets.is_empty() && !req.start_main {
+            return Err(AppError::invalid("a set needs targets, startMain, or both"));
+        }
+        self.check_targets(&req.targets)?;
+        let entry = NewEntry {
+            title,
+            start_ms,
+            end_ms,
+            targets: req.targets,
+            start_main: req.start_main,
+            scene: req.scene.filter(|s| !s.trim().is_empty()),
+        };
+        let now = self.now_ms();
+        let e = self.db.call(move |s| s.add_entry(&entry, now)).await?;
+        self.record(
+            HistoryKind::ScheduleAdded,
+            None,
+            format!("set '{}' scheduled", e.title),
+        )
+        .await;
+        self.schedule_changed();
+        Ok(e)
+    }
+
+    /// Cancels a set; a running one stops the outputs no other running set needs.
+    pub async fn cancel_set(&self, id: i64) -> Result<(), AppError> {
+        let Some(e) = self.db.call(move |s| s.entry(id)).await? else {
+            return Err(AppError::NotFound(format!("no set {id}")));
+        };
+        match e.state {
+            EntryState::Running => {
+                let running = self.db.call(|s| s.entries_in(EntryState::Running)).await?;
+                let others: Vec<&Entry> = running.iter().filter(|o| o.id != id).collect();
+                self.finish_set(&e, &others, EntryState::Cancelled).await;
+            }
+            EntryState::Planned => {
+                let now = self.now_ms();
+                self.db
+                    .call(move |s| {
+                        s.finish_entry(
+                            id,
+                            EntryState::Cancelled,
+                            now,
+                            Some("cancelled by the user"),
+                        )
+                    })
+                    .await?;
+                self.record(
+                    HistoryKind::ScheduleCancelled,
+                    None,
+                    format!("set '{}' cancelled", e.title),
+                )
+                .await;
+                self.schedule_changed();
+            }
+            other => {
+                return Err(AppError::Conflict(format!(
+                    "set {id} is {} and cannot be cancelled",
+                    other.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops what the set started (unless another running set still needs it) and ends it as
+    /// `state` (done or cancelled).
+    pub async fn finish_set(&self, e: &Entry, others: &[&Entry], state: EntryState) {
+        if let Some(link) = self.link() {
+            for id in &e.targets {
+                if others.iter().any(|o| o.targets.contains(id)) {
+                    continue;
+                }
+                match link.call(&StopTarget::new(id.as_str())).await {
+                    Ok(reply) => {
+                        self.observe_state(id, reply.target.state, reply.target.last_error)
+                            .await
+                    }
+                    Err(err) => tracing::warn!("set '{}': stopping {id}: {err}", e.title),
+                }
+            }
+            if e.start_main
+                && !others.iter().any(|o| o.start_main)
+                && let Err(err) = link.stop_main_stream().await
+            {
+                tracing::warn!("set '{}': stopping OBS's stream: {err}", e.title);
+            }
+        }
+        let (id, now) = (e.id, self.now_ms());
+        if let Err(err) = self
+            .db
+            .call(move |s| s.finish_entry(id, state, now, None))
+            .await
+        {
+            tracing::error!("schedule: {err}");
+        }
+        let verb = if state == EntryState::Done {
+            "ended"
+        } else {
+            "was cancelled"
+        };
+        self.record(
+            HistoryKind::ScheduleEnded,
+            None,
+            format!("set '{}' {verb}", e.title),
+        )
+        .await;
+        self.schedule_changed();
+    }
+
+    /// Tells dashboards the schedule changed and queues a `schedule` webhook with the upcoming sets.
+    pub fn schedule_changed(&self) {
+        self.live.update(|s| s.schedule_version += 1);
+        let (db, now) = (self.db.clone(), self.now_ms());
+        tokio::spawn(async move {
+            let r = db
+                .call(move |s| {
+                    let entries: Vec<Entry> = s
+                        .entries(now, 0)?
+                        .into_iter()
+                        .filter(|e| e.state.is_open())
+                        .collect();
+                    crate::webhooks::enqueue(s, &WebhookEvent::Schedule { entries }, now)
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!("webhook outbox: {e}");
+            }
+        });
+    }
+
+    /// The subscriptions.
+    pub async fn feeds(&self) -> Result<Feeds, AppError> {
+        Ok(Feeds {
+            feeds: self.db.call(|s| s.feeds()).await?,
+        })
+    }
+
+    /// Subscribes to a calendar and fetches it once.
+    pub async fn add_feed(&self, req: AddFeed) -> Result<FeedReply, AppError> {
+        let url = req.url.trim().to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
+            return Err(AppError::invalid(
+                "url must be an http:// or https:// address",
+            ));
+        }
+        if req.targets.is_empty() && !req.start_main {
+            return Err(AppError::invalid(
+                "a feed needs targets, startMain, or both",
+            ));
+        }
+        self.check_targets(&req.targets)?;
+        let refresh_s = i64::from(req.refresh_minutes.unwrap_or(15).clamp(1, 24 * 60)) * 60;
+        let (targets, start_main, scene) = (req.targets, req.start_main, req.scene);
+        let u = url.clone();
+        let now = self.now_ms();
+        let feed = self
+            .db
+            .call(move |s| s.add_feed(&u, &targets, start_main, scene.as_deref(), refresh_s, now))
+            .await
+            .map_err(|e| match e {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    AppError::Conflict(format!("already subscribed to {url}"))
+                }
+                other => other.into(),
+            })?;
+        self.refreshed(feed.id).await
+    }
+
+    /// Fetches a feed now.
+    pub async fn refresh_feed_now(&self, id: i64) -> Result<FeedReply, AppError> {
+        if self.db.call(move |s| s.feed(id)).await?.is_none() {
+            return Err(AppError::NotFound(format!("no feed {id}")));
+        }
+        self.refreshed(id).await
+    }
+
+    async fn refreshed(&self, id: i64) -> Result<FeedReply, AppError> {
+        let fetch_error = self.refresh_feed(id).await.err();
+        let feed = self
+            .db
+            .call(move |s| s.feed(id))
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no feed {id}")))?;
+        Ok(FeedReply { feed, fetch_error })
+    }
+
+    /// Unsubscribes (planned sets of the feed go; running and past ones stay in the history).
+    pub async fn delete_feed(&self, id: i64) -> Result<(), AppError> {
+        if self.db.call(move |s| s.delete_feed(id)).await? {
+            self.schedule_changed();
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("no feed {id}")))
+        }
+    }
+
+    /// Fetches and applies one feed; returns (added, updated, removed) or the reason it failed.
+    pub async fn refresh_feed(&self, id: i64) -> Result<(usize, usize, usize), String> {
+        let feed = self
+            .db
+            .call(move |s| s.feed(id))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no feed {id}"))?;
+        let now = self.now_ms();
+        let fetched = async {
+            let resp = self
+                .http
+                .get(&feed.url)
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .map_err(|e| format!("fetching {}: {e}", feed.url))?;
+            if !resp.status().is_success() {
+                return Err(format!("fetching {}: HTTP {}", feed.url, resp.status()));
+            }
+            resp.text()
+                .await
+                .map_err(|e| format!("reading {}: {e}", feed.url))
+        }
+        .await;
+        let text = match fetched {
+            Ok(t) => t,
+            Err(why) => {
+                let w = why.clone();
+                let _ = self.db.call(move |s| s.feed_failed(id, now, &w)).await;
+                return Err(why);
+            }
+        };
+        let (from, to) = (now - FEED_LOOKBACK_MS, now + FEED_HORIZON_MS);
+        let parsed =
+            tokio::task::spawn_blocking(move || crate::schedule::ics::instances(&text, from, to))
+                .await
+                .map_err(|e| e.to_string())?;
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!("{}: {e}", feed.url);
+                let w = why.clone();
+                let _ = self.db.call(move |s| s.feed_failed(id, now, &w)).await;
+                return Err(why);
+            }
+        };
+        let f = feed.clone();
+        let result = self
+            .db
+            .call(move |s| s.apply_feed(&f, &parsed.instances, &parsed.problems, from, to, now))
+            .await
+            .map_err(|e| e.to_string())?;
+        if result != (0, 0, 0) {
+            self.record(
+                HistoryKind::ScheduleFeed,
+                None,
+                format!(
+                    "calendar {}: {} new, {} changed, {} removed",
+                    feed.url, result.0, result.1, result.2
+                ),
+            )
+            .await;
+            self.schedule_changed();
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,358 @@
+//! The companion against the fake obs-websocket (`crate::obs::fake`), on tokio's paused clock:
+//! the supervisor reconnecting with backoff and resyncing, keys pushed only for targets the
+//! companion knows, a scheduled set starting and ending on time, and OBS restarting mid-set. Real
+//! database (SQLite in memory), real keyring API (in-memory store); only OBS is scripted.
+use std::sync::Arc;
+use std::time::Duration;
+
+use deckcast_protocol::targets::{SetStreamKey, StartTarget, TargetState};
+use deckcast_secrets::{KeyStore, MemoryStore, Secret};
+use tokio::sync::watch;
+
+use super::schedule::AddEntry;
+use super::{App, Clock, Role};
+use crate::keys::{Keys, stream_key_account};
+use crate::live::ObsState;
+use crate::obs::Connector;
+use crate::obs::fake::FakeObs;
+use crate::schedule::{EntryState, Time};
+use crate::store::{Db, HistoryKind, Store, TargetMeta};
+use crate::supervisor::{self, Dialer, SupervisorConfig};
+
+struct Rig {
+    app: Arc<App>,
+    fake: Arc<FakeObs>,
+    keys: Arc<MemoryStore>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Rig {
+    fn new(fake: Arc<FakeObs>) -> Rig {
+        let keys = Arc::new(MemoryStore::default());
+        let app = App::with_clock(
+            Role::Service,
+            Db::new(Store::open_in_memory().unwrap()),
+            Keys::with_store(keys.clone()),
+            crate::web::http_client(),
+            Clock::tokio(),
+        );
+        Rig {
+            app,
+            fake,
+            keys,
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Targets the companion created earlier: in its database, keys in its keyring.
+    async fn knows(&self, id: &str, key: &str) {
+        let meta = TargetMeta {
+            id: id.into(),
+            name: id.to_uppercase(),
+            platform: "custom".into(),
+            server: "rtmp://127.0.0.1:1935/live".into(),
+        };
+        self.app
+            .db
+            .call(move |s| s.upsert_target(&meta, 1))
+            .await
+            .unwrap();
+        self.keys
+            .set(&stream_key_account(id), &Secret::new(key).unwrap())
+            .unwrap();
+    }
+
+    fn supervise(&mut self) {
+        self.tasks.push(tokio::spawn(supervisor::run(
+            Arc::clone(&self.app),
+            Dialer::Fixed(Connector::Fake(Arc::clone(&self.fake))),
+            SupervisorConfig::default(),
+            self.stop.subscribe(),
+        )));
+    }
+
+    fn schedule(&mut self) {
+        self.tasks.push(tokio::spawn(crate::scheduler::run(
+            Arc::clone(&self.app),
+            self.stop.subscribe(),
+        )));
+    }
+
+    /// Waits (on the paused clock) until `done` holds; fails after `limit` of virtual time.
+    async fn until(&self, what: &str, limit: Duration, done: impl Fn(&Rig) -> bool) {
+        let start = tokio::time::Instant::now();
+        while !done(self) {
+            assert!(
+                start.elapsed() < limit,
+                "{what}: not within {limit:?}\nrequests: {:?}\nsnapshot: {:?}",
+                self.fake.requests(),
+                self.app.live.get()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.app.live.get().obs.state == ObsState::Connected
+    }
+
+    async fn history(&self) -> Vec<(HistoryKind, String)> {
+        let events = self.app.history(1000).await.unwrap().events;
+        events
+            .into_iter()
+            .rev()
+            .map(|e| {
+                let kind = match e.kind.as_str() {
+                    "obs_connected" => HistoryKind::ObsConnected,
+                    "obs_lost" => HistoryKind::ObsLost,
+                    "key_pushed" => HistoryKind::KeyPushed,
+                    "schedule_started" => HistoryKind::ScheduleStarted,
+                    "schedule_ended" => HistoryKind::ScheduleEnded,
+                    _ => HistoryKind::TargetState,
+                };
+                (kind, e.message)
+            })
+            .collect()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_supervisor_reconnects_with_backoff_and_resyncs() {
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", Some("ka"));
+    fake.set_up(false);
+    let mut rig = Rig::new(fake);
+    rig.supervise();
+    rig.until("five attempts", Duration::from_secs(60), |r| {
+        r.fake.connects().len() >= 5
+    })
+    .await;
+    let at = rig.fake.connects();
+    let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert_eq!(&gaps[..4], [1, 2, 4, 8], "exponential backoff from 1 s");
+    assert_eq!(rig.app.live.get().obs.state, ObsState::Disconnected);
+
+    // OBS comes up: the next attempt connects and resyncs the targets.
+    rig.fake.set_up(true);
+    rig.until("connected", Duration::from_secs(60), Rig::connected)
+        .await;
+    let snap = rig.app.live.get();
+    assert_eq!(snap.targets.len(), 1);
+    assert_eq!(
+        (snap.targets[0].id.as_str(), snap.targets[0].has_key),
+        ("a", true)
+    );
+
+    // OBS crashes and restarts at once: the link dies, the outage is recorded, the backoff starts
+    // over at 1 s and the picture is read again.
+    let before = rig.fake.connects().len();
+    let lost_at = tokio::time::Instant::now();
+    rig.fake.restart();
+    rig.until("reconnected", Duration::from_secs(10), |r| {
+        r.fake.connects().len() > before && r.connected()
+    })
+    .await;
+    let again = rig.fake.connects()[before];
+    assert!(
+        again - lost_at <= Duration::from_millis(1_500),
+        "reconnected after {:?}",
+        again - lost_at
+    );
+    let history = rig.history().await;
+    let kinds: Vec<HistoryKind> = history.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| matches!(k, HistoryKind::ObsConnected | HistoryKind::ObsLost))
+            .collect::<Vec<_>>(),
+        [
+            &HistoryKind::ObsConnected,
+            &HistoryKind::ObsLost,
+            &HistoryKind::ObsConnected
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .any(|(k, m)| *k == HistoryKind::ObsConnected
+                && m.starts_with("OBS connection back after")),
+        "{history:?}"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_go_to_obs_only_for_targets_the_companion_knows() {
+    let fake = FakeObs::new();
+    // The plugin lists three targets without keys: one the companion created, one whose key
+    // happens to be in the keyring but that the companion never recorded (a peer could have read
+    // its id somewhere), and one the companion knows nothing about.
+    fake.add_target("known", "Known", None);
+    fake.add_target("stranger", "Stranger", None);
+    fake.add_target("other", "Other", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("known", "k_known").await;
+    rig.keys
+        .set(
+            &stream_key_account("stranger"),
+            &Secret::new("k_stranger").unwrap(),
+        )
+        .unwrap();
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    rig.until("the key push", Duration::from_secs(10), |r| {
+        r.fake.key_of("known").is_some()
+    })
+    .await;
+    assert_eq!(rig.fake.key_of("known").as_deref(), Some("k_known"));
+    assert_eq!(rig.fake.key_of("stranger"), None);
+    let pushed: Vec<String> = rig
+        .fake
+        .requests_of::<SetStreamKey>()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(pushed, ["known"]);
+    rig.stop().await;
+}
+
+fn set_in(app: &App, start_in: Duration, length: Duration) -> AddEntry {
+    let start = app.now_ms() + start_in.as_millis() as i64;
+    AddEntry {
+        title: "Friday".into(),
+        start: Time::Ms(start),
+        end: Time::Ms(start + length.as_millis() as i64),
+        targets: vec!["a".into()],
+        start_main: true,
+        scene: Some("Live".into()),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_set_starts_and_ends_on_time() {
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let set = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(60),
+            Duration::from_secs(120),
+        ))
+        .await
+        .unwrap();
+    let added = tokio::time::Instant::now();
+    rig.until("the set's start", Duration::from_secs(90), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live) && r.fake.main_stream_live()
+    })
+    .await;
+    let started = added.elapsed();
+    assert!(
+        (Duration::from_secs(59)..Duration::from_secs(62)).contains(&started),
+        "started after {started:?}"
+    );
+    assert_eq!(rig.fake.scene_switches(), ["Live"]);
+    assert_eq!(
+        rig.fake.key_of("a").as_deref(),
+        Some("ka"),
+        "the key came first"
+    );
+    rig.until("the set's end", Duration::from_secs(200), |r| {
+        r.fake.target_state("a") == Some(TargetState::Idle) && !r.fake.main_stream_live()
+    })
+    .await;
+    let ended = added.elapsed();
+    assert!(
+        (Duration::from_secs(179)..Duration::from_secs(182)).contains(&ended),
+        "ended after {ended:?}"
+    );
+    let id = set.id;
+    let entry = rig
+        .app
+        .db
+        .call(move |s| s.entry(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    assert_eq!(
+        rig.fake.requests_of::<StartTarget>().len(),
+        1,
+        "started once"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn obs_restarting_in_the_middle_of_a_set_gets_its_outputs_back() {
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    rig.app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+        ))
+        .await
+        .unwrap();
+    rig.until("the set's start", Duration::from_secs(30), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    // OBS crashes: its targets come back idle and the plugin lost the key it was given.
+    rig.fake.set_up(false);
+    rig.fake.restart();
+    rig.until("the outage noticed", Duration::from_secs(10), |r| {
+        !r.connected()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    rig.fake.set_up(true);
+    rig.until("the set's outputs back", Duration::from_secs(60), |r| {
+        r.connected()
+            && r.fake.target_state("a") == Some(TargetState::Live)
+            && r.fake.main_stream_live()
+    })
+    .await;
+    assert_eq!(
+        rig.fake.key_of("a").as_deref(),
+        Some("ka"),
+        "the key was pushed again"
+    );
+    assert_eq!(rig.fake.requests_of::<StartTarget>().len(), 2);
+    assert_eq!(
+        rig.fake.scene_switches(),
+        ["Live"],
+        "the scene is switched only once"
+    );
+    let sessions = rig.app.history(10).await.unwrap().sessions;
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.end_reason.as_deref() == Some("obs_lost")),
+        "{sessions:?}"
+    );
+    rig.stop().await;
+}

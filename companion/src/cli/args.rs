@@ -1,0 +1,402 @@
+//! The command line as clap types: commands, their arguments and flags.
+use clap::{Args, Parser, Subcommand};
+use deckcast_dsp::tempo::Correction;
+use deckcast_protocol::targets::Platform;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deckcast",
+    version,
+    about = "Deckcast companion: multistreaming and live tools for OBS Studio"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the companion: follow OBS, keep history, serve the dashboard and API.
+    Serve {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Address of the dashboard and API (loopback by default; anything else exposes it to
+        /// the network, still behind the token).
+        #[arg(long, env = "DECKCAST_LISTEN", default_value = "127.0.0.1:8750")]
+        listen: std::net::SocketAddr,
+        /// Where the database lives [default: $XDG_DATA_HOME/deckcast or ~/.local/share/deckcast].
+        #[arg(long, env = "DECKCAST_DATA_DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Another origin allowed to change state (e.g. a reverse proxy's https://host); repeatable.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
+        /// Hours of 1 s health samples to keep before rolling them up per minute.
+        #[arg(long, default_value_t = 6)]
+        keep_raw_hours: u64,
+    },
+    /// The dashboard/API token.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Secrets in the OS keyring.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Scheduled sets (through the running companion's API).
+    Schedule {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: ScheduleAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// iCalendar subscriptions (through the running companion's API).
+    Feeds {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: FeedsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// The streamer's web platform (webhook signing secret).
+    Platform {
+        #[command(subcommand)]
+        action: PlatformAction,
+    },
+    /// The companion's database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Multistream targets in OBS (through the plugin).
+    Targets {
+        #[command(flatten)]
+        obs: ObsArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: TargetsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Show OBS, obs-websocket and Deckcast plugin versions.
+    Status {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detect the tempo of an audio interface outside OBS (the same tracker as the OBS source).
+    Listen {
+        /// Input device id (see --list); the default input if left out.
+        #[arg(long)]
+        device: Option<String>,
+        /// List input devices and exit.
+        #[arg(long)]
+        list: bool,
+        /// Stop after this many seconds of audio (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Lowest BPM to report.
+        #[arg(long, default_value_t = 70.0)]
+        min_bpm: f64,
+        /// Highest BPM (exclusive).
+        #[arg(long, default_value_t = 180.0)]
+        max_bpm: f64,
+        /// Correction after folding.
+        #[arg(long, value_enum, default_value = "none")]
+        correction: CorrectionArg,
+        /// Timeline step in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+        /// Print JSON (timeline and tempo) at the end instead of text as it goes.
+        #[arg(long)]
+        json: bool,
+        /// Send the stable BPM to the running companion, which shows it in OBS's Now Playing sources.
+        #[arg(long)]
+        to_companion: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print the BPM timeline and final tempo of a WAV file (the same tracker as the OBS source).
+    Analyze {
+        /// The WAV file (16/24/32-bit integer or float, any sample rate and channel count).
+        file: std::path::PathBuf,
+        /// Lowest BPM to report (readings fold into the range by octaves).
+        #[arg(long, default_value_t = 70.0)]
+        min_bpm: f64,
+        /// Highest BPM (exclusive).
+        #[arg(long, default_value_t = 180.0)]
+        max_bpm: f64,
+        /// Correction after folding.
+        #[arg(long, value_enum, default_value = "none")]
+        correction: CorrectionArg,
+        /// Timeline step in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the running companion (`deckcast serve`) listens; the token comes from the keyring or
+/// DECKCAST_DASHBOARD_TOKEN.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The companion's address.
+    #[arg(long, env = "DECKCAST_API", default_value = "http://127.0.0.1:8750")]
+    pub api: String,
+}
+
+/// The companion's database, which commands that change targets record their changes in.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Where the database lives [default: as `serve`].
+    #[arg(long, env = "DECKCAST_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Upcoming, running and recent sets, and conflicts.
+    List,
+    /// Schedule a set.
+    Add {
+        /// Title.
+        title: String,
+        /// Start, RFC 3339 (e.g. 2026-11-27T22:00:00+01:00).
+        #[arg(long)]
+        start: String,
+        /// End, RFC 3339.
+        #[arg(long)]
+        end: String,
+        /// Target id to start (repeatable).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Also start OBS's own stream.
+        #[arg(long)]
+        start_main: bool,
+        /// Scene to switch to at the start.
+        #[arg(long)]
+        scene: Option<String>,
+    },
+    /// Cancel a set (a running one stops its outputs).
+    Rm {
+        /// Set id.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsAction {
+    /// Subscriptions and their last fetch.
+    List,
+    /// Subscribe to an iCalendar feed.
+    Add {
+        /// http(s) URL of the .ics feed.
+        url: String,
+        /// Target id every set of the feed starts (repeatable).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Also start OBS's own stream.
+        #[arg(long)]
+        start_main: bool,
+        /// Scene to switch to.
+        #[arg(long)]
+        scene: Option<String>,
+        /// Minutes between refreshes.
+        #[arg(long, default_value_t = 15)]
+        refresh_minutes: u32,
+    },
+    /// Fetch a feed now.
+    Refresh {
+        /// Feed id.
+        id: i64,
+    },
+    /// Unsubscribe.
+    Rm {
+        /// Feed id.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlatformAction {
+    /// The webhook signing secret (HMAC-SHA256), kept in the keyring.
+    Secret {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// The site's API token for pulling destinations and schedule, kept in the keyring.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Check the database's integrity and print row counts (JSON).
+    Check {
+        /// The data directory [default: as `serve`].
+        #[arg(long, env = "DECKCAST_DATA_DIR")]
+        data_dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Print the token (creating one in the keyring if there is none).
+    Show,
+    /// Replace the token with a new random one (logs every dashboard out after a restart).
+    Rotate,
+    /// Store a token read from standard input.
+    Set,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Store a target's stream key (read from standard input or a hidden prompt) in the keyring
+    /// and give it to the plugin.
+    Set {
+        #[command(flatten)]
+        obs: ObsArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Target id (see `deckcast targets list`).
+        target: String,
+    },
+    /// Store the obs-websocket password (read from standard input or a hidden prompt).
+    ObsPassword,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetsAction {
+    /// List targets with state.
+    List,
+    /// Add a target.
+    Add {
+        /// Display name.
+        name: String,
+        /// Platform.
+        #[arg(long, value_enum, default_value = "custom")]
+        platform: PlatformArg,
+        /// Server URL (platform default if left out).
+        #[arg(long)]
+        server: Option<String>,
+        /// Read the stream key from standard input.
+        #[arg(long)]
+        key_stdin: bool,
+        /// Leave it out of "start all".
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change a target.
+    Edit {
+        /// Target id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New server URL.
+        #[arg(long)]
+        server: Option<String>,
+        /// Include in "start all" (true/false).
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Read a new stream key from standard input.
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// Delete a target (and its key).
+    Rm {
+        /// Target id.
+        id: String,
+    },
+    /// Start a target.
+    Start {
+        /// Target id.
+        id: String,
+    },
+    /// Stop a target.
+    Stop {
+        /// Target id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlatformArg {
+    Twitch,
+    Youtube,
+    Facebook,
+    Tiktok,
+    Kick,
+    Custom,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Platform {
+        match p {
+            PlatformArg::Twitch => Platform::Twitch,
+            PlatformArg::Youtube => Platform::Youtube,
+            PlatformArg::Facebook => Platform::Facebook,
+            PlatformArg::Tiktok => Platform::Tiktok,
+            PlatformArg::Kick => Platform::Kick,
+            PlatformArg::Custom => Platform::Custom,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CorrectionArg {
+    None,
+    Double,
+    Half,
+    TwoThirds,
+}
+
+impl From<CorrectionArg> for Correction {
+    fn from(c: CorrectionArg) -> Correction {
+        match c {
+            CorrectionArg::None => Correction::None,
+            CorrectionArg::Double => Correction::Double,
+            CorrectionArg::Half => Correction::Half,
+            CorrectionArg::TwoThirds => Correction::TwoThirds,
+        }
+    }
+}
+
+/// How to reach OBS. The password is never taken from the command line (argv is visible to every
+/// user of the machine): use DECKCAST_OBS_PASSWORD or --password-stdin.
+#[derive(Debug, Args)]
+pub struct ObsArgs {
+    /// obs-websocket host.
+    #[arg(
+        long = "obs-host",
+        alias = "host",
+        env = "DECKCAST_OBS_HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub host: String,
+    /// obs-websocket port.
+    #[arg(
+        long = "obs-port",
+        alias = "port",
+        env = "DECKCAST_OBS_PORT",
+        default_value_t = 4455
+    )]
+    pub port: u16,
+    /// Read the obs-websocket password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+}

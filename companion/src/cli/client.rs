@@ -1,0 +1,140 @@
+//! A typed client of the running companion's API (`deckcast serve`), for the commands that work
+//! through it: schedules, feeds, and `listen --to-companion`. The token comes from the keyring or
+//! `DECKCAST_DASHBOARD_TOKEN`.
+use anyhow::Context;
+use deckcast_companion::Secret;
+use deckcast_companion::app::nowplaying::TempoInput;
+use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
+use deckcast_companion::keys::Keys;
+use deckcast_companion::schedule::Entry;
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::args::ApiArgs;
+use super::blocking;
+
+/// The companion's error body.
+#[derive(Debug, serde::Deserialize)]
+struct ErrorWire {
+    error: ErrorBody,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// The API of a running companion.
+#[derive(Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Secret,
+}
+
+/// No request body.
+const NO_BODY: Option<&()> = None;
+
+impl Client {
+    /// A client for `api` with the dashboard token.
+    pub async fn open(api: &ApiArgs) -> anyhow::Result<Client> {
+        let keys = tokio::task::spawn_blocking(Keys::open).await?;
+        let token = blocking(move || keys.dashboard_token()).await?;
+        Ok(Client {
+            base: api.api.trim_end_matches('/').to_owned(),
+            http: deckcast_companion::web::http_client(),
+            token,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.token.expose());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach the companion at {} (is `deckcast serve` running?)",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorWire>(&text)
+            .map(|e| e.error.message)
+            .unwrap_or(text);
+        anyhow::bail!("{message} (HTTP {status})")
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<T> {
+        let resp = self.send(method, path, body).await?;
+        resp.json::<T>()
+            .await
+            .with_context(|| format!("an unexpected answer from the companion to {path}"))
+    }
+
+    /// `GET /schedule`.
+    pub async fn schedule(&self) -> anyhow::Result<Schedule> {
+        self.json(Method::GET, "/schedule", NO_BODY).await
+    }
+
+    /// `POST /schedule`.
+    pub async fn add_set(&self, set: &AddEntry) -> anyhow::Result<Entry> {
+        self.json(Method::POST, "/schedule", Some(set)).await
+    }
+
+    /// `DELETE /schedule/{id}`.
+    pub async fn cancel_set(&self, id: i64) -> anyhow::Result<()> {
+        self.send(Method::DELETE, &format!("/schedule/{id}"), NO_BODY)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /feeds`.
+    pub async fn feeds(&self) -> anyhow::Result<Feeds> {
+        self.json(Method::GET, "/feeds", NO_BODY).await
+    }
+
+    /// `POST /feeds`.
+    pub async fn add_feed(&self, feed: &AddFeed) -> anyhow::Result<FeedReply> {
+        self.json(Method::POST, "/feeds", Some(feed)).await
+    }
+
+    /// `POST /feeds/{id}/refresh`.
+    pub async fn refresh_feed(&self, id: i64) -> anyhow::Result<FeedReply> {
+        self.json(Method::POST, &format!("/feeds/{id}/refresh"), NO_BODY)
+            .await
+    }
+
+    /// `DELETE /feeds/{id}`.
+    pub async fn delete_feed(&self, id: i64) -> anyhow::Result<()> {
+        self.send(Method::DELETE, &format!("/feeds/{id}"), NO_BODY)
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /nowplaying/tempo`.
+    pub async fn set_tempo(&self, bpm: f64) -> anyhow::Result<()> {
+        self.send(Method::PUT, "/nowplaying/tempo", Some(&TempoInput { bpm }))
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,288 @@
+//! The `deckcast` command line: [`args`] declares it; the other modules run its commands through
+//! the same operations the service uses (`deckcast_companion::app`), or through the running
+//! service's API ([`client`]).
+//!
+//! Secrets never come from argv (visible to every user of the machine): keys and tokens are read
+//! from standard input or a hidden prompt, passwords from the keyring or the environment.
+use std::io::Read;
+
+use anyhow::Context;
+use deckcast_companion::Secret;
+use deckcast_companion::app::AppError;
+use deckcast_companion::keys::{Keys, KeysError};
+use deckcast_companion::obs::{ConnectOptions, LinkError};
+use deckcast_companion::serve::{ServeConfig, serve};
+use deckcast_companion::status::Status;
+use deckcast_companion::supervisor::SupervisorConfig;
+
+pub mod args;
+mod client;
+mod listen;
+mod schedule;
+mod secrets;
+mod targets;
+
+use args::{Cli, Command, DbAction, ObsArgs, PlatformAction};
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            obs,
+            listen,
+            data_dir,
+            allow_origins,
+            keep_raw_hours,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("DECKCAST_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            if obs.password_stdin {
+                anyhow::bail!(
+                    "serve reads the obs-websocket password from the keyring (deckcast key obs-password) or DECKCAST_OBS_PASSWORD"
+                );
+            }
+            let keys = tokio::task::spawn_blocking(Keys::open).await?;
+            // The token exists before the port opens: a client that sees the port (or reads the
+            // token from the keyring) must never race the companion into creating a second one.
+            {
+                let keys = keys.clone();
+                blocking(move || keys.dashboard_token()).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let cfg = ServeConfig {
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                supervisor: SupervisorConfig {
+                    host: obs.host,
+                    port: obs.port,
+                    keep_raw: std::time::Duration::from_secs(
+                        keep_raw_hours.clamp(1, 24 * 30) * 3600,
+                    ),
+                    ..SupervisorConfig::default()
+                },
+                extra_origins: allow_origins,
+            };
+            serve(cfg, keys, listener, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Token { action } => {
+            secrets::command(action, deckcast_companion::keys::DASHBOARD_TOKEN).await
+        }
+        Command::Platform {
+            action: PlatformAction::Secret { action },
+        } => secrets::command(action, deckcast_companion::webhooks::WEBHOOK_SECRET).await,
+        Command::Platform {
+            action: PlatformAction::Token { action },
+        } => secrets::command(action, deckcast_companion::app::pull::TOKEN).await,
+        Command::Key { action } => targets::key(action).await,
+        Command::Targets {
+            obs,
+            data,
+            action,
+            json,
+        } => targets::command(obs, data, action, json).await,
+        Command::Schedule { api, action, json } => schedule::schedule(api, action, json).await,
+        Command::Feeds { api, action, json } => schedule::feeds(api, action, json).await,
+        Command::Listen {
+            device,
+            list,
+            seconds,
+            min_bpm,
+            max_bpm,
+            correction,
+            step,
+            json,
+            to_companion,
+            api,
+        } => {
+            listen::command(listen::Options {
+                device,
+                list,
+                seconds,
+                min_bpm,
+                max_bpm,
+                correction: correction.into(),
+                step,
+                json,
+                to_companion: to_companion.then_some(api),
+            })
+            .await
+        }
+        Command::Db {
+            action: DbAction::Check { data_dir },
+        } => {
+            let path = deckcast_companion::serve::database_path(
+                &data_dir.unwrap_or_else(default_data_dir),
+            );
+            if !path.exists() {
+                anyhow::bail!("no database at {}", path.display());
+            }
+            let check = tokio::task::spawn_blocking(move || {
+                deckcast_companion::store::Store::open(&path)?.check()
+            })
+            .await??;
+            println!("{}", serde_json::to_string_pretty(&check)?);
+            if check.integrity != "ok" {
+                anyhow::bail!("the database is damaged: {}", check.integrity);
+            }
+            Ok(())
+        }
+        Command::Status { obs, json } => {
+            let status = Status::fetch(&obs.resolve()?).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+            Ok(())
+        }
+        Command::Analyze {
+            file,
+            min_bpm,
+            max_bpm,
+            correction,
+            step,
+            json,
+        } => {
+            if step.is_nan() || step <= 0.0 {
+                anyhow::bail!("--step must be positive");
+            }
+            let correction = correction.into();
+            let analysis = tokio::task::spawn_blocking(move || {
+                deckcast_companion::analyze::analyze(&file, min_bpm, max_bpm, correction, step)
+            })
+            .await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&analysis)?);
+            } else {
+                print!("{}", analysis.render());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The first line of standard input, or a hidden prompt on a terminal.
+pub(crate) fn read_secret(what: &str) -> anyhow::Result<Option<Secret>> {
+    use std::io::IsTerminal;
+    let mut line = String::new();
+    if std::io::stdin().is_terminal() {
+        eprint!("{what} (input is not shown): ");
+        // Echo off via stty, the most portable way without extra crates.
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+        let r = std::io::stdin().read_line(&mut line);
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+        r.with_context(|| format!("reading {what}"))?;
+    } else {
+        std::io::stdin()
+            .read_to_string(&mut line)
+            .with_context(|| format!("reading {what} from standard input"))?;
+    }
+    Ok(Secret::new(line.lines().next().unwrap_or_default()))
+}
+
+impl ObsArgs {
+    /// Where OBS is and its password (`--password-stdin`, the environment or the keyring).
+    pub(crate) fn resolve(&self) -> anyhow::Result<ConnectOptions> {
+        let password = if self.password_stdin {
+            read_secret("the obs-websocket password")?
+        } else {
+            Keys::open().obs_password()?
+        };
+        Ok(ConnectOptions {
+            host: self.host.clone(),
+            port: self.port,
+            password,
+        })
+    }
+}
+
+/// The exit code for an error (see the binary's docs).
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let link = err
+        .downcast_ref::<LinkError>()
+        .or_else(|| match err.downcast_ref::<AppError>() {
+            Some(AppError::Link(l)) => Some(l),
+            _ => None,
+        });
+    let keys = err
+        .downcast_ref::<KeysError>()
+        .or_else(|| match err.downcast_ref::<AppError>() {
+            Some(AppError::Keys(k)) => Some(k),
+            _ => None,
+        });
+    if let Some(KeysError::NoKeyring { .. }) = keys {
+        return 8;
+    }
+    match link {
+        Some(LinkError::Unreachable { .. }) => 3,
+        Some(LinkError::AuthFailed { .. }) => 4,
+        Some(LinkError::PluginMissing) => 5,
+        Some(LinkError::Unsupported { .. }) => 6,
+        Some(LinkError::NotReady) => 7,
+        _ => 1,
+    }
+}
+
+/// `$XDG_DATA_HOME/deckcast` or `~/.local/share/deckcast`.
+pub(crate) fn default_data_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("deckcast")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Prints `value` as JSON, or `text()`.
+pub(crate) fn print_json_or<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        );
+    } else {
+        print!("{}", text());
+    }
+}
+
+/// A keyring call on the blocking pool.
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, KeysError> + Send + 'static,
+) -> anyhow::Result<R> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}

@@ -1,0 +1,294 @@
+//! The link to OBS: typed Deckcast vendor calls ([`ObsLink::call`]), the few OBS requests the
+//! companion makes, and OBS's events as [`LinkEvent`]s.
+//!
+//! The transport is obs-websocket through `obws` ([`ws`], the only module that imports `obws`) or,
+//! in unit tests, an in-process fake obs-websocket ([`fake`]) with a scripted plugin. A
+//! [`Connector`] makes links; a link ends when its connection does (obws never reconnects: the
+//! supervisor asks the connector for a new one).
+use std::time::Duration;
+
+use deckcast_protocol::{self as protocol, Request, VENDOR_NAME};
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+
+use crate::Secret;
+
+#[cfg(test)]
+pub mod fake;
+mod ws;
+
+/// How long a connection attempt may take before it counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long [`Connector::connect`] waits for an OBS that is still starting up (obs-websocket
+/// answers `NotReady` until OBS has finished loading).
+pub const STARTUP_WAIT: Duration = Duration::from_secs(20);
+
+/// Where and how to reach obs-websocket.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Host name or address, usually `127.0.0.1`.
+    pub host: String,
+    /// obs-websocket port (OBS's default is 4455).
+    pub port: u16,
+    /// obs-websocket password, if authentication is on.
+    pub password: Option<Secret>,
+}
+
+/// Why talking to OBS failed. Every message says what to check; none contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Nothing answered at the address (OBS not running, websocket server disabled, wrong port).
+    #[error(
+        "cannot reach obs-websocket at {addr}: {reason}. Is OBS running with Tools > WebSocket Server Settings > Enable WebSocket server on, and is the port right?"
+    )]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// The underlying failure, as text.
+        reason: String,
+    },
+    /// obs-websocket closed the connection because the password was wrong or missing.
+    #[error("OBS rejected the websocket password{hint}")]
+    AuthFailed {
+        /// Extra advice (for example when no password was given at all).
+        hint: &'static str,
+    },
+    /// OBS accepted the connection but kept answering "not ready" (still loading).
+    #[error("OBS is still starting up (obs-websocket answered NotReady for {} s); try again when OBS has finished loading", STARTUP_WAIT.as_secs())]
+    NotReady,
+    /// OBS or obs-websocket is older than Deckcast supports.
+    #[error("{what} {found} is too old: Deckcast needs {required}")]
+    Unsupported {
+        /// "OBS Studio" or "obs-websocket".
+        what: &'static str,
+        /// The version found.
+        found: String,
+        /// The requirement.
+        required: String,
+    },
+    /// OBS answers but the Deckcast plugin is not loaded.
+    #[error(
+        "the Deckcast plugin is not loaded in OBS (obs-websocket knows no vendor '{VENDOR_NAME}'); install it and restart OBS"
+    )]
+    PluginMissing,
+    /// The plugin answered with an error object.
+    #[error("the Deckcast plugin refused {request}: {message} ({code:?})")]
+    Plugin {
+        /// The request type.
+        request: &'static str,
+        /// The plugin's error code.
+        code: protocol::ErrorCode,
+        /// The plugin's message.
+        message: String,
+    },
+    /// Anything else obs-websocket or the transport reported (the connection is then suspect).
+    #[error("obs-websocket request failed: {0}")]
+    Obs(String),
+}
+
+impl LinkError {
+    /// True when the connection itself failed (the supervisor then reconnects).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, LinkError::Obs(_) | LinkError::Unreachable { .. })
+    }
+}
+
+/// Versions reported by OBS itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObsVersions {
+    /// OBS Studio version, e.g. `30.2.3`.
+    pub obs_studio: String,
+    /// obs-websocket version, e.g. `5.5.2`.
+    pub obs_websocket: String,
+    /// Negotiated obs-websocket RPC version.
+    pub rpc: u32,
+}
+
+/// OBS's own stream output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MainStream {
+    /// Live.
+    pub active: bool,
+    /// Reconnecting.
+    pub reconnecting: bool,
+    /// How long it has been live.
+    pub duration_ms: i64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Frames skipped by the output.
+    pub skipped_frames: u32,
+    /// Frames delivered to the output.
+    pub total_frames: u32,
+    /// Congestion 0–1.
+    pub congestion: f64,
+}
+
+/// OBS's performance counters (`GetStats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObsStats {
+    /// OBS process CPU use (percent of one core).
+    pub cpu_percent: f64,
+    /// Resident memory (MB).
+    pub memory_mb: f64,
+    /// Frames rendered per second.
+    pub active_fps: f64,
+    /// Average render time (ms).
+    pub average_frame_render_ms: f64,
+    /// Frames the renderer skipped (lagged).
+    pub render_skipped_frames: u32,
+    /// Frames rendered.
+    pub render_total_frames: u32,
+    /// Frames skipped by encoding (lagged).
+    pub output_skipped_frames: u32,
+    /// Frames encoded.
+    pub output_total_frames: u32,
+}
+
+/// What the companion hears from OBS.
+#[derive(Debug, Clone)]
+pub enum LinkEvent {
+    /// A target changed state.
+    TargetState(protocol::targets::TargetStateChanged),
+    /// The plugin's periodic health report.
+    Health(protocol::targets::HealthReport),
+    /// A Now Playing source's stable tempo changed.
+    Tempo(protocol::nowplaying::TempoChanged),
+    /// OBS's own stream started or stopped.
+    MainStream {
+        /// Whether it is live now.
+        active: bool,
+    },
+    /// OBS is shutting down.
+    Closing,
+}
+
+impl LinkEvent {
+    /// Decodes a `deckcast` vendor event; a payload this companion cannot read is logged (a
+    /// contract break worth a line, not a silent gap: the polls still correct the picture).
+    fn from_vendor(event_type: &str, data: serde_json::Value) -> Option<LinkEvent> {
+        use protocol::Event;
+        use protocol::nowplaying::TempoChanged;
+        use protocol::targets::{HealthReport, TargetStateChanged};
+        let decoded = if event_type == TargetStateChanged::NAME {
+            protocol::decode_event(data).map(LinkEvent::TargetState)
+        } else if event_type == HealthReport::NAME {
+            protocol::decode_event(data).map(LinkEvent::Health)
+        } else if event_type == TempoChanged::NAME {
+            protocol::decode_event(data).map(LinkEvent::Tempo)
+        } else {
+            return None;
+        };
+        decoded
+            .map_err(|e| tracing::warn!("ignoring a {event_type} event from the plugin: {e}"))
+            .ok()
+    }
+}
+
+/// Makes links to OBS.
+#[derive(Debug, Clone)]
+pub enum Connector {
+    /// obs-websocket at an address.
+    Ws(ConnectOptions),
+    /// The in-process fake (unit tests).
+    #[cfg(test)]
+    Fake(std::sync::Arc<fake::FakeObs>),
+}
+
+impl Connector {
+    /// Connects and authenticates; obws also checks the OBS and obs-websocket versions. While OBS
+    /// is still loading (obs-websocket answers `NotReady`) it retries for up to [`STARTUP_WAIT`].
+    pub async fn connect(&self) -> Result<ObsLink, LinkError> {
+        match self {
+            Connector::Ws(opts) => ws::connect(opts).await.map(|l| ObsLink(Transport::Ws(l))),
+            #[cfg(test)]
+            Connector::Fake(fake) => fake.connect().map(|l| ObsLink(Transport::Fake(l))),
+        }
+    }
+}
+
+enum Transport {
+    Ws(ws::WsLink),
+    #[cfg(test)]
+    Fake(fake::FakeLink),
+}
+
+/// A connected obs-websocket session.
+pub struct ObsLink(Transport);
+
+impl std::fmt::Debug for ObsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObsLink").finish_non_exhaustive()
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $l:ident => $call:expr) => {
+        match &$self.0 {
+            Transport::Ws($l) => $call,
+            #[cfg(test)]
+            Transport::Fake($l) => $call,
+        }
+    };
+}
+
+impl ObsLink {
+    /// Calls a Deckcast vendor request and decodes its answer. Nulls are dropped before the
+    /// request crosses obs_data (see [`protocol::without_nulls`]).
+    pub async fn call<R: Request>(&self, request: &R) -> Result<R::Reply, LinkError> {
+        let data = serde_json::to_value(request)
+            .map(protocol::without_nulls)
+            .map_err(|e| LinkError::Obs(format!("{}: {e}", R::NAME)))?;
+        let value = dispatch!(self, l => l.vendor(R::NAME, data).await)?;
+        match protocol::decode_reply::<R>(value) {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(LinkError::Plugin {
+                request: R::NAME,
+                code: e.code,
+                message: e.message,
+            }),
+            Err(e) => Err(LinkError::Obs(format!(
+                "{}: unexpected answer from the Deckcast plugin: {e}",
+                R::NAME
+            ))),
+        }
+    }
+
+    /// OBS and obs-websocket versions.
+    pub async fn versions(&self) -> Result<ObsVersions, LinkError> {
+        dispatch!(self, l => l.versions().await)
+    }
+
+    /// Events from OBS until the connection ends (then the stream ends too).
+    pub fn events(&self) -> Result<BoxStream<'static, LinkEvent>, LinkError> {
+        dispatch!(self, l => l.events())
+    }
+
+    /// OBS's own stream output.
+    pub async fn main_stream(&self) -> Result<MainStream, LinkError> {
+        dispatch!(self, l => l.main_stream().await)
+    }
+
+    /// OBS performance counters.
+    pub async fn stats(&self) -> Result<ObsStats, LinkError> {
+        dispatch!(self, l => l.stats().await)
+    }
+
+    /// Starts OBS's own stream (no-op if it is live).
+    pub async fn start_main_stream(&self) -> Result<(), LinkError> {
+        dispatch!(self, l => l.set_main_stream(true).await)
+    }
+
+    /// Stops OBS's own stream (no-op if it is not live).
+    pub async fn stop_main_stream(&self) -> Result<(), LinkError> {
+        dispatch!(self, l => l.set_main_stream(false).await)
+    }
+
+    /// Switches the program scene.
+    pub async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
+        dispatch!(self, l => l.set_program_scene(scene).await)
+    }
+}

@@ -1,0 +1,235 @@
+//! obs-websocket through `obws`: the only module that imports `obws`. Maps connection failures to
+//! [`LinkError`]s that tell the user what to do, recognises a missing plugin, and turns obws events
+//! into [`LinkEvent`]s.
+use std::time::Duration;
+
+use deckcast_protocol::VENDOR_NAME;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use obws::client::{ConnectConfig, HandshakeError};
+use obws::requests::general::CallVendorRequest;
+use obws::responses::StatusCode;
+
+use super::{
+    CONNECT_TIMEOUT, ConnectOptions, LinkError, LinkEvent, MainStream, ObsStats, ObsVersions,
+    STARTUP_WAIT,
+};
+use crate::Secret;
+
+/// obs-websocket's close code for a failed authentication.
+const CLOSE_AUTHENTICATION_FAILED: u16 = 4009;
+
+/// `err: cause: cause...` as one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Transparent wrappers repeat their inner error's text; print it once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn obs_error(err: obws::error::Error) -> LinkError {
+    LinkError::Obs(error_chain(&err))
+}
+
+fn connect_error(err: obws::error::Error, opts: &ConnectOptions) -> LinkError {
+    use obws::error::Error as E;
+    let addr = format!("{}:{}", opts.host, opts.port);
+    match err {
+        E::Handshake(HandshakeError::ConnectionClosed(Some(details)))
+            if u16::from(details.code) == CLOSE_AUTHENTICATION_FAILED =>
+        {
+            LinkError::AuthFailed {
+                hint: if opts.password.is_none() {
+                    ": OBS requires one; set DECKCAST_OBS_PASSWORD (or use --password-stdin)"
+                } else {
+                    "; check the password in OBS under Tools > WebSocket Server Settings"
+                },
+            }
+        }
+        E::ObsStudioVersion(found, required) => LinkError::Unsupported {
+            what: "OBS Studio",
+            found: found.to_string(),
+            required: required.to_string(),
+        },
+        E::ObsWebsocketVersion(found, required) => LinkError::Unsupported {
+            what: "obs-websocket",
+            found: found.to_string(),
+            required: required.to_string(),
+        },
+        E::Api {
+            code: StatusCode::NotReady,
+            ..
+        } => LinkError::NotReady,
+        E::Timeout => LinkError::Unreachable {
+            addr,
+            reason: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        },
+        other => LinkError::Unreachable {
+            addr,
+            reason: error_chain(&other),
+        },
+    }
+}
+
+/// A live obws client.
+pub(super) struct WsLink {
+    client: obws::Client,
+}
+
+/// Connects, waiting through `NotReady` for up to [`STARTUP_WAIT`].
+pub(super) async fn connect(opts: &ConnectOptions) -> Result<WsLink, LinkError> {
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    loop {
+        match connect_once(opts).await {
+            Err(LinkError::NotReady) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn connect_once(opts: &ConnectOptions) -> Result<WsLink, LinkError> {
+    let config = ConnectConfig {
+        host: opts.host.as_str(),
+        port: opts.port,
+        password: opts.password.as_ref().map(Secret::expose),
+        event_subscriptions: None,
+        // Health events arrive every second per OBS; a slow consumer must not lose state
+        // changes (obws drops lagged events silently, so the supervisor also re-reads state).
+        broadcast_capacity: 1024,
+        connect_timeout: CONNECT_TIMEOUT,
+        dangerous: None,
+    };
+    let client = obws::Client::connect_with_config(config)
+        .await
+        .map_err(|e| connect_error(e, opts))?;
+    Ok(WsLink { client })
+}
+
+impl WsLink {
+    pub(super) async fn vendor(
+        &self,
+        request_type: &'static str,
+        data: serde_json::Value,
+    ) -> Result<serde_json::Value, LinkError> {
+        let reply = self
+            .client
+            .general()
+            .call_vendor_request::<_, serde_json::Value>(CallVendorRequest {
+                vendor_name: VENDOR_NAME,
+                request_type,
+                request_data: &data,
+            })
+            .await;
+        match reply {
+            Ok(resp) => Ok(resp.response_data),
+            Err(obws::error::Error::Api { code, message }) => {
+                let message = message.unwrap_or_default();
+                Err(
+                    if code == StatusCode::ResourceNotFound
+                        && message.to_ascii_lowercase().contains("vendor")
+                    {
+                        LinkError::PluginMissing
+                    } else {
+                        LinkError::Obs(format!("{request_type}: {message} ({code:?})"))
+                    },
+                )
+            }
+            Err(e) => Err(obs_error(e)),
+        }
+    }
+
+    pub(super) async fn versions(&self) -> Result<ObsVersions, LinkError> {
+        let v = self.client.general().version().await.map_err(obs_error)?;
+        Ok(ObsVersions {
+            obs_studio: v.obs_studio_version.to_string(),
+            obs_websocket: v.obs_web_socket_version.to_string(),
+            rpc: v.rpc_version,
+        })
+    }
+
+    pub(super) fn events(&self) -> Result<BoxStream<'static, LinkEvent>, LinkError> {
+        use obws::events::Event;
+        let stream = self.client.events().map_err(obs_error)?;
+        Ok(stream
+            .filter_map(|e| async move {
+                match e {
+                    Event::VendorEvent {
+                        vendor_name,
+                        event_type,
+                        event_data,
+                    } if vendor_name == VENDOR_NAME => {
+                        LinkEvent::from_vendor(&event_type, event_data)
+                    }
+                    Event::StreamStateChanged { active, .. } => {
+                        Some(LinkEvent::MainStream { active })
+                    }
+                    Event::ExitStarted | Event::ServerStopping => Some(LinkEvent::Closing),
+                    _ => None,
+                }
+            })
+            .boxed())
+    }
+
+    pub(super) async fn main_stream(&self) -> Result<MainStream, LinkError> {
+        let s = self.client.streaming().status().await.map_err(obs_error)?;
+        Ok(MainStream {
+            active: s.active,
+            reconnecting: s.reconnecting,
+            duration_ms: s.duration.whole_milliseconds() as i64,
+            bytes: s.bytes,
+            skipped_frames: s.skipped_frames,
+            total_frames: s.total_frames,
+            congestion: f64::from(s.congestion),
+        })
+    }
+
+    pub(super) async fn stats(&self) -> Result<ObsStats, LinkError> {
+        let s = self.client.general().stats().await.map_err(obs_error)?;
+        Ok(ObsStats {
+            cpu_percent: s.cpu_usage,
+            memory_mb: s.memory_usage,
+            active_fps: s.active_fps,
+            average_frame_render_ms: s.average_frame_render_time,
+            render_skipped_frames: s.render_skipped_frames,
+            render_total_frames: s.render_total_frames,
+            output_skipped_frames: s.output_skipped_frames,
+            output_total_frames: s.output_total_frames,
+        })
+    }
+
+    pub(super) async fn set_main_stream(&self, live: bool) -> Result<(), LinkError> {
+        let r = if live {
+            self.client.streaming().start().await
+        } else {
+            self.client.streaming().stop().await
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(obws::error::Error::Api {
+                code: StatusCode::OutputRunning | StatusCode::OutputNotRunning,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(obs_error(e)),
+        }
+    }
+
+    pub(super) async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
+        self.client
+            .scenes()
+            .set_current_program_scene(obws::requests::scenes::SceneId::Name(scene))
+            .await
+            .map_err(|e| {
+                LinkError::Obs(format!("switching to scene '{scene}': {}", error_chain(&e)))
+            })
+    }
+}

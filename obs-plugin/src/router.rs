@@ -1,0 +1,139 @@
+//! The one table from vendor request names to typed handlers: obs-websocket (through
+//! `obs::vendor`) and the dock (through `obs::ui`) both call it; hotkeys send typed commands to
+//! the targets worker directly. Each route decodes its request once ([`decode_request`]), runs the
+//! typed handler and encodes the answer ([`encode_reply`]).
+//!
+//! Called on obs-websocket's worker threads (several at once) and OBS's UI thread (the dock).
+//! Handlers never panic on bad input; targets requests wait at most [`WORKER_TIMEOUT`] for the
+//! targets worker.
+use std::time::Duration;
+
+use deckcast_protocol::nowplaying::{Analysis, GetAnalysis, SetNowPlaying, SetTempo};
+use deckcast_protocol::targets::{
+    CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
+    ImportTargets, ListTargets, SetStreamKey, StartAllTargets, StartTarget, StopAllTargets,
+    StopTarget, UpdateEncoderConfig, UpdateTarget,
+};
+use deckcast_protocol::version::{GetVersion, VersionInfo};
+use deckcast_protocol::{Error, PROTOCOL_VERSION, Request, decode_request, encode_reply};
+use serde_json::Value;
+
+use crate::nowplaying::source::NowPlaying;
+use crate::obs::source;
+use crate::obs::vendor::VendorRequest;
+use crate::plugin::{self, PLUGIN_VERSION};
+use crate::targets::command::TargetsRequest;
+use crate::visualizer::source::Visualizer;
+
+/// How long a request may wait for the targets worker.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+macro_rules! route {
+    ($req:ty, $handler:expr) => {
+        VendorRequest {
+            name: <$req as Request>::NAME,
+            handler: |data: Value| encode_reply(decode_request::<$req>(data).and_then($handler)),
+        }
+    };
+}
+
+/// Every request the plugin answers, in the protocol's order.
+pub static ROUTES: &[VendorRequest] = &[
+    route!(GetVersion, get_version),
+    route!(ListTargets, targets),
+    route!(GetTarget, targets),
+    route!(CreateTarget, targets),
+    route!(UpdateTarget, targets),
+    route!(DeleteTarget, targets),
+    route!(SetStreamKey, targets),
+    route!(StartTarget, targets),
+    route!(StopTarget, targets),
+    route!(StartAllTargets, targets),
+    route!(StopAllTargets, targets),
+    route!(GetTargetHealth, targets),
+    route!(UpdateEncoderConfig, targets),
+    route!(DeleteEncoderConfig, targets),
+    route!(ExportTargets, targets),
+    route!(ImportTargets, targets),
+    route!(SetNowPlaying, crate::nowplaying::set_now_playing),
+    route!(SetTempo, crate::nowplaying::set_tempo),
+    route!(GetAnalysis, get_analysis),
+];
+
+/// Runs request `name` with `data` (the dock's entry point).
+pub fn handle(name: &str, data: Value) -> Value {
+    match ROUTES.iter().find(|r| r.name == name) {
+        Some(route) => (route.handler)(data),
+        None => Error::invalid_request(format!("unknown request {name:?}")).to_wire(),
+    }
+}
+
+/// `GetVersion`.
+fn get_version(_: GetVersion) -> Result<VersionInfo, Error> {
+    let ctx = plugin::context()
+        .ok_or_else(|| Error::internal("the Deckcast plugin is not loaded yet"))?;
+    Ok(VersionInfo {
+        plugin_version: PLUGIN_VERSION.to_owned(),
+        protocol_version: PROTOCOL_VERSION,
+        libobs_version: ctx.libobs_version.clone(),
+    })
+}
+
+/// A targets request, answered by the targets worker.
+fn targets<R: TargetsRequest>(request: R) -> Result<R::Reply, Error> {
+    plugin::targets()
+        .ok_or_else(|| Error::internal("the Deckcast targets worker is not running"))?
+        .call(request, WORKER_TIMEOUT)
+}
+
+/// `GetAnalysis {source}`: a Now Playing source's tempo or a Visualizer's bands.
+fn get_analysis(r: GetAnalysis) -> Result<Analysis, Error> {
+    source::find::<NowPlaying, _>(&r.source, |s| Analysis::Tempo(s.analysis()))
+        .or_else(|| source::find::<Visualizer, _>(&r.source, |s| Analysis::Bands(s.analysis())))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no Deckcast Now Playing or Visualizer source named {:?}",
+                r.source
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_protocol_request_has_exactly_one_route() {
+        let names: Vec<&str> = ROUTES.iter().map(|r| r.name).collect();
+        assert_eq!(names, deckcast_protocol::REQUESTS);
+    }
+
+    #[test]
+    fn routes_decode_at_the_edge_and_answer_errors_as_objects() {
+        // No worker runs in unit tests: a valid request reaches the handler, which says so.
+        let v = handle("StartTarget", json!({"id": "x"}));
+        assert_eq!(v["error"]["code"], "internal", "{v}");
+        // Malformed data never reaches a handler.
+        let v = handle("StartTarget", json!({"nope": 1}));
+        assert_eq!(v["error"]["code"], "invalid_request", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("StartTarget: "),
+            "{v}"
+        );
+        let v = handle(
+            "SetNowPlaying",
+            json!({"artist": "A", "title": "T", "bpm": 999}),
+        );
+        assert_eq!(v["error"]["code"], "invalid_value", "{v}");
+        assert_eq!(
+            handle("SetNowPlaying", json!({"artist": "A", "title": "T"})),
+            json!({})
+        );
+        let v = handle("Nope", json!({}));
+        assert_eq!(v["error"]["code"], "invalid_request", "{v}");
+    }
+}
