@@ -107,3 +107,235 @@ fn unsafe_appears_only_in_the_two_boundary_places() {
     assert!(has_keyword(&format!("x = {keyword} {{ f() }}"), &keyword));
     assert!(!has_keyword(&format!("{keyword}_code = 1"), &keyword));
 }
+
+/// Every `extern "C" fn` defined in the plugin with its file and body.
+fn extern_c_fns(root: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut files = Vec::new();
+    rust_files(&root.join("obs-plugin/src"), &mut files);
+    let marker = ["extern \"C\"", " fn "].concat();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(&marker) {
+            let from = &rest[at..];
+            let name: String = from[marker.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            // The body: from the first `{` after the signature to its matching `}`.
+            let open = from.find('{').unwrap();
+            let mut depth = 0;
+            let mut end = open;
+            for (i, c) in from[open..].char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = open + i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.push((file.clone(), name, from[..=end].to_owned()));
+            rest = &from[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn every_extern_c_fn_is_a_guarded_trampoline_at_the_boundary() {
+    let root = artifacts::workspace_root();
+    let boundary = root.join("obs-plugin/src/obs");
+    let fns = extern_c_fns(&root);
+    assert!(fns.len() > 20, "found only {} extern \"C\" fns", fns.len());
+    let mut problems = Vec::new();
+    for (file, name, body) in &fns {
+        let rel = file.strip_prefix(&root).unwrap().display().to_string();
+        if rel.ends_with("test_stubs.rs") {
+            continue; // unit-test link stubs, compiled only into tests
+        }
+        if !file.starts_with(&boundary) {
+            problems.push(format!("{rel}: {name} is outside obs-plugin/src/obs"));
+        }
+        if !body.contains("guard::catch(") {
+            problems.push(format!("{rel}: {name} does not run under guard::catch"));
+        }
+        // Pointer arguments it uses (not `_unused`) are checked before anything reads them: an
+        // explicit null check, or the instance lookup that turns a null data pointer into None.
+        let signature = &body[..body.find('{').unwrap()];
+        let args = &signature[signature.find('(').unwrap()..signature.rfind(')').unwrap()];
+        let used_pointer = args.split(',').any(|a| {
+            let a = a.trim().trim_start_matches('(').trim();
+            (a.contains("*mut") || a.contains("*const")) && !a.starts_with('_')
+        });
+        if used_pointer && !(body.contains("is_null()") || body.contains("instance::<")) {
+            problems.push(format!(
+                "{rel}: {name} takes pointers but never null-checks them"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The source callbacks are one generic set, not one per source.
+    let source_trampolines = fns
+        .iter()
+        .filter(|(f, _, _)| f.ends_with("obs/source.rs"))
+        .count();
+    assert!(source_trampolines >= 12, "{source_trampolines}");
+    assert!(
+        !fns.iter()
+            .any(|(f, _, _)| f.to_string_lossy().contains("nowplaying")
+                || f.to_string_lossy().contains("visualizer")),
+        "the sources are safe code"
+    );
+}
+
+/// Source files outside the protocol crate and tests (for the contract checks below).
+fn product_sources(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["obs-plugin/src", "companion/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.retain(|f| {
+        let name = f.file_name().unwrap().to_string_lossy();
+        !(name == "tests.rs" || name == "test.rs" || name == "test_stubs.rs")
+    });
+    files
+}
+
+/// The part of a file before its `#[cfg(test)]` module.
+fn without_tests(text: &str) -> &str {
+    text.find("#[cfg(test)]\nmod tests")
+        .map_or(text, |i| &text[..i])
+}
+
+#[test]
+fn request_and_event_names_live_only_in_the_protocol() {
+    let root = artifacts::workspace_root();
+    let protocol = std::fs::read_to_string(root.join("obs-plugin/protocol/src/lib.rs")).unwrap();
+    // Every `as "Name"` in the protocol's contract table.
+    let names: Vec<String> = protocol
+        .split(" as \"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect();
+    assert!(names.len() >= 20, "{names:?}");
+    let mut offenders = Vec::new();
+    for file in product_sources(&root) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for name in &names {
+            if without_tests(&text).contains(&format!("\"{name}\"")) {
+                offenders.push(format!("{}: \"{name}\"", file.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+#[test]
+fn no_json_macro_builds_a_payload_outside_the_protocol() {
+    let root = artifacts::workspace_root();
+    let mac = ["json", "!("].concat();
+    let offenders: Vec<String> = product_sources(&root)
+        .into_iter()
+        .filter(|f| without_tests(&std::fs::read_to_string(f).unwrap()).contains(&mac))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+/// The companion library's top-level modules and which others each one names (`crate::x`).
+fn companion_module_graph(
+    root: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = root.join("companion/src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let modules: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_owned())
+        .collect();
+    let mut graph = BTreeMap::new();
+    for m in &modules {
+        let mut files = Vec::new();
+        let dir = src.join(m);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        } else {
+            files.push(src.join(format!("{m}.rs")));
+        }
+        let mut uses = BTreeSet::new();
+        // Test-only files (`tests.rs`, the fake OBS) may use anything.
+        files.retain(|f| {
+            let name = f.file_name().unwrap().to_string_lossy();
+            name != "tests.rs" && name != "fake.rs"
+        });
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            // Code only: doc comments may name other modules without depending on them.
+            let text: String = without_tests(&text)
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for other in &modules {
+                let path = format!("crate::{other}");
+                let named = text.match_indices(&path).any(|(i, _)| {
+                    !text[i + path.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if other != m && named {
+                    uses.insert(other.clone());
+                }
+            }
+        }
+        graph.insert(m.clone(), uses);
+    }
+    graph
+}
+
+#[test]
+fn companion_modules_have_no_import_cycles() {
+    let graph = companion_module_graph(&artifacts::workspace_root());
+    assert!(graph.len() > 10, "{graph:?}");
+    // Depth-first search for a back edge.
+    fn visit(
+        m: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == m) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(m.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(m) {
+            return None;
+        }
+        path.push(m.to_owned());
+        for next in &graph[m] {
+            if let Some(c) = visit(next, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(m.to_owned());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for m in graph.keys() {
+        if let Some(cycle) = visit(m, &graph, &mut Vec::new(), &mut done) {
+            panic!("import cycle: {}", cycle.join(" -> "));
+        }
+    }
+    // The check itself sees dependencies (the web layer uses the app).
+    assert!(graph["web"].contains("app"), "{graph:?}");
+}
