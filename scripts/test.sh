@@ -20,7 +20,7 @@ step "dependencies"
 scripts/deps.sh
 
 # The bindings are always checked against trixie's libobs 30.2.3 headers, so trixie is always built.
-for suite in trixie $suites; do
+for suite in $(printf '%s\n' trixie $suites | awk '!seen[$0]++'); do
   step "OBS runtime ($suite chroot)"
   DECKCAST_OBS_SUITE=$suite tests/rig/obs-chroot.sh ensure
 done
