@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deckcast_protocol::targets::StartTarget;
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -178,11 +177,8 @@ async fn ensure(app: &App, link: &ObsLink, e: &Entry, switch_scene: bool) -> Res
             continue;
         }
         app.push_key(link, id).await;
-        match link.call(&StartTarget::new(id.as_str())).await {
-            Ok(reply) => {
-                app.observe_state(id, reply.target.state, reply.target.last_error)
-                    .await
-            }
+        match app.start_target(id).await {
+            Ok(_) => {}
             Err(err) => {
                 app.record(
                     HistoryKind::ScheduleProblem,

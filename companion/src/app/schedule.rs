@@ -2,7 +2,6 @@
 //! starts and ends them on time through these).
 use std::time::Duration;
 
-use deckcast_protocol::targets::StopTarget;
 use serde::{Deserialize, Serialize};
 
 use super::{App, AppError};
@@ -199,12 +198,8 @@ impl App {
                 if others.iter().any(|o| o.targets.contains(id)) {
                     continue;
                 }
-                match link.call(&StopTarget::new(id.as_str())).await {
-                    Ok(reply) => {
-                        self.observe_state(id, reply.target.state, reply.target.last_error)
-                            .await
-                    }
-                    Err(err) => tracing::warn!("set '{}': stopping {id}: {err}", e.title),
+                if let Err(err) = self.stop_target(id).await {
+                    tracing::warn!("set '{}': stopping {id}: {err}", e.title);
                 }
             }
             if e.start_main

@@ -265,21 +265,24 @@ pub fn conflicts(entries: &[Entry]) -> Vec<Conflict> {
     out
 }
 
+/// A set for unit tests: `title` from `s` to `e` (Unix ms) on `targets`.
+#[cfg(test)]
+pub(crate) fn test_entry(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEntry {
+    NewEntry {
+        title: title.into(),
+        start_ms: s,
+        end_ms: e,
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        start_main: false,
+        scene: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_entry as new;
     use super::*;
     use crate::store::Store;
-
-    fn new(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEntry {
-        NewEntry {
-            title: title.into(),
-            start_ms: s,
-            end_ms: e,
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            start_main: false,
-            scene: None,
-        }
-    }
 
     #[test]
     fn overlaps_on_shared_outputs_are_conflicts() {

@@ -382,18 +382,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::schedule::ics::Instance;
-    use crate::schedule::{EntryState, NewEntry};
-
-    fn new(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEntry {
-        NewEntry {
-            title: title.into(),
-            start_ms: s,
-            end_ms: e,
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            start_main: false,
-            scene: None,
-        }
-    }
+    use crate::schedule::EntryState;
+    use crate::schedule::test_entry as new;
 
     #[test]
     fn entries_run_once_and_missed_ones_never_start() {
