@@ -381,8 +381,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::ics::Instance;
     use crate::schedule::EntryState;
+    use crate::schedule::ics::Instance;
     use crate::schedule::test_entry as new;
 
     #[test]

@@ -648,3 +648,73 @@ fn a_profile_switch_without_changing_first_saves_the_profile_left() {
         left.hotkeys
     );
 }
+
+#[test]
+fn a_failed_replace_import_changes_nothing_and_reimporting_an_export_keeps_the_keys() {
+    let mut r = Rig::new();
+    let a = r.create("A", Some("sk_live_a"));
+    let b = r.create("B", Some("sk_live_b"));
+    let export = r.ok("ExportTargets", json!({}));
+    // One bad server in an otherwise good document: refused, and nothing is gone.
+    let mut bad = export.clone();
+    bad["targets"][1]["server"] = json!("ftp://nope");
+    assert_eq!(
+        r.err("ImportTargets", json!({"data": bad, "replace": true})),
+        "invalid_value"
+    );
+    // More targets than a profile holds: refused, nothing is gone.
+    let mut many = export.clone();
+    let one = many["targets"][0].clone();
+    many["targets"] = json!((0..70).map(|_| one.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        r.err("ImportTargets", json!({"data": many, "replace": true})),
+        "conflict"
+    );
+    let list = r.ok("ListTargets", json!({}));
+    assert_eq!(list["targets"].as_array().unwrap().len(), 2);
+    for id in [&a, &b] {
+        assert!(
+            r.keys.get(&key_account(id)).unwrap().is_some(),
+            "{id} lost its key"
+        );
+    }
+    // Re-importing one's own export with replace keeps the ids, and so the keys.
+    let reply = r.ok("ImportTargets", json!({"data": export, "replace": true}));
+    let ids: Vec<&str> = reply["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()]);
+    let list = r.ok("ListTargets", json!({}));
+    assert!(
+        list["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["hasKey"] == true),
+        "{list}"
+    );
+    for id in [&a, &b] {
+        assert!(
+            r.keys.get(&key_account(id)).unwrap().is_some(),
+            "{id} lost its key"
+        );
+    }
+    // A replace that drops a target deletes only that target's key.
+    let only_a = {
+        let mut e = r.ok("ExportTargets", json!({}));
+        let keep = e["targets"][0].clone();
+        e["targets"] = json!([keep]);
+        e
+    };
+    r.ok("ImportTargets", json!({"data": only_a, "replace": true}));
+    assert!(r.keys.get(&key_account(&a)).unwrap().is_some());
+    assert!(r.keys.get(&key_account(&b)).unwrap().is_none());
+    assert_eq!(
+        store::load(&r.dir).unwrap().targets.len(),
+        1,
+        "saved once, at the end"
+    );
+}

@@ -254,6 +254,14 @@ impl<H: Host> Engine<H> {
                 "data is not a Deckcast targets export (format deckcast-targets, version 1)",
             ));
         }
+        if req.data.targets.len() > model::MAX_TARGETS
+            || req.data.encoders.len() > model::MAX_TARGETS
+        {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!("at most {} targets per profile", model::MAX_TARGETS),
+            ));
+        }
         // Validate everything before changing anything.
         let mut encoders = Vec::new();
         let mut enc_ids = HashMap::new();
@@ -274,14 +282,12 @@ impl<H: Host> Engine<H> {
             encoders.push(model::encoder_config(new_id.clone(), None, &input)?);
             enc_ids.insert(e.id.clone(), new_id);
         }
-        if req.replace {
-            let ids: Vec<String> = self.file.targets.iter().map(|t| t.id.clone()).collect();
-            for id in ids {
-                self.delete(&id)?;
-            }
-        }
-        let taken: std::collections::HashSet<String> =
-            self.file.targets.iter().map(|t| t.id.clone()).collect();
+        // With `replace` the current ids are free again (re-importing an export keeps its keys).
+        let mut taken: std::collections::HashSet<String> = if req.replace {
+            std::collections::HashSet::new()
+        } else {
+            self.file.targets.iter().map(|t| t.id.clone()).collect()
+        };
         let mut targets = Vec::new();
         for t in &req.data.targets {
             let mut c = t.clone();
@@ -310,17 +316,51 @@ impl<H: Host> Engine<H> {
             {
                 c.id = model::new_id();
             }
+            taken.insert(c.id.clone());
             targets.push(c);
         }
-        if self.file.targets.len() + targets.len() > model::MAX_TARGETS {
+        let staying = if req.replace {
+            0
+        } else {
+            self.file.targets.len()
+        };
+        if staying + targets.len() > model::MAX_TARGETS {
             return Err(Error::new(
                 ErrorCode::Conflict,
                 format!("at most {} targets per profile", model::MAX_TARGETS),
             ));
         }
+        // Everything is valid: only now does anything change.
         let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+        if req.replace {
+            for (_, rt) in self.runtime.drain() {
+                if let Some((_, out)) = &rt.output
+                    && rt.state.is_active()
+                {
+                    self.host.stop_output(out);
+                }
+            }
+            let gone: Vec<String> = self
+                .file
+                .targets
+                .iter()
+                .map(|t| t.id.clone())
+                .filter(|id| !ids.contains(id))
+                .collect();
+            for id in &gone {
+                self.key_cache.remove(id);
+                if let Err(e) = self.keys.delete(&key_account(id)) {
+                    self.host.log(
+                        Level::Warn,
+                        &format!("target {id}: could not remove its key from the keyring: {e}"),
+                    );
+                }
+            }
+            self.file.targets = targets;
+        } else {
+            self.file.targets.extend(targets);
+        }
         self.file.encoders.extend(encoders);
-        self.file.targets.extend(targets);
         self.sync_hotkeys();
         for id in &ids {
             self.load_key(id);
