@@ -185,7 +185,9 @@ async fn lost(app: &App) {
 
 fn link_failed(app: &App, e: &AppError) {
     let state = match e {
-        AppError::Link(LinkError::AuthFailed { .. }) => ObsState::AuthFailed,
+        AppError::Link(LinkError::AuthFailed { .. } | LinkError::NoAuth { .. }) => {
+            ObsState::AuthFailed
+        }
         AppError::Link(LinkError::PluginMissing) => ObsState::PluginMissing,
         AppError::Link(LinkError::Unsupported { .. }) => ObsState::Unsupported,
         _ => ObsState::Disconnected,

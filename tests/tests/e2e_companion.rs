@@ -291,12 +291,23 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     .unwrap_or_else(|e| panic!("{e}\n{}", prom.log()));
     let mut scraped: Vec<String> = series
         .iter()
-        .map(|s| s["metric"]["target"].as_str().unwrap().to_owned())
+        .map(|s| s["metric"]["name"].as_str().unwrap().to_owned())
         .collect();
     scraped.sort();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    assert_eq!(scraped, sorted);
+    assert_eq!(scraped, ["Target 0", "Target 1", "Target 2"]);
+    // Target ids (what a program impersonating OBS would ask keys for) only with the token.
+    let open = anonymous.get("/metrics").unwrap().text();
+    let with_token = c.get("/metrics").unwrap().text();
+    for id in &ids {
+        assert!(
+            !open.contains(id.as_str()),
+            "an anonymous scrape shows {id}"
+        );
+        assert!(
+            with_token.contains(&format!("target=\"{id}\"")),
+            "{with_token}"
+        );
+    }
     assert_eq!(prom.query("deckcast_target_kbps > 50").unwrap().len(), 3);
     assert_eq!(
         prom.query("deckcast_obs_connected").unwrap()[0]["value"][1],

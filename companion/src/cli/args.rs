@@ -276,7 +276,11 @@ pub enum KeyAction {
         target: String,
     },
     /// Store the obs-websocket password (read from standard input or a hidden prompt).
-    ObsPassword,
+    ObsPassword {
+        /// Remove the stored password instead (for an OBS with authentication off).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -224,7 +224,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
     match link {
         Some(LinkError::Unreachable { .. }) => 3,
-        Some(LinkError::AuthFailed { .. }) => 4,
+        Some(LinkError::AuthFailed { .. } | LinkError::NoAuth { .. }) => 4,
         Some(LinkError::PluginMissing) => 5,
         Some(LinkError::Unsupported { .. }) => 6,
         Some(LinkError::NotReady) => 7,

@@ -143,7 +143,13 @@ struct Deleted<'a> {
 /// `deckcast key ...`.
 pub async fn key(action: KeyAction) -> anyhow::Result<()> {
     match action {
-        KeyAction::ObsPassword => {
+        KeyAction::ObsPassword { clear: true } => {
+            let keys = tokio::task::spawn_blocking(Keys::open).await?;
+            blocking(move || keys.delete(keys::OBS_PASSWORD)).await?;
+            eprintln!("removed from the keyring");
+            Ok(())
+        }
+        KeyAction::ObsPassword { clear: false } => {
             let p = read_secret("the obs-websocket password")?.context("the password is empty")?;
             let keys = tokio::task::spawn_blocking(Keys::open).await?;
             blocking(move || keys.set(keys::OBS_PASSWORD, &p)).await?;

@@ -54,6 +54,15 @@ pub enum LinkError {
         /// Extra advice (for example when no password was given at all).
         hint: &'static str,
     },
+    /// A password is configured, but the peer at the address does not ask for one: it may be
+    /// another program on OBS's port (OBS down, something else listening), so nothing is sent.
+    #[error(
+        "the obs-websocket at {addr} does not ask for a password although one is configured for it, so it may not be OBS (another program listening on its port while OBS is down); Deckcast does not talk to it. If you turned authentication off in OBS, turn it back on (Tools > WebSocket Server Settings), or remove the stored password (deckcast key obs-password --clear)"
+    )]
+    NoAuth {
+        /// `host:port`.
+        addr: String,
+    },
     /// OBS accepted the connection but kept answering "not ready" (still loading).
     #[error("OBS is still starting up (obs-websocket answered NotReady for {} s); try again when OBS has finished loading", STARTUP_WAIT.as_secs())]
     NotReady,

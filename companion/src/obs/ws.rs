@@ -98,6 +98,11 @@ pub(super) async fn connect(opts: &ConnectOptions) -> Result<WsLink, LinkError> 
 }
 
 async fn connect_once(opts: &ConnectOptions) -> Result<WsLink, LinkError> {
+    if opts.password.is_some() && !demands_auth(opts).await? {
+        return Err(LinkError::NoAuth {
+            addr: format!("{}:{}", opts.host, opts.port),
+        });
+    }
     let config = ConnectConfig {
         host: opts.host.as_str(),
         port: opts.port,
@@ -113,6 +118,60 @@ async fn connect_once(opts: &ConnectOptions) -> Result<WsLink, LinkError> {
         .await
         .map_err(|e| connect_error(e, opts))?;
     Ok(WsLink { client })
+}
+
+/// Whether the obs-websocket at `opts` asks for authentication: reads its `Hello` (whose
+/// `authentication` member carries the challenge) and closes. obs-websocket has no server
+/// authentication, so this cannot unmask a peer that fakes the challenge; it refuses the simple
+/// impostor that answers on OBS's port without one, before it can be given anything.
+pub(super) async fn demands_auth(opts: &ConnectOptions) -> Result<bool, LinkError> {
+    let addr = format!("{}:{}", opts.host, opts.port);
+    let unreachable = |reason: String| LinkError::Unreachable {
+        addr: addr.clone(),
+        reason,
+    };
+    let probe = async {
+        let uri = if opts.host.contains(':') {
+            format!("ws://[{}]:{}", opts.host, opts.port)
+        } else {
+            format!("ws://{addr}")
+        };
+        let builder = tokio_websockets::ClientBuilder::new()
+            .uri(&uri)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (mut ws, _) = builder
+            .connect()
+            .await
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        let hello = loop {
+            match ws.next().await {
+                Some(Ok(m)) if m.is_text() => break m,
+                Some(Ok(m)) if m.is_close() => {
+                    return Err(unreachable(
+                        "it closed the connection before saying hello".into(),
+                    ));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(unreachable(error_chain(&e))),
+                None => {
+                    return Err(unreachable(
+                        "it closed the connection before saying hello".into(),
+                    ));
+                }
+            }
+        };
+        let _ = futures_util::SinkExt::close(&mut ws).await;
+        let text = hello.as_text().unwrap_or_default();
+        let hello: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| unreachable(format!("its hello is not JSON: {e}")))?;
+        if hello["op"] != 0 {
+            return Err(unreachable("it does not speak obs-websocket 5".into()));
+        }
+        Ok(hello["d"]["authentication"].is_object())
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, probe)
+        .await
+        .map_err(|_| unreachable(format!("no hello within {} s", CONNECT_TIMEOUT.as_secs())))?
 }
 
 impl WsLink {
@@ -231,5 +290,70 @@ impl WsLink {
             .map_err(|e| {
                 LinkError::Obs(format!("switching to scene '{scene}': {}", error_chain(&e)))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use tokio_websockets::Message;
+
+    /// A peer on a free port that says obs-websocket's hello (with or without a challenge) and
+    /// then accepts whatever comes, like a program squatting on OBS's port.
+    async fn squatter(challenge: bool) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok((_, mut ws)) =
+                        tokio_websockets::ServerBuilder::new().accept(stream).await
+                    else {
+                        return;
+                    };
+                    let auth = if challenge {
+                        r#","authentication":{"challenge":"c","salt":"s"}"#
+                    } else {
+                        ""
+                    };
+                    let hello = format!(
+                        r#"{{"op":0,"d":{{"obsWebSocketVersion":"5.7.4","rpcVersion":1{auth}}}}}"#
+                    );
+                    let _ = ws.send(Message::text(hello)).await;
+                    while let Some(Ok(_)) = ws.next().await {}
+                });
+            }
+        });
+        port
+    }
+
+    fn opts(port: u16, password: Option<&str>) -> ConnectOptions {
+        ConnectOptions {
+            host: "127.0.0.1".into(),
+            port,
+            password: password.and_then(Secret::new),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_ask_for_the_configured_password_is_refused() {
+        let port = squatter(false).await;
+        assert!(!demands_auth(&opts(port, None)).await.unwrap());
+        let err = connect(&opts(port, Some("pw"))).await.err().unwrap();
+        assert!(matches!(err, LinkError::NoAuth { .. }), "{err}");
+        assert!(err.to_string().contains("may not be OBS"), "{err}");
+        // A peer that sends a challenge passes the probe (and then has to survive the handshake).
+        let port = squatter(true).await;
+        assert!(demands_auth(&opts(port, Some("pw"))).await.unwrap());
+        // Nothing listening: unreachable, as before.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert!(matches!(
+            demands_auth(&opts(closed, Some("pw"))).await,
+            Err(LinkError::Unreachable { .. })
+        ));
     }
 }

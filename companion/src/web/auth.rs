@@ -68,6 +68,11 @@ impl AppState {
             .any(|(k, exp)| constant_time_eq(k.as_bytes(), id.as_bytes()) && *exp > now)
     }
 
+    /// True if the request carries the token or a live session.
+    pub fn authenticated(&self, headers: &HeaderMap) -> bool {
+        self.bearer_ok(headers) || self.has_session(headers)
+    }
+
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
         headers
             .get(header::AUTHORIZATION)

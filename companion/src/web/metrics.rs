@@ -1,10 +1,11 @@
 //! Prometheus text exposition (format 0.0.4) of the live snapshot: per-target state, bitrate,
 //! frames, drops and reconnects; OBS CPU, fps and skipped frames; the main stream. No secrets:
-//! targets are labelled by id, name and platform only.
+//! targets are labelled by their position (`slot`), name and platform; their ids (which a program
+//! impersonating OBS could use to ask for keys) only for a scrape that carries the API token.
 use std::fmt::Write;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use deckcast_protocol::targets::TargetState;
 
@@ -20,14 +21,15 @@ const STATES: [TargetState; 6] = [
     TargetState::Error,
 ];
 
-/// `GET /metrics`.
-pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics` (target ids only with the token: `Authorization: Bearer`).
+pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let ids = state.authenticated(&headers);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&state.app.live.get()),
+        render(&state.app.live.get(), ids),
     )
 }
 
@@ -52,8 +54,8 @@ impl Out {
     }
 }
 
-/// The exposition text for `snap`.
-pub fn render(snap: &Snapshot) -> String {
+/// The exposition text for `snap`, with target ids when `ids`.
+pub fn render(snap: &Snapshot, ids: bool) -> String {
     let mut o = Out(String::with_capacity(4096));
     let connected = snap.obs.state == ObsState::Connected;
     o.family(
@@ -130,10 +132,16 @@ pub fn render(snap: &Snapshot) -> String {
     let labels: Vec<String> = snap
         .targets
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(i, t)| {
+            let id = if ids {
+                format!("target=\"{}\",", escape(&t.id))
+            } else {
+                String::new()
+            };
             format!(
-                "target=\"{}\",name=\"{}\",platform=\"{}\"",
-                escape(&t.id),
+                "{id}slot=\"{}\",name=\"{}\",platform=\"{}\"",
+                i + 1,
                 escape(&t.name),
                 escape(&t.platform)
             )
@@ -225,11 +233,18 @@ mod tests {
             }))
             .unwrap();
         snap.set_targets(&[view]);
-        let text = render(&snap);
+        let text = render(&snap, true);
         assert!(text.contains("deckcast_obs_connected 1\n"), "{text}");
         assert!(text.contains(
-            "deckcast_target_state{target=\"t1\",name=\"My \\\"Twitch\\\"\",platform=\"twitch\",state=\"live\"} 1\n"
+            "deckcast_target_state{target=\"t1\",slot=\"1\",name=\"My \\\"Twitch\\\"\",platform=\"twitch\",state=\"live\"} 1\n"
         ), "{text}");
+        // Without the token the ids stay out.
+        let open = render(&snap, false);
+        assert!(!open.contains("t1"), "{open}");
+        assert!(
+            open.contains("deckcast_target_state{slot=\"1\",name="),
+            "{open}"
+        );
         assert!(text.contains("state=\"idle\"} 0\n"));
         assert!(text.contains("# TYPE deckcast_target_dropped_frames_total counter\n"));
         assert_eq!(text.matches("deckcast_target_kbps{").count(), 1);
