@@ -1,6 +1,6 @@
 //! The companion's secrets in the OS keyring (Secret Service through `deckcast-secrets`), service
 //! [`SERVICE`]: stream keys (`stream-key:<target id>`), the obs-websocket password, the dashboard
-//! token and platform tokens.
+//! token, the Icecast source password and platform tokens.
 //!
 //! There is no file fallback. Without a usable keyring, storing fails with
 //! [`KeysError::NoKeyring`], whose message names the environment variable that can supply the
@@ -17,10 +17,14 @@ pub const SERVICE: &str = "deckcast-companion";
 pub const OBS_PASSWORD: &str = "obs-websocket-password";
 /// Account of the dashboard/API token.
 pub const DASHBOARD_TOKEN: &str = "dashboard-token";
+/// Account of the password DJ software gives the built-in Icecast receiver.
+pub const ICECAST_PASSWORD: &str = "icecast-source-password";
 /// Environment variable that supplies the obs-websocket password instead of the keyring.
 pub const OBS_PASSWORD_ENV: &str = "DECKCAST_OBS_PASSWORD";
 /// Environment variable that supplies the dashboard token instead of the keyring.
 pub const DASHBOARD_TOKEN_ENV: &str = "DECKCAST_DASHBOARD_TOKEN";
+/// Environment variable that supplies the Icecast source password instead of the keyring.
+pub const ICECAST_PASSWORD_ENV: &str = "DECKCAST_ICECAST_PASSWORD";
 
 /// A keyring problem, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,9 @@ pub enum KeysError {
     /// The keyring failed on this entry.
     #[error(transparent)]
     Keyring(#[from] KeyError),
+    /// The OS could not supply random bytes for a new token.
+    #[error("the operating system's random number generator failed ({0}); no token was created")]
+    NoRandomness(String),
 }
 
 /// The account of a target's stream key.
@@ -167,9 +174,28 @@ impl Keys {
         if let Some(s) = self.get(DASHBOARD_TOKEN)? {
             return Ok(s);
         }
-        let token = random_token();
+        let token = random_token()?;
         self.set(DASHBOARD_TOKEN, &token)?;
         Ok(token)
+    }
+
+    /// The Icecast source password: the environment variable wins, then the keyring.
+    pub fn icecast_password(&self) -> Result<Option<Secret>, KeysError> {
+        if let Some(s) = std::env::var(ICECAST_PASSWORD_ENV)
+            .ok()
+            .and_then(Secret::new)
+        {
+            return Ok(Some(s));
+        }
+        self.get(ICECAST_PASSWORD)
+    }
+
+    /// [`Keys::icecast_password`] on the blocking pool.
+    pub async fn icecast_password_async(&self) -> Result<Option<Secret>, KeysError> {
+        let keys = self.clone();
+        tokio::task::spawn_blocking(move || keys.icecast_password())
+            .await
+            .map_err(|e| KeysError::Keyring(KeyError::Keyring(e.to_string())))?
     }
 }
 
@@ -178,6 +204,8 @@ fn describe(account: &str) -> (&'static str, &'static str) {
         ("the obs-websocket password", OBS_PASSWORD_ENV)
     } else if account == DASHBOARD_TOKEN {
         ("the dashboard token", DASHBOARD_TOKEN_ENV)
+    } else if account == ICECAST_PASSWORD {
+        ("the Icecast source password", ICECAST_PASSWORD_ENV)
     } else if account.starts_with("stream-key:") {
         (
             "stream keys",
@@ -188,19 +216,13 @@ fn describe(account: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// 32 random bytes as 64 hex characters.
-pub fn random_token() -> Secret {
+/// 32 random bytes from the OS as 64 hex characters. Fails, rather than guessing, when the OS has
+/// no entropy source: a token made from the clock would be guessable.
+pub fn random_token() -> Result<Secret, KeysError> {
     let mut bytes = [0u8; 32];
-    // getrandom only fails when the OS has no entropy source at all; fall back to the clock and
-    // PID rather than panicking (tokens are still unguessable enough to refuse a stranger).
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = crate::store::now_ms() as u64 ^ (u64::from(std::process::id()) << 32);
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (seed.rotate_left(i as u32 * 7) >> (i % 8)) as u8;
-        }
-    }
+    getrandom::fill(&mut bytes).map_err(|e| KeysError::NoRandomness(e.to_string()))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Secret::new(hex).unwrap_or_else(|| unreachable!("64 hex characters are never blank"))
+    Ok(Secret::new(hex).unwrap_or_else(|| unreachable!("64 hex characters are never blank")))
 }
 
 #[cfg(test)]
@@ -232,6 +254,6 @@ mod tests {
         let b = keys.dashboard_token().unwrap();
         assert_eq!(a, b);
         assert_eq!(a.expose().len(), 64);
-        assert_ne!(random_token(), random_token());
+        assert_ne!(random_token().unwrap(), random_token().unwrap());
     }
 }

@@ -134,7 +134,13 @@ pub async fn serve(
 /// Runs the DJ-software readers and shows what they report through the app.
 async fn show_reports(app: Arc<App>, db: Db, shutdown: watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::channel::<Report>(16);
-    let readers = tokio::spawn(readers::run(db, tx, app.sources_changed(), shutdown));
+    let readers = tokio::spawn(readers::run(
+        db,
+        app.keys.clone(),
+        tx,
+        app.sources_changed(),
+        shutdown,
+    ));
     while let Some(report) = rx.recv().await {
         match report {
             Report::Track(t) => {

@@ -151,6 +151,19 @@ struct Envelope<'a> {
     data: &'a WebhookEvent,
 }
 
+/// A unique event id: random where the OS has randomness, else the time and a counter (an id
+/// only has to be unique, not secret).
+fn event_id(now_ms: i64) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match crate::keys::random_token() {
+        Ok(t) => format!("evt_{}", t.expose().get(..24).unwrap_or_default()),
+        Err(_) => format!(
+            "evt_{now_ms:x}_{}",
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+    }
+}
+
 /// Queues `event` in `store` (only while a webhook is configured). Returns its id.
 pub fn enqueue(
     store: &mut Store,
@@ -160,13 +173,7 @@ pub fn enqueue(
     if store.setting(WEBHOOK_URL)?.is_none() {
         return Ok(None);
     }
-    let id = format!(
-        "evt_{}",
-        crate::keys::random_token()
-            .expose()
-            .get(..24)
-            .unwrap_or_default()
-    );
+    let id = event_id(now_ms);
     let body = serde_json::to_string(&Envelope {
         id: &id,
         kind: event.kind(),

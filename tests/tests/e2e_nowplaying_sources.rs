@@ -22,6 +22,22 @@ async fn text(client: &obws::Client) -> String {
         .unwrap_or_default()
 }
 
+/// Sends one raw HTTP request to 127.0.0.1:`port`; the response (or the error) as text.
+fn raw_http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) => return format!("connect: {e}"),
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    if let Err(e) = s.write_all(request.as_bytes()) {
+        return format!("write: {e}");
+    }
+    let mut out = Vec::new();
+    let _ = s.take(4096).read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig and ffmpeg (see README: the test command runs this tier)"]
 async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
@@ -51,14 +67,34 @@ async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
     let vdj = home.dir.join("VirtualDJ/History");
     std::fs::create_dir_all(&vdj).unwrap();
     let port = free_port().unwrap();
+    // The receiver needs the source password DJ software is configured with; it goes to the
+    // keyring and never comes back.
+    let sources = json!([{"kind": "icecast", "port": port}, {"kind": "virtualdj", "path": vdj}]);
     let r = c
         .call(
             "PUT",
             "/api/v1/nowplaying/sources",
-            Some(&json!({"sources": [{"kind": "icecast", "port": port}, {"kind": "virtualdj", "path": vdj}]})),
+            Some(&json!({ "sources": sources })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("source password"), "{}", r.text());
+    let mut with_password = sources.clone();
+    with_password[0]["password"] = json!("hackme");
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/nowplaying/sources",
+            Some(&json!({ "sources": with_password })),
         )
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("hackme"), "{}", r.text());
+    let listed = c.get_json("/api/v1/nowplaying/sources").unwrap();
+    assert_eq!(
+        listed["sources"], sources,
+        "the password is never read back"
+    );
     let bad = c
         .call(
             "PUT",
@@ -71,6 +107,22 @@ async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
         Ok(deckcast_tests::util::port_open(port).then_some(()))
     })
     .unwrap();
+
+    // A web page the DJ visits (Origin, no credentials) and a wrong password cannot write the
+    // overlay.
+    let hostile = "GET /admin/metadata?mode=updinfo&song=Pwned%20-%20Overlay HTTP/1.1\r\n";
+    let browser = raw_http(
+        port,
+        &format!("{hostile}Host: 127.0.0.1:{port}\r\nOrigin: https://evil.example\r\n\r\n"),
+    );
+    assert_eq!(browser.split(' ').nth(1), Some("403"), "{browser}");
+    let wrong = raw_http(
+        port,
+        &format!(
+            "{hostile}Host: 127.0.0.1:{port}\r\nAuthorization: Basic c291cmNlOm5vcGU=\r\n\r\n"
+        ),
+    );
+    assert_eq!(wrong.split(' ').nth(1), Some("401"), "{wrong}");
 
     let before = deckcast_tests::image::source_screenshot(&client, "Now Playing")
         .await
@@ -123,7 +175,8 @@ async fn icecast_and_virtualdj_titles_show_in_the_now_playing_source() {
     .await;
     let _ = deckcast_tests::util::stop_pid(ffmpeg.id(), "TERM", Duration::from_secs(5));
     let _ = ffmpeg.wait();
-    shown.unwrap();
+    let shown = shown.unwrap();
+    assert!(!shown.contains("Pwned"), "{shown}");
     let after = deckcast_tests::image::source_screenshot(&client, "Now Playing")
         .await
         .unwrap();

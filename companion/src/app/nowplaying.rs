@@ -4,6 +4,7 @@ use deckcast_protocol::nowplaying::{SetNowPlaying, SetTempo, TempoChanged, Track
 use serde::{Deserialize, Serialize};
 
 use super::{App, AppError};
+use crate::keys;
 use crate::readers::{self, Source};
 use crate::store::HistoryKind;
 use crate::webhooks::WebhookEvent;
@@ -106,12 +107,36 @@ impl App {
         })
     }
 
-    /// Replaces the configured readers (they restart with the new list).
-    pub async fn set_sources(&self, req: Sources) -> Result<Sources, AppError> {
+    /// Replaces the configured readers (they restart with the new list). An Icecast receiver
+    /// needs a source password: the one given (stored in the keyring) or one stored before.
+    pub async fn set_sources(&self, mut req: Sources) -> Result<Sources, AppError> {
         for s in &req.sources {
             if let Some(why) = s.problem() {
                 return Err(AppError::invalid(why));
             }
+        }
+        let mut given = None;
+        let mut icecast = false;
+        for s in &mut req.sources {
+            if let Source::Icecast { password, .. } = s {
+                icecast = true;
+                match (password.take(), &given) {
+                    (Some(p), Some(g)) if p != *g => {
+                        return Err(AppError::invalid(
+                            "Icecast receivers share one source password; give the same one to each",
+                        ));
+                    }
+                    (Some(p), _) => given = Some(p),
+                    (None, _) => {}
+                }
+            }
+        }
+        if let Some(p) = &given {
+            self.keys.set_async(keys::ICECAST_PASSWORD, &p.0).await?;
+        } else if icecast && self.keys.icecast_password_async().await?.is_none() {
+            return Err(AppError::invalid(
+                "the Icecast receiver needs a source password: give \"password\" (the one set in Traktor's or Mixxx's broadcast settings)",
+            ));
         }
         let raw = serde_json::to_string(&req.sources).unwrap_or_else(|_| "[]".into());
         self.db

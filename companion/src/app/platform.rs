@@ -192,7 +192,7 @@ impl App {
         {
             // A signing secret must exist in the keyring before anything is sent.
             self.keys
-                .set_async(WEBHOOK_SECRET, &crate::keys::random_token())
+                .set_async(WEBHOOK_SECRET, &crate::keys::random_token()?)
                 .await?;
         }
         let (url, base, interval, pull) = (

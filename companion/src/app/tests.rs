@@ -356,3 +356,74 @@ async fn obs_restarting_in_the_middle_of_a_set_gets_its_outputs_back() {
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn the_icecast_password_goes_to_the_keyring_and_never_comes_back() {
+    use super::nowplaying::Sources;
+    let rig = Rig::new(FakeObs::new());
+    let parse = |v: serde_json::Value| serde_json::from_value::<Sources>(v).unwrap();
+    // No password given and none stored: refused, nothing configured.
+    let err = rig
+        .app
+        .set_sources(parse(
+            serde_json::json!({"sources": [{"kind": "icecast", "port": 8000}]}),
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("source password"), "{err}");
+    assert!(rig.app.sources().await.unwrap().sources.is_empty());
+    // An empty password is a decoding error, not a password.
+    assert!(
+        serde_json::from_value::<Sources>(
+            serde_json::json!({"sources": [{"kind": "icecast", "port": 8000, "password": " "}]})
+        )
+        .is_err()
+    );
+    // Given: stored in the keyring, never read back, never printed.
+    let req = parse(serde_json::json!({"sources": [
+        {"kind": "icecast", "port": 8000, "password": "booth-secret"}
+    ]}));
+    assert!(!format!("{req:?}").contains("booth-secret"));
+    let back = rig.app.set_sources(req).await.unwrap();
+    let shown = serde_json::to_string(&back).unwrap();
+    assert!(
+        !shown.contains("booth-secret") && !shown.contains("password"),
+        "{shown}"
+    );
+    assert_eq!(
+        rig.keys
+            .get(crate::keys::ICECAST_PASSWORD)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "booth-secret"
+    );
+    let stored = serde_json::to_string(&rig.app.sources().await.unwrap()).unwrap();
+    assert!(!stored.contains("booth-secret"), "{stored}");
+    // Later changes need not repeat it; two different passwords for two receivers are refused.
+    rig.app
+        .set_sources(parse(
+            serde_json::json!({"sources": [{"kind": "icecast", "port": 8001}]}),
+        ))
+        .await
+        .unwrap();
+    let err = rig
+        .app
+        .set_sources(parse(serde_json::json!({"sources": [
+            {"kind": "icecast", "port": 8000, "password": "a-one"},
+            {"kind": "icecast", "port": 8001, "password": "a-two"}
+        ]})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one source password"), "{err}");
+    assert_eq!(
+        rig.keys
+            .get(crate::keys::ICECAST_PASSWORD)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "booth-secret"
+    );
+}

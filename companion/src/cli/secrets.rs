@@ -16,7 +16,7 @@ pub async fn command(action: TokenAction, account: &'static str) -> anyhow::Resu
             .await?
             .with_context(|| format!("no {account} in the keyring yet (use rotate or set)"))?,
         TokenAction::Rotate => {
-            let t = keys::random_token();
+            let t = keys::random_token()?;
             let stored = t.clone();
             blocking(move || keys.set(account, &stored)).await?;
             t

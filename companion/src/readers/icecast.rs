@@ -5,14 +5,35 @@
 //! song=Artist%20-%20Title`. The audio itself is discarded (it is what the audience hears, so
 //! the titles in it are the played tracks).
 //!
+//! Only DJ software may write the overlay: every request must carry the configured source password
+//! (HTTP Basic, any user name, as Icecast's `source` user); requests a browser sends (with
+//! `Origin`, `Referer` or `Sec-Fetch-*`, or naming another `Host`) are refused, so a web page the DJ
+//! opens cannot put text on stream. Bounded: 4 sources at once, 5 s to send the request head, 60 s
+//! of silence, 8 Ogg streams with a partial packet of at most 1 MiB each.
+//!
 //! Threads: one tokio task per connection.
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use base64::Engine;
+use deckcast_secrets::Secret;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::Track;
+
+/// Sources connected at once.
+const MAX_CONNECTIONS: usize = 4;
+/// Time to send the request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// A source that sends nothing this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Ogg logical streams with a partial packet kept at once.
+const MAX_PARTIAL_STREAMS: usize = 8;
+/// Longest request head.
+const MAX_HEAD: usize = 16 * 1024;
 
 /// Reassembles Ogg packets from pages and reports comment headers.
 #[derive(Debug, Default)]
@@ -117,6 +138,10 @@ impl OggComments {
                 }
             }
             if !packet.is_empty() && packet.len() < 1 << 20 {
+                if self.partial.len() >= MAX_PARTIAL_STREAMS {
+                    // A stream that interleaves this many logical streams is not DJ software.
+                    self.partial.clear();
+                }
                 self.partial.insert(serial, packet);
             }
             self.buf.drain(..total);
@@ -149,16 +174,81 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn connection(mut sock: TcpStream, tx: mpsc::Sender<Track>) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
-        if sock.read(&mut byte).await? == 0 || head.len() > 16 * 1024 {
-            return Ok(());
-        }
-        head.push(byte[0]);
+/// Why a request is refused, with the status line sent back.
+fn refusal(port: u16, password: &Secret, headers: &[(String, String)]) -> Option<&'static [u8]> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // Browsers mark what they send; DJ software sends none of these.
+    if headers
+        .iter()
+        .any(|(k, _)| k == "origin" || k == "referer" || k.starts_with("sec-fetch-"))
+    {
+        return Some(b"HTTP/1.0 403 Forbidden\r\n\r\n");
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    if let Some(host) = header("host") {
+        let ok = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|h| host == *h || host == format!("{h}:{port}"));
+        if !ok {
+            return Some(b"HTTP/1.0 403 Forbidden\r\n\r\n");
+        }
+    }
+    let given = header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|up| up.split_once(':').map(|(_, p)| p.to_owned()));
+    match given {
+        Some(p) if constant_time_eq(p.as_bytes(), password.expose().as_bytes()) => None,
+        _ => Some(
+            b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Icecast2 Server\"\r\n\r\n",
+        ),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads the request head (bounded in size and time).
+async fn read_head(sock: &mut BufReader<TcpStream>) -> std::io::Result<Option<String>> {
+    let mut head = Vec::new();
+    let read = async {
+        loop {
+            let n = sock.read_until(b'\n', &mut head).await?;
+            if n == 0 || head.len() > MAX_HEAD {
+                return Ok(false);
+            }
+            if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
+                return Ok(true);
+            }
+        }
+    };
+    match tokio::time::timeout(HEAD_TIMEOUT, read).await {
+        Ok(Ok(true)) => Ok(Some(String::from_utf8_lossy(&head).into_owned())),
+        Ok(Ok(false)) | Err(_) => Ok(None),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+async fn connection(
+    sock: TcpStream,
+    port: u16,
+    password: Arc<Secret>,
+    tx: mpsc::Sender<Track>,
+) -> std::io::Result<()> {
+    let mut sock = BufReader::new(sock);
+    let Some(head) = read_head(&mut sock).await? else {
+        return Ok(());
+    };
     let mut lines = head.lines();
     let request = lines.next().unwrap_or_default().to_owned();
     let headers: Vec<(String, String)> = lines
@@ -167,6 +257,10 @@ async fn connection(mut sock: TcpStream, tx: mpsc::Sender<Track>) -> std::io::Re
         .collect();
     let mut parts = request.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if let Some(status) = refusal(port, &password, &headers) {
+        sock.get_mut().write_all(status).await?;
+        return Ok(());
+    }
     if method == "GET" && target.starts_with("/admin/metadata") {
         let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
         let song = query
@@ -177,11 +271,12 @@ async fn connection(mut sock: TcpStream, tx: mpsc::Sender<Track>) -> std::io::Re
         if let Some(t) = song.and_then(|s| track_of(&[("TITLE".into(), s)])) {
             let _ = tx.send(t).await;
         }
-        sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>\n").await?;
+        sock.get_mut().write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>\n").await?;
         return Ok(());
     }
     if method != "SOURCE" && method != "PUT" {
-        sock.write_all(b"HTTP/1.0 405 Method Not Allowed\r\n\r\n")
+        sock.get_mut()
+            .write_all(b"HTTP/1.0 405 Method Not Allowed\r\n\r\n")
             .await?;
         return Ok(());
     }
@@ -189,13 +284,18 @@ async fn connection(mut sock: TcpStream, tx: mpsc::Sender<Track>) -> std::io::Re
         .iter()
         .any(|(k, v)| k == "expect" && v.eq_ignore_ascii_case("100-continue"))
     {
-        sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+        sock.get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await?;
     }
-    sock.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await?;
+    sock.get_mut().write_all(b"HTTP/1.0 200 OK\r\n\r\n").await?;
     let mut ogg = OggComments::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = sock.read(&mut buf).await?;
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, sock.read(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()), // silent for too long
+        };
         if n == 0 {
             return Ok(());
         }
@@ -205,23 +305,46 @@ async fn connection(mut sock: TcpStream, tx: mpsc::Sender<Track>) -> std::io::Re
     }
 }
 
-/// Listens on 127.0.0.1:`port` until `stop` turns true.
+/// Listens on 127.0.0.1:`port` for sources that know `password` until `stop` turns true (open
+/// connections end then too).
 pub async fn serve(
     port: u16,
+    password: Secret,
     tx: mpsc::Sender<Track>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!("Icecast receiver listening on 127.0.0.1:{port}");
+    let password = Arc::new(password);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (sock, _) = accepted?;
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = connection(sock, tx).await {
-                        tracing::debug!("Icecast source: {e}");
+                let sock = match accepted {
+                    Ok((sock, _)) => sock,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep listening.
+                        tracing::warn!("Icecast receiver: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
                     }
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    let mut sock = sock;
+                    let _ = sock.write_all(b"HTTP/1.0 503 Service Unavailable\r\n\r\n").await;
+                    continue;
+                };
+                let (tx, password, mut stop) = (tx.clone(), Arc::clone(&password), stop.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        r = connection(sock, port, password, tx) => {
+                            if let Err(e) = r {
+                                tracing::debug!("Icecast source: {e}");
+                            }
+                        }
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                    drop(slot);
                 });
             }
             _ = stop.changed() => return Ok(()),
@@ -310,7 +433,8 @@ mod tests {
         };
         let (tx, mut rx) = mpsc::channel(4);
         let (_stop_tx, stop) = watch::channel(false);
-        tokio::spawn(serve(port, tx, stop));
+        // "source:x" in Basic auth is c291cmNlOng=.
+        tokio::spawn(serve(port, Secret::new("x").unwrap(), tx, stop));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         s.write_all(b"PUT /live.ogg HTTP/1.1\r\nAuthorization: Basic c291cmNlOng=\r\nExpect: 100-continue\r\n\r\n").await.unwrap();
@@ -332,7 +456,7 @@ mod tests {
         assert_eq!((t.artist.as_str(), t.title.as_str()), ("A", "T"));
         let mut m = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         m.write_all(
-            b"GET /admin/metadata?mount=/live&mode=updinfo&song=Art%20-%20Tune HTTP/1.0\r\n\r\n",
+            b"GET /admin/metadata?mount=/live&mode=updinfo&song=Art%20-%20Tune HTTP/1.0\r\nAuthorization: Basic c291cmNlOng=\r\n\r\n",
         )
         .await
         .unwrap();
@@ -341,5 +465,76 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((t.artist.as_str(), t.title.as_str()), ("Art", "Tune"));
+    }
+
+    /// Sends `head` and returns the status line of the answer.
+    async fn status_of(port: u16, head: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 256];
+        let n = s.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn web_pages_and_wrong_passwords_cannot_write_the_overlay() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let (_stop_tx, stop) = watch::channel(false);
+        tokio::spawn(serve(port, Secret::new("x").unwrap(), tx, stop));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let update = "GET /admin/metadata?mode=updinfo&song=Evil%20-%20Text HTTP/1.1\r\n";
+        let good = "Authorization: Basic c291cmNlOng=\r\n";
+        for (head, status) in [
+            // What an <img src=...> on any site sends: no credentials.
+            (
+                format!("{update}Host: 127.0.0.1:{port}\r\nSec-Fetch-Site: cross-site\r\n\r\n"),
+                "403",
+            ),
+            (
+                format!("{update}Referer: https://evil.example/\r\n{good}\r\n"),
+                "403",
+            ),
+            (
+                format!("{update}Origin: https://evil.example\r\n{good}\r\n"),
+                "403",
+            ),
+            (format!("{update}Host: evil.example\r\n{good}\r\n"), "403"),
+            (format!("{update}\r\n"), "401"),
+            // "source:y": the wrong password.
+            (
+                format!("{update}Authorization: Basic c291cmNlOnk=\r\n\r\n"),
+                "401",
+            ),
+        ] {
+            let got = status_of(port, &head).await;
+            assert!(got.contains(status), "{head:?} -> {got}");
+        }
+        assert!(rx.try_recv().is_err(), "nothing reached the overlay");
+        // A request head that never ends is dropped after the head timeout, not held forever.
+        let mut slow = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        slow.write_all(b"PUT /live.ogg HTTP/1.1\r\n").await.unwrap();
+        let mut rest = [0u8; 8];
+        let closed = tokio::time::timeout(HEAD_TIMEOUT * 2, slow.read(&mut rest)).await;
+        assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+        // Many interleaved Ogg streams keep a bounded number of partial packets.
+        let mut ogg = OggComments::default();
+        for serial in 0..100u32 {
+            let mut p = page(serial, 0, 0, &[&[1u8; 255]]);
+            p.truncate(p.len()); // one lacing value of 255: the packet continues
+            ogg.push(&p);
+        }
+        assert!(
+            ogg.partial.len() <= MAX_PARTIAL_STREAMS,
+            "{}",
+            ogg.partial.len()
+        );
     }
 }

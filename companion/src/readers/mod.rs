@@ -18,6 +18,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+use deckcast_secrets::Secret;
+
+use crate::keys::{self, Keys};
 use crate::store::Db;
 
 pub mod icecast;
@@ -71,11 +74,40 @@ pub enum Source {
         #[serde(default)]
         player: Option<String>,
     },
-    /// The Icecast SOURCE receiver on 127.0.0.1:`port`.
+    /// The Icecast SOURCE receiver on 127.0.0.1:`port`; DJ software must send the source
+    /// password (kept in the keyring, never shown back).
     Icecast {
         /// Port (Traktor's and Mixxx's default is 8000).
         port: u16,
+        /// A new source password (write-only: stored in the keyring, omitted when the sources are
+        /// read back).
+        #[serde(default, skip_serializing)]
+        password: Option<WriteOnly>,
     },
+}
+
+/// A secret a client may send but never reads back (`Debug` prints `***`).
+#[derive(Clone, PartialEq)]
+pub struct WriteOnly(pub Secret);
+
+impl std::fmt::Debug for WriteOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for WriteOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw.len() > 256 {
+            return Err(serde::de::Error::custom(
+                "password is longer than 256 bytes",
+            ));
+        }
+        Secret::new(raw)
+            .map(WriteOnly)
+            .ok_or_else(|| serde::de::Error::custom("password is empty"))
+    }
 }
 
 impl Source {
@@ -94,7 +126,7 @@ impl Source {
                     None
                 }
             }
-            Source::Icecast { port } => (*port < 1024).then_some("port must be 1024 or higher"),
+            Source::Icecast { port, .. } => (*port < 1024).then_some("port must be 1024 or higher"),
             Source::Mpris { .. } => None,
         }
     }
@@ -136,9 +168,10 @@ fn poller(source: &Source) -> Option<Box<dyn Poll>> {
 pub const SOURCES: &str = "nowplaying_sources";
 
 /// Runs the configured sources until shutdown, reporting tracks and problems to `reports`;
-/// re-reads the configuration when `changed` fires.
+/// re-reads the configuration (and the Icecast source password) when `changed` fires.
 pub async fn run(
     db: Db,
+    keys: Keys,
     reports: mpsc::Sender<Report>,
     mut changed: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
@@ -154,20 +187,49 @@ pub async fn run(
         let (tx, mut rx) = mpsc::channel::<Track>(16);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut pollers: Vec<Box<dyn Poll>> = sources.iter().filter_map(poller).collect();
-        for s in &sources {
-            if let Source::Icecast { port } = s {
-                let (tx, stop, port) = (tx.clone(), stop_rx.clone(), *port);
-                let reports = reports.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = icecast::serve(port, tx, stop).await {
-                        let _ = reports
-                            .send(Report::Problem(format!(
-                                "Icecast receiver on port {port}: {e}"
-                            )))
-                            .await;
-                    }
-                });
+        let icecast_ports: Vec<u16> = sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Icecast { port, .. } => Some(*port),
+                _ => None,
+            })
+            .collect();
+        let password = if icecast_ports.is_empty() {
+            None
+        } else {
+            match keys.icecast_password_async().await {
+                Ok(Some(p)) => Some(p),
+                Ok(None) => {
+                    let _ = reports
+                        .send(Report::Problem(format!(
+                            "Icecast receiver: no source password (give one with the source, or set {})",
+                            keys::ICECAST_PASSWORD_ENV
+                        )))
+                        .await;
+                    None
+                }
+                Err(e) => {
+                    let _ = reports
+                        .send(Report::Problem(format!("Icecast receiver: {e}")))
+                        .await;
+                    None
+                }
             }
+        };
+        for port in icecast_ports {
+            let Some(password) = password.clone() else {
+                break;
+            };
+            let (tx, stop, reports) = (tx.clone(), stop_rx.clone(), reports.clone());
+            tokio::spawn(async move {
+                if let Err(e) = icecast::serve(port, password, tx, stop).await {
+                    let _ = reports
+                        .send(Report::Problem(format!(
+                            "Icecast receiver on port {port}: {e}"
+                        )))
+                        .await;
+                }
+            });
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {

@@ -87,7 +87,9 @@ async fn login(
             "wrong token (deckcast token show prints it)",
         ));
     }
-    let id = state.new_session();
+    let id = state
+        .new_session()
+        .map_err(|e| ApiError::from(crate::app::AppError::from(e)))?;
     let cookie = format!(
         "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200",
         auth::SESSION_COOKIE

@@ -37,14 +37,14 @@ impl AppState {
         constant_time_eq(token.as_bytes(), self.token.expose().as_bytes())
     }
 
-    /// Starts a dashboard session; returns its id.
-    pub fn new_session(&self) -> String {
-        let id = crate::keys::random_token().expose().to_owned();
+    /// Starts a dashboard session; returns its id (an error if the OS has no randomness).
+    pub fn new_session(&self) -> Result<String, crate::keys::KeysError> {
+        let id = crate::keys::random_token()?.expose().to_owned();
         let now = now_ms();
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         s.retain(|_, exp| *exp > now);
         s.insert(id.clone(), now + SESSION_MS);
-        id
+        Ok(id)
     }
 
     /// Ends a session.
