@@ -25,6 +25,7 @@ pub mod app;
 pub mod keys;
 pub mod listen;
 pub mod live;
+pub mod logging;
 pub mod obs;
 pub mod readers;
 pub mod schedule;

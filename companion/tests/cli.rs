@@ -42,6 +42,26 @@ fn status_against_a_closed_port_fails_with_exit_3_and_says_why() {
 }
 
 #[test]
+fn serve_without_a_keyring_exits_8_and_names_the_alternative() {
+    let dir = std::env::temp_dir().join(format!("deckcast-cli-nokeyring-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/deckcast-test-bus",
+        )
+        .env_remove("DECKCAST_DASHBOARD_TOKEN")
+        .env_remove("DECKCAST_OBS_PASSWORD")
+        .output()
+        .expect("running deckcast");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(err.contains("DECKCAST_DASHBOARD_TOKEN"), "{err}");
+}
+
+#[test]
 fn the_password_is_never_accepted_on_the_command_line() {
     let out = deckcast(&["status", "--password", "secret-in-argv"]);
     assert_eq!(out.status.code(), Some(2), "clap usage error expected");

@@ -179,6 +179,14 @@ async fn the_deb_is_clean_loads_from_the_system_path_and_purges_completely() {
         unit_text.contains("ExecStart=/usr/bin/deckcast serve"),
         "{unit_text}"
     );
+    // Exit 8 (no keyring) is final: systemd must not restart the companion every 5 s forever.
+    assert!(
+        unit_text
+            .lines()
+            .any(|l| l.starts_with("RestartPreventExitStatus=")
+                && l.split(['=', ' ']).any(|c| c == "8")),
+        "{unit_text}"
+    );
     verify_unit(&unit, Some(&extracted.join("usr/bin")), &out_dir);
 
     // Install into the OBS runtime; OBS (without the per-user copy) loads it from the system path.

@@ -34,14 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_origins,
             keep_raw_hours,
         } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("DECKCAST_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
+            deckcast_companion::logging::init();
             if obs.password_stdin {
                 anyhow::bail!(
                     "serve reads the obs-websocket password from the keyring (deckcast key obs-password) or DECKCAST_OBS_PASSWORD"
@@ -207,29 +200,31 @@ impl ObsArgs {
 
 /// The exit code for an error (see the binary's docs).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let link = err
-        .downcast_ref::<LinkError>()
-        .or_else(|| match err.downcast_ref::<AppError>() {
-            Some(AppError::Link(l)) => Some(l),
-            _ => None,
-        });
-    let keys = err
-        .downcast_ref::<KeysError>()
-        .or_else(|| match err.downcast_ref::<AppError>() {
+    // The cause may sit anywhere in the chain (context, or an error wrapping another).
+    for cause in err.chain() {
+        let app = cause.downcast_ref::<AppError>();
+        let keys = cause.downcast_ref::<KeysError>().or(match app {
             Some(AppError::Keys(k)) => Some(k),
             _ => None,
         });
-    if let Some(KeysError::NoKeyring { .. }) = keys {
-        return 8;
+        if let Some(KeysError::NoKeyring { .. }) = keys {
+            return 8;
+        }
+        let link = cause.downcast_ref::<LinkError>().or(match app {
+            Some(AppError::Link(l)) => Some(l),
+            _ => None,
+        });
+        let code = match link {
+            Some(LinkError::Unreachable { .. }) => 3,
+            Some(LinkError::AuthFailed { .. } | LinkError::NoAuth { .. }) => 4,
+            Some(LinkError::PluginMissing) => 5,
+            Some(LinkError::Unsupported { .. }) => 6,
+            Some(LinkError::NotReady) => 7,
+            _ => continue,
+        };
+        return code;
     }
-    match link {
-        Some(LinkError::Unreachable { .. }) => 3,
-        Some(LinkError::AuthFailed { .. } | LinkError::NoAuth { .. }) => 4,
-        Some(LinkError::PluginMissing) => 5,
-        Some(LinkError::Unsupported { .. }) => 6,
-        Some(LinkError::NotReady) => 7,
-        _ => 1,
-    }
+    1
 }
 
 /// `$XDG_DATA_HOME/deckcast` or `~/.local/share/deckcast`.
@@ -285,4 +280,35 @@ pub(crate) async fn blocking<R: Send + 'static>(
     f: impl FnOnce() -> Result<R, KeysError> + Send + 'static,
 ) -> anyhow::Result<R> {
     Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("serve failed")]
+    struct Wrapped(#[source] KeysError);
+
+    #[test]
+    fn exit_codes_come_from_anywhere_in_the_error_chain() {
+        let no_keyring = || KeysError::NoKeyring {
+            reason: "no Secret Service".into(),
+            what: "the dashboard token",
+            env: "DECKCAST_DASHBOARD_TOKEN",
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(no_keyring())), 8);
+        assert_eq!(exit_code(&anyhow::Error::new(Wrapped(no_keyring()))), 8);
+        assert_eq!(
+            exit_code(&anyhow::Error::new(Wrapped(no_keyring())).context("starting")),
+            8
+        );
+        assert_eq!(
+            exit_code(&anyhow::Error::new(AppError::Link(
+                LinkError::PluginMissing
+            ))),
+            5
+        );
+        assert_eq!(exit_code(&anyhow::anyhow!("something else")), 1);
+    }
 }
