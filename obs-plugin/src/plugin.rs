@@ -11,7 +11,7 @@ use crate::obs::{self, hotkeys, log, source, ui};
 use crate::targets::engine::FrontendEvent;
 use crate::targets::hotkey::Action;
 use crate::targets::obs_host::ObsHost;
-use crate::targets::worker::Worker;
+use crate::targets::worker::{Stopped, Worker};
 use crate::visualizer::source::Visualizer;
 
 /// The plugin version: the workspace version, shared with the companion and the packaging.
@@ -104,7 +104,7 @@ fn on_frontend_event(ev: Event) {
         Event::StreamingStopping => worker.frontend(FrontendEvent::MainStreamStopping),
         Event::Exit => {
             frontend::remove_save_handler();
-            worker.shutdown(Duration::from_secs(5));
+            stop_worker(worker);
             frontend::remove_event_handler();
         }
         Event::StreamingStarted | Event::StreamingStopped => {}
@@ -118,10 +118,22 @@ fn on_hotkey(name: &str) {
     }
 }
 
+/// Stops every target, waiting at most 5 s for the worker (UI thread, at exit).
+fn stop_worker(worker: &Worker) {
+    if let Stopped::Abandoned(_) = worker.shutdown(Duration::from_secs(5)) {
+        log::warn(
+            "the targets worker did not stop within 5 s (is a keyring prompt waiting?); OBS exits without it",
+        );
+    }
+}
+
 /// `obs_module_unload`.
 pub fn unload() {
     if let Some(worker) = targets() {
-        worker.shutdown(Duration::from_secs(5));
+        stop_worker(worker);
     }
-    log::info("Deckcast unloaded");
+    log::info(&format!(
+        "Deckcast unloaded (the dock sent {} request(s))",
+        ui::requests_answered()
+    ));
 }

@@ -1,10 +1,13 @@
 // Deckcast targets dock: a thin Qt view over the Rust core.
 //
-// Everything here runs on OBS's UI thread. The widget owns no state beyond what it shows: every
-// second it asks the Rust core (deckcast_ui_request, the same requests as the obs-websocket vendor
-// API) for the target list and health, and every button sends a request and shows the answer's
-// error message, if any. All strings come from the plugin's locale files (deckcast_ui_text).
-// No OBS headers are needed: the Rust side registers the widget with the frontend.
+// The widget lives on OBS's UI thread and owns no state beyond what it shows. While it is visible
+// it asks the Rust core (deckcast_ui_request, the same requests as the obs-websocket vendor API)
+// for the target list and health every second; every button sends a request and shows the
+// answer's error message, if any. Requests may wait for the targets worker (a keyring prompt, a
+// busy worker), so they run on the dock's own request thread, one at a time and in order, and
+// their answers come back to the UI thread as queued calls: OBS's UI never waits for them.
+// All strings come from the plugin's locale files (deckcast_ui_text). No OBS headers are needed:
+// the Rust side registers the widget with the frontend.
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialog>
@@ -20,11 +23,16 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QHideEvent>
+#include <QShowEvent>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QThreadPool>
 #include <QTimer>
 #include <QVBoxLayout>
 #include <QWidget>
+
+#include <functional>
 
 extern "C" {
 char *deckcast_ui_request(const char *kind, const char *json);
@@ -39,7 +47,8 @@ QString T(const char *key)
 	return QString::fromUtf8(deckcast_ui_text(key));
 }
 
-// Sends a request to the Rust core; returns the answer object.
+// Sends a request to the Rust core and returns the answer object (request thread only: it may
+// wait for the targets worker).
 QJsonObject request(const char *kind, const QJsonObject &data)
 {
 	QByteArray json = QJsonDocument(data).toJson(QJsonDocument::Compact);
@@ -185,8 +194,8 @@ public:
 		auto *row2 = new QHBoxLayout;
 		addButton(row1, "Deckcast.Dock.Start", [this]() { onSelected("StartTarget"); });
 		addButton(row1, "Deckcast.Dock.Stop", [this]() { onSelected("StopTarget"); });
-		addButton(row1, "Deckcast.Dock.StartAll", [this]() { check(this, request("StartAllTargets", {})); });
-		addButton(row1, "Deckcast.Dock.StopAll", [this]() { check(this, request("StopAllTargets", {})); });
+		addButton(row1, "Deckcast.Dock.StartAll", [this]() { send("StartAllTargets", {}); });
+		addButton(row1, "Deckcast.Dock.StopAll", [this]() { send("StopAllTargets", {}); });
 		addButton(row2, "Deckcast.Dock.Add", [this]() { edit(QString()); });
 		addButton(row2, "Deckcast.Dock.Edit", [this]() {
 			if (!selected().isEmpty())
@@ -198,7 +207,7 @@ public:
 				return;
 			if (QMessageBox::question(this, T("Deckcast.Dock.Title"), T("Deckcast.Dock.ConfirmDelete")) ==
 			    QMessageBox::Yes)
-				check(this, request("DeleteTarget", {{"id", id}}));
+				send("DeleteTarget", {{"id", id}});
 		});
 
 		auto *layout = new QVBoxLayout(this);
@@ -207,13 +216,60 @@ public:
 		layout->addLayout(row2);
 		layout->addWidget(status);
 
+		// One request thread: requests run in the order the user made them.
+		pool.setMaxThreadCount(1);
 		timer = new QTimer(this);
 		connect(timer, &QTimer::timeout, this, [this]() { refresh(); });
+	}
+
+	~TargetsDock() override
+	{
+		// Answers are delivered to this widget: let running requests finish first (a request
+		// waits at most the plugin's worker timeout; after OBS's exit event none waits at all).
+		timer->stop();
+		pool.clear();
+		pool.waitForDone();
+	}
+
+protected:
+	// Polls only while the dock can be seen.
+	void showEvent(QShowEvent *event) override
+	{
+		QWidget::showEvent(event);
 		timer->start(1000);
-		refresh();
+		// After the events of this round: OBS shows docks briefly while it restores its layout.
+		QTimer::singleShot(0, this, [this]() { refresh(); });
+	}
+
+	void hideEvent(QHideEvent *event) override
+	{
+		QWidget::hideEvent(event);
+		timer->stop();
 	}
 
 private:
+	// Runs `work` on the request thread, then `done` with its answer on the UI thread.
+	void later(std::function<QJsonObject()> work, std::function<void(const QJsonObject &)> done)
+	{
+		pool.start([this, work, done]() {
+			QJsonObject answer = work();
+			// Queued to this widget: runs on the UI thread; the destructor waits for this job,
+			// and Qt drops calls queued to a deleted object.
+			QMetaObject::invokeMethod(this, [done, answer]() { done(answer); }, Qt::QueuedConnection);
+		});
+	}
+
+	// Sends one request and shows its error, if any, then refreshes.
+	void send(const char *kind, const QJsonObject &data)
+	{
+		QByteArray k(kind);
+		later([k, data]() { return request(k.constData(), data); },
+		      [this](const QJsonObject &answer) {
+			      check(this, answer);
+			      refresh();
+		      });
+	}
+
 	template<typename F> void addButton(QHBoxLayout *row, const char *key, F f)
 	{
 		auto *b = new QPushButton(T(key));
@@ -232,13 +288,13 @@ private:
 	{
 		QString id = selected();
 		if (!id.isEmpty())
-			check(this, request(kind, {{"id", id}}));
-		refresh();
+			send(kind, {{"id", id}});
 	}
 
 	void edit(const QString &id)
 	{
-		QJsonObject list = request("ListTargets", {});
+		// The list shown last (a refresh at most a second old).
+		const QJsonObject &list = lastList;
 		QJsonObject target, encoder;
 		for (const auto &t : list["targets"].toArray())
 			if (t.toObject()["id"].toString() == id)
@@ -254,27 +310,58 @@ private:
 		if (!dialog.editing) {
 			req["encoder"] = dialog.dedicated() ? QJsonObject{{"mode", "dedicated"}, {"config", dialog.encoderConfig()}}
 							    : QJsonObject{{"mode", "shared"}};
-			check(this, request("CreateTarget", req));
-		} else {
-			req["id"] = id;
-			if (dialog.dedicated() && !dialog.configId.isEmpty()) {
-				if (!check(this, request("UpdateEncoderConfig",
-							 {{"id", dialog.configId}, {"config", dialog.encoderConfig()}})))
-					return;
-			} else if (dialog.dedicated()) {
-				req["encoder"] = QJsonObject{{"mode", "dedicated"}, {"config", dialog.encoderConfig()}};
-			} else {
-				req["encoder"] = QJsonObject{{"mode", "shared"}};
-			}
-			check(this, request("UpdateTarget", req));
+			send("CreateTarget", req);
+			return;
 		}
-		refresh();
+		req["id"] = id;
+		QJsonObject config;
+		if (dialog.dedicated() && !dialog.configId.isEmpty())
+			config = QJsonObject{{"id", dialog.configId}, {"config", dialog.encoderConfig()}};
+		else if (dialog.dedicated())
+			req["encoder"] = QJsonObject{{"mode", "dedicated"}, {"config", dialog.encoderConfig()}};
+		else
+			req["encoder"] = QJsonObject{{"mode", "shared"}};
+		// The encoder config first; the target only if that worked.
+		later(
+			[config, req]() {
+				if (!config.isEmpty()) {
+					QJsonObject answer = request("UpdateEncoderConfig", config);
+					if (answer.contains("error"))
+						return answer;
+				}
+				return request("UpdateTarget", req);
+			},
+			[this](const QJsonObject &answer) {
+				check(this, answer);
+				refresh();
+			});
 	}
 
+	// Asks for the list and health (unless a refresh is still on its way) and shows them.
 	void refresh()
 	{
-		QJsonObject list = request("ListTargets", {});
-		QJsonObject health = request("GetTargetHealth", {});
+		if (refreshing || !isVisible())
+			return;
+		refreshing = true;
+		later(
+			[]() {
+				return QJsonObject{{"list", request("ListTargets", {})},
+						   {"health", request("GetTargetHealth", {})}};
+			},
+			[this](const QJsonObject &answer) {
+				refreshing = false;
+				display(answer["list"].toObject(), answer["health"].toObject());
+			});
+	}
+
+	void display(const QJsonObject &list, const QJsonObject &health)
+	{
+		if (list.contains("error")) {
+			// Keep the last picture; say why it is not current.
+			status->setText(list["error"].toObject()["message"].toString());
+			return;
+		}
+		lastList = list;
 		QHash<QString, QJsonObject> byId;
 		for (const auto &h : health["targets"].toArray())
 			byId.insert(h.toObject()["id"].toString(), h.toObject());
@@ -310,6 +397,9 @@ private:
 	QTableWidget *table;
 	QLabel *status;
 	QTimer *timer;
+	QThreadPool pool;
+	QJsonObject lastList;
+	bool refreshing = false;
 };
 
 } // namespace

@@ -512,6 +512,32 @@ impl Obs {
         }
     }
 
+    /// The PID of the gnome-keyring daemon serving this OBS's session bus (tests freeze it to
+    /// play a keyring prompt nobody answers).
+    pub fn keyring_daemon_pid(&self) -> Result<u32> {
+        let bus = std::fs::read_to_string(self.dir.join("dbus-address"))
+            .context("OBS's session bus address")?;
+        let wanted = format!("DBUS_SESSION_BUS_ADDRESS={}", bus.trim());
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if !comm.trim().starts_with("gnome-keyring") {
+                continue;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            if environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+                return Ok(pid);
+            }
+        }
+        bail!("no gnome-keyring-daemon on {}", bus.trim())
+    }
+
     /// Kills OBS with SIGKILL (a crash, as far as everyone else can tell), then stops Xvfb. The
     /// directory stays for a later [`Obs::start`] on the same home.
     pub fn kill(&mut self) -> Result<()> {

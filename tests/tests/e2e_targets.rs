@@ -641,6 +641,101 @@ async fn the_dock_shows_targets_with_live_state() {
     assert!(obs.alive());
 }
 
+/// SIGCONTs a frozen process when dropped (so a failing test never leaves it stopped).
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = deckcast_tests::util::signal(self.0, "CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn obs_stays_responsive_while_the_keyring_hangs_and_a_hidden_dock_never_polls() {
+    // A hidden dock (OBS lists it under Docks) sends nothing.
+    let mut hidden = Obs::start(ObsOptions::default()).unwrap();
+    let c = hidden.client().await.unwrap();
+    create(
+        &c,
+        &hidden,
+        json!({"name": "A", "server": "rtmp://127.0.0.1:1/live", "key": "k0"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(c);
+    assert!(hidden.stop(), "{}", hidden.failure_report());
+    assert!(
+        hidden
+            .log()
+            .contains("Deckcast unloaded (the dock sent 0 request(s))"),
+        "{}",
+        hidden.failure_report()
+    );
+
+    // A visible dock polls, but never on OBS's UI thread's time: with the keyring frozen (a
+    // prompt nobody answers), the targets worker is stuck in SetStreamKey, and OBS's UI still
+    // answers at once.
+    let mut obs = Obs::start(ObsOptions {
+        env: vec![("DECKCAST_SHOW_DOCK".into(), "1".into())],
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let client = obs.client().await.unwrap();
+    let id = create(
+        &client,
+        &obs,
+        json!({"name": "A", "server": "rtmp://127.0.0.1:1/live", "key": "k1"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let keyring = obs.keyring_daemon_pid().unwrap();
+    deckcast_tests::util::signal(keyring, "STOP").unwrap();
+    let thaw = Thaw(keyring);
+    let other = obs.client().await.unwrap();
+    let pending = tokio::spawn(async move {
+        vendor::call(&other, "SetStreamKey", json!({"id": id, "key": "k2"})).await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..8 {
+        // obs-websocket runs SetStudioModeEnabled on OBS's UI thread and waits for it.
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            client.ui().set_studio_mode_enabled(i % 2 == 0),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("OBS's UI thread was blocked (toggle {i})"))
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(thaw);
+    let _ = pending.await.unwrap();
+    let listed = deckcast_tests::util::wait_for_async(
+        "the worker to answer again",
+        Duration::from_secs(40),
+        || async {
+            Ok(vendor::ok(&client, "ListTargets", json!({}))
+                .await
+                .ok()
+                .filter(|v| v["targets"].as_array().is_some_and(|t| t.len() == 1)))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed["targets"][0]["name"], "A");
+    assert!(obs.alive());
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+    let log = obs.log();
+    let sent: u64 = log
+        .split("the dock sent ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no dock count in the log\n{log}"));
+    assert!(sent > 0, "a visible dock polls");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn each_profile_has_its_own_targets() {

@@ -1,9 +1,12 @@
 //! The native dock: the C++/Qt shim (`ui/dock.cpp`, feature `dock`) and the small C API it calls.
 //!
 //! The shim is a view only: it sends the same JSON requests as obs-websocket clients through
-//! [`deckcast_ui_request`] and shows the answers. Everything runs on OBS's UI thread.
+//! [`deckcast_ui_request`] and shows the answers. The widget lives on OBS's UI thread; its
+//! requests run on the shim's own request thread (they may wait for the targets worker), and
+//! [`deckcast_ui_text`] is called from either.
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use deckcast_obs_sys as sys;
 use deckcast_protocol::Error;
@@ -12,6 +15,12 @@ use serde_json::Value;
 use super::{guard, locale};
 
 static HANDLER: OnceLock<fn(&str, Value) -> Value> = OnceLock::new();
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests the dock has sent this session (any thread).
+pub fn requests_answered() -> u64 {
+    ANSWERED.load(Ordering::Relaxed)
+}
 
 /// Sets the function that answers the dock's requests (once per process).
 pub fn on_request(handler: fn(&str, Value) -> Value) {
@@ -32,6 +41,7 @@ pub unsafe extern "C" fn deckcast_ui_request(
         return std::ptr::null_mut();
     }
     guard::catch("dock request", std::ptr::null_mut(), || {
+        ANSWERED.fetch_add(1, Ordering::Relaxed);
         // SAFETY: non-null NUL-terminated strings from the shim, valid during the call.
         let kind = unsafe { CStr::from_ptr(kind) }.to_string_lossy();
         let data = if json.is_null() {

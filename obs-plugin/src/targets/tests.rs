@@ -718,3 +718,125 @@ fn a_failed_replace_import_changes_nothing_and_reimporting_an_export_keeps_the_k
         "saved once, at the end"
     );
 }
+
+/// A keyring whose `set` waits until the test opens the gate (a prompt nobody answers).
+#[derive(Debug, Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+    entered: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Gate {
+    fn set_open(&self, open: bool) {
+        *self.open.lock().unwrap() = open;
+        self.changed.notify_all();
+    }
+}
+
+impl KeyStore for Gate {
+    fn backend(&self) -> deckcast_secrets::Backend {
+        deckcast_secrets::Backend::Keyring
+    }
+    fn set(&self, _: &str, _: &Secret) -> Result<(), deckcast_secrets::KeyError> {
+        if let Some(tx) = self.entered.lock().unwrap().as_ref() {
+            let _ = tx.send(());
+        }
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.changed.wait(open).unwrap();
+        }
+        Ok(())
+    }
+    fn get(&self, _: &str) -> Result<Option<Secret>, deckcast_secrets::KeyError> {
+        Ok(None)
+    }
+    fn delete(&self, _: &str) -> Result<(), deckcast_secrets::KeyError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stuck_worker_is_left_behind_at_exit_and_touches_nothing_when_it_wakes() {
+    use super::worker::{Stopped, Worker};
+    use deckcast_protocol::decode_request;
+    use deckcast_protocol::targets::{CreateTarget, SetStreamKey, StartTarget};
+    use std::time::Duration;
+
+    let fake = Fake::default();
+    let gate = Arc::new(Gate::default());
+    gate.set_open(true);
+    let (host, keys) = (fake.clone(), Arc::clone(&gate));
+    let worker = Arc::new(Worker::spawn_with(
+        move || host,
+        move || (keys as Arc<dyn KeyStore>, None),
+    ));
+    let dir = std::env::temp_dir().join(format!("deckcast-worker-{}", super::model::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    worker.frontend(FrontendEvent::ProfileLoaded(Some(dir.clone())));
+    let long = Duration::from_secs(30);
+    let created = worker
+        .call(
+            decode_request::<CreateTarget>(
+                json!({"name": "Live", "server": "rtmp://127.0.0.1:1935/live", "key": "k1"}),
+            )
+            .unwrap(),
+            long,
+        )
+        .unwrap();
+    let id = created.target.config.id.clone();
+    worker
+        .call(
+            decode_request::<StartTarget>(json!({ "id": id })).unwrap(),
+            long,
+        )
+        .unwrap();
+    assert_eq!(fake.0.lock().unwrap().started, vec![id.clone()]);
+
+    // The keyring hangs on the next key: the worker is stuck inside SetStreamKey.
+    gate.set_open(false);
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    *gate.entered.lock().unwrap() = Some(entered_tx);
+    let w = Arc::clone(&worker);
+    let key_id = id.clone();
+    let pending = std::thread::spawn(move || {
+        w.call(
+            decode_request::<SetStreamKey>(json!({"id": key_id, "key": "k2"})).unwrap(),
+            Duration::from_millis(200),
+        )
+    });
+    entered
+        .recv_timeout(long)
+        .expect("the worker reached the keyring");
+    let err = pending.join().unwrap().unwrap_err();
+    assert!(err.message.contains("did not answer in time"), "{err:?}");
+
+    // OBS exits: shutdown gives up after its timeout instead of joining forever.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let w = Arc::clone(&worker);
+    std::thread::spawn(move || {
+        let _ = done_tx.send(w.shutdown(Duration::from_millis(200)));
+    });
+    let stopped = done
+        .recv_timeout(long)
+        .expect("shutdown returned although the worker is stuck");
+    let Stopped::Abandoned(Some(thread)) = stopped else {
+        panic!("expected an abandoned worker, got {stopped:?}");
+    };
+
+    // The prompt is answered after OBS tore libobs down: the worker ends without stopping,
+    // saving or releasing anything.
+    let saved = std::fs::read_to_string(dir.join(store::FILE_NAME)).ok();
+    gate.set_open(true);
+    thread.join().unwrap();
+    assert!(fake.0.lock().unwrap().stopped.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(dir.join(store::FILE_NAME)).ok(),
+        saved
+    );
+    assert!(matches!(
+        worker.shutdown(Duration::from_millis(10)),
+        Stopped::Clean
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
