@@ -10,7 +10,7 @@ use crate::obs::frontend::{self, Event};
 use crate::obs::{self, hotkeys, log, source, ui};
 use crate::targets::engine::FrontendEvent;
 use crate::targets::hotkey::Action;
-use crate::targets::obs_host::ObsHost;
+use crate::targets::obs_host::{ObsHost, ProfileSettings};
 use crate::targets::worker::{Stopped, Worker};
 use crate::visualizer::source::Visualizer;
 
@@ -56,7 +56,8 @@ pub fn load() -> bool {
 
 /// `obs_module_post_load`: every module is loaded now, so obs-websocket's vendor API is reachable.
 pub fn post_load() {
-    let worker = TARGETS.get_or_init(|| Worker::spawn(ObsHost::default));
+    let profile = ProfileSettings::read();
+    let worker = TARGETS.get_or_init(|| Worker::spawn(move || ObsHost::new(profile)));
     // The profile is already loaded when modules load: read its targets before obs-websocket
     // clients can ask for them (FinishedLoading then finds the same profile and keeps them).
     worker.frontend(FrontendEvent::ProfileLoaded(

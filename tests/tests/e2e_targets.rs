@@ -812,3 +812,150 @@ async fn each_profile_has_its_own_targets() {
             .contains("In Second")
     );
 }
+
+/// Waits for obs-websocket's CurrentProfileChanged to `name` on `events`.
+async fn profile_changed(
+    events: &mut (impl futures_util::Stream<Item = obws::events::Event> + Unpin),
+    name: &str,
+    obs: &Obs,
+) {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(e) = events.next().await {
+            if matches!(&e, obws::events::Event::CurrentProfileChanged { name: n } if n == name) {
+                return;
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no CurrentProfileChanged to {name}\n{}",
+            obs.failure_report()
+        )
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn profile_switches_under_load_and_a_kill_mid_switch_lose_nothing() {
+    let rtmp = RtmpServer::start().unwrap();
+    let home = std::env::temp_dir().join(format!(
+        "deckcast-e2e-home-{}",
+        deckcast_tests::util::random_hex(6).unwrap()
+    ));
+    let opts = ObsOptions {
+        home: Some(home.clone()),
+        ..ObsOptions::default()
+    };
+    let mut obs = Obs::start(opts.clone()).unwrap();
+    let client = obs.client().await.unwrap();
+    let mut events = Box::pin(client.events().unwrap());
+    let first = create(
+        &client,
+        &obs,
+        json!({"name": "In Test", "server": rtmp.url(), "key": "switch-a"}),
+    )
+    .await;
+    client.profiles().create("Second").await.unwrap();
+    profile_changed(&mut events, "Second", &obs).await;
+    let second = create(
+        &client,
+        &obs,
+        json!({"name": "In Second", "server": rtmp.url(), "key": "switch-b"}),
+    )
+    .await;
+
+    // Health and list requests never stop while the profile flips back and forth, each time with
+    // its target live and OBS's dynamic-bitrate setting changed under it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let c = obs.client().await.unwrap();
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut answered = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for kind in ["GetTargetHealth", "ListTargets"] {
+                    if vendor::call(&c, kind, json!({})).await.is_ok() {
+                        answered += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            answered
+        })
+    };
+    for round in 0..8 {
+        let (name, id) = if round % 2 == 0 {
+            ("Test", &first)
+        } else {
+            ("Second", &second)
+        };
+        client.profiles().set_current(name).await.unwrap();
+        profile_changed(&mut events, name, &obs).await;
+        client
+            .profiles()
+            .set_parameter(obws::requests::profiles::SetParameter {
+                category: "Output",
+                name: "DynamicBitrate",
+                value: Some(if round % 4 < 2 { "true" } else { "false" }),
+            })
+            .await
+            .unwrap();
+        vendor::ok(&client, "StartTarget", json!({ "id": id }))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+        vendor::wait_state(&client, id, "live", Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(hammer.await.unwrap() > 0);
+    assert!(obs.alive(), "{}", obs.failure_report());
+
+    // The profile is Second now; kill OBS the moment it is asked to switch to Test.
+    let switching = obs.client().await.unwrap();
+    let ask = tokio::spawn(async move { switching.profiles().set_current("Test").await });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    drop(events);
+    drop(client);
+    obs.kill().unwrap();
+    let _ = ask.await;
+    drop(obs);
+
+    // Both profiles come back with their targets and keys, in valid files.
+    let mut obs = Obs::start(opts).unwrap();
+    let client = obs.client().await.unwrap();
+    for (profile, id, name) in [
+        ("Test", &first, "In Test"),
+        ("Second", &second, "In Second"),
+    ] {
+        let file = obs.config_dir().join(format!(
+            "obs-studio/basic/profiles/{profile}/deckcast-targets.json"
+        ));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file:?}: {e}\n{text}"));
+        assert!(parsed.to_string().contains(id.as_str()), "{text}");
+        client.profiles().set_current(profile).await.unwrap();
+        let list = deckcast_tests::util::wait_for_async(
+            "the profile's targets",
+            Duration::from_secs(15),
+            async || {
+                let l = vendor::ok(&client, "ListTargets", json!({})).await?;
+                Ok((l["targets"][0]["id"] == id.as_str()).then_some(l))
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(list["targets"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list["targets"][0]["name"], name, "{list}");
+        assert_eq!(list["targets"][0]["hasKey"], true, "{list}");
+    }
+    drop(client);
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(obs);
+    let _ = std::fs::remove_dir_all(home);
+}

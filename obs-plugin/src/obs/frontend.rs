@@ -1,10 +1,14 @@
-//! OBS frontend API (the Qt UI): events, the current profile, profile settings.
+//! OBS frontend API (the Qt UI): events, the current profile, profile settings, and running a
+//! closure on the UI thread.
 //!
 //! Frontend events arrive on OBS's UI thread. The callback registered here must return quickly;
-//! Deckcast forwards them to its worker thread.
+//! Deckcast forwards them to its worker thread. The profile functions (`current_profile_path`,
+//! `profile_*`) and `streaming_output_encoders` read what OBS replaces on the UI thread during a
+//! profile switch: call them on the UI thread only (other threads use [`on_ui_thread`]).
 use std::ffi::{CStr, c_void};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
 
 use deckcast_obs_sys as sys;
 
@@ -100,7 +104,45 @@ pub fn remove_save_handler() {
     }
 }
 
-/// The current profile's folder.
+type Task = Box<dyn FnOnce() + Send>;
+
+extern "C" fn run_task(param: *mut c_void) {
+    if param.is_null() {
+        return;
+    }
+    // SAFETY: `param` is the Box<Task> leaked by `queue_on_ui_thread`, run exactly once.
+    let task = unsafe { Box::from_raw(param.cast::<Task>()) };
+    guard::catch("UI task", (), task);
+}
+
+/// Queues `task` on OBS's UI thread and returns at once (any thread).
+pub fn queue_on_ui_thread(task: impl FnOnce() + Send + 'static) {
+    let boxed: Box<Task> = Box::new(Box::new(task));
+    // SAFETY: OBS calls run_task once with the pointer (or, without a UI, never: a small leak).
+    unsafe {
+        sys::obs_queue_task(
+            sys::obs_task_type_OBS_TASK_UI,
+            Some(run_task),
+            Box::into_raw(boxed).cast(),
+            false,
+        )
+    };
+}
+
+/// Runs `f` on OBS's UI thread and waits up to `timeout` for its result; `None` if the UI thread
+/// did not get to it in time. Worker threads only (the UI thread would wait for itself).
+pub fn on_ui_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+    timeout: Duration,
+) -> Option<T> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    queue_on_ui_thread(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+/// The current profile's folder (UI thread).
 pub fn current_profile_path() -> Option<PathBuf> {
     // SAFETY: frontend call; returns a bmalloc'd string (or null) that we must bfree.
     let p = unsafe { sys::obs_frontend_get_current_profile_path() };
@@ -129,21 +171,21 @@ fn profile_config(section: &CStr, key: &CStr) -> Option<*mut sys::config_t> {
     present.then_some(config)
 }
 
-/// A boolean from the current profile's `basic.ini` (`None` if unset or no frontend).
+/// A boolean from the current profile's `basic.ini` (`None` if unset or no frontend; UI thread).
 pub fn profile_bool(section: &CStr, key: &CStr) -> Option<bool> {
     let config = profile_config(section, key)?;
     // SAFETY: valid config and strings.
     Some(unsafe { sys::config_get_bool(config, section.as_ptr(), key.as_ptr()) })
 }
 
-/// An integer from the current profile's `basic.ini`.
+/// An integer from the current profile's `basic.ini` (UI thread).
 pub fn profile_int(section: &CStr, key: &CStr) -> Option<i64> {
     let config = profile_config(section, key)?;
     // SAFETY: valid config and strings.
     Some(unsafe { sys::config_get_int(config, section.as_ptr(), key.as_ptr()) })
 }
 
-/// A string from the current profile's `basic.ini`.
+/// A string from the current profile's `basic.ini` (UI thread).
 pub fn profile_string(section: &CStr, key: &CStr) -> Option<String> {
     let config = profile_config(section, key)?;
     // SAFETY: valid config and strings; the value is copied right away.

@@ -416,7 +416,8 @@ impl Drop for Output {
     }
 }
 
-/// The video and audio encoders of OBS's own streaming output, if it exists and has both.
+/// The video and audio encoders of OBS's own streaming output, if it exists and has both (UI
+/// thread: OBS replaces its outputs there when the profile or output settings change).
 pub fn streaming_output_encoders() -> Option<(Encoder, Encoder)> {
     // SAFETY: frontend call; returns a new reference or null.
     let main = unsafe { sys::obs_frontend_get_streaming_output() };

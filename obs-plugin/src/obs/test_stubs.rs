@@ -118,6 +118,7 @@ stubs! {
     obs_output_set_video_encoder
     obs_output_start
     obs_output_stop
+    obs_queue_task
     obs_properties_add_bool
     obs_properties_add_color
     obs_properties_add_font

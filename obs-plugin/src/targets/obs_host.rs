@@ -1,10 +1,15 @@
 //! [`Host`] on real libobs outputs (through the safe wrappers in `crate::obs`).
 //!
-//! Runs on the targets worker thread. Dedicated encoder pairs are shared between targets that use
+//! Runs on the targets worker thread; what only OBS's UI thread may read (the profile's config,
+//! OBS's own streaming output) is read there through `frontend::on_ui_thread`. Dedicated encoder pairs are shared between targets that use
 //! the same encoder config (one encode for all of them); a changed config gets a new pair while
 //! running outputs keep the old one until they restart.
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Weak};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use deckcast_protocol::targets::EncoderConfig;
 use serde::Serialize;
@@ -18,6 +23,13 @@ use crate::obs::{frontend, locale, log, vendor};
 /// The libobs-backed host.
 #[derive(Debug, Default)]
 pub struct ObsHost {
+    /// The profile settings as last read on the UI thread.
+    profile: Arc<Mutex<ProfileSettings>>,
+    /// When the worker last asked the UI thread for them.
+    profile_asked: Cell<Option<Instant>>,
+    /// Done-flag of the last UI call that timed out: while it is unset the UI thread is still
+    /// busy (or gone, at exit), and the worker does not wait for it again.
+    ui_behind: RefCell<Option<Arc<AtomicBool>>>,
     dedicated: HashMap<String, (EncoderConfig, Weak<Encoder>, Weak<Encoder>)>,
     /// Per target: (name it was registered with, start hotkey, stop hotkey).
     hotkeys: HashMap<String, (String, HotkeyId, HotkeyId)>,
@@ -113,73 +125,187 @@ fn settings_of<T: Serialize>(settings: &T) -> serde_json::Value {
     serde_json::to_value(settings).unwrap_or_default()
 }
 
-/// The settings OBS gives its streaming encoders when the main stream starts, read from the
-/// profile the same way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode:
-/// `streamEncoder.json` and the stream track's bitrate). Returns (video, audio) settings.
-fn profile_stream_settings() -> (serde_json::Value, serde_json::Value) {
-    if frontend::profile_string(c"Output", c"Mode").as_deref() == Some("Advanced") {
-        let video = frontend::current_profile_path()
-            .and_then(|dir| std::fs::read_to_string(dir.join("streamEncoder.json")).ok())
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+/// What the targets read from the profile's `basic.ini`. OBS closes and reopens that config on
+/// its UI thread during a profile switch, so it is read there ([`ProfileSettings::read`]) and the
+/// worker keeps a copy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileSettings {
+    dir: Option<PathBuf>,
+    advanced: bool,
+    adv_audio_bitrate: Option<i64>,
+    simple_video_bitrate: Option<i64>,
+    simple_use_advanced: bool,
+    simple_preset: Option<String>,
+    simple_x264: Option<String>,
+    simple_audio_bitrate: Option<i64>,
+    dynamic_bitrate: bool,
+}
+
+impl ProfileSettings {
+    /// Reads the current profile (UI thread).
+    pub fn read() -> ProfileSettings {
+        let advanced = frontend::profile_string(c"Output", c"Mode").as_deref() == Some("Advanced");
         let track = frontend::profile_int(c"AdvOut", c"TrackIndex")
             .unwrap_or(1)
             .clamp(1, 6);
-        let key = std::ffi::CString::new(format!("Track{track}Bitrate")).unwrap_or_default();
-        let audio = AudioSettings {
-            bitrate: frontend::profile_int(c"AdvOut", &key).unwrap_or(160),
-        };
-        return (video, settings_of(&audio));
-    }
-    let advanced = frontend::profile_bool(c"SimpleOutput", c"UseAdvanced") == Some(true);
-    let video = VideoSettings {
-        rate_control: "CBR",
-        bitrate: frontend::profile_int(c"SimpleOutput", c"VBitrate").unwrap_or(2500),
-        keyint_sec: None,
-        preset: advanced
-            .then(|| frontend::profile_string(c"SimpleOutput", c"Preset"))
-            .flatten(),
-        x264opts: advanced
-            .then(|| frontend::profile_string(c"SimpleOutput", c"x264Settings"))
-            .flatten(),
-    };
-    let audio = AudioSettings {
-        bitrate: frontend::profile_int(c"SimpleOutput", c"ABitrate").unwrap_or(160),
-    };
-    (settings_of(&video), settings_of(&audio))
-}
-
-/// OBS's streaming encoders (shared by shared-encoder targets): from the main streaming output if
-/// it exists, else by the names OBS gives them in Simple and Advanced output mode.
-fn main_stream_encoders() -> Option<(Encoder, Encoder)> {
-    if let Some(pair) = output::streaming_output_encoders() {
-        return Some(pair);
-    }
-    let video = ["simple_video_stream", "advanced_video_stream"]
-        .into_iter()
-        .find_map(Encoder::by_name)?;
-    let audio = [
-        "simple_aac",
-        "simple_opus",
-        "adv_stream_aac",
-        "adv_stream_audio",
-        "avc_aac_stream",
-    ]
-    .into_iter()
-    .find_map(Encoder::by_name)?;
-    video.ensure_media();
-    audio.ensure_media();
-    // OBS applies the profile's stream settings to these encoders only when its own stream starts;
-    // a target that starts them earlier must apply the same settings, or it would stream with the
-    // encoder defaults. (While active they already carry OBS's settings and cannot change.)
-    if !video.active() {
-        let (v, a) = profile_stream_settings();
-        video.update(&v);
-        if !audio.active() {
-            audio.update(&a);
+        let track_key = std::ffi::CString::new(format!("Track{track}Bitrate")).unwrap_or_default();
+        ProfileSettings {
+            dir: frontend::current_profile_path(),
+            advanced,
+            adv_audio_bitrate: frontend::profile_int(c"AdvOut", &track_key),
+            simple_video_bitrate: frontend::profile_int(c"SimpleOutput", c"VBitrate"),
+            simple_use_advanced: frontend::profile_bool(c"SimpleOutput", c"UseAdvanced")
+                == Some(true),
+            simple_preset: frontend::profile_string(c"SimpleOutput", c"Preset"),
+            simple_x264: frontend::profile_string(c"SimpleOutput", c"x264Settings"),
+            simple_audio_bitrate: frontend::profile_int(c"SimpleOutput", c"ABitrate"),
+            dynamic_bitrate: frontend::profile_bool(c"Output", c"DynamicBitrate").unwrap_or(false),
         }
     }
-    Some((video, audio))
+
+    /// The settings OBS gives its streaming encoders when the main stream starts, derived the
+    /// way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode: `streamEncoder.json` and the
+    /// stream track's bitrate). Returns (video, audio) settings.
+    fn stream_settings(&self) -> (serde_json::Value, serde_json::Value) {
+        if self.advanced {
+            let video = self
+                .dir
+                .as_ref()
+                .and_then(|dir| std::fs::read_to_string(dir.join("streamEncoder.json")).ok())
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+            let audio = AudioSettings {
+                bitrate: self.adv_audio_bitrate.unwrap_or(160),
+            };
+            return (video, settings_of(&audio));
+        }
+        let video = VideoSettings {
+            rate_control: "CBR",
+            bitrate: self.simple_video_bitrate.unwrap_or(2500),
+            keyint_sec: None,
+            preset: self
+                .simple_use_advanced
+                .then(|| self.simple_preset.clone())
+                .flatten(),
+            x264opts: self
+                .simple_use_advanced
+                .then(|| self.simple_x264.clone())
+                .flatten(),
+        };
+        let audio = AudioSettings {
+            bitrate: self.simple_audio_bitrate.unwrap_or(160),
+        };
+        (settings_of(&video), settings_of(&audio))
+    }
+}
+
+/// How long the worker waits for OBS's UI thread before it uses what it read last.
+const UI_WAIT: Duration = Duration::from_secs(2);
+
+impl ObsHost {
+    /// A host starting from `profile` (read on the UI thread when the plugin loads).
+    pub fn new(profile: ProfileSettings) -> ObsHost {
+        let host = ObsHost::default();
+        host.store_profile(profile);
+        host
+    }
+
+    /// Runs `f` on the UI thread and waits up to [`UI_WAIT`]; `None` at once while an earlier
+    /// call is still unanswered (OBS's UI is busy, or waiting for this worker at exit).
+    fn ask_ui<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        if let Some(done) = self.ui_behind.borrow().as_ref()
+            && !done.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let answer = frontend::on_ui_thread(
+            move || {
+                let v = f();
+                flag.store(true, Ordering::Release);
+                v
+            },
+            UI_WAIT,
+        );
+        *self.ui_behind.borrow_mut() = answer.is_none().then_some(done);
+        answer
+    }
+
+    /// The profile as the UI thread reads it now, or (if the UI thread is busy) the last copy.
+    fn fresh_profile(&self) -> ProfileSettings {
+        match self.ask_ui(ProfileSettings::read) {
+            Some(now) => {
+                self.store_profile(now.clone());
+                now
+            }
+            None => self.profile_copy(),
+        }
+    }
+
+    /// The last copy, refreshed in the background (at most once a second) for the next call.
+    fn recent_profile(&self) -> ProfileSettings {
+        let due = self
+            .profile_asked
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if due {
+            self.profile_asked.set(Some(Instant::now()));
+            let copy = Arc::clone(&self.profile);
+            frontend::queue_on_ui_thread(move || {
+                let now = ProfileSettings::read();
+                *copy.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            });
+        }
+        self.profile_copy()
+    }
+
+    fn profile_copy(&self) -> ProfileSettings {
+        self.profile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn store_profile(&self, now: ProfileSettings) {
+        *self.profile.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// OBS's streaming encoders (shared by shared-encoder targets): from the main streaming
+    /// output if it exists (asked on the UI thread), else by the names OBS gives them in Simple
+    /// and Advanced output mode.
+    fn main_stream_encoders(&self) -> Option<(Encoder, Encoder)> {
+        let profile = self.fresh_profile();
+        if let Some(pair) = self.ask_ui(output::streaming_output_encoders).flatten() {
+            return Some(pair);
+        }
+        let video = ["simple_video_stream", "advanced_video_stream"]
+            .into_iter()
+            .find_map(Encoder::by_name)?;
+        let audio = [
+            "simple_aac",
+            "simple_opus",
+            "adv_stream_aac",
+            "adv_stream_audio",
+            "avc_aac_stream",
+        ]
+        .into_iter()
+        .find_map(Encoder::by_name)?;
+        video.ensure_media();
+        audio.ensure_media();
+        // OBS applies the profile's stream settings to these encoders only when its own stream
+        // starts; a target that starts them earlier must apply the same settings, or it would
+        // stream with the encoder defaults. (While active they already carry OBS's settings and
+        // cannot change.)
+        if !video.active() {
+            let (v, a) = profile.stream_settings();
+            video.update(&v);
+            if !audio.active() {
+                audio.update(&a);
+            }
+        }
+        Some((video, audio))
+    }
 }
 
 impl Drop for ObsHost {
@@ -200,7 +326,8 @@ impl Host for ObsHost {
 
     fn create_output(&mut self, spec: &OutputSpec, sink: SignalSink) -> Result<Output, String> {
         let (video, audio) = match &spec.encoder {
-            EncoderSpec::Shared => main_stream_encoders()
+            EncoderSpec::Shared => self
+                .main_stream_encoders()
                 .map(|(v, a)| (Arc::new(v), Arc::new(a)))
                 .ok_or("OBS's streaming encoders are not available (Settings > Output); use a dedicated encoder")?,
             EncoderSpec::Dedicated(cfg) => self.dedicated_pair(cfg)?,
@@ -255,7 +382,7 @@ impl Host for ObsHost {
     }
 
     fn main_dynamic_bitrate(&self) -> bool {
-        frontend::profile_bool(c"Output", c"DynamicBitrate").unwrap_or(false)
+        self.recent_profile().dynamic_bitrate
     }
 
     fn sync_hotkeys(
