@@ -386,7 +386,11 @@ private:
 				}
 				item->setText(cells[col]);
 				item->setData(Qt::UserRole, t["id"].toString());
-				item->setToolTip(t["lastError"].toString());
+				QStringList tip;
+				for (const char *k : {"lastError", "serverWarning"})
+					if (!t[k].toString().isEmpty())
+						tip << t[k].toString();
+				item->setToolTip(tip.join("\n"));
 			}
 			if (t["id"].toString() == keep)
 				table->selectRow(row);

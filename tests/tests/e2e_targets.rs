@@ -472,6 +472,22 @@ async fn malformed_requests_get_errors_and_obs_keeps_running_without_a_keyring()
         ),
         ("GetTargetHealth", json!({"id": 1.5}), "invalid_request"),
         ("ImportTargets", json!({"data": 7}), "invalid_request"),
+        // Keys hidden in a server URL would show wherever the URL does.
+        (
+            "CreateTarget",
+            json!({"name": "B", "server": "rtmp://user:sk_live_userinfo@h/app"}),
+            "invalid_value",
+        ),
+        (
+            "CreateTarget",
+            json!({"name": "B", "server": "rtmp://h/app?key=sk_live_query"}),
+            "invalid_value",
+        ),
+        (
+            "UpdateTarget",
+            json!({"id": id, "server": "rtmps://h/app#sk_live_fragment"}),
+            "invalid_value",
+        ),
     ] {
         let got = vendor::err_code(&client, kind, data)
             .await
@@ -489,6 +505,24 @@ async fn malformed_requests_get_errors_and_obs_keeps_running_without_a_keyring()
         1,
         "failed requests changed nothing"
     );
+    assert_eq!(list["targets"][0]["server"], "rtmp://127.0.0.1:1/live");
+    assert!(
+        !obs.log().contains("sk_live_"),
+        "a refused URL reached the log"
+    );
+    // A key pasted after YouTube's ingest path is accepted, with a warning that says so.
+    let yt = vendor::ok(
+        &client,
+        "CreateTarget",
+        json!({"name": "YT", "platform": "youtube", "server": "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl"}),
+    )
+    .await
+    .unwrap();
+    let warning = yt["target"]["serverWarning"].as_str().unwrap_or_default();
+    assert!(warning.contains("stream key"), "{yt}");
+    vendor::ok(&client, "DeleteTarget", json!({"id": yt["target"]["id"]}))
+        .await
+        .unwrap();
     let h = vendor::health(&client, &id).await.unwrap();
     assert!(
         h["warnings"]

@@ -198,6 +198,7 @@ fn view(t: &FakeTarget, has_key: bool) -> TargetView {
         has_key,
         key_storage: "keyring".into(),
         state: t.state,
+        server_warning: None,
         last_error: None,
     }
 }

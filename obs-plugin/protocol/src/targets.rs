@@ -271,6 +271,10 @@ pub struct TargetView {
     pub state: TargetState,
     /// Last failure as a sentence.
     pub last_error: Option<String>,
+    /// Why the server URL looks wrong (a path longer than the platform's ingest path usually
+    /// means the stream key was pasted into the URL), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_warning: Option<String>,
 }
 
 /// Live health of one target.

@@ -57,7 +57,9 @@ pub fn validate_name(name: &str) -> Result<String, ModelError> {
     Ok(name.to_owned())
 }
 
-/// Checks a server URL: `rtmp://` or `rtmps://`, a host, no spaces, at most [`MAX_SERVER`] bytes.
+/// Checks a server URL: `rtmp://` or `rtmps://`, a host, no spaces, at most [`MAX_SERVER`] bytes,
+/// and no credentials: no `user:password@`, no `?query` or `#fragment` (where keys hide; the
+/// server URL is shown in lists, exports, logs and the companion, the key never).
 pub fn validate_server(server: &str) -> Result<String, ModelError> {
     let server = server.trim();
     if server.is_empty() {
@@ -73,7 +75,18 @@ pub fn validate_server(server: &str) -> Result<String, ModelError> {
         .strip_prefix("rtmp://")
         .or_else(|| lower.strip_prefix("rtmps://"))
         .ok_or_else(|| invalid("server URL must start with rtmp:// or rtmps://"))?;
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(invalid(
+            "server URL must not contain a user name or password (user:password@host); give the stream key as the key",
+        ));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(invalid(
+            "server URL must not contain a query or fragment (?… or #…); give the stream key as the key",
+        ));
+    }
+    let host = authority;
     let host_only = host.rsplit_once(':').map_or(host, |(h, port)| {
         if port.chars().all(|c| c.is_ascii_digit()) {
             h
@@ -210,6 +223,26 @@ pub fn encoder_config(
     Ok(EncoderConfig { name, ..c })
 }
 
+/// A warning when `server`'s path has more segments than the platform's ingest path (YouTube's
+/// is `/live2`: `/live2/abcd-efgh` carries the key, which would then show wherever the URL does).
+pub fn server_warning(platform: Platform, server: &str) -> Option<String> {
+    let segments = |url: &str| {
+        url.split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(url)
+            .split('/')
+            .skip(1)
+            .filter(|s| !s.is_empty())
+            .count()
+    };
+    let preset = platform.preset().default_server?;
+    (segments(server) > segments(preset)).then(|| {
+        format!(
+            "the server URL has more path than {platform:?}'s ingest URL ({preset}); if the stream key is part of it, move it to the key: the server URL is not secret"
+        )
+    })
+}
+
 /// The server for a new target: the given one, else the platform's default.
 pub fn server_for(platform: Platform, server: Option<&str>) -> Result<String, ModelError> {
     match server.map(str::trim).filter(|s| !s.is_empty()) {
@@ -335,10 +368,36 @@ mod tests {
             "rtmp://host:0/x",
             "rtmp://ho st/x",
             "ftp://h",
+            // Credentials never go in the URL.
+            "rtmp://user:sk_live_1@host/live",
+            "rtmps://k@host:443/app",
+            "rtmp://host/live?key=sk_live_1",
+            "rtmp://host/live?streamkey",
+            "rtmp://host/live#sk_live_1",
         ] {
             assert!(validate_server(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_server(&format!("rtmp://h/{}", "a".repeat(MAX_SERVER))).is_err());
+        let err = validate_server("rtmp://u:p@h/live")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user name or password"), "{err}");
+        assert!(!err.contains("u:p"), "{err}");
+    }
+
+    #[test]
+    fn a_path_longer_than_the_presets_is_a_warning() {
+        assert!(server_warning(Platform::Youtube, "rtmp://a.rtmp.youtube.com/live2").is_none());
+        assert!(server_warning(Platform::Youtube, "rtmp://a.rtmp.youtube.com/live2/").is_none());
+        let w = server_warning(
+            Platform::Youtube,
+            "rtmp://a.rtmp.youtube.com/live2/abcd-1234",
+        )
+        .unwrap();
+        assert!(w.contains("stream key"), "{w}");
+        assert!(!w.contains("abcd-1234"), "{w}");
+        assert!(server_warning(Platform::Twitch, "rtmp://live.twitch.tv/app/live_1_x").is_some());
+        assert!(server_warning(Platform::Custom, "rtmp://h/a/b/c").is_none());
     }
 
     #[test]

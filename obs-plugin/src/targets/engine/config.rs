@@ -66,6 +66,7 @@ impl<H: Host> Engine<H> {
             key_storage: self.keys.backend().as_str().into(),
             state: rt.map(|r| r.state).unwrap_or_default(),
             last_error: rt.and_then(|r| r.last_error.clone()),
+            server_warning: model::server_warning(config.platform, &config.server),
             config,
         })
     }
