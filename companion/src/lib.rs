@@ -22,6 +22,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod fetch;
 pub mod keys;
 pub mod listen;
 pub mod live;

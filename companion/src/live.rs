@@ -160,6 +160,7 @@ pub struct SyncStatus {
     /// A webhook URL is set.
     pub configured: bool,
     /// The webhook URL (not a secret).
+    #[serde(serialize_with = "crate::fetch::serialize_redacted_opt")]
     pub webhook_url: Option<String>,
     /// Events waiting for delivery.
     pub pending: i64,

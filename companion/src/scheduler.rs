@@ -1,16 +1,21 @@
 //! Runs the schedule: every half second it marks due sets `running` (committed first, so a
 //! restart never starts one twice), makes sure their outputs are live (keys pushed from the keyring,
 //! idle targets started, OBS's stream started, scene switched once), ends sets at their end time
-//! (stopping only outputs no other running set needs) and marks sets missed when their whole slot
-//! passed while the companion was down. Every few seconds it refreshes iCalendar feeds and pulls
-//! from the streamer's site on their timers.
+//! (stopping only what the set itself started and no other running set needs) and marks sets
+//! missed when their whole slot passed while the companion was down.
 //!
-//! After a companion restart, running sets are re-applied idempotently: outputs that are already
-//! live are left alone and the scene is not switched again. After an OBS restart in the middle of a
-//! set, the set's targets are started again.
+//! What a set starts is recorded in the database as it happens, so a target the user had live
+//! before the set stays live after it. A target that fails to start is retried every
+//! [`RETRY`] (the history says so once). After a companion restart, running sets are re-applied
+//! idempotently: live outputs are left alone and the scene is not switched again. After an OBS
+//! restart in the middle of a set, the set's targets are started again.
 //!
-//! Threads: one tokio task; database calls on the blocking pool.
-use std::collections::HashSet;
+//! Calendar feeds and pulls from the streamer's site run in their own task ([`fetch_loop`]),
+//! feeds concurrently: however slow a feed or the site is, sets start on time.
+//!
+//! Threads: two tokio tasks (the timing loop and the fetch loop); database calls on the
+//! blocking pool.
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +26,11 @@ use crate::obs::ObsLink;
 use crate::schedule::{Entry, EntryState};
 use crate::store::{HistoryKind, StoreError};
 
+/// How long a set waits before trying a target that failed to start again.
+pub const RETRY: Duration = Duration::from_secs(10);
+/// How many feeds are fetched at once.
+const FEEDS_AT_ONCE: usize = 4;
+
 /// What the runner remembers between ticks.
 #[derive(Debug, Default)]
 struct Runner {
@@ -28,45 +38,100 @@ struct Runner {
     applied: HashSet<i64>,
     /// Running sets whose scene switch is still due (only once per set).
     scene_pending: HashSet<i64>,
+    /// Running sets that could not be fully applied, and when to try again.
+    retry_at: HashMap<i64, tokio::time::Instant>,
+    /// (set, target) failures already in the history (told once until it works).
+    reported: HashSet<(i64, String)>,
     /// The connection the sets were applied on (a new one means OBS came back: apply again).
     epoch: u64,
-    last_pull: Option<tokio::time::Instant>,
 }
 
-/// The scheduler task.
+/// The scheduler: the timing loop here, feeds and pulls in [`fetch_loop`].
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let fetcher = tokio::spawn(fetch_loop(Arc::clone(&app), shutdown.clone()));
     let mut runner = Runner::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Err(e) = runner.step(&app).await {
+            tracing::error!("scheduler: {e}");
+        }
+    }
+    let _ = fetcher.await;
+}
+
+/// Every 5 s: fetches the feeds that are due ([`FEEDS_AT_ONCE`] at a time) and pulls from the
+/// site when its interval has passed. Shutdown interrupts a fetch in progress.
+pub async fn fetch_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_pull: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        n += 1;
-        if let Err(e) = runner.step(&app).await {
-            tracing::error!("scheduler: {e}");
-        }
-        if n.is_multiple_of(10) {
+        let work = async {
             refresh_due_feeds(&app).await;
-            runner.pull_if_due(&app).await;
+            pull_if_due(&app, &mut last_pull).await;
+        };
+        tokio::select! {
+            () = work => {}
+            _ = shutdown.changed() => return,
         }
     }
 }
 
-async fn refresh_due_feeds(app: &App) {
+async fn refresh_due_feeds(app: &Arc<App>) {
     let Ok(feeds) = app.db.call(|s| s.feeds()).await else {
         return;
     };
     let now = app.now_ms();
-    for f in feeds {
-        let due = f
-            .last_fetch_ms
-            .is_none_or(|t| now - t >= f.refresh_s.max(30) * 1000);
-        if due && let Err(why) = app.refresh_feed(f.id).await {
-            tracing::warn!("calendar feed: {why}");
-        }
+    let due: Vec<i64> = feeds
+        .into_iter()
+        .filter(|f| {
+            f.last_fetch_ms
+                .is_none_or(|t| now - t >= f.refresh_s.max(30) * 1000)
+        })
+        .map(|f| f.id)
+        .collect();
+    use futures_util::StreamExt;
+    futures_util::stream::iter(due)
+        .for_each_concurrent(FEEDS_AT_ONCE, |id| async move {
+            if let Err(why) = app.refresh_feed(id).await {
+                tracing::warn!("calendar feed: {why}");
+            }
+        })
+        .await;
+}
+
+async fn pull_if_due(app: &App, last_pull: &mut Option<tokio::time::Instant>) {
+    let Ok((Some(_base), interval)) = app
+        .db
+        .call(|s| {
+            Ok((
+                s.setting(crate::app::pull::BASE_URL)?,
+                s.setting(crate::app::pull::PULL_INTERVAL)?
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(300),
+            ))
+        })
+        .await
+    else {
+        return;
+    };
+    if last_pull.is_some_and(|t| t.elapsed() < Duration::from_secs(interval))
+        || app.link().is_none()
+    {
+        return;
+    }
+    *last_pull = Some(tokio::time::Instant::now());
+    if let Err(e) = app.pull_now().await {
+        tracing::warn!("platform pull: {e}");
     }
 }
 
@@ -114,82 +179,108 @@ impl Runner {
                 self.scene_pending.remove(&e.id);
                 continue;
             }
-            if self.applied.contains(&e.id) {
+            if self.applied.contains(&e.id)
+                || self
+                    .retry_at
+                    .get(&e.id)
+                    .is_some_and(|t| tokio::time::Instant::now() < *t)
+            {
                 continue;
             }
             let Some(link) = &link else {
                 continue; // not connected: try again on the next tick
             };
-            match ensure(app, link, e, self.scene_pending.contains(&e.id)).await {
-                Ok(()) => {
+            let switch_scene = self.scene_pending.contains(&e.id);
+            match ensure(app, link, e, switch_scene, &mut self.reported).await {
+                Ok(true) => {
                     self.applied.insert(e.id);
+                    self.retry_at.remove(&e.id);
                     self.scene_pending.remove(&e.id);
                 }
-                Err(why) => tracing::warn!("set '{}': {why}; retrying", e.title),
+                Ok(false) => {
+                    self.scene_pending.remove(&e.id);
+                    self.retry_at
+                        .insert(e.id, tokio::time::Instant::now() + RETRY);
+                }
+                Err(why) => {
+                    tracing::warn!("set '{}': {why}; retrying", e.title);
+                    self.retry_at
+                        .insert(e.id, tokio::time::Instant::now() + RETRY);
+                }
             }
         }
+        let open: HashSet<i64> = running.iter().map(|e| e.id).collect();
+        self.retry_at.retain(|id, _| open.contains(id));
+        self.reported.retain(|(id, _)| open.contains(id));
         Ok(())
-    }
-
-    async fn pull_if_due(&mut self, app: &App) {
-        let Ok((Some(_base), interval)) = app
-            .db
-            .call(|s| {
-                Ok((
-                    s.setting(crate::app::pull::BASE_URL)?,
-                    s.setting(crate::app::pull::PULL_INTERVAL)?
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(300),
-                ))
-            })
-            .await
-        else {
-            return;
-        };
-        if self
-            .last_pull
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(interval))
-            || app.link().is_none()
-        {
-            return;
-        }
-        self.last_pull = Some(tokio::time::Instant::now());
-        if let Err(e) = app.pull_now().await {
-            tracing::warn!("platform pull: {e}");
-        }
     }
 }
 
-/// Makes the set's outputs live without touching those that already are.
-async fn ensure(app: &App, link: &ObsLink, e: &Entry, switch_scene: bool) -> Result<(), String> {
+/// Makes the set's outputs live without touching those that already are, recording what it
+/// starts (before starting it). `Ok(false)` when a target could not be started (retried after [`RETRY`]); each
+/// failure reaches the history once (`reported`) until that target starts.
+async fn ensure(
+    app: &App,
+    link: &ObsLink,
+    e: &Entry,
+    switch_scene: bool,
+    reported: &mut HashSet<(i64, String)>,
+) -> Result<bool, String> {
     let snap = app.live.get();
+    let mut idle = Vec::new();
     for id in &e.targets {
-        let Some(tile) = snap.targets.iter().find(|t| &t.id == id) else {
-            app.record(
-                HistoryKind::ScheduleProblem,
-                Some(id.clone()),
-                format!("set '{}': target {id} does not exist", e.title),
-            )
-            .await;
-            continue;
-        };
-        if tile.state.is_active() {
-            continue;
-        }
-        app.push_key(link, id).await;
-        match app.start_target(id).await {
-            Ok(_) => {}
-            Err(err) => {
-                app.record(
-                    HistoryKind::ScheduleProblem,
-                    Some(id.clone()),
-                    format!("set '{}': {} did not start: {err}", e.title, tile.name),
-                )
-                .await;
+        match snap.targets.iter().find(|t| &t.id == id) {
+            Some(tile) if tile.state.is_active() => {}
+            Some(tile) => idle.push((id.clone(), tile.name.clone())),
+            None => {
+                if reported.insert((e.id, id.clone())) {
+                    app.record(
+                        HistoryKind::ScheduleProblem,
+                        Some(id.clone()),
+                        format!("set '{}': target {id} does not exist", e.title),
+                    )
+                    .await;
+                }
             }
         }
     }
-    if e.start_main && !snap.main_stream.active {
+    let start_main = e.start_main && !snap.main_stream.active;
+    // Committed before starting: a companion killed right after a start still stops it on time.
+    if !idle.is_empty() || start_main {
+        let (id, targets) = (
+            e.id,
+            idle.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        );
+        app.db
+            .call(move |s| s.add_started(id, &targets, start_main))
+            .await
+            .map_err(|err| err.to_string())?;
+    }
+    let mut complete = true;
+    for (id, name) in idle {
+        app.push_key(link, &id).await;
+        match app.start_target(&id).await {
+            Ok(_) => {
+                reported.remove(&(e.id, id));
+            }
+            Err(err) => {
+                complete = false;
+                if reported.insert((e.id, id.clone())) {
+                    app.record(
+                        HistoryKind::ScheduleProblem,
+                        Some(id),
+                        format!(
+                            "set '{}': {name} did not start: {err} (retrying every {} s)",
+                            e.title,
+                            RETRY.as_secs()
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    if start_main {
         link.start_main_stream()
             .await
             .map_err(|err| err.to_string())?;
@@ -199,5 +290,5 @@ async fn ensure(app: &App, link: &ObsLink, e: &Entry, switch_scene: bool) -> Res
             .await
             .map_err(|err| err.to_string())?;
     }
-    Ok(())
+    Ok(complete)
 }

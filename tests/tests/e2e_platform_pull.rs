@@ -82,18 +82,27 @@ async fn destinations_and_sets_pulled_from_the_site_reach_obs_and_the_keyring_on
         .unwrap()
         .as_millis() as i64;
     let state = Arc::new(Mutex::new((
-        json!({"destinations": [{"id": "yt", "name": "YouTube (site)", "server": rtmp.url(), "key": k1}]}),
+        json!({"destinations": [
+            {"id": "yt", "name": "YouTube (site)", "server": rtmp.url(), "key": k1},
+            // A platform this version does not know, and an item it cannot read: reported,
+            // never a failed pull.
+            {"id": "tv", "name": "Future TV", "platform": "futuretv", "server": "rtmp://127.0.0.1:1/live", "key": "live_future"},
+            {"id": "broken", "name": 7}
+        ]}),
         json!({"sets": [
             {"id": "s1", "title": "Site set", "start": now + 3_600_000, "end": now + 7_200_000, "destinations": ["yt"]},
             {"id": "s2", "title": "Broken", "start": "2031-01-01T20:00:00+01:00", "end": "2031-01-01T21:00:00+01:00", "destinations": ["nope"]}
         ]}),
     )));
     {
-        // What the test site serves is what docs/platform-openapi.json documents.
+        // What the test site serves is what docs/platform-openapi.json documents (the broken
+        // destination aside, which is there to be refused).
         let contract =
             deckcast_tests::openapi::OpenApi::load_from("docs/platform-openapi.json").unwrap();
         let st = state.lock().unwrap();
-        contract.check_schema("Destinations", &st.0).unwrap();
+        let mut documented = st.0.clone();
+        documented["destinations"].as_array_mut().unwrap().pop();
+        contract.check_schema("Destinations", &documented).unwrap();
         contract.check_schema("SiteSchedule", &st.1).unwrap();
     }
     let port = serve_site(site_token.clone(), Arc::clone(&state));
@@ -107,6 +116,16 @@ async fn destinations_and_sets_pulled_from_the_site_reach_obs_and_the_keyring_on
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The token never crosses the network in clear text.
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": "http://site.example"})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("https://"), "{}", r.text());
     let r = c
         .call(
             "PUT",
@@ -117,20 +136,50 @@ async fn destinations_and_sets_pulled_from_the_site_reach_obs_and_the_keyring_on
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json().unwrap()["tokenInKeyring"], true);
 
-    let r = c.post("/api/v1/platform/pull", &json!({})).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let report = r.json().unwrap();
-    assert_eq!(report["targetsCreated"], 1, "{report}");
+    // Two pulls at once (a click during a timed pull) create each target once.
+    let (a, b) = std::thread::scope(|scope| {
+        let one = scope.spawn(|| c.post("/api/v1/platform/pull", &json!({})).unwrap());
+        let two = scope.spawn(|| c.post("/api/v1/platform/pull", &json!({})).unwrap());
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    assert_eq!(
+        (a.status, b.status),
+        (200, 200),
+        "{} {}",
+        a.text(),
+        b.text()
+    );
+    let (a, b) = (a.json().unwrap(), b.json().unwrap());
+    let report = if a["targetsCreated"] != 0 {
+        a.clone()
+    } else {
+        b.clone()
+    };
+    assert_eq!(
+        a["targetsCreated"].as_i64().unwrap() + b["targetsCreated"].as_i64().unwrap(),
+        2,
+        "{a} {b}"
+    );
     assert_eq!(report["sets"], json!([2, 0, 0]), "{report}");
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("unknown destination nope"), "{report}");
     assert!(
-        report["problems"]
-            .to_string()
-            .contains("unknown destination nope"),
+        problems.contains("unknown platform \\\"futuretv\\\""),
         "{report}"
     );
+    assert!(problems.contains("destination broken"), "{report}");
 
     let client = obs.client().await.unwrap();
     let list = vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    assert_eq!(list["targets"].as_array().unwrap().len(), 2, "{list}");
+    let future = list["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Future TV")
+        .cloned()
+        .unwrap();
+    assert_eq!(future["platform"], "custom");
     let t = list["targets"]
         .as_array()
         .unwrap()
@@ -229,6 +278,18 @@ async fn destinations_and_sets_pulled_from_the_site_reach_obs_and_the_keyring_on
         assert!(hits.is_empty(), "the key is in {hits:?}");
     }
     assert!(!companion.log_text().contains(k1.as_str()));
+
+    // A new site address: the token stays behind (it belongs to the old site).
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": "https://elsewhere.example"})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().unwrap()["tokenInKeyring"], false);
+    assert_eq!(home.keyring_lookup("platform-token").unwrap(), None);
     drop(companion);
     let _ = std::fs::remove_dir_all(&home.dir);
 }

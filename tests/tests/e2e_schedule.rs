@@ -125,7 +125,8 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
         ics_time(end),
     );
     let (port, hits) = serve_ics(ics);
-    let url = format!("http://127.0.0.1:{port}/calendar.ics");
+    // Like Google's "secret address": the path is the credential.
+    let url = format!("http://127.0.0.1:{port}/calendar/private-5ecre7c0de/basic.ics");
     let r = c
         .post(
             "/api/v1/feeds",
@@ -245,7 +246,17 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
         .run(&["feeds", "--api", &api_url, "list", "--json"], "")
         .unwrap();
     let feeds: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(feeds["feeds"][0]["url"], json!(url));
+    // The private path never leaves the database: the API shows scheme and host only.
+    assert_eq!(
+        feeds["feeds"][0]["url"],
+        json!(format!("http://127.0.0.1:{port}/…"))
+    );
+    assert!(!out.stdout.windows(10).any(|w| w == b"private-5e"));
+    let history = c.get_json("/api/v1/history?limit=200").unwrap().to_string();
+    assert!(history.contains("calendar http://127.0.0.1"), "{history}");
+    assert!(!history.contains("private-5ecre7c0de"), "{history}");
+    let snapshot = c.get_json("/api/v1/snapshot").unwrap().to_string();
+    assert!(!snapshot.contains("private-5ecre7c0de"), "{snapshot}");
 
     // On time: the target starts within 2 s of the set's start.
     let started_at = wait_for(

@@ -99,6 +99,8 @@ pub struct App {
     health_interval_s: AtomicU64,
     /// Bumped when the now-playing sources change.
     sources_changed: watch::Sender<u64>,
+    /// Held for the whole of a pull from the site.
+    pub(crate) pull_lock: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -127,6 +129,7 @@ impl App {
             sessions: Mutex::new(Sessions::default()),
             health_interval_s: AtomicU64::new(30),
             sources_changed: watch::channel(0).0,
+            pull_lock: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -97,10 +97,13 @@ pub struct Status {
     pub now_playing: NowPlayingView,
 }
 
-fn http_url(u: &Option<Option<String>>) -> bool {
-    u.as_ref()
-        .and_then(Option::as_ref)
-        .is_none_or(|u| u.starts_with("http://") || u.starts_with("https://"))
+/// A new webhook or base URL, if one is given, must be fit to carry secrets.
+fn check_url(field: &str, u: &Option<Option<String>>) -> Result<(), AppError> {
+    match u.as_ref().and_then(Option::as_ref) {
+        Some(url) => crate::fetch::check_secret_carrying_url(url)
+            .map_err(|why| AppError::invalid(format!("{field}: {why}"))),
+        None => Ok(()),
+    }
 }
 
 impl App {
@@ -167,21 +170,13 @@ impl App {
     /// Changes webhook and pull settings (a signing secret is created the first time webhooks are
     /// turned on).
     pub async fn configure_platform(&self, req: Configure) -> Result<Platform, AppError> {
-        if !http_url(&req.base_url) {
-            return Err(AppError::invalid(
-                "baseUrl must be an http:// or https:// address",
-            ));
-        }
+        check_url("baseUrl", &req.base_url)?;
         if let Some(n) = req.pull_interval_s
             && !(30..=86_400).contains(&n)
         {
             return Err(AppError::invalid("pullIntervalS must be 30 to 86400"));
         }
-        if !http_url(&req.webhook_url) {
-            return Err(AppError::invalid(
-                "webhookUrl must be an http:// or https:// address",
-            ));
-        }
+        check_url("webhookUrl", &req.webhook_url)?;
         if let Some(n) = req.health_interval_s
             && !(5..=3600).contains(&n)
         {
@@ -194,6 +189,19 @@ impl App {
             self.keys
                 .set_async(WEBHOOK_SECRET, &crate::keys::random_token()?)
                 .await?;
+        }
+        // The site's token belongs to the site it was given for: a new base URL needs it again
+        // (an API token holder must not be able to send it elsewhere).
+        let old_base = self.db.call(|s| s.setting(platform_pull::BASE_URL)).await?;
+        let moved = matches!(&req.base_url, Some(new) if *new != old_base && old_base.is_some());
+        if moved {
+            self.keys.delete_async(platform_pull::TOKEN).await?;
+            self.record(
+                HistoryKind::Platform,
+                None,
+                "the site's address changed: its token was removed from the keyring; set it again for the new site (deckcast platform token set)".into(),
+            )
+            .await;
         }
         let (url, base, interval, pull) = (
             req.webhook_url.clone(),
@@ -225,7 +233,7 @@ impl App {
             HistoryKind::Platform,
             None,
             match &req.webhook_url {
-                Some(Some(u)) => format!("webhooks go to {u}"),
+                Some(Some(u)) => format!("webhooks go to {}", crate::fetch::redact_url(u)),
                 Some(None) => "webhooks turned off".into(),
                 None => "platform settings changed".into(),
             },

@@ -8,7 +8,12 @@
 //! keyring and then to the plugin, never to disk or logs. Sets become schedule entries
 //! (origin `platform`). Contract: `docs/platform-api.md`.
 //!
-//! Threads: runs on the scheduler's tokio task (timer) or an API handler (on demand).
+//! Answers are bounded ([`MAX_PULL_BYTES`], [`MAX_DESTINATIONS`], [`MAX_SETS`]); an item the
+//! companion cannot read is reported and skipped. The token goes only to an https:// site (or
+//! http:// on this computer).
+//!
+//! Threads: runs on the scheduler's fetch task (timer) or an API handler (on demand), one pull
+//! at a time.
 use std::time::Duration;
 
 use deckcast_protocol::targets::{CreateTarget, ListTargets, Platform, UpdateTarget};
@@ -29,17 +34,26 @@ const DESTINATIONS: &str = "platform_destinations";
 /// Keyring account of the site's API token.
 pub const TOKEN: &str = "platform-token";
 
+/// Largest answer read from the site.
+pub const MAX_PULL_BYTES: usize = 1 << 20;
+/// Most destinations taken from one pull (a profile holds at most 64 targets).
+pub const MAX_DESTINATIONS: usize = 64;
+/// Most sets taken from one pull.
+pub const MAX_SETS: usize = 1_000;
+
+/// Each item is decoded on its own: one the companion cannot read is a problem, not a failed pull.
 #[derive(Debug, Deserialize)]
 struct Destinations {
-    destinations: Vec<Destination>,
+    destinations: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct Destination {
     id: String,
     name: String,
+    /// A platform name; one this version does not know becomes `custom`.
     #[serde(default)]
-    platform: Option<Platform>,
+    platform: Option<String>,
     server: String,
     key: String,
 }
@@ -57,7 +71,7 @@ impl std::fmt::Debug for Destination {
 
 #[derive(Debug, Deserialize)]
 struct Sets {
-    sets: Vec<SiteSet>,
+    sets: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,9 +118,39 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
-    resp.json::<T>()
+    let body = crate::fetch::body_limited(resp, MAX_PULL_BYTES)
         .await
-        .map_err(|e| format!("{url}: unexpected answer: {e}"))
+        .map_err(|e| format!("{url}: {e}"))?;
+    serde_json::from_slice::<T>(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))
+}
+
+/// Decodes the items of a list one by one, at most `max`; what cannot be read goes to
+/// `problems` (naming the item's `id` when it has one).
+fn items<T: serde::de::DeserializeOwned>(
+    raw: Vec<serde_json::Value>,
+    what: &str,
+    max: usize,
+    problems: &mut Vec<String>,
+) -> Vec<T> {
+    if raw.len() > max {
+        problems.push(format!(
+            "the site sent {} {what}s; only the first {max} are used",
+            raw.len()
+        ));
+    }
+    raw.into_iter()
+        .take(max)
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let id = v
+                .get("id")
+                .and_then(|id| id.as_str())
+                .map_or_else(|| format!("#{}", i + 1), str::to_owned);
+            serde_json::from_value(v)
+                .map_err(|e| problems.push(format!("{what} {id}: {e}")))
+                .ok()
+        })
+        .collect()
 }
 
 /// Settings key of the last successful pull (Unix ms).
@@ -114,8 +158,11 @@ pub const LAST_PULL_MS: &str = "platform_last_pull_ms";
 /// Settings key of the last pull's error (absent after a success).
 pub const LAST_PULL_ERROR: &str = "platform_last_pull_error";
 
-/// Pulls destinations and schedule once and records the outcome for the dashboard.
+/// Pulls destinations and schedule once and records the outcome for the dashboard. Pulls never
+/// overlap: a manual pull during a timed one waits for it (two at once would create a
+/// destination's target twice).
 pub async fn pull(app: &App) -> Result<PullReport, String> {
+    let _one_at_a_time = app.pull_lock.lock().await;
     let r = fetch_and_apply(app).await;
     let (ok_ms, err) = match &r {
         Ok(_) => (Some(app.now_ms().to_string()), None),
@@ -150,6 +197,8 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no platform token in the keyring (deckcast platform token set)")?;
+    crate::fetch::check_secret_carrying_url(&base)
+        .map_err(|why| format!("the site's base URL cannot carry the token: {why}"))?;
     let link = app
         .link()
         .ok_or("OBS is not connected; destinations need the plugin")?;
@@ -158,6 +207,13 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
         get_json(http, &format!("{base}/deckcast/destinations"), &token).await?;
     let sets: Sets = get_json(http, &format!("{base}/deckcast/schedule"), &token).await?;
     let mut report = PullReport::default();
+    let destinations: Vec<Destination> = items(
+        dests.destinations,
+        "destination",
+        MAX_DESTINATIONS,
+        &mut report.problems,
+    );
+    let site_sets: Vec<SiteSet> = items(sets.sets, "set", MAX_SETS, &mut report.problems);
 
     let mapping: Vec<(String, String)> = app
         .db
@@ -172,7 +228,18 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
         .call(&ListTargets {})
         .await
         .map_err(|e| e.to_string())?;
-    for d in dests.destinations {
+    for d in destinations {
+        let platform = match d.platform.as_deref() {
+            None => Platform::Custom,
+            Some(p) => serde_json::from_value(serde_json::Value::String(p.to_owned()))
+                .unwrap_or_else(|_| {
+                    report.problems.push(format!(
+                        "destination {}: unknown platform {p:?}, used as custom",
+                        d.id
+                    ));
+                    Platform::Custom
+                }),
+        };
         let Some(key) = Secret::new(d.key.as_str()) else {
             report
                 .problems
@@ -189,7 +256,7 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
                 let reply = link
                     .call(&CreateTarget {
                         name: d.name.clone(),
-                        platform: d.platform.unwrap_or(Platform::Custom),
+                        platform,
                         server: Some(d.server.clone()),
                         key: Some(key.expose().to_owned()),
                         ..CreateTarget::default()
@@ -258,7 +325,7 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
 
     let now = app.now_ms();
     let mut planned = Vec::new();
-    for s in sets.sets {
+    for s in site_sets {
         let (Ok(start_ms), Ok(end_ms)) = (s.start.ms(), s.end.ms()) else {
             report
                 .problems

@@ -12,6 +12,9 @@ use crate::schedule::{
 use crate::store::{HistoryKind, StoreError};
 use crate::webhooks::WebhookEvent;
 
+/// Largest calendar feed read (a year of a busy Google calendar is well under 1 MiB).
+pub const MAX_FEED_BYTES: usize = 4 << 20;
+
 /// The schedule as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Schedule {
@@ -190,23 +193,50 @@ impl App {
         Ok(())
     }
 
-    /// Stops what the set started (unless another running set still needs it) and ends it as
-    /// `state` (done or cancelled).
+    /// Stops what the set itself started (a target the user had live before stays live) and ends
+    /// it as `state` (done or cancelled). An output another running set also wants is handed to
+    /// that set instead, which stops it when it ends.
     pub async fn finish_set(&self, e: &Entry, others: &[&Entry], state: EntryState) {
+        // (set, targets, main) handed over, applied after the stops.
+        let mut handed: Vec<(i64, Vec<String>, bool)> = Vec::new();
+        let mut hand = |to: i64, target: Option<&String>| {
+            let i = handed
+                .iter()
+                .position(|(id, ..)| *id == to)
+                .unwrap_or_else(|| {
+                    handed.push((to, Vec::new(), false));
+                    handed.len() - 1
+                });
+            match target {
+                Some(t) => handed[i].1.push(t.clone()),
+                None => handed[i].2 = true,
+            }
+        };
         if let Some(link) = self.link() {
-            for id in &e.targets {
-                if others.iter().any(|o| o.targets.contains(id)) {
+            for id in &e.started_targets {
+                if let Some(o) = others.iter().find(|o| o.targets.contains(id)) {
+                    hand(o.id, Some(id));
                     continue;
                 }
                 if let Err(err) = self.stop_target(id).await {
                     tracing::warn!("set '{}': stopping {id}: {err}", e.title);
                 }
             }
-            if e.start_main
-                && !others.iter().any(|o| o.start_main)
-                && let Err(err) = link.stop_main_stream().await
+            if e.started_main {
+                if let Some(o) = others.iter().find(|o| o.start_main) {
+                    hand(o.id, None);
+                } else if let Err(err) = link.stop_main_stream().await {
+                    tracing::warn!("set '{}': stopping OBS's stream: {err}", e.title);
+                }
+            }
+        }
+        for (id, targets, main) in handed {
+            if let Err(err) = self
+                .db
+                .call(move |s| s.add_started(id, &targets, main))
+                .await
             {
-                tracing::warn!("set '{}': stopping OBS's stream: {err}", e.title);
+                tracing::error!("schedule: {err}");
             }
         }
         let (id, now) = (e.id, self.now_ms());
@@ -285,7 +315,10 @@ impl App {
                 StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
                     if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    AppError::Conflict(format!("already subscribed to {url}"))
+                    AppError::Conflict(format!(
+                        "already subscribed to {}",
+                        crate::fetch::redact_url(&url)
+                    ))
                 }
                 other => other.into(),
             })?;
@@ -329,6 +362,7 @@ impl App {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no feed {id}"))?;
         let now = self.now_ms();
+        let shown = crate::fetch::redact_url(&feed.url);
         let fetched = async {
             let resp = self
                 .http
@@ -336,13 +370,14 @@ impl App {
                 .timeout(Duration::from_secs(20))
                 .send()
                 .await
-                .map_err(|e| format!("fetching {}: {e}", feed.url))?;
+                .map_err(|e| format!("fetching {shown}: {}", crate::fetch::error_text(e)))?;
             if !resp.status().is_success() {
-                return Err(format!("fetching {}: HTTP {}", feed.url, resp.status()));
+                return Err(format!("fetching {shown}: HTTP {}", resp.status()));
             }
-            resp.text()
+            let body = crate::fetch::body_limited(resp, MAX_FEED_BYTES)
                 .await
-                .map_err(|e| format!("reading {}: {e}", feed.url))
+                .map_err(|e| format!("{shown}: {e}"))?;
+            Ok(String::from_utf8_lossy(&body).into_owned())
         }
         .await;
         let text = match fetched {
@@ -361,7 +396,7 @@ impl App {
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
-                let why = format!("{}: {e}", feed.url);
+                let why = format!("{shown}: {e}");
                 let w = why.clone();
                 let _ = self.db.call(move |s| s.feed_failed(id, now, &w)).await;
                 return Err(why);
@@ -378,8 +413,8 @@ impl App {
                 HistoryKind::ScheduleFeed,
                 None,
                 format!(
-                    "calendar {}: {} new, {} changed, {} removed",
-                    feed.url, result.0, result.1, result.2
+                    "calendar {shown}: {} new, {} changed, {} removed",
+                    result.0, result.1, result.2
                 ),
             )
             .await;

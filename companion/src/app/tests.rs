@@ -427,3 +427,168 @@ async fn the_icecast_password_goes_to_the_keyring_and_never_comes_back() {
         "booth-secret"
     );
 }
+
+/// Messages of the history's `schedule_problem` events.
+async fn problems(app: &App) -> Vec<String> {
+    app.history(1000)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "schedule_problem")
+        .map(|e| e.message)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_leaves_the_users_live_target_alone_and_retries_a_failed_start() {
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    fake.add_target("b", "Beta", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("a", "ka").await;
+    rig.knows("b", "kb").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // The DJ is already live on Alpha before the set.
+    rig.app.push_key(&rig.app.link().unwrap(), "a").await;
+    rig.app.start_target("a").await.unwrap();
+    // Beta's server refuses the first two connections.
+    rig.fake.fail_starts("b", 2);
+    let mut set = set_in(&rig.app, Duration::from_secs(30), Duration::from_secs(120));
+    set.targets = vec!["a".into(), "b".into()];
+    set.start_main = false;
+    rig.app.add_set(set).await.unwrap();
+    let added = tokio::time::Instant::now();
+    rig.until("Beta live after retries", Duration::from_secs(90), |r| {
+        r.fake.target_state("b") == Some(TargetState::Live)
+    })
+    .await;
+    let live_after = added.elapsed();
+    assert!(
+        (Duration::from_secs(49)..Duration::from_secs(53)).contains(&live_after),
+        "two retries {:?} apart: live after {live_after:?}",
+        crate::scheduler::RETRY
+    );
+    let starts_of_b = rig
+        .fake
+        .requests_of::<StartTarget>()
+        .into_iter()
+        .filter(|r| r.id == "b")
+        .count();
+    assert_eq!(starts_of_b, 3);
+    let told = problems(&rig.app).await;
+    assert_eq!(told.len(), 1, "told once, not every retry: {told:?}");
+    assert!(told[0].contains("Beta did not start"), "{told:?}");
+    // The set ends: it stops Beta (it started it) and leaves Alpha (the DJ's) live.
+    rig.until("the set's end", Duration::from_secs(200), |r| {
+        r.fake.target_state("b") == Some(TargetState::Idle)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rig.fake.target_state("a"), Some(TargetState::Live));
+    assert!(
+        !rig.fake
+            .requests_of::<deckcast_protocol::targets::StopTarget>()
+            .iter()
+            .any(|r| r.id == "a"),
+        "Alpha was never stopped"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn overlapping_sets_hand_a_shared_target_over_and_the_last_one_stops_it() {
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let mut first = set_in(&rig.app, Duration::from_secs(30), Duration::from_secs(60));
+    first.start_main = false;
+    first.scene = None;
+    let mut second = set_in(&rig.app, Duration::from_secs(60), Duration::from_secs(90));
+    second.title = "Saturday".into();
+    second.start_main = false;
+    second.scene = None;
+    rig.app.add_set(first).await.unwrap();
+    rig.app.add_set(second).await.unwrap();
+    let added = tokio::time::Instant::now();
+    rig.until("Alpha live", Duration::from_secs(40), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    // The first set ends at 90 s; the second still needs Alpha.
+    tokio::time::sleep(Duration::from_secs(100).saturating_sub(added.elapsed())).await;
+    assert_eq!(rig.fake.target_state("a"), Some(TargetState::Live));
+    // The second set ends at 150 s and stops what it was handed.
+    rig.until(
+        "Alpha stopped by the second set",
+        Duration::from_secs(100),
+        |r| r.fake.target_state("a") == Some(TargetState::Idle),
+    )
+    .await;
+    let stopped = added.elapsed();
+    assert!(
+        (Duration::from_secs(149)..Duration::from_secs(152)).contains(&stopped),
+        "stopped after {stopped:?}"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn feeds_that_never_answer_never_delay_a_set() {
+    // Three calendar servers that accept the connection and then say nothing (each fetch waits
+    // for its 20 s timeout), due right away and again and again.
+    let mut holds = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        urls.push(format!(
+            "http://127.0.0.1:{}/cal.ics",
+            listener.local_addr().unwrap().port()
+        ));
+        holds.push(std::thread::spawn(move || {
+            let mut open = Vec::new();
+            for s in listener.incoming().flatten().take(64) {
+                open.push(s);
+            }
+        }));
+    }
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(fake);
+    rig.knows("a", "ka").await;
+    for url in urls {
+        rig.app
+            .db
+            .call(move |s| s.add_feed(&url, &["a".to_string()], false, None, 60, 0))
+            .await
+            .unwrap();
+    }
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let mut set = set_in(&rig.app, Duration::from_secs(60), Duration::from_secs(60));
+    set.start_main = false;
+    set.scene = None;
+    rig.app.add_set(set).await.unwrap();
+    let added = tokio::time::Instant::now();
+    rig.until("the set's start", Duration::from_secs(90), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    let started = added.elapsed();
+    assert!(
+        (Duration::from_secs(59)..Duration::from_secs(62)).contains(&started),
+        "started after {started:?}"
+    );
+    rig.stop().await;
+    drop(holds);
+}

@@ -45,6 +45,8 @@ struct State {
     scenes: Vec<String>,
     connects: Vec<tokio::time::Instant>,
     requests: Vec<(String, serde_json::Value)>,
+    /// Starts still to refuse, per target (a server refusing the connection).
+    failing_starts: BTreeMap<String, u32>,
 }
 
 /// The fake OBS.
@@ -71,7 +73,13 @@ impl FakeObs {
             scenes: Vec::new(),
             connects: Vec::new(),
             requests: Vec::new(),
+            failing_starts: BTreeMap::new(),
         })))
+    }
+
+    /// The next `n` starts of target `id` fail (as when the server refuses the connection).
+    pub fn fail_starts(&self, id: &str, n: u32) {
+        self.state().failing_starts.insert(id.into(), n);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -309,7 +317,17 @@ impl FakeLink {
                 Ok(Empty {})
             })
         } else if name == StartTarget::NAME {
-            answer::<StartTarget>(data, |r| Self::set_state(s, &r.id, TargetState::Live))
+            answer::<StartTarget>(data, |r| {
+                if let Some(n) = s.failing_starts.get_mut(&r.id)
+                    && *n > 0
+                {
+                    *n -= 1;
+                    return Err(Error::internal(
+                        "Could not connect to the server (refused, unreachable or wrong port)",
+                    ));
+                }
+                Self::set_state(s, &r.id, TargetState::Live)
+            })
         } else if name == StopTarget::NAME {
             answer::<StopTarget>(data, |r| Self::set_state(s, &r.id, TargetState::Idle))
         } else if name == StartAllTargets::NAME || name == StopAllTargets::NAME {

@@ -362,10 +362,25 @@ fn recurrences(
     Ok(starts)
 }
 
-/// Instances of every event in `text` that overlap `[from_ms, to_ms)`.
+/// Most events read from one feed (more are skipped, with a problem saying so).
+pub const MAX_EVENTS: usize = 2_000;
+/// Most sets kept from one feed: the earliest in the window (a feed with a minutely rule must
+/// not fill the schedule).
+pub const MAX_INSTANCES: usize = 500;
+
+/// Instances of every event in `text` that overlap `[from_ms, to_ms)`: at most
+/// [`MAX_INSTANCES`], the earliest, from at most [`MAX_EVENTS`] events.
 pub fn instances(text: &str, from_ms: i64, to_ms: i64) -> Result<Parsed, IcsError> {
-    let all = events(text)?;
+    let mut all = events(text)?;
     let mut parsed = Parsed::default();
+    if all.len() > MAX_EVENTS {
+        parsed.problems.push(format!(
+            "the feed has {} events; only the first {MAX_EVENTS} are read",
+            all.len()
+        ));
+        all.truncate(MAX_EVENTS);
+    }
+    let mut dropped = false;
     // RECURRENCE-ID overrides by (uid, original start).
     let mut overrides: HashMap<(String, i64), &Event> = HashMap::new();
     for e in all.iter().filter(|e| e.recurrence_id.is_some()) {
@@ -437,6 +452,11 @@ pub fn instances(text: &str, from_ms: i64, to_ms: i64) -> Result<Parsed, IcsErro
                 None => push(&mut parsed, &e.uid, original, e, original, len),
             }
         }
+        // Memory stays bounded however many instances the rules make: keep the earliest.
+        if parsed.instances.len() > 2 * MAX_INSTANCES {
+            keep_earliest(&mut parsed.instances);
+            dropped = true;
+        }
     }
     // Overrides that moved an instance out of (or into) the window without a matching master
     // occurrence in it still count as their own instance.
@@ -448,10 +468,22 @@ pub fn instances(text: &str, from_ms: i64, to_ms: i64) -> Result<Parsed, IcsErro
             push(&mut parsed, &uid, original, o, s, l);
         }
     }
-    parsed
-        .instances
-        .sort_by_key(|i| (i.start_ms, i.key.clone()));
+    if parsed.instances.len() > MAX_INSTANCES {
+        dropped = true;
+    }
+    keep_earliest(&mut parsed.instances);
+    if dropped {
+        parsed.problems.push(format!(
+            "the feed has more than {MAX_INSTANCES} sets in the window; only the first {MAX_INSTANCES} are kept"
+        ));
+    }
     Ok(parsed)
+}
+
+/// Sorts by start and keeps the first [`MAX_INSTANCES`].
+fn keep_earliest(instances: &mut Vec<Instance>) {
+    instances.sort_by(|a, b| (a.start_ms, &a.key).cmp(&(b.start_ms, &b.key)));
+    instances.truncate(MAX_INSTANCES);
 }
 
 #[cfg(test)]
@@ -541,6 +573,44 @@ END:VCALENDAR\r\n";
                 .iter()
                 .any(|m| m.contains("unknown time zone 'Mars/Olympus'"))
         );
+    }
+
+    #[test]
+    fn a_minutely_feed_keeps_only_the_earliest_sets() {
+        let feed = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:spam@x\r\n\
+SUMMARY:Spam\r\nDTSTART:20261201T000000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=MINUTELY\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n";
+        let from = ms("2026-12-01T00:00:00Z");
+        let p = instances(feed, from, from + 30 * 86_400_000).unwrap();
+        assert_eq!(p.instances.len(), MAX_INSTANCES);
+        assert_eq!(p.instances[0].start_ms, from);
+        assert!(
+            p.instances
+                .windows(2)
+                .all(|w| w[0].start_ms < w[1].start_ms)
+        );
+        assert!(
+            p.problems.iter().any(|m| m.contains("only the first")),
+            "{:?}",
+            p.problems
+        );
+        let many: String = (0..MAX_EVENTS + 5)
+            .map(|i| format!("BEGIN:VEVENT\r\nUID:e{i}\r\nSUMMARY:S\r\nDTSTART:20261201T000000Z\r\nDURATION:PT1H\r\nEND:VEVENT\r\n"))
+            .collect();
+        let p = instances(
+            &format!("BEGIN:VCALENDAR\r\n{many}END:VCALENDAR\r\n"),
+            from,
+            from + 86_400_000,
+        )
+        .unwrap();
+        assert!(
+            p.problems
+                .iter()
+                .any(|m| m.contains("events; only the first")),
+            "{:?}",
+            p.problems
+        );
+        assert_eq!(p.instances.len(), MAX_INSTANCES);
     }
 
     #[test]

@@ -123,6 +123,13 @@ pub struct Entry {
     pub ended_ms: Option<i64>,
     /// Why it did not run as planned, if so.
     pub note: Option<String>,
+    /// Targets this set started itself: only these are stopped when it ends (a target the user
+    /// had live before stays live).
+    #[serde(skip)]
+    pub started_targets: Vec<String>,
+    /// Whether this set started OBS's own stream.
+    #[serde(skip)]
+    pub started_main: bool,
 }
 
 /// A new local entry (validated by the caller).
@@ -152,7 +159,9 @@ pub struct NewEntry {
 pub struct Feed {
     /// Row id.
     pub id: i64,
-    /// URL (http or https).
+    /// URL (http or https). Shown as scheme and host only (private calendar URLs are
+    /// credentials); the database keeps it whole.
+    #[serde(serialize_with = "crate::fetch::serialize_redacted")]
     pub url: String,
     /// Targets every set of this feed starts.
     pub targets: Vec<String>,
@@ -228,16 +237,20 @@ impl Time {
     }
 }
 
+/// Most conflicts listed (the first ones by start).
+pub const MAX_CONFLICTS: usize = 100;
+
 /// Pairs of unfinished entries that overlap in time and share a target (or both start OBS's own
-/// stream). Reported to the user; the scheduler does not guess which one wins.
+/// stream), at most [`MAX_CONFLICTS`]. Reported to the user; the scheduler does not guess which
+/// one wins.
 pub fn conflicts(entries: &[Entry]) -> Vec<Conflict> {
-    let live: Vec<&Entry> = entries.iter().filter(|e| e.state.is_open()).collect();
+    let mut open: Vec<&Entry> = entries.iter().filter(|e| e.state.is_open()).collect();
+    open.sort_by_key(|e| (e.start_ms, e.id));
     let mut out = Vec::new();
-    for (i, a) in live.iter().enumerate() {
-        for b in &live[i + 1..] {
-            if a.start_ms >= b.end_ms || b.start_ms >= a.end_ms {
-                continue;
-            }
+    // Sweep by start: only sets that begin before `a` ends can overlap it, so the work is the
+    // number of overlapping pairs, not every pair.
+    for (i, a) in open.iter().enumerate() {
+        for b in open[i + 1..].iter().take_while(|b| b.start_ms < a.end_ms) {
             let mut shared: Vec<String> = a
                 .targets
                 .iter()
@@ -259,6 +272,9 @@ pub fn conflicts(entries: &[Entry]) -> Vec<Conflict> {
                     ),
                     targets: shared,
                 });
+                if out.len() == MAX_CONFLICTS {
+                    return out;
+                }
             }
         }
     }
@@ -298,5 +314,28 @@ mod tests {
             (1, 2, vec!["t2".to_string()])
         );
         assert!(c[0].message.contains("'A' and 'B'"));
+    }
+
+    #[test]
+    fn thousands_of_overlapping_sets_list_a_bounded_number_of_conflicts() {
+        let mut s = Store::open_in_memory().unwrap();
+        for i in 0..3_000 {
+            s.add_entry(&new(&format!("S{i}"), i, i + 1_000_000, &["t1"]), 0)
+                .unwrap();
+        }
+        let all = s.entries(0, 0).unwrap();
+        let c = conflicts(&all);
+        assert_eq!(c.len(), MAX_CONFLICTS);
+        assert_eq!((c[0].a, c[0].b), (1, 2));
+        // Far-apart sets are never compared with each other at all.
+        let apart: Vec<Entry> = (0..3_000)
+            .map(|i| Entry {
+                id: i,
+                start_ms: i * 10,
+                end_ms: i * 10 + 5,
+                ..all[0].clone()
+            })
+            .collect();
+        assert!(conflicts(&apart).is_empty());
     }
 }

@@ -147,6 +147,12 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL
     );
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: what each set started itself (only that is stopped when it ends); webhooks given up on.
+    "ALTER TABLE schedule ADD COLUMN started_targets TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE schedule ADD COLUMN started_main INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN dead_ms INTEGER;
+    CREATE INDEX outbox_pending ON outbox (next_attempt_ms)
+        WHERE delivered_ms IS NULL AND dead_ms IS NULL;",
 ];
 
 /// The schema version this build writes.

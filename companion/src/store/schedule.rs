@@ -45,7 +45,7 @@ type StoredSet = (
 );
 
 const ENTRY_COLUMNS: &str = "id, title, start_ms, end_ms, targets, start_main, scene, origin, \
-    feed_id, state, started_ms, ended_ms, note";
+    feed_id, state, started_ms, ended_ms, note, started_targets, started_main";
 
 fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
     let targets: String = r.get(4)?;
@@ -63,6 +63,8 @@ fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
         started_ms: r.get(10)?,
         ended_ms: r.get(11)?,
         note: r.get(12)?,
+        started_targets: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+        started_main: r.get(14)?,
     })
 }
 
@@ -94,6 +96,38 @@ impl Store {
         Ok(self
             .entry(id)?
             .unwrap_or_else(|| unreachable!("just inserted")))
+    }
+
+    /// Adds to what a running set started itself (see [`Entry::started_targets`]): `targets`
+    /// join the recorded ones, `main` sets the flag (never clears it).
+    pub fn add_started(
+        &mut self,
+        id: i64,
+        targets: &[String],
+        main: bool,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let current: Option<(String, bool)> = tx
+            .query_row(
+                "SELECT started_targets, started_main FROM schedule WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((raw, was_main)) = current {
+            let mut all: Vec<String> = serde_json::from_str(&raw).unwrap_or_default();
+            for t in targets {
+                if !all.contains(t) {
+                    all.push(t.clone());
+                }
+            }
+            tx.execute(
+                "UPDATE schedule SET started_targets = ?2, started_main = ?3 WHERE id = ?1",
+                params![id, json_list(&all), was_main || main],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// One entry.
@@ -355,7 +389,7 @@ impl Store {
                 Some(_) => {}
             }
         }
-        let keys: Vec<&str> = sets.iter().map(|i| i.key.as_str()).collect();
+        let keys: std::collections::HashSet<&str> = sets.iter().map(|i| i.key.as_str()).collect();
         let stale: Vec<(i64, String)> = {
             let mut st = tx.prepare(
                 "SELECT id, external_id FROM schedule WHERE feed_id = ?1 AND state = 'planned'
