@@ -93,10 +93,15 @@ function render(snap) {
   setField(main, "detail", ms.active ? `${duration(ms.durationMs / 1000)} · ${ms.skippedFrames} skipped frames` : "");
   const sync = $("#sync");
   sync.hidden = !snap.sync.configured;
-  sync.dataset.state = snap.sync.lastError ? "reconnecting" : "live";
-  sync.textContent = snap.sync.lastError
-    ? `site sync: ${snap.sync.pending} waiting (${snap.sync.lastError})`
-    : `site sync: ${snap.sync.pending ? `${snap.sync.pending} sending` : "up to date"}`;
+  // Waiting events with a failure, or events given up on, show as a warning; the reason of a
+  // dead letter is the tooltip.
+  const waitingError = snap.sync.pending && snap.sync.lastError;
+  const dead = snap.sync.dead ? ` · ${snap.sync.dead} given up (see the outbox)` : "";
+  sync.dataset.state = waitingError || snap.sync.dead ? "reconnecting" : "live";
+  sync.textContent = waitingError
+    ? `site sync: ${snap.sync.pending} waiting (${snap.sync.lastError})${dead}`
+    : `site sync: ${snap.sync.pending ? `${snap.sync.pending} sending` : "up to date"}${dead}`;
+  sync.title = !waitingError && snap.sync.dead && snap.sync.lastError ? snap.sync.lastError : "";
   const np = snap.nowPlaying;
   const track = np.title ? `${np.artist} – ${np.title}` : "–";
   setField($("#now-playing"), "track", track);

@@ -164,9 +164,11 @@ pub struct SyncStatus {
     pub webhook_url: Option<String>,
     /// Events waiting for delivery.
     pub pending: i64,
+    /// Events given up on (the site refused them for good, or they failed too often).
+    pub dead: i64,
     /// Last successful delivery (Unix ms).
     pub last_delivered_ms: Option<i64>,
-    /// Last failure, if the newest attempt failed.
+    /// The failure of the oldest waiting event, else of the newest dead letter.
     pub last_error: Option<String>,
 }
 

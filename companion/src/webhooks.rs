@@ -4,6 +4,9 @@
 //!
 //! Delivery is at-least-once: a row is marked delivered only after a 2xx answer; failures back off
 //! exponentially (2 s doubling to 10 min) and survive restarts (the outbox is in the database).
+//! Delivery is in order, but an event the site refuses for good (a 4xx other than 408, 425 and
+//! 429), one that failed [`MAX_ATTEMPTS`] times, or one pushed out when more than
+//! [`MAX_PENDING`] wait becomes a dead letter and the next one goes.
 //! Each event carries a unique `id` (also in `X-Deckcast-Event-Id`) so receivers can drop
 //! duplicates. Signature: `X-Deckcast-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
 //! with `X-Deckcast-Timestamp` (Unix seconds); the secret lives in the keyring
@@ -29,6 +32,10 @@ use crate::store::{Db, EndReason, Store, StoreError, now_ms};
 pub const WEBHOOK_SECRET: &str = "webhook-secret";
 /// Settings key of the webhook URL.
 pub const WEBHOOK_URL: &str = "webhook_url";
+/// Attempts before an event is given up on (about 3 hours of backoff).
+pub const MAX_ATTEMPTS: i64 = 20;
+/// Most events waiting; older ones become dead letters.
+pub const MAX_PENDING: i64 = 10_000;
 /// Settings key of the health summary interval (seconds).
 pub const HEALTH_INTERVAL: &str = "health_interval_s";
 
@@ -182,6 +189,9 @@ pub fn enqueue(
     })
     .map_err(|e| StoreError::Task(format!("encoding a webhook: {e}")))?;
     store.insert_outbox(&id, event.kind(), &body, now_ms)?;
+    if store.cap_pending(MAX_PENDING, now_ms)? > 0 {
+        tracing::warn!("webhooks: more than {MAX_PENDING} events waiting; the oldest were dropped");
+    }
     Ok(Some(id))
 }
 
@@ -195,13 +205,14 @@ pub async fn queue(db: &Db, event: WebhookEvent, now_ms: i64) {
 /// Sync status for the dashboard.
 pub fn sync_status(store: &Store) -> Result<SyncStatus, StoreError> {
     let url = store.setting(WEBHOOK_URL)?;
-    let (pending, last_delivered_ms, last_error) = store.outbox_stats()?;
+    let stats = store.outbox_stats()?;
     Ok(SyncStatus {
         configured: url.is_some(),
         webhook_url: url,
-        pending,
-        last_delivered_ms,
-        last_error,
+        pending: stats.pending,
+        dead: stats.dead,
+        last_delivered_ms: stats.last_delivered_ms,
+        last_error: stats.last_error,
     })
 }
 
@@ -220,7 +231,34 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (2_000i64 << attempts.clamp(0, 20)).min(600_000)
 }
 
-/// The delivery task: every half second, sends what is due and refreshes the dashboard's status.
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// 2xx.
+    Delivered,
+    /// Worth trying again later (5xx, 408, 425, 429, timeouts, connection errors).
+    Retry(String),
+    /// The site refused it for good (any other 4xx, or a redirect it was not allowed to follow).
+    Refused(String),
+}
+
+impl Attempt {
+    /// Classifies an HTTP status.
+    pub fn of_status(status: reqwest::StatusCode) -> Attempt {
+        let code = status.as_u16();
+        if status.is_success() {
+            Attempt::Delivered
+        } else if matches!(code, 408 | 425 | 429) || status.is_server_error() {
+            Attempt::Retry(format!("HTTP {status}"))
+        } else {
+            Attempt::Refused(format!("HTTP {status}"))
+        }
+    }
+}
+
+/// The delivery task: every half second, sends what is due; the dashboard's status is refreshed
+/// after every attempt and otherwise every 10 s (not a count of the outbox twice a second).
+/// Delivered events are pruned after a week, dead letters after 30 days.
 pub async fn run(
     db: Db,
     keys: Keys,
@@ -229,49 +267,58 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last_status = SyncStatus::default();
-    let mut since_prune = 0u32;
+    let mut ticks = 0u32;
     if let Err(e) = db.call(|s| s.retry_now(now_ms())).await {
         tracing::error!("webhooks: {e}");
     }
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return,
+        let tried = match deliver_due(&db, &keys, &http).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("webhooks: {e}");
+                0
+            }
+        };
+        if ticks.is_multiple_of(7_200) {
+            let now = now_ms();
+            let _ = db
+                .call(move |s| s.prune_outbox(now - 7 * 86_400_000, now - 30 * 86_400_000))
+                .await;
         }
-        if let Err(e) = deliver_due(&db, &keys, &http).await {
-            tracing::error!("webhooks: {e}");
-        }
-        since_prune += 1;
-        if since_prune >= 7_200 {
-            since_prune = 0;
-            let week = now_ms() - 7 * 86_400_000;
-            let _ = db.call(move |s| s.prune_outbox(week)).await;
-        }
-        if let Ok(status) = db.call(|s| sync_status(s)).await
+        if (tried > 0 || ticks.is_multiple_of(20))
+            && let Ok(status) = db.call(|s| sync_status(s)).await
             && status != last_status
         {
             last_status = status.clone();
             live.update(|s| s.sync = status);
         }
+        ticks = ticks.wrapping_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
-async fn deliver_due(db: &Db, keys: &Keys, http: &reqwest::Client) -> Result<(), StoreError> {
+/// Sends what is due, in order, until one must wait; returns how many were tried.
+async fn deliver_due(db: &Db, keys: &Keys, http: &reqwest::Client) -> Result<usize, StoreError> {
     let Some(url) = db.call(|s| s.setting(WEBHOOK_URL)).await? else {
-        return Ok(());
+        return Ok(0);
     };
     let due = db.call(|s| s.due_events(now_ms(), 50)).await?;
     if due.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let secret = keys.get_async(WEBHOOK_SECRET).await.ok().flatten();
     let Some(secret) = secret else {
         tracing::warn!(
             "webhooks: no signing secret in the keyring; run `deckcast platform secret rotate`"
         );
-        return Ok(());
+        return Ok(0);
     };
+    let mut tried = 0;
     for (row, event_id, kind, body, attempts) in due {
+        tried += 1;
         let ts = now_ms() / 1000;
         let sent = http
             .post(&url)
@@ -285,22 +332,32 @@ async fn deliver_due(db: &Db, keys: &Keys, http: &reqwest::Client) -> Result<(),
             .send()
             .await;
         let outcome = match sent {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("HTTP {}", r.status())),
-            Err(e) if e.is_timeout() => Err("timed out after 10 s".to_owned()),
-            Err(e) => Err(format!("{e}")),
+            Ok(r) => Attempt::of_status(r.status()),
+            Err(e) if e.is_timeout() => Attempt::Retry("timed out after 10 s".to_owned()),
+            Err(e) => Attempt::Retry(crate::fetch::error_text(e)),
         };
+        let now = now_ms();
         match outcome {
-            Ok(()) => db.call(move |s| s.delivered(row, now_ms())).await?,
-            Err(why) => {
-                let next = now_ms() + backoff_ms(attempts);
+            Attempt::Delivered => db.call(move |s| s.delivered(row, now)).await?,
+            Attempt::Refused(why) => {
+                let why = format!("the site refused it ({why}); it will not be sent again");
+                tracing::warn!("webhook {event_id}: {why}");
+                db.call(move |s| s.dead(row, now, &why)).await?;
+            }
+            Attempt::Retry(why) if attempts + 1 >= MAX_ATTEMPTS => {
+                let why = format!("gave up after {MAX_ATTEMPTS} attempts (last: {why})");
+                tracing::warn!("webhook {event_id}: {why}");
+                db.call(move |s| s.dead(row, now, &why)).await?;
+            }
+            Attempt::Retry(why) => {
+                let next = now + backoff_ms(attempts);
                 db.call(move |s| s.failed(row, next, &why)).await?;
                 // Keep order: later events wait for this one.
                 break;
             }
         }
     }
-    Ok(())
+    Ok(tried)
 }
 
 #[cfg(test)]
@@ -365,6 +422,150 @@ mod tests {
             (backoff_ms(0), backoff_ms(1), backoff_ms(30)),
             (2_000, 4_000, 600_000)
         );
+    }
+
+    /// A site on 127.0.0.1 answering each request with the next status of `statuses` (then 200);
+    /// returns its URL and the event types it was sent, in order.
+    async fn site(statuses: Vec<u16>) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut statuses = statuses.into_iter();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65_536];
+                let mut n = 0;
+                // Headers and body arrive together for these small requests; read until the
+                // declared body is in.
+                loop {
+                    let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
+                    n += k;
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let kind = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("x-deckcast-event:")
+                                        .map(|v| v.trim().to_owned())
+                                })
+                                .unwrap_or_default();
+                            log.lock().unwrap().push(kind);
+                            break;
+                        }
+                    }
+                    if k == 0 {
+                        break;
+                    }
+                }
+                let status = statuses.next().unwrap_or(200);
+                let _ = sock
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn an_event_the_site_refuses_is_a_dead_letter_and_the_next_one_goes() {
+        let (url, seen) = site(vec![400, 503]).await;
+        let db = Db::new(Store::open_in_memory().unwrap());
+        let keys = Keys::with_store(Arc::new(deckcast_secrets::MemoryStore::default()));
+        keys.set(
+            WEBHOOK_SECRET,
+            &deckcast_secrets::Secret::new("s3cret").unwrap(),
+        )
+        .unwrap();
+        let u = url.clone();
+        db.call(move |s| {
+            s.set_setting(WEBHOOK_URL, Some(&u))?;
+            enqueue(s, &target_state(), 1)?;
+            enqueue(
+                s,
+                &WebhookEvent::Schedule {
+                    entries: Vec::new(),
+                },
+                2,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let http = crate::web::http_client();
+        // 400 for the first: given up on at once, and the second is tried right after (503).
+        assert_eq!(deliver_due(&db, &keys, &http).await.unwrap(), 2);
+        let st = db.call(|s| sync_status(s)).await.unwrap();
+        assert_eq!((st.pending, st.dead), (1, 1), "{st:?}");
+        assert_eq!(
+            st.last_error.as_deref(),
+            Some("HTTP 503 Service Unavailable")
+        );
+        let items = db.call(|s| s.outbox(10)).await.unwrap();
+        let dead = items.iter().find(|i| i.kind == "target.state").unwrap();
+        assert!(dead.dead_ms.is_some());
+        assert!(
+            dead.last_error
+                .as_deref()
+                .unwrap()
+                .contains("refused it (HTTP 400"),
+            "{dead:?}"
+        );
+        // The 503 is retried after its backoff; the dead letter never again.
+        db.call(|s| s.retry_now(now_ms()).map(|_| ()))
+            .await
+            .unwrap();
+        assert_eq!(deliver_due(&db, &keys, &http).await.unwrap(), 1);
+        let st = db.call(|s| sync_status(s)).await.unwrap();
+        assert_eq!((st.pending, st.dead), (0, 1), "{st:?}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["target.state", "schedule", "schedule"]
+        );
+        assert_eq!(
+            Attempt::of_status(reqwest::StatusCode::TOO_MANY_REQUESTS),
+            Attempt::Retry("HTTP 429 Too Many Requests".into())
+        );
+        assert!(matches!(
+            Attempt::of_status(reqwest::StatusCode::GONE),
+            Attempt::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn a_full_outbox_keeps_the_newest_events() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.set_setting(WEBHOOK_URL, Some("https://example.com/hook"))
+            .unwrap();
+        for i in 0..30 {
+            enqueue(&mut s, &target_state(), i).unwrap();
+        }
+        assert_eq!(s.cap_pending(10, 100).unwrap(), 20);
+        let st = sync_status(&s).unwrap();
+        assert_eq!((st.pending, st.dead), (10, 20));
+        let due = s.due_events(1_000, 100).unwrap();
+        let newest: Vec<i64> = s.outbox(10).unwrap().iter().map(|i| i.created_ms).collect();
+        assert_eq!(due.len(), 10);
+        assert_eq!(newest, (20..30).rev().collect::<Vec<_>>());
+        // Pruning keeps recent dead letters, drops old ones.
+        assert_eq!(s.prune_outbox(0, 50).unwrap(), 0);
+        assert_eq!(s.prune_outbox(0, 101).unwrap(), 20);
     }
 
     #[test]

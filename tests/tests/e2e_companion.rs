@@ -585,7 +585,24 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
             .unwrap()
             > seen_before
     );
-    let history = c.get_json("/api/v1/history?limit=100").unwrap();
+    // The reconnection is recorded right after the link is up (after its resync), so the
+    // history may lag the dashboard's "connected" by a moment.
+    let history = wait_for(
+        "the reconnection in the history",
+        Duration::from_secs(20),
+        || {
+            let h = c.get_json("/api/v1/history?limit=100")?;
+            let back = h["events"].as_array().is_some_and(|e| {
+                e.iter().any(|e| {
+                    e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("OBS connection back after"))
+                })
+            });
+            Ok(back.then_some(h))
+        },
+    )
+    .unwrap();
     api.check_response("GET", "/api/v1/history", 200, &history)
         .unwrap();
     let kinds: Vec<&str> = history["events"]

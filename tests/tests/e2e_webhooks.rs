@@ -1,6 +1,8 @@
 //! End-to-end: webhooks to the streamer's site arrive exactly once after dedup, signed, although
 //! the site fails the first requests (500s and a timeout) and is down across a companion
-//! `kill -9`; a tampered body fails the verifier shipped in docs/webhook_verify.py. Tier "e2e".
+//! `kill -9`; an event the site refuses for good (400) becomes a dead letter without holding
+//! back the rest; a tampered body fails the verifier shipped in docs/webhook_verify.py. Tier
+//! "e2e".
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -125,6 +127,8 @@ async fn webhooks_arrive_once_signed_through_failures_and_restarts() {
             "1",
             "--dump",
             &dump_arg,
+            "--reject-title",
+            "Refused Track",
         ],
     );
 
@@ -141,14 +145,16 @@ async fn webhooks_arrive_once_signed_through_failures_and_restarts() {
         .to_owned();
     toggle(&c, &id, true);
     std::thread::sleep(Duration::from_secs(6)); // at least one health summary
-    let r = c
-        .call(
-            "PUT",
-            "/api/v1/nowplaying",
-            Some(&json!({"artist": "Artist", "title": "Title"})),
-        )
-        .unwrap();
-    assert_eq!(r.status, 204);
+    for title in ["Refused Track", "Title"] {
+        let r = c
+            .call(
+                "PUT",
+                "/api/v1/nowplaying",
+                Some(&json!({"artist": "Artist", "title": title})),
+            )
+            .unwrap();
+        assert_eq!(r.status, 204);
+    }
     toggle(&c, &id, false);
     let soon = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,7 +181,7 @@ async fn webhooks_arrive_once_signed_through_failures_and_restarts() {
     companion.kill().unwrap();
     companion = Companion::start(&home, obs.ws_port, &obs.password).unwrap();
     let c = companion.client().unwrap();
-    let _receiver = Receiver::start(port, &secret, &log, &[]);
+    let _receiver = Receiver::start(port, &secret, &log, &["--reject-title", "Refused Track"]);
 
     // Everything queued is delivered: the site has every event id, validly signed.
     let outbox = wait_for("the outbox to drain", Duration::from_secs(120), || {
@@ -186,10 +192,24 @@ async fn webhooks_arrive_once_signed_through_failures_and_restarts() {
         Ok(Some(c.get_json("/api/v1/platform/outbox?limit=1000")?))
     })
     .unwrap();
-    let sent: BTreeSet<String> = outbox["events"]
-        .as_array()
-        .unwrap()
+    // The refused event is a dead letter: never sent again, and it held nothing back.
+    let events = outbox["events"].as_array().unwrap();
+    let dead: Vec<&Value> = events.iter().filter(|e| !e["deadMs"].is_null()).collect();
+    assert_eq!(dead.len(), 1, "{outbox}");
+    assert_eq!(dead[0]["kind"], "nowplaying");
+    assert!(
+        dead[0]["lastError"].as_str().unwrap().contains("HTTP 400"),
+        "{outbox}"
+    );
+    let status = c.get_json("/api/v1/platform").unwrap();
+    assert_eq!(
+        (status["pending"].as_i64(), status["dead"].as_i64()),
+        (Some(0), Some(1)),
+        "{status}"
+    );
+    let sent: BTreeSet<String> = events
         .iter()
+        .filter(|e| e["deadMs"].is_null())
         .map(|e| e["eventId"].as_str().unwrap().to_owned())
         .collect();
     let got = received(&log);

@@ -1,5 +1,7 @@
 //! The webhook outbox: events queued in the same process step that notices them, delivered in
-//! order by `crate::webhooks`, kept a week after delivery.
+//! order by `crate::webhooks`, kept a week after delivery. An event the site refuses for good (or
+//! that failed too often, or was pushed out of a full outbox) becomes a dead letter: never sent
+//! again, kept 30 days for the dashboard.
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -20,6 +22,21 @@ pub struct OutboxItem {
     /// Delivered at (Unix ms).
     pub delivered_ms: Option<i64>,
     /// Last failure.
+    pub last_error: Option<String>,
+    /// Given up on at (Unix ms): a dead letter, never sent again.
+    pub dead_ms: Option<i64>,
+}
+
+/// Counts and newest facts of the outbox, for the sync status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Events waiting for delivery.
+    pub pending: i64,
+    /// Dead letters.
+    pub dead: i64,
+    /// Newest delivery (Unix ms).
+    pub last_delivered_ms: Option<i64>,
+    /// The failure of the oldest waiting event, else of the newest dead letter.
     pub last_error: Option<String>,
 }
 
@@ -48,7 +65,7 @@ impl Store {
     pub fn due_events(&self, now_ms: i64, limit: u32) -> Result<Vec<DueEvent>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT id, event_id, kind, payload, attempts, next_attempt_ms FROM outbox
-             WHERE delivered_ms IS NULL ORDER BY id LIMIT ?1",
+             WHERE delivered_ms IS NULL AND dead_ms IS NULL ORDER BY id LIMIT ?1",
         )?;
         let rows = st.query_map(params![limit], |r| {
             Ok((
@@ -85,11 +102,34 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up on an event: a dead letter with the reason.
+    pub fn dead(&mut self, row: i64, now_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, dead_ms = ?2, last_error = ?3 WHERE id = ?1",
+            params![row, now_ms, error],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps at most `max` events waiting: older ones become dead letters. Returns how many.
+    pub fn cap_pending(&mut self, max: i64, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET dead_ms = ?2, last_error = ?3 WHERE id IN (
+                SELECT id FROM outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL
+                ORDER BY id DESC LIMIT -1 OFFSET ?1)",
+            params![
+                max,
+                now_ms,
+                format!("dropped: more than {max} events were waiting")
+            ],
+        )?)
+    }
+
     /// The newest outbox rows.
     pub fn outbox(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT event_id, kind, created_ms, attempts, delivered_ms, last_error FROM outbox
-             ORDER BY id DESC LIMIT ?1",
+            "SELECT event_id, kind, created_ms, attempts, delivered_ms, last_error, dead_ms
+             FROM outbox ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], |r| {
             Ok(OutboxItem {
@@ -99,47 +139,71 @@ impl Store {
                 attempts: r.get(3)?,
                 delivered_ms: r.get(4)?,
                 last_error: r.get(5)?,
+                dead_ms: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Events waiting, the newest delivery (Unix ms) and the failure of the oldest waiting event.
-    pub fn outbox_stats(&self) -> Result<(i64, Option<i64>, Option<String>), StoreError> {
-        let pending = self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL",
+    /// Events waiting and dead, the newest delivery, the most relevant failure.
+    pub fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let (pending, dead, last_delivered_ms) = self.conn.query_row(
+            "SELECT
+                (SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL),
+                (SELECT COUNT(*) FROM outbox WHERE dead_ms IS NOT NULL),
+                (SELECT MAX(delivered_ms) FROM outbox)",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let last_delivered_ms =
-            self.conn
-                .query_row("SELECT MAX(delivered_ms) FROM outbox", [], |r| r.get(0))?;
-        let last_error = self
+        let waiting_error: Option<String> = self
             .conn
             .query_row(
-                "SELECT last_error FROM outbox WHERE delivered_ms IS NULL AND last_error IS NOT NULL
-                 ORDER BY id LIMIT 1",
+                "SELECT last_error FROM outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL
+                 AND last_error IS NOT NULL ORDER BY id LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .optional()?;
-        Ok((pending, last_delivered_ms, last_error))
+        let last_error = match waiting_error {
+            Some(e) => Some(e),
+            None => self
+                .conn
+                .query_row(
+                    "SELECT last_error FROM outbox WHERE dead_ms IS NOT NULL ORDER BY dead_ms DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten(),
+        };
+        Ok(OutboxStats {
+            pending,
+            dead,
+            last_delivered_ms,
+            last_error,
+        })
     }
 
     /// Makes every pending event due now (a fresh start retries at once instead of waiting out
     /// the backoff of a previous run).
     pub fn retry_now(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "UPDATE outbox SET next_attempt_ms = ?1 WHERE delivered_ms IS NULL",
+            "UPDATE outbox SET next_attempt_ms = ?1 WHERE delivered_ms IS NULL AND dead_ms IS NULL",
             [now_ms],
         )?)
     }
 
-    /// Drops delivered events older than `before_ms`.
-    pub fn prune_outbox(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+    /// Drops events delivered before `delivered_before` and dead letters from before
+    /// `dead_before`.
+    pub fn prune_outbox(
+        &mut self,
+        delivered_before: i64,
+        dead_before: i64,
+    ) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "DELETE FROM outbox WHERE delivered_ms IS NOT NULL AND delivered_ms < ?1",
-            [before_ms],
+            "DELETE FROM outbox WHERE (delivered_ms IS NOT NULL AND delivered_ms < ?1)
+                OR (dead_ms IS NOT NULL AND dead_ms < ?2)",
+            params![delivered_before, dead_before],
         )?)
     }
 }
