@@ -56,16 +56,57 @@ fn bpm_text(bpm: Option<f64>) -> String {
 /// Fills a template: `{artist}`, `{title}`, `{album}`, `{bpm}` (the live tempo, else the library
 /// BPM), `{live_bpm}`, `{library_bpm}`, `{confidence}` (percent). The live tempo is the one measured
 /// outside OBS (`external`) when one is set, else the source's own reading.
+///
+/// One pass over the template: a value is copied as it is, never searched for placeholders again
+/// (a title "{artist}{artist}" stays that text instead of growing with every substitution).
+/// Unknown `{names}` stay as written.
 pub fn render(template: &str, track: &Track, live: &TempoReading, external: Option<f64>) -> String {
     let live_bpm = external.or((live.bpm > 0.0).then_some(live.bpm));
+    let value = |name: &str| -> Option<String> {
+        Some(match name {
+            "artist" => track.artist.clone(),
+            "title" => track.title.clone(),
+            "album" => track.album.clone().unwrap_or_default(),
+            "live_bpm" => bpm_text(live_bpm),
+            "library_bpm" => bpm_text(track.bpm),
+            "bpm" => bpm_text(live_bpm.or(track.bpm)),
+            "confidence" => format!("{:.0}", live.confidence * 100.0),
+            _ => return None,
+        })
+    };
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| Some((close, value(&after[..close])?))) {
+            Some((close, v)) => {
+                out.push_str(&v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Longest template kept (bytes); a longer one is cut at a character boundary.
+pub const MAX_TEMPLATE: usize = 2_000;
+
+/// `template`, cut to [`MAX_TEMPLATE`] bytes.
+pub fn bounded_template(mut template: String) -> String {
+    if template.len() > MAX_TEMPLATE {
+        let mut end = MAX_TEMPLATE;
+        while !template.is_char_boundary(end) {
+            end -= 1;
+        }
+        template.truncate(end);
+    }
     template
-        .replace("{artist}", &track.artist)
-        .replace("{title}", &track.title)
-        .replace("{album}", track.album.as_deref().unwrap_or(""))
-        .replace("{live_bpm}", &bpm_text(live_bpm))
-        .replace("{library_bpm}", &bpm_text(track.bpm))
-        .replace("{bpm}", &bpm_text(live_bpm.or(track.bpm)))
-        .replace("{confidence}", &format!("{:.0}", live.confidence * 100.0))
 }
 
 /// Most lines a template can have; further lines are joined onto the last one.
@@ -220,6 +261,20 @@ mod tests {
             "Discovery|123.0|122.5|87%"
         );
         assert_eq!(render("{bpm}", &Track::default(), &none, None), "–");
+        // Values are never expanded again, unknown names and stray braces stay as written.
+        let sneaky = Track {
+            artist: "{title}{title}".into(),
+            title: "{artist}{bpm}".into(),
+            album: None,
+            bpm: None,
+        };
+        assert_eq!(
+            render("{artist} – {title} {nope} {", &sneaky, &none, None),
+            "{title}{title} – {artist}{bpm} {nope} {"
+        );
+        assert_eq!(render("{{artist}}", &t, &none, None), "{Daft Punk}");
+        let long = bounded_template("é".repeat(MAX_TEMPLATE));
+        assert!(long.len() <= MAX_TEMPLATE && long.chars().all(|c| c == 'é'));
         // A tempo measured outside OBS is the live tempo while it is set.
         assert_eq!(
             render("{bpm}|{live_bpm}|{library_bpm}", &t, &live, Some(126.0)),

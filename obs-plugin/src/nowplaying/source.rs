@@ -175,7 +175,7 @@ fn read(s: &Settings<'_>) -> Config {
     // The font dialog's face/style/flags (if the user picked a font); the size setting wins.
     let font = s.object(FONT);
     Config {
-        template: s.string(TEMPLATE),
+        template: super::bounded_template(s.string(TEMPLATE)),
         audio_source: AUDIO.read(s),
         min_bpm: MIN_BPM.read(s) as f64,
         max_bpm: MAX_BPM.read(s) as f64,
