@@ -109,10 +109,23 @@ pub fn load(profile_dir: &Path) -> Result<ProfileFile, StoreError> {
     Ok(file)
 }
 
-/// Moves an unreadable file aside (`.corrupt`) so saving does not destroy it; returns the new path.
+/// Moves an invalid file aside (`deckcast-targets.json.corrupt-<unix seconds>`, never over an
+/// earlier one) so saving does not destroy it; returns the new path.
 pub fn quarantine(profile_dir: &Path) -> Option<PathBuf> {
     let path = path_in(profile_dir);
-    let aside = profile_dir.join(format!("{FILE_NAME}.corrupt"));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = (0..100)
+        .map(|n| {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            profile_dir.join(format!("{FILE_NAME}.corrupt-{secs}{suffix}"))
+        })
+        .find(|p| !p.exists())?;
     fs::rename(&path, &aside).ok().map(|()| aside)
 }
 
@@ -125,13 +138,18 @@ pub fn save(profile_dir: &Path, file: &ProfileFile) -> Result<(), StoreError> {
         source,
     };
     let json = serde_json::to_vec_pretty(file).map_err(|e| io(std::io::Error::other(e)))?;
-    {
-        let mut f = fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&json).map_err(io)?;
-        f.write_all(b"\n").map_err(io)?;
-        f.sync_all().map_err(io)?;
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        // A full disk or a failed rename leaves the old file as it was, and no temp file.
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    fs::rename(&tmp, &path).map_err(io)?;
     if let Ok(dir) = fs::File::open(profile_dir) {
         let _ = dir.sync_all();
     }

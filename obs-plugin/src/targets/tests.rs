@@ -840,3 +840,68 @@ fn a_stuck_worker_is_left_behind_at_exit_and_touches_nothing_when_it_wakes() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unreadable_targets_file_is_left_alone_and_a_corrupt_one_is_kept_with_a_timestamp() {
+    // Unreadable (here: a directory where the file should be; EACCES or EIO look the same to
+    // the engine): nothing is moved, nothing changes, nothing is saved over it.
+    let mut r = Rig::new();
+    let dir = r.dir.clone();
+    std::fs::create_dir(dir.join(store::FILE_NAME)).unwrap();
+    r.engine.load_profile(Some(dir.clone()));
+    let v = r.call(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://127.0.0.1:1935/live"}),
+    );
+    assert_eq!(v["error"]["code"], "conflict", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("leaves it untouched"),
+        "{v}"
+    );
+    r.engine.on_frontend(FrontendEvent::Save);
+    assert!(dir.join(store::FILE_NAME).is_dir(), "saved over it");
+    let names = || -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(), [store::FILE_NAME]);
+    // Readable again after a profile reload: works as before.
+    std::fs::remove_dir(dir.join(store::FILE_NAME)).unwrap();
+    r.engine.load_profile(Some(dir.clone()));
+    r.create("A", None);
+    // Invalid JSON twice: each copy is kept under its own name, and saving works.
+    for _ in 0..2 {
+        r.engine.load_profile(None); // another profile (this one saved on the way out)
+        std::fs::write(dir.join(store::FILE_NAME), "{not json").unwrap();
+        r.engine.load_profile(Some(dir.clone()));
+        assert!(
+            r.ok("ListTargets", json!({}))["targets"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let kept: Vec<String> = names()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("{}.corrupt-", store::FILE_NAME)))
+        .collect();
+    assert_eq!(kept.len(), 2, "{:?}", names());
+    for k in &kept {
+        assert_eq!(std::fs::read_to_string(dir.join(k)).unwrap(), "{not json");
+    }
+    r.create("B", None);
+    assert!(
+        store::load(&dir)
+            .unwrap()
+            .targets
+            .iter()
+            .any(|t| t.name == "B")
+    );
+}

@@ -114,6 +114,7 @@ impl<H: Host> Engine<H> {
 
     /// Adds a target; returns its id.
     pub(super) fn create(&mut self, req: CreateTarget) -> Result<String, Error> {
+        self.writable()?;
         if self.file.targets.len() >= model::MAX_TARGETS {
             return Err(Error::new(
                 ErrorCode::Conflict,
@@ -146,6 +147,7 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn update(&mut self, req: UpdateTarget) -> Result<(), Error> {
+        self.writable()?;
         let i = self.index(&req.id)?;
         let mut cfg = model::updated_target(&self.file.targets[i], &req)?;
         let key = req.key.as_deref().map(model::validate_key).transpose()?;
@@ -177,6 +179,7 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn delete(&mut self, id: &str) -> Result<(), Error> {
+        self.writable()?;
         let i = self.index(id)?;
         if let Some(rt) = self.runtime.remove(id)
             && let Some((_, out)) = &rt.output
@@ -202,6 +205,7 @@ impl<H: Host> Engine<H> {
         &mut self,
         req: UpdateEncoderConfig,
     ) -> Result<EncoderConfig, Error> {
+        self.writable()?;
         let pos = self
             .file
             .encoders
@@ -221,6 +225,7 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn delete_encoder(&mut self, id: &str) -> Result<(), Error> {
+        self.writable()?;
         let users: Vec<_> = self
             .file
             .targets
@@ -249,6 +254,7 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn import(&mut self, req: ImportTargets) -> Result<ImportReply, Error> {
+        self.writable()?;
         if req.data.format != store::FORMAT || req.data.version > store::VERSION {
             return Err(Error::new(
                 ErrorCode::InvalidValue,
@@ -373,6 +379,7 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn store_key(&mut self, id: &str, key: Secret) -> Result<(), Error> {
+        self.writable()?;
         self.keys.set(&key_account(id), &key).map_err(|e| {
             Error::new(
                 ErrorCode::Internal,
@@ -413,6 +420,7 @@ impl<H: Host> Engine<H> {
         self.runtime.clear();
         self.key_cache.clear();
         self.file = ProfileFile::default();
+        self.unreadable = None;
         self.profile_dir = dir.clone();
         let Some(dir) = dir else {
             self.host.log(
@@ -423,7 +431,7 @@ impl<H: Host> Engine<H> {
         };
         match store::load(&dir) {
             Ok(f) => self.file = f,
-            Err(e) => {
+            Err(e @ store::StoreError::Invalid { .. }) => {
                 let aside = store::quarantine(&dir);
                 self.host.log(
                     Level::Error,
@@ -432,6 +440,14 @@ impl<H: Host> Engine<H> {
                         aside.unwrap_or_default()
                     ),
                 );
+            }
+            Err(e) => {
+                // Not a bad file but one that cannot be read now: leave it alone.
+                let why = format!(
+                    "the targets file could not be read ({e}); Deckcast leaves it untouched and changes no targets until it can (fix its permissions, then switch profiles or restart OBS)"
+                );
+                self.host.log(Level::Error, &why);
+                self.unreadable = Some(why);
             }
         }
         let ids: Vec<String> = self.file.targets.iter().map(|t| t.id.clone()).collect();
@@ -460,9 +476,20 @@ impl<H: Host> Engine<H> {
         self.host.sync_hotkeys(&list, &self.file.hotkeys);
     }
 
+    /// `Ok` unless the profile's file could not be read (see `Engine::unreadable`).
+    pub(super) fn writable(&self) -> Result<(), Error> {
+        match &self.unreadable {
+            Some(why) => Err(Error::new(ErrorCode::Conflict, why.clone())),
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn save(&mut self) {
         if let Some(bindings) = self.host.hotkey_bindings() {
             self.file.hotkeys = bindings;
+        }
+        if self.unreadable.is_some() {
+            return;
         }
         let Some(dir) = &self.profile_dir else { return };
         if let Err(e) = store::save(dir, &self.file) {

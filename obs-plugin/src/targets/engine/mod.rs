@@ -106,6 +106,9 @@ pub struct Engine<H: Host> {
     keys: Arc<dyn KeyStore>,
     profile_dir: Option<PathBuf>,
     file: ProfileFile,
+    /// Why the profile's targets file could not be read (permissions, I/O): until it can, the
+    /// engine changes nothing and never saves over it.
+    unreadable: Option<String>,
     runtime: HashMap<String, Runtime<H::Output>>,
     key_cache: HashMap<String, Secret>,
     router: SignalRouter,
@@ -129,6 +132,7 @@ impl<H: Host> Engine<H> {
             keys,
             profile_dir: None,
             file: ProfileFile::default(),
+            unreadable: None,
             runtime: HashMap::new(),
             key_cache: HashMap::new(),
             router,
