@@ -59,7 +59,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
+    crate::store::create_private_dir(&cfg.data_dir).map_err(|source| ServeError::DataDir {
         path: cfg.data_dir.display().to_string(),
         source,
     })?;

@@ -16,7 +16,7 @@ use super::{blocking, default_data_dir, print_json_or, read_secret};
 /// An app for one command, connected to OBS.
 async fn connected_app(obs: &ObsArgs, data: &DataArgs, keys: Keys) -> anyhow::Result<Arc<App>> {
     let dir = data.data_dir.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&dir)
+    deckcast_companion::store::create_private_dir(&dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let path = deckcast_companion::serve::database_path(&dir);
     let store = tokio::task::spawn_blocking(move || Store::open(&path)).await??;

@@ -11,7 +11,7 @@
 //! One file per group of tables, each adding its methods to [`Store`]: [`history`] (targets,
 //! sessions, events), [`health`] (1 s samples and minutes), [`settings`], [`outbox`] (webhooks)
 //! and [`schedule`] (sets and calendar feeds).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -48,6 +48,14 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database file could not be created or protected.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
@@ -194,9 +202,52 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Creates the data directory (and parents) if needed and makes it private to its owner
+/// (0700): history, schedules and calendar URLs are the streamer's business.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path` and migrates it. The file is the
+    /// owner's only (0600; SQLite gives its `-wal` and `-shm` files the same mode).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let io = |e: std::io::Error| StoreError::Io {
+                path: path.display().to_string(),
+                source: e,
+            };
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+            for file in [
+                path.to_path_buf(),
+                PathBuf::from(format!("{}-wal", path.display())),
+                PathBuf::from(format!("{}-shm", path.display())),
+            ] {
+                if file.exists() {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(io)?;
+                }
+            }
+        }
         let conn = Connection::open(path)?;
         Self::init(conn, &path.display().to_string())
     }
@@ -320,5 +371,31 @@ mod tests {
         let err = Store::open(&path).unwrap_err().to_string();
         assert!(err.contains("newer than this deckcast"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_and_database_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = std::env::temp_dir().join(format!("deckcast-perm-{}", std::process::id()));
+        let dir = root.join("a/deckcast");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // An existing, too open directory and database are tightened.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("deckcast.sqlite");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        create_private_dir(&dir).unwrap();
+        let s = Store::open(&path).unwrap();
+        s.conn.execute("CREATE TABLE t (x)", []).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        assert!(wal.exists());
+        assert_eq!(mode(&wal), 0o600);
+        drop(s);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
