@@ -23,6 +23,8 @@ pub const ICECAST_PASSWORD: &str = "icecast-source-password";
 pub const OBS_PASSWORD_ENV: &str = "DECKCAST_OBS_PASSWORD";
 /// Environment variable that supplies the dashboard token instead of the keyring.
 pub const DASHBOARD_TOKEN_ENV: &str = "DECKCAST_DASHBOARD_TOKEN";
+/// Shortest dashboard token accepted from the environment (the generated ones have 64).
+pub const MIN_TOKEN_LEN: usize = 32;
 /// Environment variable that supplies the Icecast source password instead of the keyring.
 pub const ICECAST_PASSWORD_ENV: &str = "DECKCAST_ICECAST_PASSWORD";
 
@@ -44,6 +46,16 @@ pub enum KeysError {
     /// The keyring failed on this entry.
     #[error(transparent)]
     Keyring(#[from] KeyError),
+    /// A token given through the environment is too short to be a secret.
+    #[error(
+        "{env} must be at least {min} characters long (deckcast token rotate makes a strong one)"
+    )]
+    TokenTooShort {
+        /// The variable.
+        env: &'static str,
+        /// The shortest accepted.
+        min: usize,
+    },
     /// The OS could not supply random bytes for a new token.
     #[error("the operating system's random number generator failed ({0}); no token was created")]
     NoRandomness(String),
@@ -169,6 +181,12 @@ impl Keys {
             .ok()
             .and_then(Secret::new)
         {
+            if s.expose().trim().len() < MIN_TOKEN_LEN {
+                return Err(KeysError::TokenTooShort {
+                    env: DASHBOARD_TOKEN_ENV,
+                    min: MIN_TOKEN_LEN,
+                });
+            }
             return Ok(s);
         }
         if let Some(s) = self.get(DASHBOARD_TOKEN)? {

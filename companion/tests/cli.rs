@@ -62,6 +62,26 @@ fn serve_without_a_keyring_exits_8_and_names_the_alternative() {
 }
 
 #[test]
+fn a_short_dashboard_token_from_the_environment_is_refused() {
+    let dir = std::env::temp_dir().join(format!("deckcast-cli-short-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("DECKCAST_DASHBOARD_TOKEN", "hunter2")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/deckcast-test-bus",
+        )
+        .output()
+        .expect("running deckcast");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("at least 32 characters"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
 fn the_password_is_never_accepted_on_the_command_line() {
     let out = deckcast(&["status", "--password", "secret-in-argv"]);
     assert_eq!(out.status.code(), Some(2), "clap usage error expected");

@@ -23,6 +23,12 @@ pub async fn command(action: TokenAction, account: &'static str) -> anyhow::Resu
         }
         TokenAction::Set => {
             let t = read_secret(account)?.context("the value is empty")?;
+            if account == keys::DASHBOARD_TOKEN && t.expose().trim().len() < keys::MIN_TOKEN_LEN {
+                anyhow::bail!(
+                    "the dashboard token must be at least {} characters long (deckcast token rotate makes a strong one)",
+                    keys::MIN_TOKEN_LEN
+                );
+            }
             blocking(move || keys.set(account, &t)).await?;
             eprintln!("stored");
             return Ok(());

@@ -77,10 +77,16 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(login) = body.map_err(bad_json)?;
-    if !state.token_ok(login.token.trim()) {
+    if let Some(s) = state.locked_for() {
+        return Ok(auth::locked_out(s));
+    }
+    let right = state.token_ok(login.token.trim());
+    state.note_token(right);
+    if !right {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -90,9 +96,15 @@ async fn login(
     let id = state
         .new_session()
         .map_err(|e| ApiError::from(crate::app::AppError::from(e)))?;
+    // Behind a TLS proxy the cookie never travels without TLS.
+    let tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let cookie = format!(
-        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200",
-        auth::SESSION_COOKIE
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
+        auth::SESSION_COOKIE,
+        if tls { "; Secure" } else { "" }
     );
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

@@ -12,6 +12,20 @@ pub const SESSION_COOKIE: &str = "deckcast_session";
 /// How long a dashboard login lasts.
 const SESSION_MS: i64 = 12 * 3600 * 1000;
 
+/// Wrong tokens before logins and bearer checks are refused for a while.
+const FREE_FAILURES: u32 = 10;
+/// Longest lockout (seconds).
+const MAX_LOCKOUT_S: i64 = 300;
+
+/// Recent wrong tokens: after [`FREE_FAILURES`], every further wrong token doubles a lockout
+/// (1 s, 2 s, 4 s … [`MAX_LOCKOUT_S`]) during which no token is checked at all. A right token
+/// resets it.
+#[derive(Debug, Default)]
+pub struct Failures {
+    count: u32,
+    locked_until_ms: i64,
+}
+
 /// Equal in time independent of where the inputs differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -35,6 +49,32 @@ impl AppState {
     /// True if `token` is the API token.
     pub fn token_ok(&self, token: &str) -> bool {
         constant_time_eq(token.as_bytes(), self.token.expose().as_bytes())
+    }
+
+    /// Seconds left of a lockout, if one is on.
+    pub fn locked_for(&self) -> Option<i64> {
+        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let left = f.locked_until_ms - now_ms();
+        (left > 0).then(|| (left + 999) / 1000)
+    }
+
+    /// Counts a presented token: a right one clears the failures, a wrong one may start a
+    /// lockout.
+    pub fn note_token(&self, right: bool) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if right {
+            *f = Failures::default();
+            return;
+        }
+        f.count = f.count.saturating_add(1);
+        if f.count > FREE_FAILURES {
+            let s = (1i64 << (f.count - FREE_FAILURES - 1).min(16)).min(MAX_LOCKOUT_S);
+            f.locked_until_ms = now_ms() + s * 1000;
+            tracing::warn!(
+                "dashboard/API: {} wrong tokens; refusing logins for {s} s",
+                f.count
+            );
+        }
     }
 
     /// Starts a dashboard session; returns its id (an error if the OS has no randomness).
@@ -81,6 +121,10 @@ impl AppState {
             .is_some_and(|t| self.token_ok(t.trim()))
     }
 
+    fn bearer_given(headers: &HeaderMap) -> bool {
+        headers.contains_key(header::AUTHORIZATION)
+    }
+
     /// Whether a state-changing request comes from an allowed origin: its `Origin` must be the
     /// page's own (`http://<Host>`) or a configured one. Without `Origin`, browsers mark
     /// cross-site requests with `Sec-Fetch-Site`; non-browser clients send neither.
@@ -108,6 +152,12 @@ fn is_safe(method: &Method) -> bool {
 /// `/api/v1` guard: token or session, then the origin check for state changes.
 pub async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
+    if AppState::bearer_given(headers) {
+        if let Some(s) = state.locked_for() {
+            return locked_out(s);
+        }
+        state.note_token(state.bearer_ok(headers));
+    }
     if !state.bearer_ok(headers) && !state.has_session(headers) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -120,6 +170,20 @@ pub async fn require_auth(State(state): State<AppState>, req: Request, next: Nex
         return forbidden_origin();
     }
     next.run(req).await
+}
+
+/// 429 with `Retry-After` while wrong tokens lock the API out.
+pub fn locked_out(seconds: i64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many wrong tokens; try again in {seconds} s (deckcast token show prints the right one)"),
+    )
+    .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn forbidden_origin() -> Response {

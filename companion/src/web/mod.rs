@@ -51,6 +51,8 @@ pub struct AppState {
     pub allowed_hosts: Option<Vec<String>>,
     /// Turns true at shutdown (ends SSE streams so the server can stop).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Wrong tokens presented recently (login throttling).
+    failures: Arc<Mutex<auth::Failures>>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             extra_origins: Vec::new(),
             allowed_hosts,
             shutdown,
+            failures: Arc::default(),
         }
     }
 }
@@ -103,16 +106,105 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves (in-flight requests finish; SSE streams
-/// end with the shutdown).
+/// Most connections served at once (each dashboard keeps one open for its event stream); more
+/// are closed as they arrive.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request's head (also how long an idle keep-alive
+/// connection stays open): a client that trickles bytes cannot hold a connection for ever.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How many connections the server takes and how long it waits for a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub connections: usize,
+    /// Time for a request's head (and an idle keep-alive connection).
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_TIMEOUT,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves: at most [`MAX_CONNECTIONS`] at once,
+/// each with [`HEADER_TIMEOUT`]. At shutdown in-flight requests finish (SSE streams end with the
+/// shutdown), for at most 10 s. An accept error is logged and the server goes on.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_with(listener, state, shutdown, Limits::default()).await
+}
+
+/// [`run`] with other [`Limits`].
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = app(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let sock = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    tracing::warn!("dashboard/API: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(
+                "dashboard/API: {} connections open; refusing another",
+                limits.connections
+            );
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = http.serve_connection(TokioIo::new(sock), service);
+            tokio::pin!(conn);
+            let stopping = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 /// An API error: HTTP status plus `{"error": {"code", "message"}}`.

@@ -230,3 +230,122 @@ async fn every_documented_operation_exists_and_is_guarded_as_documented() {
     }
     assert!(checked >= 20, "{checked}");
 }
+
+fn login(token: &str) -> Request<Body> {
+    req("POST", "/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(r#"{{"token":"{token}"}}"#)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn guessing_the_token_locks_logins_and_bearer_checks_out() {
+    let st = state();
+    for _ in 0..10 {
+        assert_eq!(send(&st, login("guess")).await.0, StatusCode::UNAUTHORIZED);
+    }
+    // The 11th wrong one starts a lockout: now even the right token is not checked.
+    assert_eq!(send(&st, login("guess")).await.0, StatusCode::UNAUTHORIZED);
+    let (status, headers, body) = send(&st, login(TOKEN)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(
+        headers.iter().any(|(k, v)| k == "retry-after" && v == "1"),
+        "{headers:?}"
+    );
+    let bearer = req("GET", "/api/v1/status")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&st, bearer).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // After the lockout the right token works and clears the count.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(send(&st, login(TOKEN)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(&st, login("guess")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&st, login(TOKEN)).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn behind_a_tls_proxy_the_session_cookie_is_secure() {
+    let st = state();
+    let (_, plain, _) = send(&st, login(TOKEN)).await;
+    let cookie = |h: &[(String, String)]| {
+        h.iter()
+            .find(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert!(!cookie(&plain).contains("Secure"));
+    let proxied = req("POST", "/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-proto", "https")
+        .body(Body::from(format!(r#"{{"token":"{TOKEN}"}}"#)))
+        .unwrap();
+    let (status, headers, _) = send(&st, proxied).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(cookie(&headers).contains("; Secure"), "{headers:?}");
+}
+
+#[tokio::test]
+async fn slow_clients_time_out_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = super::Limits {
+        connections: 3,
+        header_timeout: std::time::Duration::from_millis(500),
+    };
+    let server = tokio::spawn(super::run_with(
+        listener,
+        state(),
+        async move {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+    let status_of = |mut s: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    // A client trickling its head is cut off (408) instead of holding the connection.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0")
+        .await
+        .unwrap();
+    let answer = status_of(slow).await;
+    assert!(answer.is_empty() || answer.contains("408"), "{answer:?}");
+    // Three idle connections fill the server; a fourth is closed at once.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_millis(400), extra.read(&mut buf))
+        .await
+        .expect("closed before any header timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "over the cap: closed without an answer");
+    // Once the idle ones time out, the server answers again.
+    drop(idle);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut fresh = tokio::net::TcpStream::connect(addr).await.unwrap();
+    fresh
+        .write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(status_of(fresh).await.contains("401"));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
