@@ -132,6 +132,82 @@ impl Source {
     }
 }
 
+/// Largest file a reader takes whole (Serato's binary session files); larger ones are refused.
+pub const MAX_FILE: u64 = 16 << 20;
+/// How much of the end of a text file is read (the newest entries are at the end).
+pub const TEXT_TAIL: u64 = 1 << 20;
+
+/// A file's identity for "has it changed since the last poll" (length and modification time).
+pub type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// Reads a file for a reader, safely: it must be a regular file (a FIFO, device or directory,
+/// also behind a symlink, is refused without blocking), at most [`MAX_FILE`] bytes, or with
+/// `tail` only its last `tail` bytes. `Ok(None)` when it is missing or unchanged since `seen`
+/// (which is updated).
+fn read_file(
+    path: &std::path::Path,
+    tail: Option<u64>,
+    seen: &mut Option<Stamp>,
+) -> Result<Option<Vec<u8>>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let shown = path.display();
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        // Opening a FIFO for reading would wait for a writer; non-blocking never does.
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let mut file = match open.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{shown}: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    let stamp = (meta.len(), meta.modified().ok());
+    if seen.as_ref() == Some(&stamp) {
+        return Ok(None);
+    }
+    let len = meta.len();
+    let start = match tail {
+        Some(t) if len > t => len - t,
+        Some(_) => 0,
+        None if len > MAX_FILE => {
+            return Err(format!(
+                "{shown}: {len} bytes is more than the {} MiB a reader takes",
+                MAX_FILE >> 20
+            ));
+        }
+        None => 0,
+    };
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(tail.unwrap_or(MAX_FILE))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if start > 0 {
+        // Start at a line: the first, cut one is not an entry.
+        match bytes.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                bytes.drain(..=i);
+            }
+            None => bytes.clear(),
+        }
+    }
+    *seen = Some(stamp);
+    Ok(Some(bytes))
+}
+
+/// Whether `path` is a regular file (following symlinks); missing counts as not.
+fn is_regular(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// `now` if it is a track and differs from `last` (which it then becomes); readers report changes
 /// only.
 fn changed(last: &mut Option<Track>, now: Option<Track>) -> Option<Track> {
@@ -235,7 +311,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let (back, found) = tokio::task::spawn_blocking(move || {
+                    let polled = tokio::task::spawn_blocking(move || {
                         let mut found = Vec::new();
                         for p in pollers.iter_mut() {
                             match p.poll() {
@@ -245,9 +321,15 @@ pub async fn run(
                             }
                         }
                         (pollers, found)
-                    })
-                    .await
-                    .unwrap_or_else(|_| (Vec::new(), Vec::new()));
+                    });
+                    // Shutdown never waits for a reader (a slow disk or a stuck file system).
+                    let (back, found) = tokio::select! {
+                        r = polled => r.unwrap_or_else(|_| (Vec::new(), Vec::new())),
+                        _ = shutdown.changed() => {
+                            let _ = stop_tx.send(true);
+                            return;
+                        }
+                    };
                     pollers = back;
                     for t in found {
                         let _ = reports.send(Report::Track(t)).await;
@@ -264,5 +346,96 @@ pub async fn run(
             }
         }
         let _ = stop_tx.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("deckcast-read-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Runs `f` on a thread and fails if it does not return within 10 s.
+    fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the reader blocked")
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_and_directories_are_refused_without_blocking() {
+        let d = scratch("fifo");
+        let fifo = d.join("nowplaying.txt");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let path = fifo.clone();
+        let err =
+            promptly(move || textfile::Reader::new(path, "{artist} - {title}").poll()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        // The same behind a symlink, and for a device.
+        let link = d.join("link.m3u");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = promptly(move || textfile::Reader::new(link, "{title}").poll()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        // A VirtualDJ folder whose newest "history" is a FIFO.
+        let vdj = d.join("History");
+        std::fs::create_dir(&vdj).unwrap();
+        std::process::Command::new("mkfifo")
+            .arg(vdj.join("2026-12-01.m3u"))
+            .status()
+            .unwrap();
+        let err = promptly(move || virtualdj::Reader::new(vdj).poll()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        let db = d.join("master.sqlite");
+        std::process::Command::new("mkfifo")
+            .arg(&db)
+            .status()
+            .unwrap();
+        let err = promptly(move || serato::DatabaseReader::new(db).poll()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn huge_files_are_read_from_their_end_and_unchanged_ones_not_again() {
+        let d = scratch("huge");
+        let path = d.join("nowplaying.txt");
+        // 200 MiB of holes, then the line that matters.
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(200 << 20).unwrap();
+        drop(f);
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"\nArtist - Title\n").unwrap();
+        drop(f);
+        let mut seen = None;
+        let bytes = read_file(&path, Some(TEXT_TAIL), &mut seen)
+            .unwrap()
+            .unwrap();
+        assert!(bytes.len() as u64 <= TEXT_TAIL);
+        let mut r = textfile::Reader::new(path.clone(), "{artist} - {title}");
+        let t = r.poll().unwrap().unwrap();
+        assert_eq!((t.artist.as_str(), t.title.as_str()), ("Artist", "Title"));
+        // Unchanged: not read again.
+        assert_eq!(read_file(&path, Some(TEXT_TAIL), &mut seen).unwrap(), None);
+        // A binary file too large to take whole is refused with a reason.
+        let err = read_file(&path, None, &mut None).unwrap_err();
+        assert!(err.contains("MiB a reader takes"), "{err}");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -94,12 +94,18 @@ pub fn current_in_session(data: &[u8]) -> Option<Track> {
 pub struct SessionReader {
     dir: PathBuf,
     last: Option<Track>,
+    /// The file read last and its stamp (unchanged files are not read again).
+    seen: Option<(PathBuf, super::Stamp)>,
 }
 
 impl SessionReader {
     /// Follows `dir`.
     pub fn new(dir: PathBuf) -> SessionReader {
-        SessionReader { dir, last: None }
+        SessionReader {
+            dir,
+            last: None,
+            seen: None,
+        }
     }
 }
 
@@ -112,7 +118,12 @@ impl Poll for SessionReader {
             .filter(|p| p.extension().is_some_and(|e| e == "session"))
             .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         let Some(file) = newest else { return Ok(None) };
-        let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut stamp = self.seen.take().filter(|(p, _)| *p == file).map(|(_, s)| s);
+        let read = super::read_file(&file, None, &mut stamp);
+        if let Some(s) = stamp {
+            self.seen = Some((file, s));
+        }
+        let Some(data) = read? else { return Ok(None) };
         let t = current_in_session(&data);
         Ok(super::changed(&mut self.last, t))
     }
@@ -135,7 +146,16 @@ impl DatabaseReader {
 /// The current track in a Serato 4 database.
 pub fn current_in_database(path: &std::path::Path) -> Result<Option<Track>, String> {
     use rusqlite::{Connection, OpenFlags, OptionalExtension};
+    if !path.exists() {
+        return Ok(None);
+    }
+    if !super::is_regular(path) {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Serato writes while we read: wait a moment for its lock, never longer.
+    conn.busy_timeout(std::time::Duration::from_millis(500))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     conn.query_row(
         "SELECT e.artist, e.title, e.album, e.bpm FROM history_entry e

@@ -75,6 +75,8 @@ pub struct Reader {
     path: PathBuf,
     format: String,
     last: Option<Track>,
+    /// Stamp of the content read last (unchanged files are not read again).
+    seen: Option<super::Stamp>,
 }
 
 impl Reader {
@@ -84,16 +86,16 @@ impl Reader {
             path,
             format: format.to_owned(),
             last: None,
+            seen: None,
         }
     }
 }
 
 impl Poll for Reader {
     fn poll(&mut self) -> Result<Option<Track>, String> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", self.path.display())),
+        let Some(bytes) = super::read_file(&self.path, Some(super::TEXT_TAIL), &mut self.seen)?
+        else {
+            return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
         let m3u = self

@@ -70,12 +70,18 @@ fn newest(dir: &Path) -> Option<PathBuf> {
 pub struct Reader {
     dir: PathBuf,
     last: Option<Track>,
+    /// The file read last and its stamp (unchanged files are not read again).
+    seen: Option<(PathBuf, super::Stamp)>,
 }
 
 impl Reader {
     /// Follows `dir`.
     pub fn new(dir: PathBuf) -> Reader {
-        Reader { dir, last: None }
+        Reader {
+            dir,
+            last: None,
+            seen: None,
+        }
     }
 }
 
@@ -84,7 +90,14 @@ impl Poll for Reader {
         let Some(file) = newest(&self.dir) else {
             return Ok(None);
         };
-        let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut stamp = self.seen.take().filter(|(p, _)| *p == file).map(|(_, s)| s);
+        let read = super::read_file(&file, Some(super::TEXT_TAIL), &mut stamp);
+        if let Some(s) = stamp {
+            self.seen = Some((file, s));
+        }
+        let Some(bytes) = read? else {
+            return Ok(None);
+        };
         let t = last_track(&decode(&bytes));
         Ok(super::changed(&mut self.last, t))
     }
