@@ -74,6 +74,23 @@ macro_rules! contract {
         )*
         /// Every request type name, in registration order.
         pub const REQUESTS: &[&str] = &[$($name),*];
+
+        /// Checks a raw answer to request `name` ([`decode_reply`] for a name known only at run
+        /// time): `Ok(Err)` is an error object, `Ok(Ok)` a valid reply, `Err` says what is wrong
+        /// with it (or that there is no such request).
+        pub fn check_reply(
+            name: &str,
+            value: serde_json::Value,
+        ) -> Result<Result<(), Error>, String> {
+            $(
+                if name == $name {
+                    return decode_reply::<$req>(value)
+                        .map(|r| r.map(|_| ()))
+                        .map_err(|e| format!("{name}: {e}"));
+                }
+            )*
+            Err(format!("no request named {name:?}"))
+        }
         /// Every event type name.
         pub const EVENTS: &[&str] = &[$($event),*];
     };
@@ -272,6 +289,14 @@ mod tests {
         // A payload that is neither must not be silently accepted.
         assert!(decode_reply::<GetVersion>(json!({"pluginVersion": 1})).is_err());
         let _: Option<TargetReply> = None;
+        // The same by name.
+        assert_eq!(check_reply("DeleteTarget", json!({})), Ok(Ok(())));
+        assert!(matches!(
+            check_reply("GetTarget", json!({"error": {"code": "not_found", "message": "x"}})),
+            Ok(Err(e)) if e.code == ErrorCode::NotFound
+        ));
+        assert!(check_reply("GetVersion", json!({"pluginVersion": 1})).is_err());
+        assert!(check_reply("Nope", json!({})).is_err());
     }
 
     #[test]
