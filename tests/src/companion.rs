@@ -142,6 +142,16 @@ impl Companion {
     /// Starts `deckcast serve` following OBS on `obs_port`. On a fresh home it first stores the
     /// obs-websocket password in the keyring (`deckcast key obs-password`).
     pub fn start(home: &CompanionHome, obs_port: u16, obs_password: &str) -> Result<Companion> {
+        Companion::start_logging(home, obs_port, obs_password, "info")
+    }
+
+    /// [`Companion::start`] with `DECKCAST_LOG` set to `log` (`trace` logs everything it can).
+    pub fn start_logging(
+        home: &CompanionHome,
+        obs_port: u16,
+        obs_password: &str,
+        level: &str,
+    ) -> Result<Companion> {
         if !home.dir.join(".obs-password-stored").exists() {
             let out = home.run(&["key", "obs-password"], obs_password)?;
             if !out.status.success() {
@@ -172,7 +182,7 @@ impl Companion {
             .env("HOME", &home.dir)
             .env("KEYRING_PW", &home.keyring_password)
             .env("PID_FILE", &pid_file)
-            .env("DECKCAST_LOG", "info")
+            .env("DECKCAST_LOG", level)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -14,7 +14,8 @@
 //! - [`companion`]: `deckcast serve` in its own D-Bus session with an unlocked keyring and a
 //!   persistent home; [`http`] a small HTTP/SSE client; [`browser`] headless Chromium over the
 //!   DevTools protocol; [`openapi`] checks responses against `companion/openapi.json`;
-//!   [`prometheus`] a real Prometheus scraping `/metrics`.
+//!   [`prometheus`] a real Prometheus scraping `/metrics`; [`site`] the streamer's site (webhook
+//!   receiver, platform API).
 //!
 //! Threads: the rig is synchronous and owned by one test; helpers spawn only short reader threads.
 //! Everything needs root (chroot, mount namespaces), as CI and the README test command provide.
@@ -34,6 +35,7 @@ pub mod openapi;
 pub mod prometheus;
 pub mod rtmp;
 pub mod runtime;
+pub mod site;
 pub mod util;
 pub mod vendor;
 pub mod wav;

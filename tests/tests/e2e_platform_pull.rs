@@ -1,63 +1,16 @@
 //! End-to-end: the companion pulls destinations (server + key) and the schedule from the
 //! streamer's site: targets appear in the real OBS, keys go only to the keyring and the plugin (a
 //! changed key reaches the stream), sets land in the schedule. Tier "e2e".
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deckcast_tests::companion::{Companion, CompanionHome};
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::rtmp::{RtmpServer, ffprobe_until_av};
+use deckcast_tests::site::serve_site;
 use deckcast_tests::util::{files_containing, random_hex, wait_for};
 use deckcast_tests::vendor;
-use serde_json::{Value, json};
-
-/// The site: `/deckcast/destinations` and `/deckcast/schedule` behind a bearer token.
-fn serve_site(token: String, state: Arc<Mutex<(Value, Value)>>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let token = token.clone();
-            let state = Arc::clone(&state);
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut reader = BufReader::new(stream);
-                let mut request = String::new();
-                let _ = reader.read_line(&mut request);
-                let mut auth = String::new();
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    if line.to_ascii_lowercase().starts_with("authorization:") {
-                        auth = line[14..].trim().to_owned();
-                    }
-                    line.clear();
-                }
-                let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let (status, body) = if auth != format!("Bearer {token}") {
-                    ("401 Unauthorized", json!({"error": "bad token"}))
-                } else {
-                    let st = state.lock().unwrap();
-                    match path.as_str() {
-                        "/deckcast/destinations" => ("200 OK", st.0.clone()),
-                        "/deckcast/schedule" => ("200 OK", st.1.clone()),
-                        _ => ("404 Not Found", json!({})),
-                    }
-                };
-                let body = body.to_string();
-                let mut s = reader.into_inner();
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.flush();
-            });
-        }
-    });
-    port
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]

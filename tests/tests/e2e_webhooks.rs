@@ -4,7 +4,7 @@
 //! back the rest; a tampered body fails the verifier shipped in docs/webhook_verify.py. Tier
 //! "e2e".
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use deckcast_tests::artifacts::workspace_root;
@@ -12,44 +12,9 @@ use deckcast_tests::companion::{Companion, CompanionHome};
 use deckcast_tests::http::Client;
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::rtmp::RtmpServer;
-use deckcast_tests::util::{free_port, random_hex, stop_pid, wait_for};
+use deckcast_tests::site::{Receiver, received};
+use deckcast_tests::util::{free_port, random_hex, wait_for};
 use serde_json::{Value, json};
-
-struct Receiver(Child);
-
-impl Receiver {
-    fn start(port: u16, secret: &str, out: &std::path::Path, extra: &[&str]) -> Receiver {
-        let child = Command::new("python3")
-            .arg(workspace_root().join("tests/rig/webhook-receiver.py"))
-            .arg(port.to_string())
-            .arg(out)
-            .env("WEBHOOK_SECRET", secret)
-            .args(extra)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3 is installed by scripts/deps.sh");
-        wait_for("the receiver", Duration::from_secs(10), || {
-            Ok(deckcast_tests::util::port_open(port).then_some(()))
-        })
-        .unwrap();
-        Receiver(child)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = stop_pid(self.0.id(), "TERM", Duration::from_secs(5));
-        let _ = self.0.wait();
-    }
-}
-
-fn received(out: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 fn toggle(c: &Client, id: &str, start: bool) {
     let r = c

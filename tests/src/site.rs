@@ -1,0 +1,102 @@
+//! The streamer's site as the e2e tests play it: a webhook receiver (`tests/rig/webhook-receiver.py`,
+//! verifying signatures with the verifier shipped in `docs/`) and a platform API serving
+//! destinations and the schedule behind a bearer token. Both on 127.0.0.1.
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::artifacts::workspace_root;
+use crate::util::{stop_pid, wait_for};
+
+/// The webhook receiver; stopped (by PID) when dropped.
+#[derive(Debug)]
+pub struct Receiver(Child);
+
+impl Receiver {
+    /// Listens on 127.0.0.1:`port`, verifying with `secret` (given through the environment,
+    /// never argv) and appending one JSON line per delivery to `out`; `extra` are the script's
+    /// failure options (`--fail-first N`, `--hang-first N`, `--dump FILE`, `--reject-title T`).
+    pub fn start(port: u16, secret: &str, out: &std::path::Path, extra: &[&str]) -> Receiver {
+        let child = Command::new("python3")
+            .arg(workspace_root().join("tests/rig/webhook-receiver.py"))
+            .arg(port.to_string())
+            .arg(out)
+            .env("WEBHOOK_SECRET", secret)
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 is installed by scripts/deps.sh");
+        wait_for("the receiver", Duration::from_secs(10), || {
+            Ok(crate::util::port_open(port).then_some(()))
+        })
+        .unwrap();
+        Receiver(child)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = stop_pid(self.0.id(), "TERM", Duration::from_secs(5));
+        let _ = self.0.wait();
+    }
+}
+
+/// What the receiver wrote to `out`, one JSON value per delivery.
+pub fn received(out: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The site's API: `/deckcast/destinations` and `/deckcast/schedule` (the two JSON documents in
+/// `state`, changeable while it runs) behind `Authorization: Bearer <token>`; returns the port.
+pub fn serve_site(token: String, state: Arc<Mutex<(Value, Value)>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let token = token.clone();
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream);
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut auth = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        auth = line[14..].trim().to_owned();
+                    }
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let (status, body) = if auth != format!("Bearer {token}") {
+                    ("401 Unauthorized", json!({"error": "bad token"}))
+                } else {
+                    let st = state.lock().unwrap();
+                    match path.as_str() {
+                        "/deckcast/destinations" => ("200 OK", st.0.clone()),
+                        "/deckcast/schedule" => ("200 OK", st.1.clone()),
+                        _ => ("404 Not Found", json!({})),
+                    }
+                };
+                let body = body.to_string();
+                let mut s = reader.into_inner();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.flush();
+            });
+        }
+    });
+    port
+}
