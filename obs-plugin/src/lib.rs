@@ -9,6 +9,8 @@
 //! - [`router`] is the one table from vendor request names to typed handlers (obs-websocket and the
 //!   dock use it); [`events`] sends typed vendor events.
 //! - [`targets`] are the multistream targets (engine, worker thread, libobs host).
+//! - [`alerts`] keeps the companion's active alerts for the dock.
+//! - [`meter`] measures what the stream hears (dead air, clipping) in 100 ms blocks.
 //! - [`nowplaying`] and [`visualizer`] are the two sources, in safe code; [`settings`] declares
 //!   their settings once.
 //!
@@ -23,7 +25,9 @@
 //! Every `extern "C"` function catches panics and returns a safe default: a Deckcast bug is logged
 //! and must never take OBS down.
 
+pub mod alerts;
 pub mod events;
+pub mod meter;
 pub mod nowplaying;
 #[allow(unsafe_code)]
 pub mod obs;

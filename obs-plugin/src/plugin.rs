@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use deckcast_protocol::{PROTOCOL_VERSION, VENDOR_NAME};
 
+use crate::meter::Meter;
 use crate::nowplaying::source::NowPlaying;
 use crate::obs::frontend::{self, Event};
+use crate::obs::tap::{self, Tap};
 use crate::obs::{self, hotkeys, log, source, ui};
 use crate::targets::engine::FrontendEvent;
 use crate::targets::hotkey::Action;
@@ -26,10 +28,16 @@ pub struct Context {
 
 static CONTEXT: OnceLock<Context> = OnceLock::new();
 static TARGETS: OnceLock<Worker> = OnceLock::new();
+static METER: OnceLock<Tap<Meter>> = OnceLock::new();
 
 /// The targets worker, once post-load has started it (any thread).
 pub fn targets() -> Option<&'static Worker> {
     TARGETS.get()
+}
+
+/// The audio meter's tap, once post-load has started it (any thread).
+pub fn meter() -> Option<&'static Tap<Meter>> {
+    METER.get()
 }
 
 /// The load-time context; `None` only before `obs_module_load` ran (any thread).
@@ -63,6 +71,10 @@ pub fn post_load() {
     worker.frontend(FrontendEvent::ProfileLoaded(
         frontend::current_profile_path(),
     ));
+    // The meter listens to the program mix until a client chooses a source (`SetAudioMeter`).
+    METER
+        .get_or_init(|| Tap::new(Meter::new(tap::sample_rate())))
+        .follow("");
     frontend::on_events(on_frontend_event);
     frontend::on_save_requested(|| {
         if let Some(w) = targets() {
@@ -104,6 +116,9 @@ fn on_frontend_event(ev: Event) {
         Event::StreamingStarting => worker.frontend(FrontendEvent::MainStreamStarting),
         Event::StreamingStopping => worker.frontend(FrontendEvent::MainStreamStopping),
         Event::Exit => {
+            if let Some(meter) = meter() {
+                meter.detach();
+            }
             frontend::remove_save_handler();
             stop_worker(worker);
             frontend::remove_event_handler();

@@ -8,6 +8,8 @@
 //! targets worker.
 use std::time::Duration;
 
+use deckcast_protocol::alerts::{AlertsView, GetAlerts, SetAlerts};
+use deckcast_protocol::audio::{AudioLevels, GetAudioLevels, SetAudioMeter};
 use deckcast_protocol::nowplaying::{Analysis, GetAnalysis, SetNowPlaying, SetTempo};
 use deckcast_protocol::targets::{
     CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
@@ -58,6 +60,10 @@ pub static ROUTES: &[VendorRequest] = &[
     route!(SetNowPlaying, crate::nowplaying::set_now_playing),
     route!(SetTempo, crate::nowplaying::set_tempo),
     route!(GetAnalysis, get_analysis),
+    route!(SetAudioMeter, set_audio_meter),
+    route!(GetAudioLevels, get_audio_levels),
+    route!(SetAlerts, set_alerts),
+    route!(GetAlerts, get_alerts),
 ];
 
 /// Runs request `name` with `data` (the dock's entry point).
@@ -96,6 +102,40 @@ fn get_analysis(r: GetAnalysis) -> Result<Analysis, Error> {
                 r.source
             ))
         })
+}
+
+fn meter() -> Result<&'static crate::obs::tap::Tap<crate::meter::Meter>, Error> {
+    plugin::meter().ok_or_else(|| Error::internal("the Deckcast audio meter is not running"))
+}
+
+/// `SetAudioMeter {source?}`: follow that source (or the program mix); answers without blocks.
+fn set_audio_meter(r: SetAudioMeter) -> Result<AudioLevels, Error> {
+    let name = r.validated()?;
+    let tap = meter()?;
+    tap.sink().set_source(name.clone());
+    tap.follow(&name);
+    let mut levels = tap.sink().levels(None, tap.attached());
+    levels.blocks.clear();
+    Ok(levels)
+}
+
+/// `GetAudioLevels {since?}`: the blocks from `since` on (the source is looked up again first, so
+/// one created since the last call is picked up).
+fn get_audio_levels(r: GetAudioLevels) -> Result<AudioLevels, Error> {
+    let tap = meter()?;
+    tap.follow(&tap.sink().source());
+    Ok(tap.sink().levels(r.since, tap.attached()))
+}
+
+/// `SetAlerts {alerts}`: the companion's active alerts, for the dock.
+fn set_alerts(r: SetAlerts) -> Result<deckcast_protocol::Empty, Error> {
+    crate::alerts::set(r.validated()?.alerts);
+    Ok(deckcast_protocol::Empty {})
+}
+
+/// `GetAlerts {}`: the newest list and its age.
+fn get_alerts(_: GetAlerts) -> Result<AlertsView, Error> {
+    Ok(crate::alerts::get())
 }
 
 #[cfg(test)]

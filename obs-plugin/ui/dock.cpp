@@ -189,6 +189,13 @@ public:
 		table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
 		status = new QLabel;
 		status->setWordWrap(true);
+		// The companion's active alerts: hidden while there are none (or the list is stale).
+		alerts = new QLabel;
+		alerts->setObjectName("DeckcastAlerts");
+		alerts->setWordWrap(true);
+		alerts->setTextFormat(Qt::PlainText);
+		alerts->setStyleSheet("QLabel#DeckcastAlerts { background: #b03a2e; color: #ffffff; padding: 6px; }");
+		alerts->hide();
 
 		auto *row1 = new QHBoxLayout;
 		auto *row2 = new QHBoxLayout;
@@ -211,6 +218,7 @@ public:
 		});
 
 		auto *layout = new QVBoxLayout(this);
+		layout->addWidget(alerts);
 		layout->addWidget(table);
 		layout->addLayout(row1);
 		layout->addLayout(row2);
@@ -346,12 +354,33 @@ private:
 		later(
 			[]() {
 				return QJsonObject{{"list", request("ListTargets", {})},
-						   {"health", request("GetTargetHealth", {})}};
+						   {"health", request("GetTargetHealth", {})},
+						   {"alerts", request("GetAlerts", {})}};
 			},
 			[this](const QJsonObject &answer) {
 				refreshing = false;
 				display(answer["list"].toObject(), answer["health"].toObject());
+				showAlerts(answer["alerts"].toObject());
 			});
+	}
+
+	// One line per alert, most severe first: "Dead air: the program audio has been below ...".
+	void showAlerts(const QJsonObject &view)
+	{
+		QStringList lines;
+		for (const char *severity : {"critical", "warning"}) {
+			for (const auto &v : view["alerts"].toArray()) {
+				QJsonObject a = v.toObject();
+				if (a["severity"].toString() != severity)
+					continue;
+				QString line = T("Deckcast.Dock.AlertLine").arg(a["title"].toString(), a["message"].toString());
+				if (a["acknowledged"].toBool())
+					line = T("Deckcast.Dock.AlertAcknowledged").arg(line);
+				lines << line;
+			}
+		}
+		alerts->setText(lines.join("\n"));
+		alerts->setVisible(!lines.isEmpty());
 	}
 
 	void display(const QJsonObject &list, const QJsonObject &health)
@@ -400,6 +429,7 @@ private:
 
 	QTableWidget *table;
 	QLabel *status;
+	QLabel *alerts;
 	QTimer *timer;
 	QThreadPool pool;
 	QJsonObject lastList;

@@ -24,6 +24,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub mod alerts;
+pub mod audio;
 pub mod error;
 pub mod nowplaying;
 pub mod targets;
@@ -117,6 +119,10 @@ contract! {
         nowplaying::SetNowPlaying => Empty as "SetNowPlaying";
         nowplaying::SetTempo => Empty as "SetTempo";
         nowplaying::GetAnalysis => nowplaying::Analysis as "GetAnalysis";
+        audio::SetAudioMeter => audio::AudioLevels as "SetAudioMeter";
+        audio::GetAudioLevels => audio::AudioLevels as "GetAudioLevels";
+        alerts::SetAlerts => Empty as "SetAlerts";
+        alerts::GetAlerts => alerts::AlertsView as "GetAlerts";
     }
     events {
         targets::TargetStateChanged as "TargetStateChanged";
@@ -216,9 +222,9 @@ mod tests {
         assert_eq!(StartTarget::NAME, "StartTarget");
         assert_eq!(GetVersion::NAME, "GetVersion");
         assert_eq!(<targets::HealthReport as Event>::NAME, "TargetHealth");
-        assert_eq!(REQUESTS.len(), 19);
+        assert_eq!(REQUESTS.len(), 23);
         assert_eq!(REQUESTS[0], "GetVersion");
-        assert_eq!(REQUESTS[18], "GetAnalysis");
+        assert_eq!(REQUESTS[22], "GetAlerts");
         assert_eq!(
             EVENTS,
             ["TargetStateChanged", "TargetHealth", "TempoChanged"]

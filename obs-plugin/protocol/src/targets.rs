@@ -307,6 +307,10 @@ pub struct TargetHealth {
     pub last_error: Option<String>,
     /// Current warnings.
     pub warnings: Vec<Warning>,
+    /// The bitrate the target's encoders are set to (video + audio, kbit/s): its dedicated encoder
+    /// config, or for a shared-encoder target OBS's own stream settings. Absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_kbps: Option<u32>,
 }
 
 /// `CreateTarget` request -> [`TargetReply`].

@@ -114,12 +114,29 @@ impl Capture {
             Some((weak as usize, wanted.to_owned()));
     }
 
+    /// True while a callback is connected: to the output mix, or to a source that was alive at the
+    /// last `resolve`.
+    pub(super) fn attached(&self) -> bool {
+        *self.mix.lock().unwrap_or_else(|e| e.into_inner())
+            || self
+                .current
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+    }
+
     /// Removes the callbacks (from the source if it still exists, and from the output mix).
     pub(super) fn detach(&self, callback: Callback, mix: MixCallback, param: *mut c_void) {
         let mut connected = self.mix.lock().unwrap_or_else(|e| e.into_inner());
         if *connected {
-            // SAFETY: the same (callback, param) pair we connected.
-            unsafe { sys::audio_output_disconnect(sys::obs_get_audio(), 0, Some(mix), param) };
+            // SAFETY: the same (callback, param) pair we connected; OBS's audio output may already
+            // be gone late in shutdown (then there is nothing to disconnect from).
+            unsafe {
+                let audio = sys::obs_get_audio();
+                if !audio.is_null() {
+                    sys::audio_output_disconnect(audio, 0, Some(mix), param);
+                }
+            }
             *connected = false;
         }
         drop(connected);

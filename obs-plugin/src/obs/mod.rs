@@ -25,6 +25,7 @@ mod module;
 pub mod output;
 pub mod properties;
 pub mod source;
+pub mod tap;
 #[cfg(test)]
 mod test_stubs;
 pub mod ui;

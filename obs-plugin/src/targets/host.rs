@@ -72,6 +72,8 @@ pub trait Host {
     fn log(&self, level: Level, msg: &str);
     /// Whether OBS's main stream has dynamic bitrate enabled.
     fn main_dynamic_bitrate(&self) -> bool;
+    /// The bitrate (video + audio, kbit/s) OBS's own stream encoders are set to, if known.
+    fn main_stream_kbps(&self) -> Option<u32>;
     /// Makes the per-target start/stop hotkeys match `targets` (id, name), restoring bindings from
     /// `saved` (by hotkey name).
     fn sync_hotkeys(

@@ -163,6 +163,19 @@ impl ProfileSettings {
         }
     }
 
+    /// The bitrate of OBS's own stream (video + audio, kbit/s), as `stream_settings` sets it.
+    fn stream_kbps(&self) -> Option<u32> {
+        let (video, audio) = self.stream_settings();
+        let kbps = |v: &serde_json::Value, default: i64| {
+            v.get("bitrate")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(default)
+        };
+        u32::try_from(kbps(&video, 2500) + kbps(&audio, 160))
+            .ok()
+            .filter(|k| *k > 0)
+    }
+
     /// The settings OBS gives its streaming encoders when the main stream starts, derived the
     /// way OBS does (Simple mode: `[SimpleOutput]`; Advanced mode: `streamEncoder.json` and the
     /// stream track's bitrate). Returns (video, audio) settings.
@@ -383,6 +396,10 @@ impl Host for ObsHost {
 
     fn main_dynamic_bitrate(&self) -> bool {
         self.recent_profile().dynamic_bitrate
+    }
+
+    fn main_stream_kbps(&self) -> Option<u32> {
+        self.recent_profile().stream_kbps()
     }
 
     fn sync_hotkeys(

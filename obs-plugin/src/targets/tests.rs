@@ -66,6 +66,9 @@ impl Host for Fake {
     fn main_dynamic_bitrate(&self) -> bool {
         self.0.lock().unwrap().dyn_bitrate
     }
+    fn main_stream_kbps(&self) -> Option<u32> {
+        Some(2660)
+    }
     fn sync_hotkeys(
         &mut self,
         targets: &[(String, String)],

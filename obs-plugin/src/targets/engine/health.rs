@@ -70,6 +70,12 @@ impl<H: Host> Engine<H> {
             h.fps = 0.0;
         }
         h.warnings = self.warnings(id);
+        h.expected_kbps = self.config(id).ok().and_then(|c| match &c.encoder {
+            EncoderChoice::Shared => self.host.main_stream_kbps(),
+            EncoderChoice::Dedicated { config_id } => self
+                .encoder_config(config_id)
+                .map(|e| e.bitrate_kbps + e.audio_bitrate_kbps),
+        });
         h
     }
 
