@@ -16,7 +16,8 @@ PKGS=(
   iproute2 procps                   # ss, kill
   dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
   chromium                          # the dashboard in a real browser (tests)
-  prometheus                        # scraping the companion's /metrics (tests)
+  prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)
+  xvfb dunst                        # a real freedesktop notification daemon for the alert tests
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
   python3                           # the test webhook receiver runs the verifier shipped in docs/
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device

@@ -3,7 +3,7 @@
 // /api/v1/events) and calls the REST API. No framework, no external files.
 
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "", scheduleVersion: -1 };
+const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "", scheduleVersion: -1, alertsKey: "" };
 window.deckcast = state; // read by the end-to-end tests
 
 async function api(method, path, body) {
@@ -79,9 +79,68 @@ function renderTile(t) {
   tile.querySelector('[data-action="stop"]').disabled = !active;
 }
 
+function dbfs(v) {
+  return v <= -120 ? "silence" : `${v.toFixed(1)} dBFS`;
+}
+
+function alertItem(a, withAck) {
+  const el = document.createElement(withAck ? "div" : "li");
+  el.className = `alert ${a.severity}`;
+  el.dataset.alertId = a.id;
+  el.dataset.kind = a.kind;
+  el.dataset.state = a.state;
+  const head = document.createElement("strong");
+  head.textContent = `${a.state === "cleared" ? "Cleared: " : ""}${a.title}${a.targetName ? ` · ${a.targetName}` : ""}`;
+  const text = document.createElement("span");
+  const ended = a.clearedMs ? ` → ${new Date(a.clearedMs).toLocaleTimeString()} (${a.clearedMessage || ""})` : "";
+  const action = a.action ? ` · Deckcast ${a.action}` : "";
+  text.textContent = ` ${a.message}${action} · since ${new Date(a.raisedMs).toLocaleTimeString()}${ended}`;
+  el.append(head, text);
+  if (withAck && a.state === "raised") {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "quiet small-button";
+    b.dataset.action = "ack";
+    b.textContent = "Acknowledge";
+    b.addEventListener("click", () => api("POST", `/alerts/${a.id}/ack`).catch((e) => notice(e.message)));
+    el.append(" ", b);
+  } else if (a.state === "acknowledged") {
+    el.append(" (acknowledged)");
+  }
+  return el;
+}
+
+function renderAlerts(snap) {
+  const box = $("#alerts");
+  const active = snap.alerts || [];
+  box.hidden = active.length === 0;
+  const key = active.map((a) => `${a.id}:${a.state}`).join("|");
+  if (key !== state.alertsKey) {
+    state.alertsKey = key;
+    box.replaceChildren(...active.map((a) => alertItem(a, true)));
+    loadAlerts();
+  }
+  const au = snap.audio;
+  const card = $("#audio");
+  card.dataset.state = !au ? "off" : (au.silentSec >= 2 ? "silent" : "ok");
+  setField(card, "level", !au ? "not measured" : (au.peakDbfs <= -120 ? "silence" : `${dbfs(au.peakDbfs)} peak`));
+  setField(card, "detail", au ? `RMS ${dbfs(au.rmsDbfs)} · ${au.source || "program mix"}${au.attached ? "" : " (not found)"}${au.silentSec >= 2 ? ` · silent for ${au.silentSec.toFixed(0)} s` : ""}${au.clippedFrames ? ` · ${au.clippedFrames} clipped frames` : ""}` : "");
+}
+
+async function loadAlerts() {
+  try {
+    const list = await api("GET", "/alerts?limit=50");
+    $("#alert-history").replaceChildren(...list.history.map((a) => alertItem(a, false)));
+    $("#alerts-summary").textContent = list.active.length ? `${list.active.length} active` : "none active";
+  } catch (e) {
+    notice(`alerts: ${e.message}`);
+  }
+}
+
 function render(snap) {
   state.snapshot = snap;
   state.snapshots += 1;
+  renderAlerts(snap);
   const obs = $("#obs");
   obs.dataset.state = snap.obs.state;
   obs.textContent = `OBS: ${snap.obs.state.replace("_", " ")}`;

@@ -20,8 +20,11 @@
 //! across `.await`.
 #![forbid(unsafe_code)]
 
+pub mod alerter;
+pub mod alerts;
 pub mod analyze;
 pub mod app;
+pub mod bus;
 pub mod fetch;
 pub mod keys;
 pub mod listen;

@@ -65,6 +65,8 @@ pub struct ObsConn {
     pub plugin_version: Option<String>,
     /// Where the plugin keeps keys (`keyring` or `memory`).
     pub key_storage: Option<String>,
+    /// OBS said it is shutting down (a deliberate exit, not a lost link).
+    pub closing: bool,
 }
 
 /// One target's tile.
@@ -103,6 +105,8 @@ pub struct Tile {
     pub congestion: f64,
     /// Warnings.
     pub warnings: Vec<Warning>,
+    /// The bitrate its encoders are set to (video + audio), if the plugin knows it.
+    pub expected_kbps: Option<u32>,
     /// The last [`SPARK_POINTS`] seconds of bitrate, oldest first.
     pub spark: VecDeque<f64>,
 }
@@ -126,6 +130,7 @@ impl Tile {
             reconnects: 0,
             congestion: 0.0,
             warnings: Vec::new(),
+            expected_kbps: None,
             spark: VecDeque::with_capacity(SPARK_POINTS),
         };
         t.apply_view(v);
@@ -231,6 +236,28 @@ pub struct Snapshot {
     pub schedule_version: u64,
     /// Webhook delivery to the streamer's site.
     pub sync: SyncStatus,
+    /// Alerts not cleared yet, oldest first.
+    pub alerts: Vec<crate::alerts::Alert>,
+    /// What the plugin's audio meter heard over the last second (none while not measured).
+    pub audio: Option<AudioView>,
+}
+
+/// The audio meter's last second, as the dashboard and `/metrics` show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioView {
+    /// The source metered (empty: OBS's program mix).
+    pub source: String,
+    /// The meter hears it.
+    pub attached: bool,
+    /// Loudest sample of the last second (dBFS).
+    pub peak_dbfs: f64,
+    /// RMS of the last second (dBFS).
+    pub rms_dbfs: f64,
+    /// How long the audio has been below the dead-air level (s).
+    pub silent_sec: f64,
+    /// Frames that clipped in the last second.
+    pub clipped_frames: u64,
 }
 
 impl Snapshot {
@@ -294,6 +321,7 @@ impl Snapshot {
                 t.congestion = h.congestion;
                 t.last_error = h.last_error.clone();
                 t.warnings = h.warnings.clone();
+                t.expected_kbps = h.expected_kbps;
                 if t.spark.len() == SPARK_POINTS {
                     t.spark.pop_front();
                 }

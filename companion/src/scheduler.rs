@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::alerts::AlertKind;
 use crate::app::App;
 use crate::obs::ObsLink;
 use crate::schedule::{Entry, EntryState};
@@ -234,12 +235,10 @@ async fn ensure(
             Some(tile) => idle.push((id.clone(), tile.name.clone())),
             None => {
                 if reported.insert((e.id, id.clone())) {
-                    app.record(
-                        HistoryKind::ScheduleProblem,
-                        Some(id.clone()),
-                        format!("set '{}': target {id} does not exist", e.title),
-                    )
-                    .await;
+                    let message = format!("set '{}': target {id} does not exist", e.title);
+                    app.report_alert(AlertKind::SetFailed, message.clone());
+                    app.record(HistoryKind::ScheduleProblem, Some(id.clone()), message)
+                        .await;
                 }
             }
         }
@@ -266,16 +265,14 @@ async fn ensure(
             Err(err) => {
                 complete = false;
                 if reported.insert((e.id, id.clone())) {
-                    app.record(
-                        HistoryKind::ScheduleProblem,
-                        Some(id),
-                        format!(
-                            "set '{}': {name} did not start: {err} (retrying every {} s)",
-                            e.title,
-                            RETRY.as_secs()
-                        ),
-                    )
-                    .await;
+                    let message = format!(
+                        "set '{}': {name} did not start: {err} (retrying every {} s)",
+                        e.title,
+                        RETRY.as_secs()
+                    );
+                    app.report_alert(AlertKind::SetFailed, message.clone());
+                    app.record(HistoryKind::ScheduleProblem, Some(id), message)
+                        .await;
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! `deckcast serve`: opens the keyring and the database, builds the [`App`], starts its tasks (OBS
-//! supervision, the scheduler, webhook delivery, the DJ-software readers) and the web server, and
+//! supervision, the scheduler, the alerts, webhook delivery, the DJ-software readers) and the web server, and
 //! stops them all cleanly on shutdown.
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,6 +104,7 @@ pub async fn serve(
             stop_rx.clone(),
         )),
         tokio::spawn(crate::scheduler::run(Arc::clone(&app), stop_rx.clone())),
+        tokio::spawn(crate::alerter::run(Arc::clone(&app), stop_rx.clone())),
         tokio::spawn(crate::webhooks::run(
             db.clone(),
             keys.clone(),

@@ -207,6 +207,7 @@ async fn hello(app: &App, link: &ObsLink) -> Result<(), AppError> {
         )
     });
     app.live.update(|s| {
+        s.obs.closing = false;
         s.obs.versions = Some(versions);
         s.obs.plugin_version = Some(plugin.plugin_version.clone());
     });
@@ -274,6 +275,7 @@ async fn on_event(app: &App, e: LinkEvent) {
             app.track_session().await;
         }
         LinkEvent::Closing => {
+            app.live.update(|s| s.obs.closing = true);
             app.record(HistoryKind::ObsClosing, None, "OBS is shutting down".into())
                 .await;
         }

@@ -131,6 +131,16 @@ pub enum WebhookEvent {
         /// The sets.
         entries: Vec<Entry>,
     },
+    /// `alert.raised`: an alert was raised.
+    AlertRaised {
+        /// The alert.
+        alert: crate::alerts::Alert,
+    },
+    /// `alert.cleared`: an alert cleared.
+    AlertCleared {
+        /// The alert, with its clearing.
+        alert: crate::alerts::Alert,
+    },
 }
 
 impl WebhookEvent {
@@ -143,6 +153,8 @@ impl WebhookEvent {
             WebhookEvent::Health { .. } => "health",
             WebhookEvent::NowPlaying { .. } => "nowplaying",
             WebhookEvent::Schedule { .. } => "schedule",
+            WebhookEvent::AlertRaised { .. } => "alert.raised",
+            WebhookEvent::AlertCleared { .. } => "alert.cleared",
         }
     }
 }

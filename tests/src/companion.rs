@@ -296,3 +296,37 @@ impl Drop for Companion {
         }
     }
 }
+
+/// Calls the companion's API with `c` and checks the answer against the OpenAPI document's
+/// `doc_path` (the path as documented, e.g. `/api/v1/targets/{id}`); panics if it does not match.
+pub fn call(
+    api: &crate::openapi::OpenApi,
+    c: &http::Client,
+    method: &str,
+    path: &str,
+    doc_path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let r = c.call(method, path, body).unwrap();
+    let v = if r.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        r.json().unwrap()
+    };
+    api.check_response(method, doc_path, r.status, &v)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    (r.status, v)
+}
+
+/// Waits until the live snapshot satisfies `pred`; panics after `timeout`.
+pub fn wait_snapshot(
+    c: &http::Client,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    util::wait_for(what, timeout, || {
+        Ok(c.get_json("/api/v1/snapshot").ok().filter(|s| pred(s)))
+    })
+    .unwrap()
+}

@@ -14,6 +14,14 @@ pub struct Rgba {
 }
 
 impl Rgba {
+    /// Pixels whose colour is within `tolerance` of `rgb` in every channel.
+    pub fn count_rgb(&self, rgb: [u8; 3], tolerance: u8) -> usize {
+        self.pixels
+            .chunks_exact(4)
+            .filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= tolerance))
+            .count()
+    }
+
     /// Pixels whose alpha is above 32 (drawn, not transparent background).
     pub fn opaque_pixels(&self) -> usize {
         self.pixels.chunks_exact(4).filter(|p| p[3] > 32).count()
@@ -88,7 +96,12 @@ pub fn decode_data_uri(uri: &str) -> Result<Rgba> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .context("base64")?;
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    decode_png(&bytes)
+}
+
+/// Decodes PNG bytes (any colour type OBS, ffmpeg or Chromium write) to RGBA.
+pub fn decode_png(bytes: &[u8]) -> Result<Rgba> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
     let mut reader = decoder.read_info().context("png header")?;
     let mut buf = vec![0; reader.output_buffer_size()];

@@ -30,6 +30,7 @@ pub mod http;
 pub mod image;
 pub mod mpris;
 pub mod netns;
+pub mod notify;
 pub mod obs;
 pub mod openapi;
 pub mod prometheus;

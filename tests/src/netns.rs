@@ -44,7 +44,6 @@ impl SlowLink {
         let peer = format!("dc{tag}b");
         let host_addr = format!("10.213.{n}.{}/30", m + 1);
         let ns_addr = format!("{}/30", link.addr);
-        let rate = format!("{rate_kbit}kbit");
         run(&["ip", "netns", "add", &link.ns])?;
         // From here on, Drop cleans up whatever was created.
         run(&[
@@ -70,22 +69,8 @@ impl SlowLink {
         run(&[
             "ip", "netns", "exec", &link.ns, "ip", "link", "set", "lo", "up",
         ])?;
-        run(&[
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            &link.host_if,
-            "root",
-            "tbf",
-            "rate",
-            &rate,
-            "burst",
-            "10kb",
-            "latency",
-            "50ms",
-        ])
-        .context("shaping the link (tc tbf)")?;
+        link.tbf("add", rate_kbit)
+            .context("shaping the link (tc tbf)")?;
         // Static neighbour entries: connecting before ARP settles would otherwise fail for seconds.
         let mac = |ns: Option<&str>, dev: &str| -> Result<String> {
             let mut c = Command::new("ip");
@@ -130,6 +115,32 @@ impl SlowLink {
             "permanent",
         ])?;
         Ok(link)
+    }
+
+    /// Changes the shaping to `rate_kbit` kbit/s (a very high rate is an unshaped link).
+    pub fn set_rate(&self, rate_kbit: u32) -> Result<()> {
+        self.tbf("change", rate_kbit)
+            .context("reshaping the link (tc tbf)")
+    }
+
+    /// `tc qdisc <action>` of the token bucket on the host side.
+    fn tbf(&self, action: &str, rate_kbit: u32) -> Result<()> {
+        let rate = format!("{rate_kbit}kbit");
+        run(&[
+            "tc",
+            "qdisc",
+            action,
+            "dev",
+            &self.host_if,
+            "root",
+            "tbf",
+            "rate",
+            &rate,
+            "burst",
+            "10kb",
+            "latency",
+            "50ms",
+        ])
     }
 
     /// The namespace's name (for `ip netns exec`).

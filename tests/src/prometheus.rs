@@ -22,11 +22,23 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `http://<target>/metrics` every second.
     pub fn start(target: SocketAddr) -> Result<Prometheus> {
+        Self::start_with_rules(target, None)
+    }
+
+    /// [`Prometheus::start`], also evaluating the alerting rules in `rules` every second.
+    pub fn start_with_rules(
+        target: SocketAddr,
+        rules: Option<&std::path::Path>,
+    ) -> Result<Prometheus> {
         let dir =
             std::env::temp_dir().join(format!("deckcast-prometheus-{}", util::random_hex(6)?));
         std::fs::create_dir_all(dir.join("data"))?;
+        let rule_files = match rules {
+            Some(r) => format!("rule_files:\n  - '{}'\n", r.display()),
+            None => String::new(),
+        };
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: deckcast\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: deckcast\n    static_configs:\n      - targets: ['{target}']\n"
         );
         std::fs::write(dir.join("prometheus.yml"), config)?;
         let port = util::free_port()?;
@@ -87,6 +99,20 @@ impl Prometheus {
             bail!("query {promql}: {v}");
         }
         Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The alerts it holds (`/api/v1/alerts`: pending and firing).
+    pub fn alerts(&self) -> Result<Vec<Value>> {
+        let r = http::send(
+            self.addr,
+            &http::Request {
+                method: "GET",
+                path: "/api/v1/alerts",
+                ..Default::default()
+            },
+        )?;
+        let v = r.json()?;
+        Ok(v["data"]["alerts"].as_array().cloned().unwrap_or_default())
     }
 
     /// Its log.

@@ -100,3 +100,76 @@ pub fn serve_site(token: String, state: Arc<Mutex<(Value, Value)>>) -> u16 {
     });
     port
 }
+
+/// One POST an [`Inbox`] received.
+#[derive(Debug, Clone)]
+pub struct Post {
+    /// The request path (with query).
+    pub path: String,
+    /// The body as JSON (`null` if it was not JSON).
+    pub body: Value,
+}
+
+/// A plain HTTP endpoint that keeps every POST (alert channels: Discord, Slack, ntfy and JSON
+/// webhooks are all "POST JSON to a URL"); answers 204, or `status` for paths starting with
+/// `/fail`.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    posts: Arc<Mutex<Vec<Post>>>,
+}
+
+impl Inbox {
+    /// Starts listening.
+    pub fn start() -> Inbox {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let posts: Arc<Mutex<Vec<Post>>> = Arc::default();
+        let keep = Arc::clone(&posts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let keep = Arc::clone(&keep);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut reader = BufReader::new(stream);
+                    let mut request = String::new();
+                    let _ = reader.read_line(&mut request);
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        line.clear();
+                    }
+                    let mut body = vec![0u8; len.min(1 << 20)];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let status = if path.starts_with("/fail") {
+                        "500 Internal Server Error"
+                    } else {
+                        "204 No Content"
+                    };
+                    keep.lock().unwrap().push(Post {
+                        path,
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    let mut s = reader.into_inner();
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = s.flush();
+                });
+            }
+        });
+        Inbox { port, posts }
+    }
+
+    /// Everything received so far.
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use deckcast_tests::browser::Browser;
-use deckcast_tests::companion::{Companion, CompanionHome};
+use deckcast_tests::companion::{Companion, CompanionHome, call, wait_snapshot};
 use deckcast_tests::http::{self, Client};
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::openapi::OpenApi;
@@ -12,37 +12,6 @@ use deckcast_tests::rtmp::{RtmpServer, ffprobe_until_av};
 use deckcast_tests::util::{files_containing, random_hex, wait_for};
 use deckcast_tests::{artifacts, vendor};
 use serde_json::{Value, json};
-
-/// Calls the API and checks the answer against the OpenAPI document.
-fn call(
-    api: &OpenApi,
-    c: &Client,
-    method: &str,
-    path: &str,
-    doc_path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let r = c.call(method, path, body).unwrap();
-    let v = if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json().unwrap()
-    };
-    api.check_response(method, doc_path, r.status, &v).unwrap();
-    (r.status, v)
-}
-
-fn wait_snapshot(
-    c: &Client,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    wait_for(what, timeout, || {
-        Ok(c.get_json("/api/v1/snapshot").ok().filter(|s| pred(s)))
-    })
-    .unwrap()
-}
 
 fn count_state(s: &Value, state: &str) -> usize {
     s["targets"]

@@ -189,6 +189,28 @@ async fn the_deb_is_clean_loads_from_the_system_path_and_purges_completely() {
     );
     verify_unit(&unit, Some(&extracted.join("usr/bin")), &out_dir);
 
+    // The Prometheus alerting rules ship with the package and pass promtool.
+    let rules = extracted.join("usr/share/deckcast/prometheus/deckcast-alerts.rules.yml");
+    assert!(rules.exists(), "the package ships the Prometheus rules");
+    let checked = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool (apt-get install prometheus)");
+    let checked_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        checked.status.success(),
+        "promtool check rules: {checked_text}"
+    );
+    assert!(
+        checked_text.contains("SUCCESS: 11 rules found"),
+        "{checked_text}"
+    );
+
     // Install into the OBS runtime; OBS (without the per-user copy) loads it from the system path.
     let _guard = PurgeGuard(rt);
     let guest_deb = rt.guest_path(&deb);
@@ -287,6 +309,7 @@ async fn the_user_installer_installs_for_obs_and_uninstalls_without_a_trace() {
         "install-user.sh",
         "uninstall-user.sh",
         "share/deckcast/deckcast.service.in",
+        "share/deckcast/prometheus/deckcast-alerts.rules.yml",
     ] {
         assert!(stage.join(f).exists(), "the user layout lacks {f}");
     }

@@ -5,7 +5,8 @@
 //! - [`targets`]: targets and keys through the plugin, the live picture, history, sessions;
 //! - [`nowplaying`]: the track on air, a tempo measured outside OBS, the configured readers;
 //! - [`schedule`]: sets and calendar feeds;
-//! - [`platform`]: the streamer's site (webhooks, pull) and the companion's own status.
+//! - [`platform`]: the streamer's site (webhooks, pull) and the companion's own status;
+//! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook).
 //!
 //! An [`App`] either follows OBS (`deckcast serve`: the supervisor keeps its link and it records
 //! what it observes) or acts once for a command (`deckcast targets ...`), in which case it changes
@@ -25,6 +26,7 @@ use crate::session::Sessions;
 use crate::store::{Db, HistoryKind};
 use crate::webhooks::{self, WebhookEvent};
 
+pub mod alerts;
 mod error;
 pub mod nowplaying;
 pub mod platform;
@@ -101,6 +103,8 @@ pub struct App {
     sources_changed: watch::Sender<u64>,
     /// Held for the whole of a pull from the site.
     pub(crate) pull_lock: tokio::sync::Mutex<()>,
+    /// Rules, open alerts, channel status, the desktop connection.
+    pub(crate) alerts: alerts::AlertsState,
 }
 
 impl App {
@@ -130,6 +134,7 @@ impl App {
             health_interval_s: AtomicU64::new(30),
             sources_changed: watch::channel(0).0,
             pull_lock: tokio::sync::Mutex::new(()),
+            alerts: alerts::AlertsState::default(),
         })
     }
 

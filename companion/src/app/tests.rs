@@ -592,3 +592,77 @@ async fn feeds_that_never_answer_never_delay_a_set() {
     rig.stop().await;
     drop(holds);
 }
+
+fn dead_air(raise: bool) -> crate::alerts::Transition {
+    use crate::alerts::{AlertKind, Severity, Transition};
+    let key = (AlertKind::DeadAir, None);
+    if raise {
+        Transition::Raise {
+            key,
+            severity: Severity::Critical,
+            target_name: None,
+            message: "the program audio has been below -50 dBFS for 8.0 s".into(),
+            value: 8.0,
+            threshold: -50.0,
+        }
+    } else {
+        Transition::Clear {
+            key,
+            message: "the program audio is back".into(),
+            worst: 12.0,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_air_switches_to_the_brb_scene_and_back_unless_the_dj_moved_on() {
+    let fake = FakeObs::new();
+    let mut rig = Rig::new(fake);
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let patch: crate::alerts::rules::RulesPatch =
+        serde_json::from_value(serde_json::json!({"deadAirScene": "BRB"})).unwrap();
+    rig.app.set_alert_rules(patch).await.unwrap();
+
+    rig.app.apply_alert_transitions(vec![dead_air(true)]).await;
+    assert_eq!(rig.fake.scene_switches(), ["BRB"]);
+    let active = rig.app.live.get().alerts;
+    assert_eq!(active.len(), 1);
+    let stored = rig.app.alerts(0, i64::MAX, 10).await.unwrap().active;
+    assert_eq!(
+        stored[0].action.as_deref(),
+        Some("switched from scene 'Scene' to 'BRB'")
+    );
+    rig.app.apply_alert_transitions(vec![dead_air(false)]).await;
+    assert_eq!(rig.fake.scene_switches(), ["BRB", "Scene"]);
+    assert!(rig.app.live.get().alerts.is_empty());
+    let cleared = &rig.app.alerts(0, i64::MAX, 10).await.unwrap().history[0];
+    assert_eq!(
+        cleared.action.as_deref(),
+        Some("switched from scene 'Scene' to 'BRB'; switched back to scene 'Scene'")
+    );
+    assert_eq!(cleared.worst, 12.0);
+
+    // The DJ takes over during the next episode: Deckcast leaves their scene on air.
+    rig.app.apply_alert_transitions(vec![dead_air(true)]).await;
+    rig.app
+        .obs()
+        .unwrap()
+        .set_program_scene("Backup deck")
+        .await
+        .unwrap();
+    rig.app.apply_alert_transitions(vec![dead_air(false)]).await;
+    assert_eq!(
+        rig.fake.scene_switches(),
+        ["BRB", "Scene", "BRB", "Backup deck"]
+    );
+    // Without a BRB scene nothing switches.
+    let patch: crate::alerts::rules::RulesPatch =
+        serde_json::from_value(serde_json::json!({"deadAirScene": ""})).unwrap();
+    rig.app.set_alert_rules(patch).await.unwrap();
+    rig.app.apply_alert_transitions(vec![dead_air(true)]).await;
+    rig.app.apply_alert_transitions(vec![dead_air(false)]).await;
+    assert_eq!(rig.fake.scene_switches().len(), 4);
+    rig.stop().await;
+}

@@ -54,6 +54,16 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Alerts (through the running companion's API), and the Prometheus rules file.
+    Alerts {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: AlertsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// iCalendar subscriptions (through the running companion's API).
     Feeds {
         #[command(flatten)]
@@ -194,6 +204,19 @@ pub enum ScheduleAction {
         /// Set id.
         id: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Active alerts and those of the last day.
+    List,
+    /// Acknowledge an alert (it stays until its condition is over).
+    Ack {
+        /// Alert id.
+        id: i64,
+    },
+    /// Print the Prometheus alerting rules shipped with Deckcast.
+    RulesFile,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,8 @@
 //! `DECKCAST_DASHBOARD_TOKEN`.
 use anyhow::Context;
 use deckcast_companion::Secret;
+use deckcast_companion::alerts::Alert;
+use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
@@ -129,6 +131,18 @@ impl Client {
         self.send(Method::DELETE, &format!("/feeds/{id}"), NO_BODY)
             .await
             .map(drop)
+    }
+
+    /// `GET /alerts` from `from_ms` on.
+    pub async fn alerts(&self, from_ms: i64) -> anyhow::Result<AlertList> {
+        self.json(Method::GET, &format!("/alerts?from={from_ms}"), NO_BODY)
+            .await
+    }
+
+    /// `POST /alerts/{id}/ack`.
+    pub async fn acknowledge_alert(&self, id: i64) -> anyhow::Result<Alert> {
+        self.json(Method::POST, &format!("/alerts/{id}/ack"), NO_BODY)
+            .await
     }
 
     /// `PUT /nowplaying/tempo`.

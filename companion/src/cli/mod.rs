@@ -15,6 +15,7 @@ use deckcast_companion::serve::{ServeConfig, serve};
 use deckcast_companion::status::Status;
 use deckcast_companion::supervisor::SupervisorConfig;
 
+mod alerts;
 pub mod args;
 mod client;
 mod listen;
@@ -83,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => targets::command(obs, data, action, json).await,
         Command::Schedule { api, action, json } => schedule::schedule(api, action, json).await,
         Command::Feeds { api, action, json } => schedule::feeds(api, action, json).await,
+        Command::Alerts { api, action, json } => alerts::command(api, action, json).await,
         Command::Listen {
             device,
             list,

@@ -394,6 +394,15 @@ impl FakeLink {
         Ok(())
     }
 
+    pub(super) async fn program_scene(&self) -> Result<String, LinkError> {
+        Ok(self
+            .live()?
+            .scenes
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "Scene".to_owned()))
+    }
+
     pub(super) async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         self.live()?.scenes.push(scene.to_owned());
         Ok(())

@@ -296,6 +296,11 @@ impl ObsLink {
         dispatch!(self, l => l.set_main_stream(false).await)
     }
 
+    /// The program scene's name.
+    pub async fn program_scene(&self) -> Result<String, LinkError> {
+        dispatch!(self, l => l.program_scene().await)
+    }
+
     /// Switches the program scene.
     pub async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         dispatch!(self, l => l.set_program_scene(scene).await)

@@ -282,6 +282,16 @@ impl WsLink {
         }
     }
 
+    pub(super) async fn program_scene(&self) -> Result<String, LinkError> {
+        let s = self
+            .client
+            .scenes()
+            .current_program_scene()
+            .await
+            .map_err(obs_error)?;
+        Ok(s.id.name)
+    }
+
     pub(super) async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         self.client
             .scenes()

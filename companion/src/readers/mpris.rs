@@ -56,11 +56,7 @@ impl Reader {
     fn playing(&mut self) -> Result<Option<Track>, String> {
         if self.conn.is_none() {
             // A player that hangs must not hang the readers: every call waits at most 2 s.
-            self.conn = Some(
-                zbus::blocking::connection::Builder::session()
-                    .and_then(|b| b.method_timeout(std::time::Duration::from_secs(2)).build())
-                    .map_err(|e| format!("session bus: {e}"))?,
-            );
+            self.conn = Some(crate::bus::session()?);
         }
         let conn = self.conn.as_ref().ok_or("no session bus")?;
         let names = zbus::blocking::fdo::DBusProxy::new(conn)

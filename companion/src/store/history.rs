@@ -66,6 +66,16 @@ names! {
         Platform = "platform",
         /// A pull from the streamer's site.
         PlatformPull = "platform_pull",
+        /// An alert was raised.
+        AlertRaised = "alert_raised",
+        /// An alert cleared.
+        AlertCleared = "alert_cleared",
+        /// Someone acknowledged an alert.
+        AlertAcknowledged = "alert_acknowledged",
+        /// Alert rules or channels changed.
+        AlertSettings = "alert_settings",
+        /// Deckcast acted on an alert (automatic protection).
+        AlertAction = "alert_action",
     }
 }
 

@@ -17,12 +17,14 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use serde::Serialize;
 
+pub mod alerts;
 pub mod health;
 pub mod history;
 pub mod outbox;
 pub mod schedule;
 pub mod settings;
 
+pub use alerts::AlertRow;
 pub use health::{Point, Sample};
 pub use history::{EndReason, Event, HistoryKind, Session, TargetMeta};
 pub use outbox::OutboxItem;
@@ -161,6 +163,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN dead_ms INTEGER;
     CREATE INDEX outbox_pending ON outbox (next_attempt_ms)
         WHERE delivered_ms IS NULL AND dead_ms IS NULL;",
+    // 4: alerts with their measured values.
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        target_id TEXT,
+        target_name TEXT,
+        message TEXT NOT NULL,
+        value REAL NOT NULL,
+        worst REAL NOT NULL,
+        threshold REAL NOT NULL,
+        raised_ms INTEGER NOT NULL,
+        acknowledged_ms INTEGER,
+        cleared_ms INTEGER,
+        cleared_message TEXT,
+        action TEXT
+    );
+    CREATE INDEX alerts_raised ON alerts (raised_ms);
+    CREATE INDEX alerts_active ON alerts (id) WHERE cleared_ms IS NULL;",
 ];
 
 /// The schema version this build writes.

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use deckcast_protocol::targets::TargetState;
 
 use super::AppState;
+use crate::alerts::Severity;
 use crate::live::{ObsState, Snapshot, wire_name};
 
 const STATES: [TargetState; 6] = [
@@ -213,6 +214,74 @@ pub fn render(snap: &Snapshot, ids: bool) -> String {
             o.sample(name, l, f(t));
         }
     }
+    o.family(
+        "deckcast_target_expected_kbps",
+        "gauge",
+        "The bitrate the target's encoders are set to (video + audio), where known.",
+    );
+    for (t, l) in snap.targets.iter().zip(&labels) {
+        if let Some(k) = t.expected_kbps {
+            o.sample("deckcast_target_expected_kbps", l, f64::from(k));
+        }
+    }
+    if let Some(a) = &snap.audio {
+        for (name, help, v) in [
+            (
+                "deckcast_audio_peak_dbfs",
+                "Loudest sample the stream's audio had in the last second (dBFS).",
+                a.peak_dbfs,
+            ),
+            (
+                "deckcast_audio_rms_dbfs",
+                "RMS level of the stream's audio over the last second (dBFS).",
+                a.rms_dbfs,
+            ),
+            (
+                "deckcast_audio_silence_seconds",
+                "How long the stream's audio has been below the dead-air level.",
+                a.silent_sec,
+            ),
+        ] {
+            o.family(name, "gauge", help);
+            o.sample(name, "", v);
+        }
+    }
+    o.family(
+        "deckcast_alerts_active",
+        "gauge",
+        "Alerts not cleared yet, by severity.",
+    );
+    for sev in [Severity::Warning, Severity::Critical] {
+        let n = snap.alerts.iter().filter(|a| a.severity == sev).count();
+        o.sample(
+            "deckcast_alerts_active",
+            &format!("severity=\"{}\"", sev.as_str()),
+            n as f64,
+        );
+    }
+    o.family(
+        "deckcast_alert_active",
+        "gauge",
+        "1 for every alert not cleared yet (rule, severity, and the target's slot and name).",
+    );
+    for a in &snap.alerts {
+        let (slot, name) = a
+            .target_id
+            .as_ref()
+            .and_then(|id| snap.targets.iter().position(|t| &t.id == id))
+            .map(|i| ((i + 1).to_string(), snap.targets[i].name.clone()))
+            .unwrap_or_default();
+        o.sample(
+            "deckcast_alert_active",
+            &format!(
+                "kind=\"{}\",severity=\"{}\",slot=\"{slot}\",name=\"{}\"",
+                a.kind.as_str(),
+                a.severity.as_str(),
+                escape(&name)
+            ),
+            1.0,
+        );
+    }
     o.0
 }
 
@@ -248,5 +317,47 @@ mod tests {
         assert!(text.contains("state=\"idle\"} 0\n"));
         assert!(text.contains("# TYPE deckcast_target_dropped_frames_total counter\n"));
         assert_eq!(text.matches("deckcast_target_kbps{").count(), 1);
+    }
+
+    /// Every metric the shipped Prometheus rules use is one the companion exports.
+    #[test]
+    fn the_shipped_prometheus_rules_use_only_exported_metrics() {
+        let rules = include_str!("../../data/prometheus/deckcast-alerts.rules.yml");
+        let mut snap = Snapshot::default();
+        snap.obs.state = ObsState::Connected;
+        snap.stats = Some(Default::default());
+        snap.audio = Some(Default::default());
+        let view: deckcast_protocol::targets::TargetView =
+            serde_json::from_value(serde_json::json!({
+                "id": "t1", "name": "T", "platform": "twitch", "server": "rtmp://x/app",
+                "enabled": true, "syncStart": false, "syncStop": false,
+                "reconnect": {"retryDelaySec": 2, "maxRetries": 25}, "encoder": {"mode": "shared"},
+                "hasKey": true, "keyStorage": "keyring", "state": "live"
+            }))
+            .unwrap();
+        snap.set_targets(&[view]);
+        let text = render(&snap, false);
+        let exported: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let mut used = Vec::new();
+        for (i, _) in rules.match_indices("deckcast_") {
+            let name: String = rules[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if rules[..i].ends_with(['(', ' ', '\n']) && !used.contains(&name) {
+                used.push(name);
+            }
+        }
+        assert!(used.len() >= 12, "{used:?}");
+        for name in &used {
+            assert!(
+                exported.contains(&name.as_str()),
+                "the rules use {name}, which /metrics does not export: {exported:?}"
+            );
+        }
     }
 }

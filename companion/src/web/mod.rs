@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::app::{App, AppError};
 use crate::obs::LinkError;
 
+mod alerts_api;
 mod api;
 mod assets;
 mod auth;
