@@ -236,6 +236,25 @@ mod tests {
     }
 
     #[test]
+    fn the_audio_thread_path_allocates_nothing() {
+        // The counter works in this test binary.
+        let seen = allocation_counter::measure(|| {
+            std::hint::black_box(vec![1u8; 64]);
+        });
+        assert!(seen.count_total >= 1, "{seen:?}");
+        let m = Meter::new(48_000);
+        let buf = vec![0.7f32; 1024];
+        m.audio(&[&buf, &buf], false);
+        let info = allocation_counter::measure(|| {
+            for i in 0..500 {
+                m.audio(&[&buf, &buf], i % 7 == 0);
+            }
+        });
+        assert_eq!(info.count_total, 0, "{info:?}");
+        assert!(m.levels(None, true).next >= 100);
+    }
+
+    #[test]
     fn readers_racing_the_audio_thread_see_only_whole_blocks() {
         let m = std::sync::Arc::new(Meter::new(48_000));
         let writer = {
