@@ -3,7 +3,7 @@
 // /api/v1/events) and calls the REST API. No framework, no external files.
 
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "", scheduleVersion: -1, alertsKey: "" };
+const state = { snapshot: null, snapshots: 0, editing: null, historyKey: "", scheduleVersion: -1, alertsKey: null };
 window.deckcast = state; // read by the end-to-end tests
 
 async function api(method, path, body) {
@@ -235,6 +235,9 @@ async function loadHistory() {
     const sessions = $("#sessions");
     sessions.replaceChildren(...h.sessions.map((s) => {
       const li = document.createElement("li");
+      li.dataset.sessionId = s.id;
+      li.title = "Show this session's report and chart";
+      li.addEventListener("click", () => showSession(s.id));
       const end = s.endedMs ? `${duration((s.endedMs - s.startedMs) / 1000)}, ${s.endReason}` : "live now";
       li.textContent = `${time(s.startedMs)} · ${end} · ${s.targets.length} output(s)`;
       return li;
@@ -361,6 +364,155 @@ $("#set-cancel").addEventListener("click", () => $("#set-editor").close());
 $("#add-set").addEventListener("click", () => openSetEditor("set"));
 $("#add-feed").addEventListener("click", () => openSetEditor("feed"));
 
+// Reports and charts: plain SVG over /api/v1/chart; the report of a session over
+// /api/v1/sessions/{id}/report. What is drawn is kept in state.chart (read by the e2e tests).
+const COLORS = ["#2ecc71", "#4aa3ff", "#f1c40f", "#e67e22", "#9b59b6", "#1abc9c", "#e84393", "#95a5a6"];
+const SVG = "http://www.w3.org/2000/svg";
+const CHART = { w: 1000, h: 320, top: 10, bottom: 250, dropTop: 260, dropBottom: 310 };
+
+function svg(tag, attrs, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) {
+    const t = document.createElementNS(SVG, "title");
+    t.textContent = text;
+    el.append(t);
+  }
+  return el;
+}
+
+async function loadChart(fromMs, toMs) {
+  // Only the newest request draws (an older, slower answer must not replace it).
+  const req = (state.chartReq = (state.chartReq || 0) + 1);
+  try {
+    const c = await api("GET", `/chart?from=${Math.floor(fromMs)}&to=${Math.ceil(toMs)}&points=300`);
+    if (req === state.chartReq) drawChart(c);
+  } catch (e) {
+    notice(`chart: ${e.message}`);
+  }
+}
+
+function drawChart(c) {
+  const el = $("#chart");
+  const span = Math.max(1, c.toMs - c.fromMs);
+  const x = (ms) => ((ms - c.fromMs) / span) * CHART.w;
+  const maxKbps = Math.max(100, ...c.points.map((p) => p.kbps));
+  const maxDrops = Math.max(1, ...c.points.map((p) => p.droppedFrames));
+  const y = (kbps) => CHART.bottom - (kbps / maxKbps) * (CHART.bottom - CHART.top);
+  const parts = [];
+  for (let i = 0; i <= 4; i++) {
+    const gy = CHART.top + ((CHART.bottom - CHART.top) * i) / 4;
+    parts.push(svg("line", { class: "grid", x1: 0, x2: CHART.w, y1: gy, y2: gy }));
+  }
+  parts.push(svg("text", { x: 4, y: CHART.top + 14 }));
+  parts[parts.length - 1].textContent = `${Math.round(maxKbps)} kbps`;
+  const ids = Object.keys(c.names);
+  const plotted = [];
+  const legend = [];
+  ids.forEach((id, i) => {
+    const color = COLORS[i % COLORS.length];
+    const pts = c.points.filter((p) => p.targetId === id);
+    const coords = pts.map((p) => {
+      const px = x(p.tsS * 1000), py = y(p.kbps);
+      plotted.push({ targetId: id, tsS: p.tsS, kbps: p.kbps, droppedFrames: p.droppedFrames, x: px, y: py });
+      return `${px.toFixed(1)},${py.toFixed(1)}`;
+    });
+    parts.push(svg("polyline", { points: coords.join(" "), stroke: color, "data-target-id": id }));
+    const bw = Math.max(1, (c.bucketSec * 1000 / span) * CHART.w);
+    for (const p of pts.filter((p) => p.droppedFrames > 0)) {
+      const hgt = (p.droppedFrames / maxDrops) * (CHART.dropBottom - CHART.dropTop);
+      parts.push(svg("rect", { class: "drops", x: x(p.tsS * 1000), y: CHART.dropBottom - hgt, width: bw, height: hgt, "data-target-id": id },
+        `${c.names[id]}: ${p.droppedFrames} dropped at ${new Date(p.tsS * 1000).toLocaleTimeString()}`));
+    }
+    const item = document.createElement("span");
+    const sw = document.createElement("i");
+    sw.style.background = color;
+    item.append(sw, c.names[id]);
+    legend.push(item);
+  });
+  for (const a of c.alerts) {
+    parts.push(svg("line", { class: "alert-mark", x1: x(a.raisedMs), x2: x(a.raisedMs), y1: 0, y2: CHART.h, "data-alert-id": a.id },
+      `${a.title}${a.targetName ? ` · ${a.targetName}` : ""}: ${a.message}`));
+  }
+  for (const t of c.tracks) {
+    parts.push(svg("line", { class: "track-mark", x1: x(t.tsMs), x2: x(t.tsMs), y1: 0, y2: CHART.bottom }, t.text));
+  }
+  el.replaceChildren(...parts);
+  $("#chart-legend").replaceChildren(...legend);
+  $("#chart-range").textContent = `${time(c.fromMs)} – ${time(c.toMs)} · ${c.bucketSec} s per point · ${c.alerts.length} alert(s), ${c.tracks.length} track(s) · drag across the chart to zoom in`;
+  state.chart = { fromMs: c.fromMs, toMs: c.toMs, bucketSec: c.bucketSec, maxKbps, plotted, alerts: c.alerts.map((a) => a.id) };
+}
+
+// Drag across the chart to zoom into that stretch.
+(() => {
+  const el = $("#chart");
+  let start = null, sel = null;
+  const at = (ev) => {
+    const r = el.getBoundingClientRect();
+    return Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+  };
+  el.addEventListener("pointerdown", (ev) => {
+    start = at(ev);
+    sel = svg("rect", { class: "selection", x: start * CHART.w, y: 0, width: 0, height: CHART.h });
+    el.append(sel);
+    el.setPointerCapture(ev.pointerId);
+  });
+  el.addEventListener("pointermove", (ev) => {
+    if (start === null) return;
+    const now = at(ev);
+    sel.setAttribute("x", Math.min(start, now) * CHART.w);
+    sel.setAttribute("width", Math.abs(now - start) * CHART.w);
+  });
+  el.addEventListener("pointerup", (ev) => {
+    if (start === null || !state.chart) return;
+    const a = Math.min(start, at(ev)), b = Math.max(start, at(ev));
+    start = null;
+    if (sel) sel.remove();
+    if (b - a < 0.01) return;
+    const span = state.chart.toMs - state.chart.fromMs;
+    loadChart(state.chart.fromMs + a * span, state.chart.fromMs + b * span);
+  });
+})();
+
+async function showSession(id) {
+  try {
+    const r = await api("GET", id === undefined ? "/report" : `/sessions/${id}/report`);
+    state.report = r;
+    const box = $("#report");
+    box.hidden = false;
+    box.dataset.sessionId = r.session.id;
+    const end = r.session.endedMs ? ` · ended: ${r.session.endReason || "?"}` : " · live now";
+    setField(box, "title", `Session ${r.session.id}: ${time(r.session.startedMs)} · ${duration(r.durationSec)}${end}`);
+    box.querySelector("tbody").replaceChildren(...r.targets.map((t) => {
+      const tr = document.createElement("tr");
+      tr.dataset.targetId = t.targetId;
+      for (const v of [t.name, duration(t.liveSec), `${Math.round(t.uptimeShare * 100)} %`, t.avgKbps.toFixed(0), t.minKbps.toFixed(0), String(t.droppedFrames), String(t.reconnects)]) {
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.append(td);
+      }
+      return tr;
+    }));
+    box.querySelector('[data-field="alerts"]').replaceChildren(...r.alerts.map((a) => alertItem(a, false)));
+    box.querySelector('[data-field="tracks"]').replaceChildren(...r.tracks.map((t) => {
+      const li = document.createElement("li");
+      li.textContent = `${new Date(t.tsMs).toLocaleTimeString()} · ${t.text}`;
+      return li;
+    }));
+    await loadChart(r.session.startedMs, r.session.endedMs || Date.now());
+  } catch (e) {
+    notice(`report: ${e.message}`);
+  }
+}
+
+for (const b of document.querySelectorAll("#reports [data-range]")) {
+  b.addEventListener("click", () => {
+    if (b.dataset.range === "session") return showSession();
+    const now = Date.now();
+    loadChart(now - Number(b.dataset.range) * 1000, now);
+  });
+}
+
 function connect() {
   const feed = $("#feed");
   const es = new EventSource("/api/v1/events");
@@ -379,5 +531,6 @@ function connect() {
   });
 }
 connect();
+loadChart(Date.now() - 3600 * 1000, Date.now());
 setInterval(loadHistory, 15000);
 setInterval(loadSchedule, 30000);

@@ -32,6 +32,7 @@ pub mod live;
 pub mod logging;
 pub mod obs;
 pub mod readers;
+pub mod report;
 pub mod schedule;
 pub mod scheduler;
 pub mod serve;

@@ -124,7 +124,6 @@ pub async fn run(
                             None => "connected to OBS".to_owned(),
                         };
                         app.record(HistoryKind::ObsConnected, None, message).await;
-                        app.set_link(Some(Arc::clone(&link)));
                         follow(&app, &link, &cfg, &mut shutdown).await;
                         app.set_link(None);
                         if *shutdown.borrow() {
@@ -133,7 +132,10 @@ pub async fn run(
                         lost_at = Some(app.now_ms());
                         lost(&app).await;
                     }
-                    Err(e) => link_failed(&app, &e),
+                    Err(e) => {
+                        app.set_link(None);
+                        link_failed(&app, &e);
+                    }
                 }
             }
             Err(e) => link_failed(&app, &AppError::Link(e)),
@@ -196,8 +198,9 @@ fn link_failed(app: &App, e: &AppError) {
     set_obs_state(app, state, Some(e.to_string()));
 }
 
-/// Versions and the plugin's protocol, then the first full sync.
-async fn hello(app: &App, link: &ObsLink) -> Result<(), AppError> {
+/// Versions and the plugin's protocol, then the first full sync. The link is handed to the app
+/// before the live picture says "connected", so nobody who sees "connected" finds no link.
+async fn hello(app: &App, link: &Arc<ObsLink>) -> Result<(), AppError> {
     let versions = link.versions().await?;
     let plugin = link.call(&GetVersion {}).await?;
     let message = (plugin.protocol_version != PROTOCOL_VERSION).then(|| {
@@ -211,6 +214,7 @@ async fn hello(app: &App, link: &ObsLink) -> Result<(), AppError> {
         s.obs.versions = Some(versions);
         s.obs.plugin_version = Some(plugin.plugin_version.clone());
     });
+    app.set_link(Some(Arc::clone(link)));
     set_obs_state(app, ObsState::Connected, message);
     app.resync(link, true).await
 }

@@ -88,6 +88,8 @@ pub enum WebhookEvent {
         ended_ms: i64,
         /// Why.
         reason: EndReason,
+        /// The session's report (`null` if it could not be made).
+        report: Option<Box<crate::report::SessionReport>>,
     },
     /// `target.state`: a target changed state.
     TargetState {

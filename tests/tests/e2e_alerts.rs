@@ -221,6 +221,191 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
             "a healthy target dropped frames: {t}"
         );
     }
+    // The session's report: the slow target dropped frames, the others none; its alert is listed.
+    let (status, report) = call(&api, &c, "GET", "/api/v1/report", "/api/v1/report", None);
+    assert_eq!(status, 200, "{report}");
+    let row = |id: &str| {
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["targetId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not in the report: {report}"))
+    };
+    assert!(
+        row(&slow)["droppedFrames"].as_i64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!(row(&slow)["name"], "Slow link");
+    for id in fast {
+        let r = row(id);
+        assert_eq!(r["droppedFrames"], 0, "{r}");
+        assert!(r["liveSec"].as_i64().unwrap() >= 30, "{r}");
+        assert!(r["avgKbps"].as_f64().unwrap() > 100.0, "{r}");
+        assert!(r["uptimeShare"].as_f64().unwrap() > 0.5, "{r}");
+    }
+    assert!(
+        report["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "target_drops" && a["targetId"] == slow.as_str()),
+        "{report}"
+    );
+    let session = report["session"]["id"].as_i64().unwrap();
+    let (status, by_id) = call(
+        &api,
+        &c,
+        "GET",
+        &format!("/api/v1/sessions/{session}/report"),
+        "/api/v1/sessions/{id}/report",
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(by_id["session"]["id"], session);
+    let (status, _) = call(
+        &api,
+        &c,
+        "GET",
+        "/api/v1/sessions/999999/report",
+        "/api/v1/sessions/{id}/report",
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &api,
+        &c,
+        "GET",
+        "/api/v1/chart?from=2000&to=1000",
+        "/api/v1/chart",
+        None,
+    );
+    assert_eq!(status, 400);
+    // `deckcast report` prints the same.
+    let out = companion
+        .run_in_session(
+            &[
+                "report",
+                "--json",
+                "--api",
+                &format!("http://{}", home.addr()),
+            ],
+            "",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["session"]["id"], session);
+
+    // The dashboard's report and chart: what it draws is what the database holds.
+    let mut browser = Browser::start().await.unwrap();
+    let url = format!("http://{}", home.addr());
+    browser.navigate(&format!("{url}/")).await.unwrap();
+    browser
+        .wait_for(
+            "the login page",
+            "!!document.querySelector('#login')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    browser
+        .eval(&format!(
+            "document.querySelector('input[name=token]').value = {}; document.querySelector('#login button').click(); true",
+            json!(c.token.clone().unwrap())
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the dashboard",
+            "location.pathname === '/' && !!window.deckcast.snapshot",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    browser
+        .eval("document.querySelector('#reports [data-range=session]').click(); true")
+        .await
+        .unwrap();
+    let drawn = browser
+        .wait_for(
+            "the session's report and chart",
+            &format!("window.deckcast.report && window.deckcast.report.session.id === {session} && window.deckcast.chart && window.deckcast.chart.fromMs === window.deckcast.report.session.startedMs && window.deckcast.chart.plotted.length > 0 && document.querySelectorAll('#report tbody tr').length === 3 && JSON.stringify(window.deckcast.chart)"),
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        artifacts::artifacts_dir()
+            .unwrap()
+            .join("report-and-chart.png"),
+        &png,
+    )
+    .unwrap();
+    let drawn: Value = serde_json::from_str(drawn.as_str().unwrap()).unwrap();
+    assert!(
+        drawn["alerts"]
+            .as_array()
+            .unwrap()
+            .contains(&drops[0]["id"]),
+        "the alert is marked on the chart: {drawn}"
+    );
+    let db = rusqlite::Connection::open_with_flags(
+        home.data_dir().join("deckcast.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let bucket = drawn["bucketSec"].as_i64().unwrap();
+    let from_s = drawn["fromMs"].as_i64().unwrap() / 1000;
+    let to_s = drawn["toMs"].as_i64().unwrap() / 1000 + 1;
+    let mut checked = 0;
+    let mut drawn_drops = 0;
+    for p in drawn["plotted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["targetId"] == slow.as_str())
+    {
+        let ts = p["tsS"].as_i64().unwrap();
+        let stored: f64 = db
+            .query_row(
+                "SELECT AVG(kbps) FROM health_samples WHERE target_id = ?1 AND ts_s >= ?2 AND ts_s < ?3 AND ts_s >= ?4 AND ts_s < ?5",
+                rusqlite::params![slow, ts, ts + bucket, from_s, to_s],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            (stored - p["kbps"].as_f64().unwrap()).abs() < 1e-6,
+            "bucket {ts}: stored {stored}, drawn {p}"
+        );
+        drawn_drops += p["droppedFrames"].as_i64().unwrap();
+        checked += 1;
+    }
+    assert!(checked >= 10, "{drawn}");
+    // The drops drawn add up to the stored counters' deltas.
+    let mut st = db
+        .prepare("SELECT dropped_frames FROM health_samples WHERE target_id = ?1 AND ts_s >= ?2 AND ts_s < ?3 ORDER BY ts_s")
+        .unwrap();
+    let counters: Vec<i64> = st
+        .query_map(rusqlite::params![slow, from_s, to_s], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let stored_drops: i64 = counters
+        .windows(2)
+        .map(|w| if w[1] < w[0] { w[1] } else { w[1] - w[0] })
+        .sum();
+    assert_eq!(drawn_drops, stored_drops);
+    assert!(stored_drops > 0);
+    drop(browser);
+
     // History has the raise and the clearing with the measured values.
     let h = c.get_json("/api/v1/history?limit=200").unwrap();
     let kinds: Vec<&str> = h["events"]

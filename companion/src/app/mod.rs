@@ -6,7 +6,8 @@
 //! - [`nowplaying`]: the track on air, a tempo measured outside OBS, the configured readers;
 //! - [`schedule`]: sets and calendar feeds;
 //! - [`platform`]: the streamer's site (webhooks, pull) and the companion's own status;
-//! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook).
+//! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook);
+//! - [`report`]: stream reports and the history charts' data.
 //!
 //! An [`App`] either follows OBS (`deckcast serve`: the supervisor keeps its link and it records
 //! what it observes) or acts once for a command (`deckcast targets ...`), in which case it changes
@@ -31,6 +32,7 @@ mod error;
 pub mod nowplaying;
 pub mod platform;
 pub mod pull;
+pub mod report;
 pub mod schedule;
 pub mod targets;
 #[cfg(test)]

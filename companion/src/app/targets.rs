@@ -410,10 +410,22 @@ impl App {
         reason: EndReason,
     ) -> Result<(), crate::store::StoreError> {
         let ended_ms = self.now_ms();
+        let report = match self.session_report(Some(id)).await {
+            Ok(mut r) => {
+                r.session.ended_ms = Some(ended_ms);
+                r.session.end_reason = Some(reason.as_str().to_owned());
+                Some(Box::new(r))
+            }
+            Err(e) => {
+                tracing::warn!("the report of session {id}: {e}");
+                None
+            }
+        };
         self.publish(WebhookEvent::StreamEnded {
             session_id: id,
             ended_ms,
             reason,
+            report,
         })
         .await;
         self.db

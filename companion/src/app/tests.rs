@@ -666,3 +666,105 @@ async fn dead_air_switches_to_the_brb_scene_and_back_unless_the_dj_moved_on() {
     assert_eq!(rig.fake.scene_switches().len(), 4);
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_report_has_every_target_its_alerts_and_the_tracks_played() {
+    use crate::store::{EndReason, Sample};
+    let rig = Rig::new(FakeObs::new());
+    let t0 = 1_700_000_000_000i64;
+    let meta = |id: &str, name: &str| TargetMeta {
+        id: id.into(),
+        name: name.into(),
+        platform: "twitch".into(),
+        server: "rtmp://x/app".into(),
+    };
+    let (a, b) = (meta("a", "Twitch"), meta("b", "Kick"));
+    let session = rig
+        .app
+        .db
+        .call(move |s| {
+            s.upsert_target(&a, t0)?;
+            s.upsert_target(&b, t0)?;
+            let id = s.open_session(t0, &["a".into(), "b".into()])?;
+            for i in 0..100 {
+                let ts_s = t0 / 1000 + i;
+                s.insert_samples(&[
+                    Sample {
+                        target_id: "a".into(),
+                        ts_s,
+                        state: "live".into(),
+                        kbps: 3000.0,
+                        fps: 30.0,
+                        dropped_frames: i / 10,
+                        reconnects: 0,
+                    },
+                    Sample {
+                        target_id: "b".into(),
+                        ts_s,
+                        state: if i < 50 { "live" } else { "reconnecting" }.into(),
+                        kbps: if i < 50 { 1000.0 } else { 0.0 },
+                        fps: 30.0,
+                        dropped_frames: 0,
+                        reconnects: i64::from(i >= 50),
+                    },
+                ])?;
+            }
+            s.record_event(
+                t0 + 1000,
+                HistoryKind::NowPlaying,
+                None,
+                "now playing: A – One",
+            )?;
+            s.record_event(
+                t0 + 60_000,
+                HistoryKind::NowPlaying,
+                None,
+                "now playing: B – Two",
+            )?;
+            // Outside the session: not in its report.
+            s.record_event(
+                t0 + 500_000,
+                HistoryKind::NowPlaying,
+                None,
+                "now playing: C – Later",
+            )?;
+            s.close_session(id, t0 + 100_000, EndReason::Stopped)?;
+            Ok(id)
+        })
+        .await
+        .unwrap();
+    rig.app
+        .apply_alert_transitions(vec![dead_air(true), dead_air(false)])
+        .await;
+    let r = rig.app.session_report(Some(session)).await.unwrap();
+    assert_eq!(r.duration_sec, 100.0);
+    let a = r.targets.iter().find(|t| t.stats.target_id == "a").unwrap();
+    assert_eq!((a.name.as_str(), a.stats.live_sec), ("Twitch", 100));
+    assert_eq!(a.stats.dropped_frames, 9);
+    assert!((a.uptime_share - 1.0).abs() < 1e-9);
+    let b = r.targets.iter().find(|t| t.stats.target_id == "b").unwrap();
+    assert_eq!((b.stats.live_sec, b.stats.reconnects), (50, 1));
+    assert_eq!((b.stats.avg_kbps, b.stats.min_kbps), (1000.0, 1000.0));
+    assert!((b.uptime_share - 0.5).abs() < 1e-9);
+    let tracks: Vec<&str> = r.tracks.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(tracks, ["A – One", "B – Two"]);
+    // The alert was raised now, long after this old session: not in its report.
+    assert!(r.alerts.is_empty());
+    assert!(matches!(
+        rig.app.session_report(Some(999)).await,
+        Err(super::AppError::NotFound(_))
+    ));
+    assert_eq!(
+        rig.app.session_report(None).await.unwrap().session.id,
+        session
+    );
+    // The chart of the same stretch: 10 s buckets.
+    let chart = rig.app.chart(t0, t0 + 100_000, 10).await.unwrap();
+    assert_eq!(chart.bucket_sec, 10);
+    let a_points: Vec<_> = chart.points.iter().filter(|p| p.target_id == "a").collect();
+    assert_eq!(a_points.len(), 10);
+    assert_eq!(a_points.iter().map(|p| p.dropped_frames).sum::<i64>(), 9);
+    assert_eq!(chart.names["b"], "Kick");
+    assert_eq!(chart.tracks.len(), 2);
+    assert!(rig.app.chart(t0, t0 - 1, 10).await.is_err());
+}

@@ -1,5 +1,5 @@
-//! `deckcast alerts ...`: active alerts and history, acknowledging (through the running
-//! companion's API), and the shipped Prometheus rules.
+//! `deckcast alerts ...` (active alerts and history, acknowledging, the shipped Prometheus rules)
+//! and `deckcast report [session]`, through the running companion's API.
 use deckcast_companion::alerts::Alert;
 use deckcast_companion::app::alerts::PROMETHEUS_RULES;
 
@@ -66,6 +66,67 @@ pub async fn command(api: ApiArgs, action: AlertsAction, json: bool) -> anyhow::
             }
         }
         AlertsAction::RulesFile => {}
+    }
+    Ok(())
+}
+
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn hms(sec: f64) -> String {
+    let s = sec.max(0.0) as i64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `deckcast report [session]`.
+pub async fn report(api: ApiArgs, session: Option<i64>, json: bool) -> anyhow::Result<()> {
+    let client = Client::open(&api).await?;
+    let r = client.report(session).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "session {}: {} for {}{}",
+        r.session.id,
+        clock(r.session.started_ms),
+        hms(r.duration_sec),
+        match (&r.session.ended_ms, &r.session.end_reason) {
+            (None, _) => " (live now)".to_owned(),
+            (Some(_), Some(why)) => format!(" (ended: {why})"),
+            (Some(_), None) => String::new(),
+        }
+    );
+    for t in &r.targets {
+        println!(
+            "  {:<24} live {} ({:.0} %)  avg {:.0} kbps  min {:.0}  dropped {}  reconnects {}",
+            t.name,
+            hms(t.stats.live_sec as f64),
+            t.uptime_share * 100.0,
+            t.stats.avg_kbps,
+            t.stats.min_kbps,
+            t.stats.dropped_frames,
+            t.stats.reconnects
+        );
+    }
+    if !r.alerts.is_empty() {
+        println!("alerts:");
+        for a in &r.alerts {
+            println!("{}", line(a));
+        }
+    }
+    if !r.tracks.is_empty() {
+        println!("tracks:");
+        for t in &r.tracks {
+            println!("  {}  {}", clock(t.ts_ms), t.text);
+        }
     }
     Ok(())
 }

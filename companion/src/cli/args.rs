@@ -54,6 +54,17 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// The report of a stream session (through the running companion's API): per-target uptime,
+    /// bitrate, drops and reconnects, alerts, tracks played.
+    Report {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Session id (default: the newest session).
+        session: Option<i64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Alerts (through the running companion's API), and the Prometheus rules file.
     Alerts {
         #[command(flatten)]

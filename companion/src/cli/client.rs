@@ -8,6 +8,7 @@ use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
+use deckcast_companion::report::SessionReport;
 use deckcast_companion::schedule::Entry;
 use reqwest::Method;
 use serde::Serialize;
@@ -137,6 +138,15 @@ impl Client {
     pub async fn alerts(&self, from_ms: i64) -> anyhow::Result<AlertList> {
         self.json(Method::GET, &format!("/alerts?from={from_ms}"), NO_BODY)
             .await
+    }
+
+    /// `GET /sessions/{id}/report`, or `GET /report` for the newest session.
+    pub async fn report(&self, session: Option<i64>) -> anyhow::Result<SessionReport> {
+        let path = match session {
+            Some(id) => format!("/sessions/{id}/report"),
+            None => "/report".to_owned(),
+        };
+        self.json(Method::GET, &path, NO_BODY).await
     }
 
     /// `POST /alerts/{id}/ack`.

@@ -85,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule { api, action, json } => schedule::schedule(api, action, json).await,
         Command::Feeds { api, action, json } => schedule::feeds(api, action, json).await,
         Command::Alerts { api, action, json } => alerts::command(api, action, json).await,
+        Command::Report { api, session, json } => alerts::report(api, session, json).await,
         Command::Listen {
             device,
             list,

@@ -63,7 +63,9 @@ impl Store {
 
     /// Rolls samples older than `keep_raw_s` seconds (before `now_s`) up into per-minute rows
     /// and deletes them; drops minutes older than `keep_minutes_s`. Only whole minutes are rolled
-    /// up. Returns the number of samples rolled up.
+    /// up. Counters become per-minute sums of their deltas (a value below the previous one is a
+    /// restarted output's count), so a restart inside a minute is not counted as drops. Returns
+    /// the number of samples rolled up.
     pub fn roll_up(
         &mut self,
         now_s: i64,
@@ -75,10 +77,16 @@ impl Store {
         tx.execute(
             "INSERT INTO health_minutes (target_id, minute, samples, live_samples, avg_kbps,
                min_kbps, max_kbps, avg_fps, dropped_frames, reconnects)
+             WITH s AS (
+               SELECT target_id, ts_s, state, kbps, fps, dropped_frames AS d, reconnects AS r,
+                 LAG(dropped_frames) OVER w AS pd, LAG(reconnects) OVER w AS pr
+               FROM health_samples WHERE ts_s < ?1
+               WINDOW w AS (PARTITION BY target_id ORDER BY ts_s))
              SELECT target_id, (ts_s / 60) * 60, COUNT(*), SUM(state = 'live'), AVG(kbps),
-               MIN(kbps), MAX(kbps), AVG(fps), MAX(dropped_frames) - MIN(dropped_frames),
-               MAX(reconnects) - MIN(reconnects)
-             FROM health_samples WHERE ts_s < ?1 GROUP BY target_id, ts_s / 60
+               MIN(kbps), MAX(kbps), AVG(fps),
+               SUM(CASE WHEN pd IS NULL THEN 0 WHEN d < pd THEN d ELSE d - pd END),
+               SUM(CASE WHEN pr IS NULL THEN 0 WHEN r < pr THEN r ELSE r - pr END)
+             FROM s WHERE true GROUP BY target_id, ts_s / 60
              ON CONFLICT (target_id, minute) DO UPDATE SET
                avg_kbps = (avg_kbps * samples + excluded.avg_kbps * excluded.samples)
                           / (samples + excluded.samples),

@@ -108,7 +108,7 @@ pub struct TargetMeta {
 }
 
 /// One stream session: from the first output going live to the last one stopping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// Row id.

@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod health;
 pub mod history;
 pub mod outbox;
+pub mod report;
 pub mod schedule;
 pub mod settings;
 
@@ -28,6 +29,7 @@ pub use alerts::AlertRow;
 pub use health::{Point, Sample};
 pub use history::{EndReason, Event, HistoryKind, Session, TargetMeta};
 pub use outbox::OutboxItem;
+pub use report::{SeriesPoint, TargetStats};
 
 /// A database failure. Messages name the file or the operation, never a secret (none are stored).
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .merge(super::schedule_api::routes())
         .merge(super::platform_api::routes())
         .merge(super::alerts_api::routes())
+        .merge(super::report_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
