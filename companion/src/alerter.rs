@@ -110,7 +110,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             targets: &targets,
             audio,
             keyring_problem: problem.as_deref(),
-            webhooks_dead: snap.sync.dead,
+            webhooks_dead: (snap.sync.dead, snap.sync.last_dead_ms),
             happened: &happened,
         };
         let transitions = evaluator.observe(&rules, &observation);

@@ -171,6 +171,8 @@ pub struct SyncStatus {
     pub pending: i64,
     /// Events given up on (the site refused them for good, or they failed too often).
     pub dead: i64,
+    /// When the newest one was given up on (Unix ms).
+    pub last_dead_ms: Option<i64>,
     /// Last successful delivery (Unix ms).
     pub last_delivered_ms: Option<i64>,
     /// The failure of the oldest waiting event, else of the newest dead letter.

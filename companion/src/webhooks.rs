@@ -225,6 +225,7 @@ pub fn sync_status(store: &Store) -> Result<SyncStatus, StoreError> {
         webhook_url: url,
         pending: stats.pending,
         dead: stats.dead,
+        last_dead_ms: stats.last_dead_ms,
         last_delivered_ms: stats.last_delivered_ms,
         last_error: stats.last_error,
     })

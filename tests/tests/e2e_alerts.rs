@@ -736,6 +736,21 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
     eprintln!("dead air cleared {:?} after unmuting", back.elapsed());
     let scene = client.scenes().current_program_scene().await.unwrap();
     assert_eq!(scene.id.name, "Scene", "switched back from BRB");
+    // The dashboard: the banner is gone, the alert history shows it cleared with what was done.
+    let history = browser
+        .wait_for(
+            "the cleared alert in the dashboard's history",
+            "document.querySelector('#alerts').hidden && (document.querySelector('#alert-history .alert[data-kind=dead_air][data-state=cleared]') || {}).textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let history = history.as_str().unwrap();
+    assert!(history.contains("Cleared: Dead air"), "{history}");
+    assert!(
+        history.contains("switched back to scene 'Scene'"),
+        "{history}"
+    );
     // The dock's banner goes away with it.
     wait_for_async(
         "the plugin's list to empty",

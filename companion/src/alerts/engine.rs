@@ -97,8 +97,8 @@ pub struct Observation<'a> {
     pub audio: Audio<'a>,
     /// Why the keyring is unusable, if it is.
     pub keyring_problem: Option<&'a str>,
-    /// Webhooks given up on so far.
-    pub webhooks_dead: i64,
+    /// Webhooks given up on so far, and when the newest was (Unix ms).
+    pub webhooks_dead: (i64, Option<i64>),
     /// One-off events since the last observation.
     pub happened: &'a [Happened],
 }
@@ -182,7 +182,7 @@ pub struct Evaluator {
     last_block_ms: i64,
     last_ms: Option<i64>,
     seen_connected: bool,
-    dead_baseline: Option<i64>,
+    dead_seen_ms: Option<i64>,
     events: Vec<Happened>,
 }
 
@@ -380,18 +380,24 @@ impl Evaluator {
         if o.obs_connected {
             self.seen_connected = true;
         }
-        let baseline = *self.dead_baseline.get_or_insert(o.webhooks_dead);
-        if o.webhooks_dead > baseline {
-            self.events.push(Happened {
-                kind: AlertKind::WebhooksDead,
-                message: format!(
-                    "{} webhook(s) to the streamer's site were given up on",
-                    o.webhooks_dead - baseline
-                ),
-                at_ms: now,
-            });
+        // A dead letter given up on since the last look (by time, so old ones read at start are
+        // no news) is an event.
+        let (dead, last_dead) = o.webhooks_dead;
+        if let Some(at) = last_dead
+            && self.dead_seen_ms.is_none_or(|seen| at > seen)
+            && now - at <= 86_400_000
+        {
+            if self.dead_seen_ms.is_some() || now - at <= 60_000 {
+                self.events.push(Happened {
+                    kind: AlertKind::WebhooksDead,
+                    message: format!(
+                        "webhooks to the streamer's site were given up on ({dead} in the outbox's dead letters)"
+                    ),
+                    at_ms: at,
+                });
+            }
+            self.dead_seen_ms = Some(at);
         }
-        self.dead_baseline = Some(o.webhooks_dead);
         self.events.extend(o.happened.iter().cloned());
         self.events.retain(|e| now - e.at_ms <= 86_400_000);
         if self.events.len() > 100 {
@@ -835,7 +841,7 @@ mod tests {
         level: f64,
         clipped: u32,
         happened: Vec<Happened>,
-        dead: i64,
+        dead: (i64, Option<i64>),
         keyring: Option<String>,
         stats: ObsStats,
         attached: bool,
@@ -856,7 +862,7 @@ mod tests {
                 level: -12.0,
                 clipped: 0,
                 happened: Vec::new(),
-                dead: 0,
+                dead: (0, None),
                 keyring: None,
                 stats: ObsStats::default(),
                 attached: true,
@@ -1168,18 +1174,17 @@ mod tests {
             message: "set 'Friday': Twitch did not start".into(),
             at_ms: r.now,
         });
-        r.dead = 0;
         r.second(&[]);
         assert_eq!(r.raised(AlertKind::SetFailed).len(), 1);
         // Webhooks: old dead letters are no news; new ones are.
-        r.dead = 2;
+        r.dead = (2, Some(r.now));
         r.second(&[]);
         assert_eq!(r.raised(AlertKind::WebhooksDead).len(), 1);
         r.seconds(601, &[]);
         assert_eq!(r.cleared(AlertKind::SetFailed).len(), 1);
         assert_eq!(r.cleared(AlertKind::WebhooksDead).len(), 1);
         let mut old = Rig::new(&[]);
-        old.dead = 5;
+        old.dead = (5, Some(old.now - 3_600_000));
         old.seconds(3, &[]);
         assert!(old.raised(AlertKind::WebhooksDead).is_empty());
     }

@@ -36,6 +36,8 @@ pub struct OutboxStats {
     pub dead: i64,
     /// Newest delivery (Unix ms).
     pub last_delivered_ms: Option<i64>,
+    /// When the newest dead letter was given up on (Unix ms).
+    pub last_dead_ms: Option<i64>,
     /// The failure of the oldest waiting event, else of the newest dead letter.
     pub last_error: Option<String>,
 }
@@ -147,13 +149,14 @@ impl Store {
 
     /// Events waiting and dead, the newest delivery, the most relevant failure.
     pub fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let (pending, dead, last_delivered_ms) = self.conn.query_row(
+        let (pending, dead, last_delivered_ms, last_dead_ms) = self.conn.query_row(
             "SELECT
                 (SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL),
                 (SELECT COUNT(*) FROM outbox WHERE dead_ms IS NOT NULL),
-                (SELECT MAX(delivered_ms) FROM outbox)",
+                (SELECT MAX(delivered_ms) FROM outbox),
+                (SELECT MAX(dead_ms) FROM outbox)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
         let waiting_error: Option<String> = self
             .conn
@@ -180,6 +183,7 @@ impl Store {
             pending,
             dead,
             last_delivered_ms,
+            last_dead_ms,
             last_error,
         })
     }
