@@ -152,10 +152,10 @@ mod tests {
     #[test]
     fn routes_decode_at_the_edge_and_answer_errors_as_objects() {
         // No worker runs in unit tests: a valid request reaches the handler, which says so.
-        let v = handle("StartTarget", json!({"id": "x"}));
+        let v = handle(StartTarget::NAME, json!({"id": "x"}));
         assert_eq!(v["error"]["code"], "internal", "{v}");
         // Malformed data never reaches a handler.
-        let v = handle("StartTarget", json!({"nope": 1}));
+        let v = handle(StartTarget::NAME, json!({"nope": 1}));
         assert_eq!(v["error"]["code"], "invalid_request", "{v}");
         assert!(
             v["error"]["message"]
@@ -165,12 +165,12 @@ mod tests {
             "{v}"
         );
         let v = handle(
-            "SetNowPlaying",
+            SetNowPlaying::NAME,
             json!({"artist": "A", "title": "T", "bpm": 999}),
         );
         assert_eq!(v["error"]["code"], "invalid_value", "{v}");
         assert_eq!(
-            handle("SetNowPlaying", json!({"artist": "A", "title": "T"})),
+            handle(SetNowPlaying::NAME, json!({"artist": "A", "title": "T"})),
             json!({})
         );
         let v = handle("Nope", json!({}));

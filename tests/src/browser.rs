@@ -169,6 +169,24 @@ impl Browser {
         }
     }
 
+    /// Opens the dashboard at `base` (`http://127.0.0.1:PORT`), which sends a new browser to its
+    /// login page, and logs in with `token`.
+    pub async fn log_in(&mut self, base: &str, token: &str) -> Result<()> {
+        self.navigate(&format!("{base}/")).await?;
+        self.wait_for(
+            "the login page",
+            "location.pathname === '/login' && !!document.querySelector('#login')",
+            Duration::from_secs(10),
+        )
+        .await?;
+        self.eval(&format!(
+            "document.querySelector('input[name=token]').value = {}; document.querySelector('#login button').click(); true",
+            serde_json::json!(token)
+        ))
+        .await?;
+        Ok(())
+    }
+
     /// A PNG screenshot of the page.
     pub async fn screenshot(&mut self) -> Result<Vec<u8>> {
         let r = self

@@ -304,21 +304,11 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
 
     // The dashboard's report and chart: what it draws is what the database holds.
     let mut browser = Browser::start().await.unwrap();
-    let url = format!("http://{}", home.addr());
-    browser.navigate(&format!("{url}/")).await.unwrap();
     browser
-        .wait_for(
-            "the login page",
-            "!!document.querySelector('#login')",
-            Duration::from_secs(10),
+        .log_in(
+            &format!("http://{}", home.addr()),
+            c.token.as_deref().unwrap(),
         )
-        .await
-        .unwrap();
-    browser
-        .eval(&format!(
-            "document.querySelector('input[name=token]').value = {}; document.querySelector('#login button').click(); true",
-            json!(c.token.clone().unwrap())
-        ))
         .await
         .unwrap();
     browser
@@ -681,21 +671,11 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
 
     // The dashboard's banner, acknowledged from the browser.
     let mut browser = Browser::start().await.unwrap();
-    let url = format!("http://{}", home.addr());
-    browser.navigate(&format!("{url}/")).await.unwrap();
     browser
-        .wait_for(
-            "the login page",
-            "!!document.querySelector('#login')",
-            Duration::from_secs(10),
+        .log_in(
+            &format!("http://{}", home.addr()),
+            c.token.as_deref().unwrap(),
         )
-        .await
-        .unwrap();
-    browser
-        .eval(&format!(
-            "document.querySelector('input[name=token]').value = {}; document.querySelector('#login button').click(); true",
-            json!(c.token.clone().unwrap())
-        ))
         .await
         .unwrap();
     browser

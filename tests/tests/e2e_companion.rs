@@ -189,23 +189,8 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     // The dashboard in a real browser: log in with the token, three live tiles.
     let mut browser = Browser::start().await.unwrap();
     let base = format!("http://{}", home.addr());
-    browser.navigate(&format!("{base}/")).await.unwrap();
-    browser
-        .wait_for(
-            "the login page",
-            "location.pathname === '/login' && !!document.querySelector('#login')",
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
     let token = c.token.clone().unwrap();
-    browser
-        .eval(&format!(
-            "document.querySelector('input[name=token]').value = {}; document.querySelector('#login button').click(); true",
-            json!(token)
-        ))
-        .await
-        .unwrap();
+    browser.log_in(&base, &token).await.unwrap();
     browser
         .wait_for(
             "three live tiles",

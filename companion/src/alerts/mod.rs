@@ -91,20 +91,6 @@ kinds! {
     SetFailed = "set_failed", Critical, "Scheduled set failed";
 }
 
-impl AlertKind {
-    /// Whether the kind is about one target.
-    pub fn per_target(self) -> bool {
-        matches!(
-            self,
-            AlertKind::TargetDrops
-                | AlertKind::LowBitrate
-                | AlertKind::ReconnectStorm
-                | AlertKind::TargetError
-                | AlertKind::Congestion
-        )
-    }
-}
-
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,6 +9,9 @@ use crate::readers::{self, Source};
 use crate::store::HistoryKind;
 use crate::webhooks::WebhookEvent;
 
+/// How a track change starts in history (reports list the tracks played from it).
+pub(crate) const NOW_PLAYING_PREFIX: &str = "now playing: ";
+
 /// `PUT /nowplaying/tempo`: a tempo measured outside OBS.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +59,7 @@ impl App {
         self.record(
             HistoryKind::NowPlaying,
             None,
-            format!("now playing: {} – {}", track.artist, track.title),
+            format!("{NOW_PLAYING_PREFIX}{} – {}", track.artist, track.title),
         )
         .await;
         self.publish(WebhookEvent::NowPlaying {

@@ -8,7 +8,7 @@ use crate::store::HistoryKind;
 
 fn track_of(message: &str) -> String {
     message
-        .strip_prefix("now playing: ")
+        .strip_prefix(super::nowplaying::NOW_PLAYING_PREFIX)
         .unwrap_or(message)
         .to_owned()
 }

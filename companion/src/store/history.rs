@@ -273,23 +273,43 @@ impl Store {
 
     /// The newest `limit` sessions, newest first.
     pub fn sessions(&self, limit: u32) -> Result<Vec<Session>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT id, started_ms, ended_ms, targets, peak_viewers, end_reason FROM sessions
-             ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = st.query_map([limit], |r| {
-            let targets: String = r.get(3)?;
-            Ok(Session {
-                id: r.get(0)?,
-                started_ms: r.get(1)?,
-                ended_ms: r.get(2)?,
-                targets: serde_json::from_str(&targets).unwrap_or_default(),
-                peak_viewers: r.get(4)?,
-                end_reason: r.get(5)?,
-            })
-        })?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit], session_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// One session.
+    pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
+                [id],
+                session_row,
+            )
+            .optional()?)
+    }
+
+    /// The newest session.
+    pub fn latest_session(&self) -> Result<Option<Session>, StoreError> {
+        Ok(self.sessions(1)?.into_iter().next())
+    }
+}
+
+const SESSION_COLUMNS: &str = "id, started_ms, ended_ms, targets, peak_viewers, end_reason";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let targets: String = r.get(3)?;
+    Ok(Session {
+        id: r.get(0)?,
+        started_ms: r.get(1)?,
+        ended_ms: r.get(2)?,
+        targets: serde_json::from_str(&targets).unwrap_or_default(),
+        peak_viewers: r.get(4)?,
+        end_reason: r.get(5)?,
+    })
 }
 
 #[cfg(test)]

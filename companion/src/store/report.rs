@@ -6,7 +6,7 @@
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
-use super::{Event, Session, Store, StoreError};
+use super::{Event, Store, StoreError};
 
 /// A target's numbers over a time range.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,36 +56,22 @@ const DELTAS: &str = "WITH s AS (
           CASE WHEN pr IS NULL THEN 0 WHEN r < pr THEN r ELSE r - pr END AS dr
         FROM s)";
 
+/// One part of a target's numbers: live samples, kbps (average, or a sum for minute rows), min,
+/// max, dropped frames, reconnects.
+type Partial = (i64, Option<f64>, Option<f64>, Option<f64>, i64, i64);
+
+fn partial(r: &rusqlite::Row<'_>) -> rusqlite::Result<Partial> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
 impl Store {
-    /// One session.
-    pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
-        Ok(self.sessions_where("id = ?1", id)?.into_iter().next())
-    }
-
-    /// The newest session.
-    pub fn latest_session(&self) -> Result<Option<Session>, StoreError> {
-        Ok(self.sessions(1)?.into_iter().next())
-    }
-
-    fn sessions_where(&self, cond: &str, arg: i64) -> Result<Vec<Session>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT id, started_ms, ended_ms, targets, peak_viewers, end_reason FROM sessions
-             WHERE {cond}"
-        ))?;
-        let rows = st.query_map([arg], |r| {
-            let targets: String = r.get(3)?;
-            Ok(Session {
-                id: r.get(0)?,
-                started_ms: r.get(1)?,
-                ended_ms: r.get(2)?,
-                targets: serde_json::from_str(&targets).unwrap_or_default(),
-                peak_viewers: r.get(4)?,
-                end_reason: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Target ids with any sample in `[from_s, to_s)`.
     pub fn targets_with_samples(&self, from_s: i64, to_s: i64) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare(
@@ -112,16 +98,7 @@ impl Store {
                    COALESCE(SUM(dd), 0), COALESCE(SUM(dr), 0) FROM t"
             ),
             params![target_id, from_s, to_s],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<f64>>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            },
+            partial,
         )?;
         let minutes = self.conn.query_row(
             "SELECT COALESCE(SUM(live_samples), 0), SUM(avg_kbps * live_samples),
@@ -129,16 +106,7 @@ impl Store {
                COALESCE(SUM(reconnects), 0)
              FROM health_minutes WHERE target_id = ?1 AND minute >= ?2 AND minute < ?3",
             params![target_id, from_s, to_s],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<f64>>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            },
+            partial,
         )?;
         let live = raw.0 + minutes.0;
         let sum = raw.1.unwrap_or(0.0) * raw.0 as f64 + minutes.1.unwrap_or(0.0);
