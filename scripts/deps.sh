@@ -19,7 +19,7 @@ PKGS=(
   prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)
   xvfb dunst                        # a real freedesktop notification daemon for the alert tests
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
-  python3                           # the test webhook receiver runs the verifier shipped in docs/
+  python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
 )
 echo "[deps] apt-get update"
@@ -31,3 +31,24 @@ if ! command -v cargo-nextest >/dev/null; then
   cargo install --locked cargo-nextest
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# The calendar corpus test (tests/tests/calendar_corpus.rs): recurring-ical-events as the oracle,
+# in a virtualenv, and the test calendars of its and python-icalendar's PyPI source distributions.
+# Pinned, so the reference does not move under the test.
+oracle=${DECKCAST_CACHE:-/var/cache/deckcast}/calendar-oracle
+pins="recurring-ical-events==3.8.2 icalendar==7.3.2 x-wr-timezone==2.0.1 python-dateutil==2.9.0.post0 tzdata==2026.6 six==1.17.0 typing_extensions==4.16.0 click==8.5.1"
+if [ "$(cat "$oracle/pins" 2>/dev/null)" != "$pins" ]; then
+  echo "[deps] calendar oracle ($oracle)"
+  rm -rf "$oracle"
+  mkdir -p "$oracle/sdist" "$oracle/corpus"
+  python3 -m venv "$oracle/venv"
+  # shellcheck disable=SC2086 # the pins are words
+  "$oracle/venv/bin/pip" install -q --disable-pip-version-check $pins
+  "$oracle/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$oracle/sdist" recurring-ical-events==3.8.2 icalendar==7.3.2
+  tar -xzf "$oracle"/sdist/recurring_ical_events-3.8.2.tar.gz -C "$oracle/sdist"
+  tar -xzf "$oracle"/sdist/icalendar-7.3.2.tar.gz -C "$oracle/sdist"
+  ln -s ../sdist/recurring_ical_events-3.8.2/recurring_ical_events/test/calendars "$oracle/corpus/recurring-ical-events"
+  ln -s ../sdist/icalendar-7.3.2/src/icalendar/tests/calendars "$oracle/corpus/icalendar"
+  echo "$pins" > "$oracle/pins"
+fi

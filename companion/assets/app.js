@@ -220,6 +220,23 @@ async function loadSchedule() {
     const c = $("#conflicts");
     c.textContent = sched.conflicts.map((x) => x.message).join(" · ");
     c.hidden = sched.conflicts.length === 0;
+    $("#feed-list").replaceChildren(...feeds.feeds.map((fd) => {
+      const li = document.createElement("li");
+      li.dataset.feedId = fd.id;
+      const fetched = fd.lastFetchMs ? `fetched ${time(fd.lastFetchMs)}` : "not fetched yet";
+      li.append(`${fd.url} · ${fetched}${fd.lastError ? ` · failing: ${fd.lastError}` : ""}`);
+      if (fd.problems.length) {
+        const ul = document.createElement("ul");
+        ul.replaceChildren(...fd.problems.map((p) => {
+          const x = document.createElement("li");
+          x.className = "feed-problem";
+          x.textContent = p;
+          return x;
+        }));
+        li.append(ul);
+      }
+      return li;
+    }));
     const broken = feeds.feeds.filter((f) => f.lastError);
     $("#feeds-summary").textContent = feeds.feeds.length
       ? `${feeds.feeds.length} calendar(s)${broken.length ? ` · ${broken.length} failing: ${broken[0].lastError}` : ""}`
@@ -322,6 +339,9 @@ function openSetEditor(kind) {
   f.reset();
   setField(f, "title", kind === "feed" ? "Subscribe to a calendar" : "Schedule a set");
   f.querySelectorAll("[data-only]").forEach((el) => { el.hidden = el.dataset.only !== kind; });
+  state.previewed = null;
+  $("#feed-preview").hidden = true;
+  $("#set-submit").textContent = kind === "feed" ? "Preview" : "Save";
   const box = $("#set-targets");
   box.replaceChildren(...(state.snapshot ? state.snapshot.targets : []).map((t) => {
     const l = document.createElement("label");
@@ -345,7 +365,16 @@ $("#set-form").addEventListener("submit", async (ev) => {
   if (f.scene.value.trim()) common.scene = f.scene.value.trim();
   try {
     if (state.setKind === "feed") {
-      const r = await api("POST", "/feeds", { url: f.url.value.trim(), ...common });
+      const defaultLengthMinutes = Number(f.defaultLength.value || 0);
+      const wanted = `${f.url.value.trim()} ${defaultLengthMinutes}`;
+      if (state.previewed !== wanted) {
+        // The preview first: what the calendar schedules, and what it skips and why.
+        showPreview(await api("POST", "/feeds/preview", { url: f.url.value.trim(), defaultLengthMinutes }));
+        state.previewed = wanted;
+        $("#set-submit").textContent = "Subscribe";
+        return;
+      }
+      const r = await api("POST", "/feeds", { url: f.url.value.trim(), defaultLengthMinutes, ...common });
       if (r.fetchError) notice(`calendar saved, but the first fetch failed: ${r.fetchError}`);
     } else {
       const ms = (v) => (v ? new Date(v).getTime() : NaN);
@@ -361,6 +390,40 @@ $("#set-form").addEventListener("submit", async (ev) => {
   }
 });
 $("#set-cancel").addEventListener("click", () => $("#set-editor").close());
+
+function showPreview(p) {
+  const sets = p.instances.map((i) => {
+    const li = document.createElement("li");
+    li.textContent = `${time(i.startMs)} – ${new Date(i.endMs).toLocaleTimeString()} · ${i.title}${i.lengthFromCalendar ? "" : " (default length)"}`;
+    return li;
+  });
+  if (!sets.length) {
+    const li = document.createElement("li");
+    li.textContent = "No sets in the next 90 days.";
+    sets.push(li);
+  }
+  $("#feed-preview-sets").replaceChildren(...sets);
+  const skipped = p.skipped.map((s) => {
+    const li = document.createElement("li");
+    li.className = "feed-problem";
+    const when = s.startMs ? ` on ${time(s.startMs)}` : "";
+    li.textContent = `${s.title || "Untitled"}${when}: not scheduled: ${s.reason === "allDay" ? "all-day" : s.reason} — ${s.detail}`;
+    return li;
+  });
+  if (p.moreSkipped) {
+    const li = document.createElement("li");
+    li.textContent = `… and ${p.moreSkipped} more not scheduled`;
+    skipped.push(li);
+  }
+  for (const n of p.notes) {
+    const li = document.createElement("li");
+    li.className = "feed-note";
+    li.textContent = n;
+    skipped.push(li);
+  }
+  $("#feed-preview-skipped").replaceChildren(...skipped);
+  $("#feed-preview").hidden = false;
+}
 $("#add-set").addEventListener("click", () => openSetEditor("set"));
 $("#add-feed").addEventListener("click", () => openSetEditor("feed"));
 

@@ -187,6 +187,18 @@ impl Browser {
         Ok(())
     }
 
+    /// [`Browser::log_in`], then waits until the dashboard has its first snapshot.
+    pub async fn open_dashboard(&mut self, base: &str, token: &str) -> Result<()> {
+        self.log_in(base, token).await?;
+        self.wait_for(
+            "the dashboard",
+            "location.pathname === '/' && !!window.deckcast.snapshot",
+            Duration::from_secs(15),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// A PNG screenshot of the page.
     pub async fn screenshot(&mut self) -> Result<Vec<u8>> {
         let r = self

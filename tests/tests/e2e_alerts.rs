@@ -305,17 +305,9 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
     // The dashboard's report and chart: what it draws is what the database holds.
     let mut browser = Browser::start().await.unwrap();
     browser
-        .log_in(
+        .open_dashboard(
             &format!("http://{}", home.addr()),
             c.token.as_deref().unwrap(),
-        )
-        .await
-        .unwrap();
-    browser
-        .wait_for(
-            "the dashboard",
-            "location.pathname === '/' && !!window.deckcast.snapshot",
-            Duration::from_secs(15),
         )
         .await
         .unwrap();

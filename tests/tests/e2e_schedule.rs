@@ -1,12 +1,15 @@
 //! End-to-end: a set from an iCalendar feed (served over HTTP on loopback) starts its targets on
 //! time in a real OBS, survives a `kill -9` of the companion mid-set without being started twice,
-//! and stops at its end. Tier "e2e".
+//! and stops at its end; a calendar is previewed (CLI, API, dashboard in Chromium) before
+//! subscribing, with what it would not schedule and why. Tier "e2e".
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use deckcast_tests::artifacts;
+use deckcast_tests::browser::Browser;
 use deckcast_tests::companion::{Companion, CompanionHome};
 use deckcast_tests::http::Client;
 use deckcast_tests::obs::{Obs, ObsOptions};
@@ -390,4 +393,227 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
     assert!(obs.alive());
     drop(companion);
     let _ = std::fs::remove_dir_all(&home.dir);
+}
+
+/// A free loopback port nothing listens on (OBS is "not running" for this test).
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_calendar_is_previewed_before_subscribing_and_what_it_skips_is_shown() {
+    let api = OpenApi::load().unwrap();
+    // A timed set, one with no end (the default set length), one in a Windows zone name with no
+    // VTIMEZONE, an all-day festival, and a cancelled one; a byte-order mark first.
+    let day = 86_400_000;
+    let start = (now_ms() / 1000 + 3 * 86_400) * 1000;
+    let ics = format!(
+        "\u{feff}BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//deckcast tests//EN\r\n\
+BEGIN:VEVENT\r\nUID:timed@test\r\nSUMMARY:Club night\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:open@test\r\nSUMMARY:Open end\r\nDTSTART:{}\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:win@test\r\nSUMMARY:Outlook set\r\nDTSTART;TZID=W. Europe Standard Time:20300104T220000\r\n\
+DTEND;TZID=W. Europe Standard Time:20300105T000000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:fest@test\r\nSUMMARY:Festival weekend\r\nDTSTART;VALUE=DATE:{}\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:off@test\r\nSTATUS:CANCELLED\r\nSUMMARY:Called off\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n",
+        ics_time(start),
+        ics_time(start + 7_200_000),
+        ics_time(start + day),
+        &ics_time(start + 2 * day)[..8],
+        ics_time(start + 3 * day),
+        ics_time(start + 3 * day + 3_600_000),
+    );
+    let (port, hits) = serve_ics(ics);
+    let url = format!("http://127.0.0.1:{port}/calendar/private-5ecre7c0de/basic.ics");
+
+    // The command line previews without any companion running.
+    let home = CompanionHome::new().unwrap();
+    let out = home.run(&["feeds", "preview", &url, "--json"], "").unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let titles: Vec<&str> = cli["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["Club night", "Open end"], "{cli}");
+    assert_eq!(
+        cli["instances"][1]["endMs"].as_i64(),
+        Some(start + day + 3_600_000)
+    );
+    assert_eq!(cli["instances"][1]["lengthFromCalendar"], false);
+    let reasons: Vec<(&str, &str)> = cli["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["title"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![("Festival weekend", "allDay"), ("Called off", "cancelled")]
+    );
+    // The Windows zone is years ahead: in a window around it, it is 21:00 UTC (Berlin, winter).
+    let out = home
+        .run(
+            &[
+                "feeds",
+                "preview",
+                &url,
+                "--from",
+                "2030-01-01T00:00:00Z",
+                "--to",
+                "2030-02-01T00:00:00Z",
+            ],
+            "",
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 set(s)") && text.contains("Outlook set"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("private-5ecre7c0de"),
+        "the private path is not printed: {text}"
+    );
+    let out = home
+        .run(&["feeds", "preview", "/nonexistent.ics"], "")
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent.ics"));
+
+    // The API previews, validates and refuses clearly.
+    let mut companion = Companion::start(&home, closed_port(), "unused").unwrap();
+    let c = companion.client().unwrap();
+    let r = c
+        .post(
+            "/api/v1/feeds/preview",
+            &json!({"url": url, "defaultLengthMinutes": 90}),
+        )
+        .unwrap();
+    let body = r.json().unwrap();
+    assert_eq!(r.status, 200, "{body}");
+    api.check_response("POST", "/api/v1/feeds/preview", 200, &body)
+        .unwrap();
+    assert_eq!(
+        body["instances"][1]["endMs"].as_i64(),
+        Some(start + day + 5_400_000)
+    );
+    let r = c
+        .post("/api/v1/feeds/preview", &json!({"url": "ftp://x/cal.ics"}))
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = c
+        .post(
+            "/api/v1/feeds/preview",
+            &json!({"url": format!("http://127.0.0.1:{}/cal.ics", closed_port())}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+    api.check_response("POST", "/api/v1/feeds/preview", 502, &r.json().unwrap())
+        .unwrap();
+    assert!(
+        c.get_json("/api/v1/feeds").unwrap()["feeds"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The dashboard shows the preview first, then subscribes, and lists what was not scheduled.
+    let mut browser = Browser::start().await.unwrap();
+    browser
+        .open_dashboard(
+            &format!("http://{}", home.addr()),
+            c.token.as_deref().unwrap(),
+        )
+        .await
+        .unwrap();
+    let before = hits.load(Ordering::SeqCst);
+    browser
+        .eval(&format!(
+            "document.querySelector('#add-feed').click(); const f = document.querySelector('#set-form'); \
+             f.elements.url.value = {url:?}; f.elements.startMain.checked = true; \
+             document.querySelector('#set-submit').click(); true"
+        ))
+        .await
+        .unwrap();
+    let shown = browser
+        .wait_for(
+            "the preview",
+            "!document.querySelector('#feed-preview').hidden && document.querySelector('#set-submit').textContent === 'Subscribe' && document.querySelector('#feed-preview').innerText",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("Club night") && shown.contains("Open end (default length)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Festival weekend: not scheduled: all-day"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Called off") && shown.contains("not scheduled: cancelled"),
+        "{shown}"
+    );
+    assert!(
+        hits.load(Ordering::SeqCst) > before,
+        "the preview fetched the calendar"
+    );
+    assert!(
+        c.get_json("/api/v1/feeds").unwrap()["feeds"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a preview does not subscribe"
+    );
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        artifacts::artifacts_dir()
+            .unwrap()
+            .join("calendar-preview.png"),
+        &png,
+    )
+    .unwrap();
+    browser
+        .eval("document.querySelector('#set-submit').click(); true")
+        .await
+        .unwrap();
+    let listed = browser
+        .wait_for(
+            "the subscription with its skipped events",
+            "document.querySelector('#set-editor').open === false && document.querySelectorAll('#feed-list .feed-problem').length >= 2 && document.querySelector('#feed-list').innerText",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let listed = listed.as_str().unwrap();
+    assert!(
+        listed.contains("'Festival weekend': not scheduled: all-day"),
+        "{listed}"
+    );
+    assert!(!listed.contains("private-5ecre7c0de"), "{listed}");
+    let feeds = c.get_json("/api/v1/feeds").unwrap();
+    assert_eq!(feeds["feeds"][0]["defaultLengthMin"], 60, "{feeds}");
+    let sched = c.get_json("/api/v1/schedule").unwrap();
+    let titles: Vec<&str> = sched["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["Club night", "Open end"], "{sched}");
+    assert!(companion.stop());
 }

@@ -28,7 +28,7 @@ pub enum AppError {
     /// The operation cannot run in the current state.
     #[error("{0}")]
     Conflict(String),
-    /// The streamer's site failed or refused.
+    /// The streamer's site or a calendar feed failed or refused (502).
     #[error("{0}")]
     Platform(String),
 }

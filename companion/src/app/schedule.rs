@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{App, AppError};
 use crate::live::ObsState;
 use crate::schedule::{
-    Conflict, Entry, EntryState, FEED_HORIZON_MS, FEED_LOOKBACK_MS, Feed, NewEntry, Time, conflicts,
+    Conflict, Entry, EntryState, FEED_HORIZON_MS, FEED_LOOKBACK_MS, Feed, NewEntry, NewFeed, Time,
+    conflicts,
 };
 use crate::store::{HistoryKind, StoreError};
 use crate::webhooks::WebhookEvent;
@@ -63,6 +64,103 @@ pub struct AddFeed {
     /// Minutes between refreshes (default 15).
     #[serde(default)]
     pub refresh_minutes: Option<u32>,
+    /// Length (minutes) of sets the calendar gives no length (default 60; 0: do not schedule
+    /// them).
+    #[serde(default)]
+    pub default_length_minutes: Option<u32>,
+}
+
+/// Default set length (minutes) for events without one.
+pub const DEFAULT_SET_MINUTES: u32 = 60;
+/// Longest default set length (minutes).
+pub const MAX_SET_MINUTES: u32 = 24 * 60;
+
+/// `POST /feeds/preview`: what a calendar would schedule, without subscribing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewFeed {
+    /// http(s) URL of the .ics feed.
+    pub url: String,
+    /// Window start (default: a day ago, as a subscription looks).
+    #[serde(default)]
+    pub from: Option<Time>,
+    /// Window end (default: 90 days ahead).
+    #[serde(default)]
+    pub to: Option<Time>,
+    /// As [`AddFeed::default_length_minutes`].
+    #[serde(default)]
+    pub default_length_minutes: Option<u32>,
+}
+
+/// The window a preview or a subscription reads, from optional request times.
+pub fn preview_window(
+    from: Option<&Time>,
+    to: Option<&Time>,
+    default_length_minutes: Option<u32>,
+    now_ms: i64,
+) -> Result<crate::schedule::ics::Window, String> {
+    let from_ms = from
+        .map(Time::ms)
+        .transpose()?
+        .unwrap_or(now_ms - FEED_LOOKBACK_MS);
+    let to_ms = to
+        .map(Time::ms)
+        .transpose()?
+        .unwrap_or(now_ms + FEED_HORIZON_MS);
+    if to_ms <= from_ms {
+        return Err("the window's end must be after its start".into());
+    }
+    if to_ms - from_ms > 10 * 366 * 86_400_000 {
+        return Err("the window is longer than 10 years".into());
+    }
+    let minutes = default_length_minutes.unwrap_or(DEFAULT_SET_MINUTES);
+    if minutes > MAX_SET_MINUTES {
+        return Err(format!(
+            "the default set length is at most {MAX_SET_MINUTES} minutes"
+        ));
+    }
+    Ok(crate::schedule::ics::Window {
+        from_ms,
+        to_ms,
+        default_len_ms: i64::from(minutes) * 60_000,
+    })
+}
+
+/// Reads a calendar's text in a window on the blocking pool.
+pub async fn read_calendar(
+    text: String,
+    win: crate::schedule::ics::Window,
+) -> Result<crate::schedule::ics::Parsed, crate::schedule::ics::IcsError> {
+    tokio::task::spawn_blocking(move || crate::schedule::ics::read(&text, &win))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Fetches a calendar feed (bounded in time and size); errors name the URL redacted.
+pub async fn fetch_calendar(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let shown = crate::fetch::redact_url(url);
+    let resp = http
+        .get(url)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .map_err(|e| format!("fetching {shown}: {}", crate::fetch::error_text(e)))?;
+    if !resp.status().is_success() {
+        return Err(format!("fetching {shown}: HTTP {}", resp.status()));
+    }
+    let body = crate::fetch::body_limited(resp, MAX_FEED_BYTES)
+        .await
+        .map_err(|e| format!("{shown}: {e}"))?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn check_feed_url(url: &str) -> Result<(), AppError> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
+        return Err(AppError::invalid(
+            "url must be an http:// or https:// address",
+        ));
+    }
+    Ok(())
 }
 
 /// A feed after adding or refreshing it.
@@ -292,10 +390,12 @@ impl App {
     /// Subscribes to a calendar and fetches it once.
     pub async fn add_feed(&self, req: AddFeed) -> Result<FeedReply, AppError> {
         let url = req.url.trim().to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
-            return Err(AppError::invalid(
-                "url must be an http:// or https:// address",
-            ));
+        check_feed_url(&url)?;
+        let default_len = req.default_length_minutes.unwrap_or(DEFAULT_SET_MINUTES);
+        if default_len > MAX_SET_MINUTES {
+            return Err(AppError::invalid(format!(
+                "defaultLengthMinutes is at most {MAX_SET_MINUTES}"
+            )));
         }
         if req.targets.is_empty() && !req.start_main {
             return Err(AppError::invalid(
@@ -304,12 +404,18 @@ impl App {
         }
         self.check_targets(&req.targets)?;
         let refresh_s = i64::from(req.refresh_minutes.unwrap_or(15).clamp(1, 24 * 60)) * 60;
-        let (targets, start_main, scene) = (req.targets, req.start_main, req.scene);
-        let u = url.clone();
+        let new = NewFeed {
+            url: url.clone(),
+            targets: req.targets,
+            start_main: req.start_main,
+            scene: req.scene,
+            refresh_s,
+            default_length_min: i64::from(default_len),
+        };
         let now = self.now_ms();
         let feed = self
             .db
-            .call(move |s| s.add_feed(&u, &targets, start_main, scene.as_deref(), refresh_s, now))
+            .call(move |s| s.add_feed(&new, now))
             .await
             .map_err(|e| match e {
                 StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
@@ -323,6 +429,29 @@ impl App {
                 other => other.into(),
             })?;
         self.refreshed(feed.id).await
+    }
+
+    /// What a calendar would schedule in a window, and what it would not and why, without
+    /// subscribing (the dashboard shows it before "Subscribe").
+    pub async fn preview_feed(
+        &self,
+        req: PreviewFeed,
+    ) -> Result<crate::schedule::ics::Parsed, AppError> {
+        let url = req.url.trim().to_owned();
+        check_feed_url(&url)?;
+        let win = preview_window(
+            req.from.as_ref(),
+            req.to.as_ref(),
+            req.default_length_minutes,
+            self.now_ms(),
+        )
+        .map_err(AppError::invalid)?;
+        let text = fetch_calendar(&self.http, &url)
+            .await
+            .map_err(AppError::Platform)?;
+        read_calendar(text, win)
+            .await
+            .map_err(|e| AppError::Platform(format!("{}: {e}", crate::fetch::redact_url(&url))))
     }
 
     /// Fetches a feed now.
@@ -363,24 +492,7 @@ impl App {
             .ok_or_else(|| format!("no feed {id}"))?;
         let now = self.now_ms();
         let shown = crate::fetch::redact_url(&feed.url);
-        let fetched = async {
-            let resp = self
-                .http
-                .get(&feed.url)
-                .timeout(Duration::from_secs(20))
-                .send()
-                .await
-                .map_err(|e| format!("fetching {shown}: {}", crate::fetch::error_text(e)))?;
-            if !resp.status().is_success() {
-                return Err(format!("fetching {shown}: HTTP {}", resp.status()));
-            }
-            let body = crate::fetch::body_limited(resp, MAX_FEED_BYTES)
-                .await
-                .map_err(|e| format!("{shown}: {e}"))?;
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        }
-        .await;
-        let text = match fetched {
+        let text = match fetch_calendar(&self.http, &feed.url).await {
             Ok(t) => t,
             Err(why) => {
                 let w = why.clone();
@@ -389,11 +501,12 @@ impl App {
             }
         };
         let (from, to) = (now - FEED_LOOKBACK_MS, now + FEED_HORIZON_MS);
-        let parsed =
-            tokio::task::spawn_blocking(move || crate::schedule::ics::instances(&text, from, to))
-                .await
-                .map_err(|e| e.to_string())?;
-        let parsed = match parsed {
+        let win = crate::schedule::ics::Window {
+            from_ms: from,
+            to_ms: to,
+            default_len_ms: feed.default_length_min.max(0) * 60_000,
+        };
+        let parsed = match read_calendar(text, win).await {
             Ok(p) => p,
             Err(e) => {
                 let why = format!("{shown}: {e}");
@@ -405,7 +518,7 @@ impl App {
         let f = feed.clone();
         let result = self
             .db
-            .call(move |s| s.apply_feed(&f, &parsed.instances, &parsed.problems, from, to, now))
+            .call(move |s| s.apply_feed(&f, &parsed.instances, &parsed.problems(), from, to, now))
             .await
             .map_err(|e| e.to_string())?;
         if result != (0, 0, 0) {

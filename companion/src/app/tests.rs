@@ -567,7 +567,19 @@ async fn feeds_that_never_answer_never_delay_a_set() {
     for url in urls {
         rig.app
             .db
-            .call(move |s| s.add_feed(&url, &["a".to_string()], false, None, 60, 0))
+            .call(move |s| {
+                s.add_feed(
+                    &crate::schedule::NewFeed {
+                        url,
+                        targets: vec!["a".to_string()],
+                        start_main: false,
+                        scene: None,
+                        refresh_s: 60,
+                        default_length_min: 60,
+                    },
+                    0,
+                )
+            })
             .await
             .unwrap();
     }

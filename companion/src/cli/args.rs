@@ -250,6 +250,24 @@ pub enum FeedsAction {
         /// Minutes between refreshes.
         #[arg(long, default_value_t = 15)]
         refresh_minutes: u32,
+        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them.
+        #[arg(long, default_value_t = 60)]
+        default_length: u32,
+    },
+    /// What a calendar would schedule, and what it would skip and why, without subscribing
+    /// (reads the file or URL here; no running companion needed).
+    Preview {
+        /// An .ics file, or an http(s) URL of one.
+        source: String,
+        /// Window start: RFC 3339 or Unix ms (default: a day ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end: RFC 3339 or Unix ms (default: 90 days ahead).
+        #[arg(long)]
+        to: Option<String>,
+        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them.
+        #[arg(long, default_value_t = 60)]
+        default_length: u32,
     },
     /// Fetch a feed now.
     Refresh {

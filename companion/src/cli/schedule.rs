@@ -1,5 +1,10 @@
-//! `deckcast schedule ...` and `deckcast feeds ...`, through the running companion's API.
-use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply};
+//! `deckcast schedule ...` and `deckcast feeds ...`, through the running companion's API
+//! (`feeds preview` reads the calendar here, with the same reader the companion uses).
+use anyhow::Context;
+use deckcast_companion::app::schedule::{
+    AddEntry, AddFeed, FeedReply, MAX_FEED_BYTES, fetch_calendar, preview_window, read_calendar,
+};
+use deckcast_companion::schedule::ics::Parsed;
 use deckcast_companion::schedule::{Feed, Time};
 use serde::Serialize;
 
@@ -110,8 +115,107 @@ fn print_reply(json: bool, r: &FeedReply) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A time argument: Unix ms or RFC 3339.
+fn time_arg(v: &str) -> Time {
+    match v.trim().parse::<i64>() {
+        Ok(ms) => Time::Ms(ms),
+        Err(_) => Time::Text(v.trim().to_owned()),
+    }
+}
+
+/// `deckcast feeds preview`.
+async fn preview(
+    source: &str,
+    from: Option<String>,
+    to: Option<String>,
+    default_length: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let win = preview_window(
+        from.as_deref().map(time_arg).as_ref(),
+        to.as_deref().map(time_arg).as_ref(),
+        Some(default_length),
+        now,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        fetch_calendar(&deckcast_companion::web::http_client(), source)
+            .await
+            .map_err(anyhow::Error::msg)?
+    } else {
+        let len = std::fs::metadata(source)
+            .with_context(|| format!("reading {source}"))?
+            .len();
+        anyhow::ensure!(
+            len <= MAX_FEED_BYTES as u64,
+            "{source} is larger than {} MiB",
+            MAX_FEED_BYTES >> 20
+        );
+        let bytes = std::fs::read(source).with_context(|| format!("reading {source}"))?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let remote = source.starts_with("http://") || source.starts_with("https://");
+    let shown = if remote {
+        deckcast_companion::fetch::redact_url(source)
+    } else {
+        source.to_owned()
+    };
+    let parsed = read_calendar(text, win)
+        .await
+        .with_context(|| shown.clone())?;
+    if json {
+        return print_json(&parsed);
+    }
+    print_preview(&shown, &win, &parsed);
+    Ok(())
+}
+
+fn print_preview(source: &str, win: &deckcast_companion::schedule::ics::Window, p: &Parsed) {
+    println!(
+        "{source}, {} to {}: {} set(s)",
+        when(win.from_ms),
+        when(win.to_ms),
+        p.instances.len()
+    );
+    for i in &p.instances {
+        let note = if i.length_from_calendar {
+            ""
+        } else {
+            "  (length: the default)"
+        };
+        println!(
+            "  {} – {}  {}{note}",
+            when(i.start_ms),
+            when(i.end_ms),
+            i.title
+        );
+    }
+    if !p.skipped.is_empty() {
+        println!("not scheduled: {}", p.skipped.len() + p.more_skipped);
+        for s in &p.skipped {
+            println!("  {}", s.sentence());
+        }
+        if p.more_skipped > 0 {
+            println!("  … and {} more", p.more_skipped);
+        }
+    }
+    for n in &p.notes {
+        println!("note: {n}");
+    }
+}
+
 /// `deckcast feeds ...`.
 pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Result<()> {
+    if let FeedsAction::Preview {
+        source,
+        from,
+        to,
+        default_length,
+    } = action
+    {
+        return preview(&source, from, to, default_length, json).await;
+    }
     let client = Client::open(&api).await?;
     match action {
         FeedsAction::List => {
@@ -127,6 +231,7 @@ pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Res
             start_main,
             scene,
             refresh_minutes,
+            default_length,
         } => {
             let r = client
                 .add_feed(&AddFeed {
@@ -135,6 +240,7 @@ pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Res
                     start_main,
                     scene,
                     refresh_minutes: Some(refresh_minutes),
+                    default_length_minutes: Some(default_length),
                 })
                 .await?;
             print_reply(json, &r)?;
@@ -149,6 +255,7 @@ pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Res
                 print_json(&Deleted { deleted: id })?;
             }
         }
+        FeedsAction::Preview { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

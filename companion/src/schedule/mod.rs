@@ -177,6 +177,26 @@ pub struct Feed {
     pub last_error: Option<String>,
     /// Events the last fetch could not schedule, with reasons.
     pub problems: Vec<String>,
+    /// Length (minutes) given to events the calendar gives no length; 0: such events are not
+    /// scheduled.
+    pub default_length_min: i64,
+}
+
+/// A feed to subscribe to (validated by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeed {
+    /// http(s) URL.
+    pub url: String,
+    /// Targets every set of the feed starts.
+    pub targets: Vec<String>,
+    /// Also start OBS's own stream.
+    pub start_main: bool,
+    /// Scene to switch to.
+    pub scene: Option<String>,
+    /// Seconds between refreshes.
+    pub refresh_s: i64,
+    /// As [`Feed::default_length_min`].
+    pub default_length_min: i64,
 }
 
 /// The source id of sets pulled from the streamer's site (feeds have positive ids).

@@ -184,6 +184,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_raised ON alerts (raised_ms);
     CREATE INDEX alerts_active ON alerts (id) WHERE cleared_ms IS NULL;",
+    // 5: a feed's default set length for events the calendar gives no length (minutes; 0 = do
+    // not schedule them).
+    "ALTER TABLE feeds ADD COLUMN default_length_min INTEGER NOT NULL DEFAULT 60;",
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, json_list};
 use crate::schedule::ics::Instance;
-use crate::schedule::{Entry, EntryState, Feed, NewEntry, Origin, PlannedSet};
+use crate::schedule::{Entry, EntryState, Feed, NewEntry, NewFeed, Origin, PlannedSet};
 
 impl ToSql for EntryState {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -81,6 +81,7 @@ fn feed_of(r: &Row) -> rusqlite::Result<Feed> {
         last_fetch_ms: r.get(6)?,
         last_error: r.get(7)?,
         problems: serde_json::from_str(&problems).unwrap_or_default(),
+        default_length_min: r.get(9)?,
     })
 }
 
@@ -224,25 +225,19 @@ impl Store {
     }
 
     /// Adds a feed.
-    pub fn add_feed(
-        &mut self,
-        url: &str,
-        targets: &[String],
-        start_main: bool,
-        scene: Option<&str>,
-        refresh_s: i64,
-        now_ms: i64,
-    ) -> Result<Feed, StoreError> {
+    pub fn add_feed(&mut self, f: &NewFeed, now_ms: i64) -> Result<Feed, StoreError> {
         self.conn.execute(
-            "INSERT INTO feeds (url, targets, start_main, scene, refresh_s, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO feeds (url, targets, start_main, scene, refresh_s, created_ms,
+               default_length_min)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
-                url,
-                json_list(targets),
-                start_main,
-                scene,
-                refresh_s,
-                now_ms
+                f.url,
+                json_list(&f.targets),
+                f.start_main,
+                f.scene,
+                f.refresh_s,
+                now_ms,
+                f.default_length_min
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -256,8 +251,8 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems
-                 FROM feeds WHERE id = ?1",
+                "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems,
+                 default_length_min FROM feeds WHERE id = ?1",
                 [id],
                 feed_of,
             )
@@ -267,8 +262,8 @@ impl Store {
     /// All feeds.
     pub fn feeds(&self) -> Result<Vec<Feed>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems
-             FROM feeds ORDER BY id",
+            "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems,
+             default_length_min FROM feeds ORDER BY id",
         )?;
         let rows = st.query_map([], feed_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -329,7 +324,8 @@ impl Store {
 
     /// Inserts or updates the planned sets of one source (`feed_id`: a feed's id, or
     /// [`PLATFORM_SOURCE`]) and removes its planned sets in the window that it no longer has.
-    /// Running and finished sets are never changed. Returns (added, updated, removed).
+    /// Running and finished sets are never changed; sets already over when first seen are not
+    /// added (they were never planned, so they are not "missed"). Returns (added, updated, removed).
     pub fn apply_sets(
         &mut self,
         feed_id: i64,
@@ -352,6 +348,8 @@ impl Store {
                 .optional()?;
             let targets = json_list(&i.targets);
             match existing {
+                // A set that ended before the source first showed it is history, not a miss.
+                None if i.end_ms <= now_ms => {}
                 None => {
                     tx.execute(
                         "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin,
@@ -419,6 +417,28 @@ mod tests {
     use crate::schedule::ics::Instance;
     use crate::schedule::test_entry as new;
 
+    fn inst(key: &str, st: i64) -> Instance {
+        Instance {
+            key: key.into(),
+            uid: key.into(),
+            title: format!("set {key}"),
+            start_ms: st,
+            end_ms: st + 1_000,
+            length_from_calendar: true,
+        }
+    }
+
+    fn test_feed() -> NewFeed {
+        NewFeed {
+            url: "http://x/cal.ics".into(),
+            targets: vec!["t1".into()],
+            start_main: false,
+            scene: None,
+            refresh_s: 900,
+            default_length_min: 60,
+        }
+    }
+
     #[test]
     fn entries_run_once_and_missed_ones_never_start() {
         let mut s = Store::open_in_memory().unwrap();
@@ -455,15 +475,7 @@ mod tests {
     #[test]
     fn feeds_update_planned_instances_in_place() {
         let mut s = Store::open_in_memory().unwrap();
-        let feed = s
-            .add_feed("http://x/cal.ics", &["t1".into()], false, None, 900, 0)
-            .unwrap();
-        let inst = |key: &str, st: i64| Instance {
-            key: key.into(),
-            title: format!("set {key}"),
-            start_ms: st,
-            end_ms: st + 1_000,
-        };
+        let feed = s.add_feed(&test_feed(), 0).unwrap();
         let r = s
             .apply_feed(
                 &feed,
@@ -508,6 +520,38 @@ mod tests {
             s.entries_in(EntryState::Running).unwrap().len(),
             1,
             "history stays"
+        );
+    }
+
+    #[test]
+    fn a_set_over_before_its_feed_showed_it_is_not_recorded_as_missed() {
+        let mut s = Store::open_in_memory().unwrap();
+        let feed = s.add_feed(&test_feed(), 0).unwrap();
+        // Subscribed at 5 000: "past" ended at 2 000 (in the look-back window), "now" runs.
+        let r = s
+            .apply_feed(
+                &feed,
+                &[inst("past", 1_000), inst("now", 4_500)],
+                &[],
+                0,
+                100_000,
+                5_000,
+            )
+            .unwrap();
+        assert_eq!(r, (1, 0, 0));
+        assert!(
+            s.take_missed(10_000)
+                .unwrap()
+                .iter()
+                .all(|e| e.title != "set past")
+        );
+        assert_eq!(
+            s.entries(0, 10)
+                .unwrap()
+                .iter()
+                .filter(|e| e.title == "set past")
+                .count(),
+            0
         );
     }
 }

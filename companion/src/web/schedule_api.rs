@@ -7,14 +7,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, bad_json};
-use crate::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
+use crate::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, PreviewFeed, Schedule};
 use crate::schedule::Entry;
+use crate::schedule::ics::Parsed;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/schedule", get(list).post(add))
         .route("/schedule/{id}", delete(cancel))
         .route("/feeds", get(feeds).post(add_feed))
+        .route("/feeds/preview", post(preview))
         .route("/feeds/{id}", delete(delete_feed))
         .route("/feeds/{id}/refresh", post(refresh))
 }
@@ -57,6 +59,14 @@ async fn add_feed(
 ) -> Result<(StatusCode, Json<FeedReply>), ApiError> {
     let Json(req) = body.map_err(bad_json)?;
     Ok((StatusCode::CREATED, Json(state.app.add_feed(req).await?)))
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    body: Result<Json<PreviewFeed>, JsonRejection>,
+) -> Result<Json<Parsed>, ApiError> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok(Json(state.app.preview_feed(req).await?))
 }
 
 async fn refresh(

@@ -1,0 +1,619 @@
+//! One UID's events → its occurrences in a window (RFC 5545 §3.8.5 with the readings mature
+//! implementations agree on, python-recurring-ical-events being the reference the tests compare
+//! with): every `RRULE` (a union), `RDATE` (date-time and period forms) and the `DTSTART` itself,
+//! minus `EXDATE`s, with `RECURRENCE-ID` overrides (the highest `SEQUENCE` wins; `RANGE=THISANDFUTURE`
+//! moves every later occurrence too). Rules are expanded in the start's wall-clock time, so a
+//! weekly 22:00 set stays at 22:00 across daylight-saving changes.
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+use super::parse::{Component, unescape};
+use super::zone::{PeriodEnd, When, Zone, Zones};
+use super::{Instance, Length, Parsed, Skip, SkipReason, Window, duration};
+
+/// Most occurrences one rule may produce before the window ends (a minutely rule from 1990 is
+/// refused with a reason, not expanded for minutes).
+const MAX_RULE_STEPS: usize = 200_000;
+
+/// Expands `rule` (no `UNTIL`) from wall-clock `base`, returning the wall-clock starts within
+/// `[lo, hi]`. At most `cap` steps.
+pub(super) fn expand_wall(
+    base: NaiveDateTime,
+    rule: &str,
+    lo: NaiveDateTime,
+    hi: NaiveDateTime,
+    cap: usize,
+) -> Result<Vec<NaiveDateTime>, String> {
+    let text = format!("DTSTART:{}Z\nRRULE:{rule}", base.format("%Y%m%dT%H%M%S"));
+    let set: rrule::RRuleSet = text.parse().map_err(|e| format!("{e}"))?;
+    let mut out = Vec::new();
+    for (n, d) in set.limit().into_iter().enumerate() {
+        let w = d.naive_utc();
+        if w > hi {
+            break;
+        }
+        if n >= cap {
+            return Err(format!(
+                "it makes more than {cap} occurrences before the window"
+            ));
+        }
+        if w >= lo {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// An RRULE split into what the expander takes and its UNTIL (handled here, because exported
+/// calendars write it as a date or a floating time beside a zoned DTSTART, which the RFC forbids
+/// and the `rrule` crate refuses).
+struct Rule {
+    body: String,
+    until: Option<String>,
+}
+
+fn split_rule(v: &str) -> Rule {
+    let mut until = None;
+    let parts: Vec<&str> = v
+        .trim()
+        .split(';')
+        .filter(|p| {
+            let p = p.trim();
+            if p.is_empty() {
+                return false;
+            }
+            let key = p.split('=').next().unwrap_or("").trim();
+            if key.eq_ignore_ascii_case("UNTIL") {
+                until = p.split_once('=').map(|(_, u)| u.trim().to_owned());
+                return false;
+            }
+            // A negative COUNT (seen in the wild) means no count.
+            !(key.eq_ignore_ascii_case("COUNT") && p.contains("=-"))
+        })
+        .collect();
+    Rule {
+        body: parts.join(";"),
+        until,
+    }
+}
+
+/// Whether an occurrence at wall-clock `wall` / instant `utc` is past the rule's UNTIL.
+fn past_until(
+    until: &str,
+    start_zoned: bool,
+    wall: NaiveDateTime,
+    utc: NaiveDateTime,
+    z: &Zone,
+) -> bool {
+    let digits = until.trim_end_matches(['Z', 'z']);
+    let Some(t) = NaiveDateTime::parse_from_str(digits, "%Y%m%dT%H%M%S")
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(digits, "%Y%m%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+    else {
+        return false;
+    };
+    if !start_zoned {
+        // Floating start: the digits are wall-clock time.
+        return wall > t;
+    }
+    if until.ends_with(['Z', 'z']) {
+        return utc > t;
+    }
+    // A date or floating UNTIL beside a zoned start: read both as UTC and in the start's zone,
+    // and end at the earlier (what python-dateutil and recurring-ical-events do together).
+    utc > t || utc > z.to_utc(t)
+}
+
+/// What a component says about itself.
+struct Ev<'a> {
+    c: &'a Component,
+    title: String,
+    seq: i64,
+    start: When,
+    /// (length, in wall-clock time) or None when the calendar gives none.
+    len: (Length, bool),
+    has_len: bool,
+    rid: Option<When>,
+    future: bool,
+    cancelled: bool,
+}
+
+fn wall_len(a: &When, b: &When) -> (Length, bool) {
+    match (a, b) {
+        (When::Zoned(x, za), When::Zoned(y, zb)) if same_zone(za, zb) => (*y - *x, true),
+        (When::Zoned(..), _) | (_, When::Zoned(..)) => {
+            (Duration::milliseconds(b.utc_ms() - a.utc_ms()), false)
+        }
+        _ => (b.wall() - a.wall(), true),
+    }
+}
+
+fn same_zone(a: &Zone, b: &Zone) -> bool {
+    match (a, b) {
+        (Zone::Utc, Zone::Utc) | (Zone::Local, Zone::Local) => true,
+        (Zone::Iana(x), Zone::Iana(y)) => x == y,
+        (Zone::Custom(x), Zone::Custom(y)) => std::sync::Arc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn read<'a>(c: &'a Component, zones: &mut Zones) -> Result<Ev<'a>, (SkipReason, String)> {
+    let bad = |e: String| (SkipReason::Unreadable, e);
+    let start_p = c
+        .prop("DTSTART")
+        .ok_or((SkipReason::Unreadable, "no DTSTART".to_owned()))?;
+    let mut start = zones
+        .values(start_p)
+        .map_err(bad)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("empty DTSTART".into()))?;
+    let end = match (c.prop("DTEND"), c.value("DURATION")) {
+        (Some(p), _) => Some(
+            zones
+                .values(p)
+                .map_err(bad)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| bad("empty DTEND".into()))?,
+        ),
+        (None, Some(d)) => {
+            let d = duration(d).ok_or_else(|| bad(format!("bad DURATION '{d}'")))?;
+            Some(match &start {
+                When::Date(x) if d.num_seconds() % 86_400 == 0 => When::Date(*x + d),
+                When::Date(x) => When::Floating(x.and_hms_opt(0, 0, 0).expect("midnight") + d),
+                When::Floating(n) => When::Floating(*n + d),
+                When::Zoned(n, z) => When::Zoned(*n + d, z.clone()),
+            })
+        }
+        (None, None) => None,
+    };
+    let rid = match c.prop("RECURRENCE-ID") {
+        Some(p) => zones.values(p).map_err(bad)?.into_iter().next(),
+        None => None,
+    };
+    let future = c
+        .prop("RECURRENCE-ID")
+        .and_then(|p| p.param("RANGE"))
+        .is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE"));
+    let (mut len, has_len) = match &end {
+        Some(e) => (wall_len(&start, e), true),
+        None => ((Duration::zero(), true), false),
+    };
+    if len.0 < Duration::zero() {
+        // DTEND before DTSTART: the two are swapped (what every mature reader does).
+        if let Some(e) = end {
+            start = e;
+        }
+        len.0 = -len.0;
+    }
+    Ok(Ev {
+        c,
+        title: c.value("SUMMARY").map(unescape).unwrap_or_default(),
+        seq: c
+            .value("SEQUENCE")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1),
+        start,
+        len,
+        has_len,
+        rid,
+        future,
+        cancelled: c
+            .value("STATUS")
+            .is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED")),
+    })
+}
+
+/// Recurrence ids of a time: its UTC instant and its wall-clock time (as recurring-ical-events
+/// matches EXDATE and RECURRENCE-ID, so an exporter writing either form is understood).
+fn ids(w: &When) -> Vec<NaiveDateTime> {
+    match w {
+        When::Zoned(n, z) => vec![z.to_utc(*n), *n],
+        other => vec![other.wall()],
+    }
+}
+
+impl Window {
+    fn contains(&self, s: i64, e: i64) -> bool {
+        if s == e {
+            self.from_ms <= s && s < self.to_ms
+        } else {
+            s < self.to_ms && self.from_ms < e
+        }
+    }
+}
+
+struct Occ<'a> {
+    ev: &'a Ev<'a>,
+    /// Whether the calendar gives this occurrence a length (its event's, or an RDATE period's).
+    has_len: bool,
+    original_ms: i64,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+fn end_of(start: &When, len: (Length, bool)) -> i64 {
+    if len.1 {
+        match start {
+            When::Zoned(n, z) => z.to_utc(*n + len.0).and_utc().timestamp_millis(),
+            other => super::zone::Zone::Local
+                .to_utc(other.wall() + len.0)
+                .and_utc()
+                .timestamp_millis(),
+        }
+    } else {
+        start.utc_ms() + len.0.num_milliseconds()
+    }
+}
+
+/// Occurrences of one UID's components in the window, into `out`.
+pub(super) fn expand(
+    group: &str,
+    comps: &[&Component],
+    zones: &mut Zones,
+    win: &Window,
+    out: &mut Parsed,
+) {
+    // The UID as the feed writes it ("" when absent); `group` is unique.
+    let uid = if group.starts_with('\0') { "" } else { group };
+    let mut evs: Vec<Ev> = Vec::new();
+    for c in comps {
+        match read(c, zones) {
+            Ok(e) => evs.push(e),
+            Err((reason, why)) => out.skip(uid, title_of(c), None, reason, why),
+        }
+    }
+    // The master: highest SEQUENCE, the first of equals; other masters of the UID are older
+    // copies.
+    let mut core: Option<usize> = None;
+    for (i, e) in evs.iter().enumerate() {
+        if e.rid.is_none() && core.is_none_or(|c| e.seq > evs[c].seq) {
+            core = Some(i);
+        }
+    }
+    for (i, e) in evs.iter().enumerate() {
+        if e.rid.is_none() && Some(i) != core {
+            out.skip(
+                uid,
+                e.title.clone(),
+                Some(e.start.utc_ms()),
+                SkipReason::Duplicate,
+                "another event with the same UID and a newer or equal SEQUENCE replaces it".into(),
+            );
+        }
+    }
+    // Overrides by recurrence id (the highest SEQUENCE wins).
+    let mut mods: HashMap<NaiveDateTime, usize> = HashMap::new();
+    let mut future: Vec<(i64, usize)> = Vec::new();
+    for (i, e) in evs.iter().enumerate() {
+        let Some(rid) = &e.rid else { continue };
+        for id in ids(rid) {
+            if mods.get(&id).is_none_or(|m| e.seq >= evs[*m].seq) {
+                mods.insert(id, i);
+            }
+        }
+        if e.future {
+            future.push((rid.utc_ms(), i));
+        }
+    }
+    future.sort();
+    let mut emitted: HashSet<usize> = HashSet::new();
+    let mut occs: Vec<Occ> = Vec::new();
+    let mut excluded_ids: HashSet<NaiveDateTime> = HashSet::new();
+    if let Some(ci) = core {
+        let c = &evs[ci];
+        if matches!(c.start, When::Date(_)) {
+            out.skip(
+                uid,
+                c.title.clone(),
+                None,
+                SkipReason::AllDay,
+                "the calendar gives a date, not a start time".into(),
+            );
+            return;
+        }
+        match core_starts(c, zones, win, &future, &evs) {
+            Ok((starts, periods, ex_ids, ex_dates)) => {
+                excluded_ids = ex_ids.clone();
+                let mut seen: HashSet<i64> = HashSet::new();
+                for s in starts {
+                    let s_ms = s.utc_ms();
+                    let sid = ids(&s);
+                    if seen.contains(&s_ms)
+                        || ex_dates.contains(&s.wall().date())
+                        || sid.iter().any(|i| ex_ids.contains(i))
+                    {
+                        continue;
+                    }
+                    let m = sid.iter().rev().find_map(|i| mods.get(i).copied());
+                    match m {
+                        Some(mi) => {
+                            if emitted.insert(mi) {
+                                let m = &evs[mi];
+                                occs.push(Occ {
+                                    ev: m,
+                                    has_len: m.has_len,
+                                    original_ms: s_ms,
+                                    start_ms: m.start.utc_ms(),
+                                    end_ms: end_of(&m.start, m.len),
+                                });
+                            }
+                        }
+                        None => {
+                            seen.insert(s_ms);
+                            // RANGE=THISANDFUTURE: the latest such override before it shapes it.
+                            let base = future
+                                .iter()
+                                .rfind(|(r, _)| *r < s_ms)
+                                .map(|(_, i)| &evs[*i]);
+                            let (ev, shift) = match base {
+                                Some(b) => {
+                                    (b, b.start.utc_ms() - b.rid.as_ref().map_or(0, When::utc_ms))
+                                }
+                                None => (c, 0),
+                            };
+                            let period = periods
+                                .iter()
+                                .find(|(k, _)| sid.contains(k))
+                                .map(|(_, l)| *l);
+                            let len = period.unwrap_or(ev.len);
+                            let start = shift_when(&s, shift);
+                            occs.push(Occ {
+                                ev,
+                                has_len: period.is_some() || ev.has_len,
+                                original_ms: s_ms,
+                                start_ms: start.utc_ms(),
+                                end_ms: end_of(&start, len),
+                            });
+                        }
+                    }
+                }
+            }
+            Err(why) => {
+                out.skip(uid, c.title.clone(), None, SkipReason::Unreadable, why);
+                return;
+            }
+        }
+    }
+    // Overrides no generated occurrence claimed: they stand on their own (a moved occurrence,
+    // or an override whose recurring event is not in the feed).
+    for (i, e) in evs.iter().enumerate() {
+        let Some(rid) = &e.rid else { continue };
+        if emitted.contains(&i) || ids(rid).iter().any(|x| excluded_ids.contains(x)) {
+            continue;
+        }
+        if core.is_none() {
+            out.note(format!(
+                "'{}' changes one occurrence of a recurring event that is not in the feed; it is scheduled on its own",
+                display(&e.title)
+            ));
+        }
+        emitted.insert(i);
+        occs.push(Occ {
+            ev: e,
+            has_len: e.has_len,
+            original_ms: rid.utc_ms(),
+            start_ms: e.start.utc_ms(),
+            end_ms: end_of(&e.start, e.len),
+        });
+    }
+    for o in occs {
+        if !win.contains(o.start_ms, o.end_ms) {
+            continue;
+        }
+        let e = o.ev;
+        if matches!(e.start, When::Date(_)) {
+            out.skip(
+                uid,
+                e.title.clone(),
+                Some(o.start_ms),
+                SkipReason::AllDay,
+                "the calendar gives a date, not a start time".into(),
+            );
+            continue;
+        }
+        if e.cancelled {
+            out.skip(
+                uid,
+                e.title.clone(),
+                Some(o.start_ms),
+                SkipReason::Cancelled,
+                "cancelled in the calendar".into(),
+            );
+            continue;
+        }
+        let mut end_ms = o.end_ms;
+        let from_calendar = o.has_len && o.end_ms > o.start_ms;
+        if !from_calendar {
+            if win.default_len_ms <= 0 {
+                let why = if o.has_len {
+                    "it ends when it starts"
+                } else {
+                    "it has no DTEND or DURATION"
+                };
+                out.skip(
+                    uid,
+                    e.title.clone(),
+                    Some(o.start_ms),
+                    SkipReason::NoLength,
+                    format!("{why}, and the feed has no default set length"),
+                );
+                continue;
+            }
+            end_ms = o.start_ms + win.default_len_ms;
+        }
+        out.instances.push(Instance {
+            key: format!("{}#{}", group.trim_start_matches('\0'), o.original_ms),
+            uid: uid.to_owned(),
+            title: if e.title.is_empty() {
+                "Untitled set".into()
+            } else {
+                e.title.clone()
+            },
+            start_ms: o.start_ms,
+            end_ms,
+            length_from_calendar: from_calendar,
+        });
+    }
+}
+
+fn display(t: &str) -> &str {
+    if t.is_empty() { "Untitled" } else { t }
+}
+
+fn title_of(c: &Component) -> String {
+    c.value("SUMMARY").map(unescape).unwrap_or_default()
+}
+
+fn shift_when(w: &When, ms: i64) -> When {
+    if ms == 0 {
+        return w.clone();
+    }
+    let u = w.utc() + Duration::milliseconds(ms);
+    match w {
+        When::Zoned(_, z) => When::Zoned(z.wall_of(u), z.clone()),
+        _ => When::Zoned(u, Zone::Utc),
+    }
+}
+
+type Starts = (
+    Vec<When>,
+    Vec<(NaiveDateTime, (Length, bool))>,
+    HashSet<NaiveDateTime>,
+    HashSet<NaiveDate>,
+);
+
+/// Candidate starts of the master (rules, RDATEs, DTSTART), its period lengths, and its
+/// exclusions (by recurrence id, and by date for date EXDATEs).
+fn core_starts(
+    c: &Ev,
+    zones: &mut Zones,
+    win: &Window,
+    future: &[(i64, usize)],
+    evs: &[Ev],
+) -> Result<Starts, String> {
+    let mut rdates: Vec<When> = Vec::new();
+    let mut periods = Vec::new();
+    for p in c.c.props("RDATE") {
+        let values = zones.values(p)?;
+        let ends = zones.period_ends(p);
+        for (i, v) in values.into_iter().enumerate() {
+            if let Some(Some(end)) = ends.get(i) {
+                let len = match end {
+                    PeriodEnd::At(e) => wall_len(&v, e),
+                    PeriodEnd::Length(l) => (*l, true),
+                };
+                for id in ids(&v) {
+                    periods.push((id, len));
+                }
+            }
+            rdates.push(v);
+        }
+    }
+    let mut exdates: Vec<When> = Vec::new();
+    for p in c.c.props("EXDATE") {
+        exdates.extend(zones.values(p)?);
+    }
+    // A floating start beside zoned EXDATEs/RDATEs takes their zone.
+    let series_zone = std::iter::once(&c.start)
+        .chain(rdates.iter())
+        .chain(exdates.iter())
+        .find_map(|w| w.zone().cloned());
+    let fix = |w: When| match (w, &series_zone) {
+        (When::Floating(n), Some(z)) => When::Zoned(n, z.clone()),
+        (When::Date(d), Some(z)) => {
+            When::Zoned(d.and_hms_opt(0, 0, 0).expect("midnight"), z.clone())
+        }
+        (w, _) => w,
+    };
+    let start = fix(c.start.clone());
+    let mut ex_ids = HashSet::new();
+    let mut ex_dates = HashSet::new();
+    for x in &exdates {
+        if let When::Date(d) = x {
+            ex_dates.insert(*d);
+        }
+        ex_ids.extend(ids(x));
+    }
+    let zone = start.zone().cloned().unwrap_or(Zone::Local);
+    let zoned = start.zone().is_some();
+    // Generation range in the start's wall-clock, wide enough for offsets, the length and
+    // THISANDFUTURE moves.
+    let mut reach = c.len.0.num_milliseconds().max(0);
+    for (r, i) in future {
+        let e = &evs[*i];
+        reach = reach.max((e.start.utc_ms() - r).abs() + e.len.0.num_milliseconds());
+    }
+    let slack = Duration::days(2) + Duration::milliseconds(reach);
+    let lo = zone.wall_of(super::zone::from_ms(win.from_ms)) - slack;
+    let hi = zone.wall_of(super::zone::from_ms(win.to_ms)) + slack;
+    let mut starts: Vec<When> = Vec::new();
+    let rules: Vec<Rule> = c.c.props("RRULE").map(|p| split_rule(&p.value)).collect();
+    let base = start.wall();
+    let base_utc = start.utc();
+    for r in &rules {
+        let walls = expand_wall(base, &r.body, lo, hi, MAX_RULE_STEPS)
+            .map_err(|e| format!("bad RRULE '{}': {e}", r.body))?;
+        for w in walls {
+            let u = zone.to_utc(w);
+            if let Some(until) = &r.until
+                && past_until(until, zoned, w, u, &zone)
+            {
+                continue;
+            }
+            starts.push(match &start {
+                When::Zoned(_, z) => When::Zoned(w, z.clone()),
+                _ => When::Floating(w),
+            });
+        }
+    }
+    // The DTSTART counts unless it is past the latest UNTIL of the rules that have one.
+    let untils: Vec<&String> = rules.iter().filter_map(|r| r.until.as_ref()).collect();
+    let dtstart_past_until = !untils.is_empty()
+        && untils
+            .iter()
+            .all(|u| past_until(u, zoned, base, base_utc, &zone));
+    for r in rdates {
+        starts.push(fix(r));
+    }
+    if !dtstart_past_until {
+        starts.push(start);
+    }
+    starts.sort_by_key(When::utc_ms);
+    Ok((starts, periods, ex_ids, ex_dates))
+}
+
+impl Parsed {
+    pub(super) fn skip(
+        &mut self,
+        uid: &str,
+        title: String,
+        start_ms: Option<i64>,
+        reason: SkipReason,
+        detail: String,
+    ) {
+        if self.skipped.len() < super::MAX_SKIPS {
+            self.skipped.push(Skip {
+                uid: uid.to_owned(),
+                title,
+                start_ms,
+                reason,
+                detail,
+            });
+        } else {
+            self.more_skipped += 1;
+        }
+    }
+
+    pub(super) fn note(&mut self, n: String) {
+        if !self.notes.contains(&n) && self.notes.len() < super::MAX_SKIPS {
+            self.notes.push(n);
+        }
+    }
+}
