@@ -20,6 +20,7 @@ PKGS=(
   xvfb dunst                        # a real freedesktop notification daemon for the alert tests
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
   python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
+  gdb                               # backtraces of an OBS core dump in e2e failure reports
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
 )
 echo "[deps] apt-get update"

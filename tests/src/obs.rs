@@ -1,7 +1,7 @@
 //! One real OBS Studio per test, with a fresh config and (optionally) the Deckcast plugin.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -313,8 +313,12 @@ impl Obs {
         let guest_bus = guest(&dir.join("dbus-address"))
             .to_string_lossy()
             .into_owned();
+        // A crash leaves a core file in the session directory (the kernel's default pattern
+        // `core` is relative to the working directory); the failure report prints its backtrace.
+        let guest_home = guest(&dir).to_string_lossy().into_owned();
         let launch = format!(
             "echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{guest_bus}'; {unlock}unset DECKCAST_KEYRING_PASSWORD; \
+             ulimit -c unlimited 2>/dev/null; cd '{guest_home}'; \
              echo $$ > '{guest_pid}'; exec obs --multi --disable-shutdown-check --disable-missing-files-check \
              --disable-updater --collection Test --profile Test --websocket_ipv4_only"
         );
@@ -570,7 +574,7 @@ impl Obs {
     /// Log tails for a failure message.
     pub fn failure_report(&self) -> String {
         format!(
-            "--- OBS session exit: {:?} ---\n--- OBS log ({}) ---\n{}\n--- OBS stdout/stderr ---\n{}\n--- kept in {} ---",
+            "--- OBS session exit: {:?} ---\n--- OBS log ({}) ---\n{}\n--- OBS stdout/stderr ---\n{}\n{}--- kept in {} ---",
             self.exit,
             self.log_path()
                 .map(|p| p.display().to_string())
@@ -579,8 +583,45 @@ impl Obs {
                 .map(|p| util::tail(&p, 80))
                 .unwrap_or_default(),
             util::tail(&self.dir.join("obs-stdout.log"), 20),
+            self.core_backtrace(),
             self.dir.display()
         )
+    }
+
+    /// The backtrace of a core file OBS left in its session directory (with gdb, if the host
+    /// has it), or an empty string.
+    fn core_backtrace(&self) -> String {
+        let Some(core) = std::fs::read_dir(&self.dir).ok().and_then(|d| {
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("core"))
+            })
+        }) else {
+            return String::new();
+        };
+        let root = match self.runtime {
+            Runtime::Chroot { root, .. } => root.clone(),
+            Runtime::Host { .. } => PathBuf::from("/"),
+        };
+        let out = Command::new("timeout")
+            .arg("120")
+            .arg("gdb")
+            .args(["-batch", "-nx", "-ex"])
+            .arg(format!("set sysroot {}", root.display()))
+            .args(["-ex", "bt 40", "-ex", "thread apply all bt 10"])
+            .arg(root.join("usr/bin/obs"))
+            .arg(&core)
+            .output();
+        let bt = match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
+                .take(600)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("(gdb did not run: {e})"),
+        };
+        format!("--- core dump {} ---\n{bt}\n", core.display())
     }
 }
 
