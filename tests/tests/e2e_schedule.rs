@@ -513,6 +513,16 @@ END:VCALENDAR\r\n",
         .post("/api/v1/feeds/preview", &json!({"url": "ftp://x/cal.ics"}))
         .unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
+    // A calendar's address is often its password: not over the network in clear text.
+    let r = c
+        .post(
+            "/api/v1/feeds/preview",
+            &json!({"url": "http://calendar.example.com/private-5ecre7c0de/basic.ics"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("must be https://"), "{}", r.text());
+    assert!(!r.text().contains("private-5ecre7c0de"), "{}", r.text());
     let r = c
         .post(
             "/api/v1/feeds/preview",

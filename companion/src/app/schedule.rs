@@ -50,7 +50,7 @@ pub struct AddEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddFeed {
-    /// http(s) URL of the .ics feed.
+    /// URL of the .ics feed (see [`feed_url`]).
     pub url: String,
     /// Targets every set of the feed starts.
     #[serde(default)]
@@ -79,7 +79,7 @@ pub const MAX_SET_MINUTES: u32 = 24 * 60;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreviewFeed {
-    /// http(s) URL of the .ics feed.
+    /// URL of the .ics feed (see [`feed_url`]).
     pub url: String,
     /// Window start (default: a day ago, as a subscription looks).
     #[serde(default)]
@@ -154,13 +154,23 @@ pub async fn fetch_calendar(http: &reqwest::Client, url: &str) -> Result<String,
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-fn check_feed_url(url: &str) -> Result<(), AppError> {
+/// The feed URL to fetch: `webcal://` (what calendar apps hand out) means `https://`. A calendar's
+/// address is often its password (Google's "secret address"), so it must be `https://`, or
+/// `http://` to this computer.
+pub fn feed_url(url: &str) -> Result<String, AppError> {
+    let url = url.trim();
+    let url = match url.get(..9) {
+        Some(p) if p.eq_ignore_ascii_case("webcal://") => format!("https://{}", &url[9..]),
+        _ => url.to_owned(),
+    };
     if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
         return Err(AppError::invalid(
-            "url must be an http:// or https:// address",
+            "url must be an https:// (or webcal://) address",
         ));
     }
-    Ok(())
+    crate::fetch::check_secret_carrying_url(&url)
+        .map_err(|why| AppError::invalid(format!("url: {why}")))?;
+    Ok(url)
 }
 
 /// A feed after adding or refreshing it.
@@ -389,8 +399,7 @@ impl App {
 
     /// Subscribes to a calendar and fetches it once.
     pub async fn add_feed(&self, req: AddFeed) -> Result<FeedReply, AppError> {
-        let url = req.url.trim().to_owned();
-        check_feed_url(&url)?;
+        let url = feed_url(&req.url)?;
         let default_len = req.default_length_minutes.unwrap_or(DEFAULT_SET_MINUTES);
         if default_len > MAX_SET_MINUTES {
             return Err(AppError::invalid(format!(
@@ -437,8 +446,7 @@ impl App {
         &self,
         req: PreviewFeed,
     ) -> Result<crate::schedule::ics::Parsed, AppError> {
-        let url = req.url.trim().to_owned();
-        check_feed_url(&url)?;
+        let url = feed_url(&req.url)?;
         let win = preview_window(
             req.from.as_ref(),
             req.to.as_ref(),
@@ -534,5 +542,23 @@ impl App {
             self.schedule_changed();
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::feed_url;
+
+    #[test]
+    fn feed_urls_are_https_or_loopback_and_webcal_means_https() {
+        assert_eq!(
+            feed_url(" webcal://p01.example.com/cal.ics ").unwrap(),
+            "https://p01.example.com/cal.ics"
+        );
+        assert!(feed_url("http://127.0.0.1:9/basic.ics").is_ok());
+        let e = feed_url("http://calendar.example.com/private-abc/basic.ics").unwrap_err();
+        assert!(e.to_string().contains("must be https://"), "{e}");
+        assert!(feed_url("ftp://x/cal.ics").is_err());
+        assert!(feed_url("https://user:pw@example.com/cal.ics").is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! (`feeds preview` reads the calendar here, with the same reader the companion uses).
 use anyhow::Context;
 use deckcast_companion::app::schedule::{
-    AddEntry, AddFeed, FeedReply, MAX_FEED_BYTES, fetch_calendar, preview_window, read_calendar,
+    AddEntry, AddFeed, FeedReply, MAX_FEED_BYTES, feed_url, fetch_calendar, preview_window,
+    read_calendar,
 };
 use deckcast_companion::schedule::ics::Parsed;
 use deckcast_companion::schedule::{Feed, Time};
@@ -139,8 +140,12 @@ async fn preview(
         now,
     )
     .map_err(anyhow::Error::msg)?;
-    let text = if source.starts_with("http://") || source.starts_with("https://") {
-        fetch_calendar(&deckcast_companion::web::http_client(), source)
+    let remote = source.contains("://");
+    let text = if remote {
+        let url = feed_url(source).map_err(|e| {
+            anyhow::anyhow!("{}: {e}", deckcast_companion::fetch::redact_url(source))
+        })?;
+        fetch_calendar(&deckcast_companion::web::http_client(), &url)
             .await
             .map_err(anyhow::Error::msg)?
     } else {
@@ -155,7 +160,6 @@ async fn preview(
         let bytes = std::fs::read(source).with_context(|| format!("reading {source}"))?;
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let remote = source.starts_with("http://") || source.starts_with("https://");
     let shown = if remote {
         deckcast_companion::fetch::redact_url(source)
     } else {

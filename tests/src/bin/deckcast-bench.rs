@@ -18,8 +18,12 @@
 //! `companion`: `deckcast serve`'s RSS and CPU while following 4 live targets, and the latency
 //! from a target state change in OBS (a `StopTarget`/`StartTarget` sent straight to the plugin)
 //! to the companion's Server-Sent Events update that the dashboard renders (median, p99).
+//! `calendar`: wall time of the release `deckcast feeds preview` (process start to exit, median of
+//! 5) on the recurring-ical-events test corpus (one 91-day window per calendar), on a large
+//! realistic feed (2,000 weekly sets over ten years with exceptions) and on the worst case the
+//! reader's limits allow (2,000 minutely rules from 1990).
 //!
-//! Usage: deckcast-bench [all|targets|dsp|visualizer|companion] [--seconds N]   (default all, 20 s per scenario)
+//! Usage: deckcast-bench [all|targets|dsp|visualizer|companion|calendar] [--seconds N]   (default all, 20 s per scenario)
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -391,6 +395,111 @@ async fn companion_bench(seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// Median wall time (ms) of `deckcast feeds preview` with `args`, over 5 runs.
+fn preview_ms(deckcast: &std::path::Path, args: &[&str]) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let out = std::process::Command::new(deckcast)
+            .args(["feeds", "preview"])
+            .args(args)
+            .env("TZ", "UTC")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "feeds preview {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(percentile(&times, 0.5))
+}
+
+fn calendar_bench() -> Result<()> {
+    let deckcast = &deckcast_tests::artifacts::get()?.deckcast;
+    let dir = std::env::temp_dir().join(format!("deckcast-bench-cal-{}", util::random_hex(4)?));
+    std::fs::create_dir_all(&dir)?;
+    let event = |i: usize, rule: &str, start: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:e{i}@bench\r\nSUMMARY:Set {i}\r\nDTSTART;TZID=Europe/Berlin:{start}\r\n\
+DURATION:PT2H\r\nRRULE:{rule}\r\nEXDATE;TZID=Europe/Berlin:20270305T220000\r\nEND:VEVENT\r\n"
+        )
+    };
+    let big: String = (0..2_000)
+        .map(|i| event(i, "FREQ=WEEKLY;UNTIL=20361231T000000Z", "20261204T220000"))
+        .collect();
+    let worst: String = (0..2_000)
+        .map(|i| event(i, "FREQ=MINUTELY", "19900101T000000"))
+        .collect();
+    let wrap = |body: &str| format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n");
+    std::fs::write(dir.join("big.ics"), wrap(&big))?;
+    std::fs::write(dir.join("worst.ics"), wrap(&worst))?;
+    let window = [
+        "--from",
+        "2027-01-01T00:00:00Z",
+        "--to",
+        "2027-04-01T00:00:00Z",
+    ];
+    println!("| `deckcast feeds preview` (release, median of 5) | wall time (ms) |");
+    println!("|---|---|");
+    let corpus = std::path::PathBuf::from(
+        std::env::var("DECKCAST_CACHE").unwrap_or_else(|_| "/var/cache/deckcast".into()),
+    )
+    .join("calendar-oracle/corpus/recurring-ical-events");
+    if let Ok(entries) = std::fs::read_dir(&corpus) {
+        let files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ics"))
+            .collect();
+        let mut total = 0.0;
+        for f in &files {
+            total += preview_ms(deckcast, &[&f.to_string_lossy(), "--json"])?;
+        }
+        println!(
+            "| recurring-ical-events corpus, {} calendars, sum | {total:.0} |",
+            files.len()
+        );
+        println!(
+            "| … per calendar, mean | {:.1} |",
+            total / files.len().max(1) as f64
+        );
+    }
+    let b = dir.join("big.ics");
+    let w = dir.join("worst.ics");
+    let big_ms = preview_ms(
+        deckcast,
+        &[
+            &b.to_string_lossy(),
+            "--json",
+            window[0],
+            window[1],
+            window[2],
+            window[3],
+        ],
+    )?;
+    println!(
+        "| 2,000 weekly sets over ten years ({} KiB) | {big_ms:.0} |",
+        std::fs::metadata(&b)?.len() / 1024
+    );
+    let worst_ms = preview_ms(
+        deckcast,
+        &[
+            &w.to_string_lossy(),
+            "--json",
+            window[0],
+            window[1],
+            window[2],
+            window[3],
+        ],
+    )?;
+    println!("| 2,000 minutely rules from 1990 (the step limits) | {worst_ms:.0} |");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut seconds = 20;
@@ -399,7 +508,7 @@ async fn main() -> Result<()> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
-            "all" | "targets" | "dsp" | "visualizer" | "companion" => what = a,
+            "all" | "targets" | "dsp" | "visualizer" | "companion" | "calendar" => what = a,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -413,6 +522,10 @@ async fn main() -> Result<()> {
     }
     if what == "all" || what == "companion" {
         companion_bench(seconds).await?;
+        println!();
+    }
+    if what == "all" || what == "calendar" {
+        calendar_bench()?;
         println!();
     }
     if what != "all" && what != "targets" {

@@ -15,33 +15,44 @@ use super::{Instance, Length, Parsed, Skip, SkipReason, Window, duration};
 /// Most occurrences one rule may produce before the window ends (a minutely rule from 1990 is
 /// refused with a reason, not expanded for minutes).
 const MAX_RULE_STEPS: usize = 200_000;
+/// Most rule steps for a whole feed: bounds the time a broken or hostile feed can take (measured
+/// in docs/BENCHMARKS.md).
+pub(super) const MAX_FEED_STEPS: usize = 2_000_000;
 
 /// Expands `rule` (no `UNTIL`) from wall-clock `base`, returning the wall-clock starts within
-/// `[lo, hi]`. At most `cap` steps.
+/// `[lo, hi]`. At most `cap` steps, which are taken from `budget`.
 pub(super) fn expand_wall(
     base: NaiveDateTime,
     rule: &str,
     lo: NaiveDateTime,
     hi: NaiveDateTime,
     cap: usize,
+    budget: &mut usize,
 ) -> Result<Vec<NaiveDateTime>, String> {
     let text = format!("DTSTART:{}Z\nRRULE:{rule}", base.format("%Y%m%dT%H%M%S"));
     let set: rrule::RRuleSet = text.parse().map_err(|e| format!("{e}"))?;
+    let limit = cap.min(*budget);
     let mut out = Vec::new();
-    for (n, d) in set.limit().into_iter().enumerate() {
+    let mut steps = 0;
+    for d in &set.limit() {
         let w = d.naive_utc();
         if w > hi {
             break;
         }
-        if n >= cap {
-            return Err(format!(
-                "it makes more than {cap} occurrences before the window"
-            ));
+        if steps == limit {
+            *budget -= steps;
+            return Err(if limit < cap {
+                format!("the feed's rules together take more than {MAX_FEED_STEPS} steps")
+            } else {
+                format!("it makes more than {cap} occurrences before the window")
+            });
         }
+        steps += 1;
         if w >= lo {
             out.push(w);
         }
     }
+    *budget -= steps;
     Ok(out)
 }
 
@@ -78,6 +89,18 @@ fn split_rule(v: &str) -> Rule {
     }
 }
 
+/// An UNTIL's date-time digits (a date at midnight), whatever its form.
+fn until_digits(until: &str) -> Option<NaiveDateTime> {
+    let digits = until.trim_end_matches(['Z', 'z']);
+    NaiveDateTime::parse_from_str(digits, "%Y%m%dT%H%M%S")
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(digits, "%Y%m%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+}
+
 /// Whether an occurrence at wall-clock `wall` / instant `utc` is past the rule's UNTIL.
 fn past_until(
     until: &str,
@@ -86,15 +109,7 @@ fn past_until(
     utc: NaiveDateTime,
     z: &Zone,
 ) -> bool {
-    let digits = until.trim_end_matches(['Z', 'z']);
-    let Some(t) = NaiveDateTime::parse_from_str(digits, "%Y%m%dT%H%M%S")
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(digits, "%Y%m%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-    else {
+    let Some(t) = until_digits(until) else {
         return false;
     };
     if !start_zoned {
@@ -449,7 +464,12 @@ pub(super) fn expand(
             end_ms = o.start_ms + win.default_len_ms;
         }
         out.instances.push(Instance {
-            key: format!("{}#{}", group.trim_start_matches('\0'), o.original_ms),
+            // Without a UID the title names the series (stable when the feed is reordered).
+            key: if uid.is_empty() {
+                format!("~{}#{}", e.title, o.original_ms)
+            } else {
+                format!("{uid}#{}", o.original_ms)
+            },
             uid: uid.to_owned(),
             title: if e.title.is_empty() {
                 "Untitled set".into()
@@ -558,7 +578,16 @@ fn core_starts(
     let base = start.wall();
     let base_utc = start.utc();
     for r in &rules {
-        let walls = expand_wall(base, &r.body, lo, hi, MAX_RULE_STEPS)
+        // A rule that ended long before the window need not be followed up to it.
+        let hi = r
+            .until
+            .as_deref()
+            .and_then(until_digits)
+            .map_or(hi, |u| hi.min(u + Duration::days(2)));
+        if hi < lo {
+            continue;
+        }
+        let walls = expand_wall(base, &r.body, lo, hi, MAX_RULE_STEPS, &mut zones.steps_left)
             .map_err(|e| format!("bad RRULE '{}': {e}", r.body))?;
         for w in walls {
             let u = zone.to_utc(w);

@@ -470,3 +470,72 @@ DTSTART:20261016T200000Z\r\nDTEND:20261016T220000Z\r\nRRULE:FREQ=WEEKLY;COUNT=3\
         ]
     );
 }
+
+/// A busy rule that ended long ago costs nothing, and a feed of busy rules is cut off with a
+/// reason instead of keeping the companion busy.
+#[test]
+fn rule_work_is_bounded_per_rule_and_per_feed() {
+    let ended = cal(
+        "BEGIN:VEVENT\r\nUID:m\r\nSUMMARY:Old\r\nDTSTART:20090101T000000Z\r\nDURATION:PT1M\r\n\
+RRULE:FREQ=MINUTELY;UNTIL=20100101T000000Z\r\nEND:VEVENT\r\n",
+    );
+    let w = win(ms("2026-12-01T00:00:00Z"), ms("2027-03-01T00:00:00Z"));
+    let p = read(&ended, &w).unwrap();
+    assert!(
+        p.instances.is_empty() && p.skipped.is_empty(),
+        "{:?}",
+        p.problems()
+    );
+    let busy: String = (0..40)
+        .map(|i| {
+            format!(
+                "BEGIN:VEVENT\r\nUID:b{i}\r\nSUMMARY:Busy {i}\r\nDTSTART:19900101T000000Z\r\n\
+DURATION:PT1M\r\nRRULE:FREQ=MINUTELY\r\nEND:VEVENT\r\n"
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let p = read(&cal(&busy), &w).unwrap();
+    assert!(p.instances.is_empty());
+    assert_eq!(p.skipped.len(), 40);
+    assert!(
+        p.skipped[0].detail.contains("more than 200000 occurrences"),
+        "{:?}",
+        p.skipped[0]
+    );
+    assert!(
+        p.skipped[39]
+            .detail
+            .contains("the feed's rules together take more than"),
+        "{:?}",
+        p.skipped[39]
+    );
+    eprintln!(
+        "40 minutely rules from 1990 read in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Without a UID, a set's identity comes from its title and start, so reordering the feed does
+/// not reschedule it.
+#[test]
+fn events_without_uid_keep_their_identity_when_the_feed_is_reordered() {
+    let a =
+        "BEGIN:VEVENT\r\nSUMMARY:A\r\nDTSTART:20261201T200000Z\r\nDURATION:PT1H\r\nEND:VEVENT\r\n";
+    let b =
+        "BEGIN:VEVENT\r\nSUMMARY:B\r\nDTSTART:20261202T200000Z\r\nDURATION:PT1H\r\nEND:VEVENT\r\n";
+    let w = win(ms("2026-11-30T00:00:00Z"), ms("2026-12-31T00:00:00Z"));
+    let keys = |feed: String| -> Vec<String> {
+        read(&feed, &w)
+            .unwrap()
+            .instances
+            .into_iter()
+            .map(|i| i.key)
+            .collect()
+    };
+    assert_eq!(keys(cal(&format!("{a}{b}"))), keys(cal(&format!("{b}{a}"))));
+    assert_eq!(
+        keys(cal(a))[0],
+        format!("~A#{}", ms("2026-12-01T20:00:00Z"))
+    );
+}

@@ -162,7 +162,11 @@ impl VTimezone {
             let mut locals = vec![start];
             if let Some(rule) = o.value("RRULE") {
                 let upto = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31)?.and_hms_opt(0, 0, 0)?;
-                locals.extend(super::series::expand_wall(start, rule, start, upto, 4_000).ok()?);
+                let mut budget = 4_000;
+                locals.extend(
+                    super::series::expand_wall(start, rule, start, upto, 4_000, &mut budget)
+                        .ok()?,
+                );
             }
             for p in o.props("RDATE") {
                 locals.extend(p.value.split(',').filter_map(naive_date_time));
@@ -236,6 +240,8 @@ pub(super) struct Zones {
     pub calendar: Option<Zone>,
     /// Names read as local time because nothing knows them.
     pub unknown: Vec<String>,
+    /// Rule steps the feed may still take ([`super::series::MAX_FEED_STEPS`] in all).
+    pub steps_left: usize,
 }
 
 fn iana(name: &str) -> Option<chrono_tz::Tz> {
@@ -258,6 +264,7 @@ impl Zones {
             cache: HashMap::new(),
             calendar: None,
             unknown: Vec::new(),
+            steps_left: super::series::MAX_FEED_STEPS,
         };
         if let Some(name) = cal.value("X-WR-TIMEZONE") {
             zones.calendar = zones.lookup(name);
