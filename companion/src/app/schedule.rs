@@ -107,6 +107,11 @@ pub fn preview_window(
         .map(Time::ms)
         .transpose()?
         .unwrap_or(now_ms + FEED_HORIZON_MS);
+    // 1900–2200: far beyond any set, and safe for every date computation.
+    let (earliest, latest) = (-2_208_988_800_000, 7_258_118_400_000);
+    if !(earliest..=latest).contains(&from_ms) || !(earliest..=latest).contains(&to_ms) {
+        return Err("the window must lie between the years 1900 and 2200".into());
+    }
     if to_ms <= from_ms {
         return Err("the window's end must be after its start".into());
     }

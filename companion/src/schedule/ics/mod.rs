@@ -134,6 +134,9 @@ pub struct Parsed {
     /// Readings the user should know about (an unknown time zone read as local time, an override
     /// without its recurring event).
     pub notes: Vec<String>,
+    /// Whether sets past [`MAX_INSTANCES`] were dropped.
+    #[serde(skip)]
+    trimmed: bool,
 }
 
 impl Parsed {
@@ -215,6 +218,8 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
     while let Some(c) = stack.pop() {
         if c.name == "VEVENT" {
             events.push(c);
+            // One left open (a missing END:VEVENT) holds the next ones.
+            stack.extend(c.children.iter().rev().filter(|x| x.name == "VEVENT"));
         } else {
             stack.extend(c.children.iter().rev());
         }
@@ -224,6 +229,15 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
             "the feed has {} events; only the first {MAX_EVENTS} are read",
             events.len()
         ));
+        for e in &events[MAX_EVENTS..] {
+            parsed.skip(
+                e.value("UID").unwrap_or_default(),
+                e.value("SUMMARY").map(parse::unescape).unwrap_or_default(),
+                None,
+                SkipReason::Limit,
+                format!("the feed has more than {MAX_EVENTS} events"),
+            );
+        }
         events.truncate(MAX_EVENTS);
     }
     // Group by UID, in feed order (an event without UID is its own series).
@@ -241,13 +255,11 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
         }
         g.push(e);
     }
-    let mut trimmed = false;
     for uid in &order {
         series::expand(uid, &groups[uid], &mut zones, win, &mut parsed);
         // Memory stays bounded however many instances the rules make: keep the earliest.
         if parsed.instances.len() > 2 * MAX_INSTANCES {
-            keep_earliest(&mut parsed.instances);
-            trimmed = true;
+            parsed.keep_earliest();
         }
     }
     for name in &zones.unknown {
@@ -255,9 +267,27 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
             "time zone '{name}' is unknown (not an IANA or Windows name, and the feed does not define it); its times are read as this computer's local time"
         ));
     }
-    let over = trimmed || parsed.instances.len() > MAX_INSTANCES;
-    keep_earliest(&mut parsed.instances);
-    if over {
+    // One set per key: copies (the same UID-less title and start twice) are said, not merged.
+    let mut keys = std::collections::HashSet::new();
+    let mut copies = Vec::new();
+    parsed.instances.retain(|i| {
+        let first = keys.insert(i.key.clone());
+        if !first {
+            copies.push((i.uid.clone(), i.title.clone(), i.start_ms));
+        }
+        first
+    });
+    for (uid, title, start) in copies {
+        parsed.skip(
+            &uid,
+            title,
+            Some(start),
+            SkipReason::Duplicate,
+            "the same set (title and start) is in the feed twice".into(),
+        );
+    }
+    parsed.keep_earliest();
+    if parsed.trimmed {
         parsed.note(format!(
             "the feed has more than {MAX_INSTANCES} sets in the window; only the first {MAX_INSTANCES} are kept"
         ));
@@ -265,10 +295,25 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
     Ok(parsed)
 }
 
-/// Sorts by start and keeps the first [`MAX_INSTANCES`].
-fn keep_earliest(instances: &mut Vec<Instance>) {
-    instances.sort_by(|a, b| (a.start_ms, &a.key).cmp(&(b.start_ms, &b.key)));
-    instances.truncate(MAX_INSTANCES);
+impl Parsed {
+    /// Sorts by start and keeps the first [`MAX_INSTANCES`]; the rest are skips.
+    fn keep_earliest(&mut self) {
+        self.instances
+            .sort_by(|a, b| (a.start_ms, &a.key).cmp(&(b.start_ms, &b.key)));
+        if self.instances.len() <= MAX_INSTANCES {
+            return;
+        }
+        self.trimmed = true;
+        for i in self.instances.split_off(MAX_INSTANCES) {
+            self.skip(
+                &i.uid,
+                i.title,
+                Some(i.start_ms),
+                SkipReason::Limit,
+                format!("more than {MAX_INSTANCES} sets in the window; the earliest are kept"),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ const MAX_RULE_STEPS: usize = 200_000;
 /// Most rule steps for a whole feed: bounds the time a broken or hostile feed can take (measured
 /// in docs/BENCHMARKS.md).
 pub(super) const MAX_FEED_STEPS: usize = 2_000_000;
+/// What each rule costs from the feed's budget before its first step.
+const RULE_COST: usize = 1_000;
 
 /// Expands `rule` (no `UNTIL`) from wall-clock `base`, returning the wall-clock starts within
 /// `[lo, hi]`. At most `cap` steps, which are taken from `budget`.
@@ -31,12 +33,17 @@ pub(super) fn expand_wall(
 ) -> Result<Vec<NaiveDateTime>, String> {
     let text = format!("DTSTART:{}Z\nRRULE:{rule}", base.format("%Y%m%dT%H%M%S"));
     let set: rrule::RRuleSet = text.parse().map_err(|e| format!("{e}"))?;
+    // Every rule costs something, however few dates it yields (the crate's own search between
+    // dates is bounded by its limit).
+    *budget = budget.saturating_sub(RULE_COST);
     let limit = cap.min(*budget);
     let mut out = Vec::new();
     let mut steps = 0;
+    let mut ended = true;
     for d in &set.limit() {
         let w = d.naive_utc();
         if w > hi {
+            ended = false;
             break;
         }
         if steps == limit {
@@ -53,18 +60,23 @@ pub(super) fn expand_wall(
         }
     }
     *budget -= steps;
+    // Without COUNT (UNTIL is applied by the caller), a rule only runs out when the crate gave up
+    // searching for its next date: later occurrences would vanish without a word.
+    if ended && !rule.to_ascii_uppercase().contains("COUNT=") {
+        return Err("it (almost) never matches: no next occurrence was found".into());
+    }
     Ok(out)
 }
 
 /// An RRULE split into what the expander takes and its UNTIL (handled here, because exported
 /// calendars write it as a date or a floating time beside a zoned DTSTART, which the RFC forbids
 /// and the `rrule` crate refuses).
-struct Rule {
-    body: String,
-    until: Option<String>,
+pub(super) struct Rule {
+    pub body: String,
+    pub until: Option<String>,
 }
 
-fn split_rule(v: &str) -> Rule {
+pub(super) fn split_rule(v: &str) -> Rule {
     let mut until = None;
     let parts: Vec<&str> = v
         .trim()
@@ -90,7 +102,7 @@ fn split_rule(v: &str) -> Rule {
 }
 
 /// An UNTIL's date-time digits (a date at midnight), whatever its form.
-fn until_digits(until: &str) -> Option<NaiveDateTime> {
+pub(super) fn until_digits(until: &str) -> Option<NaiveDateTime> {
     let digits = until.trim_end_matches(['Z', 'z']);
     NaiveDateTime::parse_from_str(digits, "%Y%m%dT%H%M%S")
         .ok()
@@ -209,7 +221,7 @@ fn read<'a>(c: &'a Component, zones: &mut Zones) -> Result<Ev<'a>, (SkipReason, 
     }
     Ok(Ev {
         c,
-        title: c.value("SUMMARY").map(unescape).unwrap_or_default(),
+        title: title_of(c),
         seq: c
             .value("SEQUENCE")
             .and_then(|s| s.parse().ok())
@@ -225,12 +237,20 @@ fn read<'a>(c: &'a Component, zones: &mut Zones) -> Result<Ev<'a>, (SkipReason, 
     })
 }
 
-/// Recurrence ids of a time: its UTC instant and its wall-clock time (as recurring-ical-events
-/// matches EXDATE and RECURRENCE-ID, so an exporter writing either form is understood).
-fn ids(w: &When) -> Vec<NaiveDateTime> {
+/// A recurrence id: an instant, or a wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Id {
+    Utc(NaiveDateTime),
+    Wall(NaiveDateTime),
+}
+
+/// Recurrence ids of a time: its UTC instant and its wall-clock time, so an EXDATE or
+/// RECURRENCE-ID an exporter wrote in either form is understood (as recurring-ical-events does);
+/// an instant only matches an instant and a wall-clock time a wall-clock time.
+fn ids(w: &When) -> Vec<Id> {
     match w {
-        When::Zoned(n, z) => vec![z.to_utc(*n), *n],
-        other => vec![other.wall()],
+        When::Zoned(n, z) => vec![Id::Utc(z.to_utc(*n)), Id::Wall(*n)],
+        other => vec![Id::Wall(other.wall())],
     }
 }
 
@@ -304,7 +324,7 @@ pub(super) fn expand(
         }
     }
     // Overrides by recurrence id (the highest SEQUENCE wins).
-    let mut mods: HashMap<NaiveDateTime, usize> = HashMap::new();
+    let mut mods: HashMap<Id, usize> = HashMap::new();
     let mut future: Vec<(i64, usize)> = Vec::new();
     for (i, e) in evs.iter().enumerate() {
         let Some(rid) = &e.rid else { continue };
@@ -320,7 +340,7 @@ pub(super) fn expand(
     future.sort();
     let mut emitted: HashSet<usize> = HashSet::new();
     let mut occs: Vec<Occ> = Vec::new();
-    let mut excluded_ids: HashSet<NaiveDateTime> = HashSet::new();
+    let mut excluded_ids: HashSet<Id> = HashSet::new();
     if let Some(ci) = core {
         let c = &evs[ci];
         if matches!(c.start, When::Date(_)) {
@@ -346,7 +366,8 @@ pub(super) fn expand(
                     {
                         continue;
                     }
-                    let m = sid.iter().rev().find_map(|i| mods.get(i).copied());
+                    // The instant first: a wall-clock match is the exporter-compatibility guess.
+                    let m = sid.iter().find_map(|i| mods.get(i).copied());
                     match m {
                         Some(mi) => {
                             if emitted.insert(mi) {
@@ -373,10 +394,7 @@ pub(super) fn expand(
                                 }
                                 None => (c, 0),
                             };
-                            let period = periods
-                                .iter()
-                                .find(|(k, _)| sid.contains(k))
-                                .map(|(_, l)| *l);
+                            let period = sid.iter().find_map(|k| periods.get(k).copied());
                             let len = period.unwrap_or(ev.len);
                             let start = shift_when(&s, shift);
                             occs.push(Occ {
@@ -401,6 +419,16 @@ pub(super) fn expand(
     for (i, e) in evs.iter().enumerate() {
         let Some(rid) = &e.rid else { continue };
         if emitted.contains(&i) || ids(rid).iter().any(|x| excluded_ids.contains(x)) {
+            continue;
+        }
+        if !ids(rid).iter().any(|x| mods.get(x) == Some(&i)) {
+            out.skip(
+                uid,
+                e.title.clone(),
+                Some(rid.utc_ms()),
+                SkipReason::Duplicate,
+                "a newer copy of this change (higher SEQUENCE) replaces it".into(),
+            );
             continue;
         }
         if core.is_none() {
@@ -480,6 +508,10 @@ pub(super) fn expand(
             end_ms,
             length_from_calendar: from_calendar,
         });
+        // Memory stays bounded however many occurrences one series makes.
+        if out.instances.len() > 2 * super::MAX_INSTANCES {
+            out.keep_earliest();
+        }
     }
 }
 
@@ -487,8 +519,16 @@ fn display(t: &str) -> &str {
     if t.is_empty() { "Untitled" } else { t }
 }
 
+/// Longest title kept (the schedule's own limit).
+const MAX_TITLE: usize = 200;
+
+/// SUMMARY, unescaped, at most [`MAX_TITLE`] characters.
 fn title_of(c: &Component) -> String {
-    c.value("SUMMARY").map(unescape).unwrap_or_default()
+    let t = c.value("SUMMARY").map(unescape).unwrap_or_default();
+    match t.char_indices().nth(MAX_TITLE) {
+        Some((at, _)) => t[..at].to_owned(),
+        None => t,
+    }
 }
 
 fn shift_when(w: &When, ms: i64) -> When {
@@ -504,10 +544,14 @@ fn shift_when(w: &When, ms: i64) -> When {
 
 type Starts = (
     Vec<When>,
-    Vec<(NaiveDateTime, (Length, bool))>,
-    HashSet<NaiveDateTime>,
+    HashMap<Id, (Length, bool)>,
+    HashSet<Id>,
     HashSet<NaiveDate>,
 );
+
+/// Most RDATE and EXDATE values, and RRULEs, read per event (more are reported).
+const MAX_DATES: usize = 5_000;
+const MAX_RULES: usize = 10;
 
 /// Candidate starts of the master (rules, RDATEs, DTSTART), its period lengths, and its
 /// exclusions (by recurrence id, and by date for date EXDATEs).
@@ -519,7 +563,19 @@ fn core_starts(
     evs: &[Ev],
 ) -> Result<Starts, String> {
     let mut rdates: Vec<When> = Vec::new();
-    let mut periods = Vec::new();
+    let mut periods = HashMap::new();
+    if c.c
+        .props("RDATE")
+        .chain(c.c.props("EXDATE"))
+        .map(|p| p.value.matches(',').count() + 1)
+        .sum::<usize>()
+        > MAX_DATES
+    {
+        return Err(format!("it has more than {MAX_DATES} RDATE/EXDATE values"));
+    }
+    if c.c.props("RRULE").count() > MAX_RULES {
+        return Err(format!("it has more than {MAX_RULES} RRULEs"));
+    }
     for p in c.c.props("RDATE") {
         let values = zones.values(p)?;
         let ends = zones.period_ends(p);
@@ -530,7 +586,7 @@ fn core_starts(
                     PeriodEnd::Length(l) => (*l, true),
                 };
                 for id in ids(&v) {
-                    periods.push((id, len));
+                    periods.insert(id, len);
                 }
             }
             rdates.push(v);
@@ -575,6 +631,13 @@ fn core_starts(
     let hi = zone.wall_of(super::zone::from_ms(win.to_ms)) + slack;
     let mut starts: Vec<When> = Vec::new();
     let rules: Vec<Rule> = c.c.props("RRULE").map(|p| split_rule(&p.value)).collect();
+    if let Some(bad) = rules
+        .iter()
+        .filter_map(|r| r.until.as_deref())
+        .find(|u| until_digits(u).is_none())
+    {
+        return Err(format!("bad UNTIL '{bad}' in its RRULE"));
+    }
     let base = start.wall();
     let base_utc = start.utc();
     for r in &rules {
@@ -608,13 +671,21 @@ fn core_starts(
         && untils
             .iter()
             .all(|u| past_until(u, zoned, base, base_utc, &zone));
+    // RDATEs far outside the window are not candidates.
+    let (near_lo, near_hi) = (
+        win.from_ms - slack.num_milliseconds(),
+        win.to_ms + slack.num_milliseconds(),
+    );
     for r in rdates {
-        starts.push(fix(r));
+        let r = fix(r);
+        if (near_lo..=near_hi).contains(&r.utc_ms()) {
+            starts.push(r);
+        }
     }
     if !dtstart_past_until {
         starts.push(start);
     }
-    starts.sort_by_key(When::utc_ms);
+    starts.sort_by_cached_key(When::utc_ms);
     Ok((starts, periods, ex_ids, ex_dates))
 }
 

@@ -539,3 +539,76 @@ fn events_without_uid_keep_their_identity_when_the_feed_is_reordered() {
         format!("~A#{}", ms("2026-12-01T20:00:00Z"))
     );
 }
+
+/// An EXDATE or override names its occurrence by instant or by wall-clock time, never an instant
+/// by a wall-clock time: with 19:00 and 20:00 Berlin sets, the 20:00 EXDATE (19:00 UTC) leaves
+/// the 19:00 set alone, and an older copy of an override is not scheduled beside the newer one.
+#[test]
+fn exclusions_and_overrides_match_their_own_occurrence_only() {
+    let feed = cal(
+        "BEGIN:VEVENT\r\nUID:h\r\nSUMMARY:Hourly\r\nDTSTART;TZID=Europe/Berlin:20261201T190000\r\n\
+DURATION:PT30M\r\nRRULE:FREQ=DAILY;COUNT=2;BYHOUR=19,20\r\nEXDATE;TZID=Europe/Berlin:20261201T200000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:h\r\nSUMMARY:Moved (old)\r\nSEQUENCE:1\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261201T190000\r\n\
+DTSTART;TZID=Europe/Berlin:20261201T210000\r\nDURATION:PT30M\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:h\r\nSUMMARY:Moved\r\nSEQUENCE:2\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261201T190000\r\n\
+DTSTART;TZID=Europe/Berlin:20261201T220000\r\nDURATION:PT30M\r\nEND:VEVENT\r\n",
+    );
+    let p = read(
+        &feed,
+        &win(ms("2026-11-30T00:00:00Z"), ms("2026-12-31T00:00:00Z")),
+    )
+    .unwrap();
+    let got: Vec<(&str, i64)> = p
+        .instances
+        .iter()
+        .map(|i| (i.title.as_str(), i.start_ms))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("Moved", ms("2026-12-01T21:00:00Z"))],
+        "{:?}",
+        p.problems()
+    );
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.title == "Moved (old)" && s.reason == SkipReason::Duplicate),
+        "{:?}",
+        p.skipped
+    );
+}
+
+/// Hostile shapes: an event left open holds the next one (still read), a megabyte TZID is not
+/// looked up piece by piece, a huge title is cut, and a rule that never matches is said.
+#[test]
+fn hostile_shapes_are_read_or_refused_with_a_reason() {
+    let long_tz = "a/".repeat(200_000);
+    let feed = cal(&format!(
+        "BEGIN:VEVENT\r\nUID:o\r\nSUMMARY:Open\r\nDTSTART:20261201T200000Z\r\nDURATION:PT1H\r\n\
+BEGIN:VEVENT\r\nUID:n\r\nSUMMARY:{}\r\nDTSTART:20261202T200000Z\r\nDURATION:PT1H\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:z\r\nSUMMARY:Zone\r\nDTSTART;TZID={long_tz}:20261203T200000\r\nDURATION:PT1H\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:f\r\nSUMMARY:Never\r\nDTSTART:20261201T200000Z\r\nDURATION:PT1H\r\n\
+RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\r\nEND:VEVENT\r\n",
+        "x".repeat(10_000)
+    ));
+    let started = std::time::Instant::now();
+    let p = read(
+        &feed,
+        &win(ms("2026-11-30T00:00:00Z"), ms("2026-12-31T00:00:00Z")),
+    )
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let titles: Vec<usize> = p
+        .instances
+        .iter()
+        .map(|i| i.title.chars().count())
+        .collect();
+    assert_eq!(titles, vec![4, 200, 4], "{:?}", p.problems());
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.title == "Never" && s.detail.contains("never matches")),
+        "{:?}",
+        p.skipped
+    );
+}

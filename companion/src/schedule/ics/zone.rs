@@ -127,6 +127,14 @@ pub(super) struct VTimezone {
 
 /// Transitions are computed up to this year (later times keep the last rule's offset).
 const LAST_YEAR: i32 = 2100;
+/// Most STANDARD/DAYLIGHT parts read per VTIMEZONE, and onsets per part (a yearly rule from 1601
+/// to 2100 has 500).
+const MAX_OBSERVANCES: usize = 16;
+const MAX_ONSETS: usize = 1_000;
+/// Most VTIMEZONEs read from one feed.
+const MAX_ZONES: usize = 100;
+/// Longest TZID looked up.
+const MAX_TZID: usize = 256;
 
 fn offset(v: &str) -> Option<i32> {
     let v = v.trim();
@@ -149,27 +157,43 @@ fn offset(v: &str) -> Option<i32> {
 }
 
 impl VTimezone {
-    fn from_component(c: &Component) -> Option<VTimezone> {
+    /// The zone `c` defines, taking its rule work from `steps`.
+    fn from_component(c: &Component, steps: &mut usize) -> Option<VTimezone> {
         let mut obs = Vec::new();
         for o in c
             .children
             .iter()
             .filter(|o| o.name == "STANDARD" || o.name == "DAYLIGHT")
+            .take(MAX_OBSERVANCES)
         {
-            let from = offset(o.value("TZOFFSETFROM")?)?;
-            let to = offset(o.value("TZOFFSETTO")?)?;
-            let start = naive_date_time(o.value("DTSTART")?)?;
+            // A broken part is left out; the rest of the zone still counts.
+            let (Some(from), Some(to), Some(start)) = (
+                o.value("TZOFFSETFROM").and_then(offset),
+                o.value("TZOFFSETTO").and_then(offset),
+                o.value("DTSTART").and_then(naive_date_time),
+            ) else {
+                continue;
+            };
             let mut locals = vec![start];
             if let Some(rule) = o.value("RRULE") {
+                let rule = super::series::split_rule(rule);
+                let until = rule.until.as_deref().and_then(super::series::until_digits);
                 let upto = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31)?.and_hms_opt(0, 0, 0)?;
-                let mut budget = 4_000;
-                locals.extend(
-                    super::series::expand_wall(start, rule, start, upto, 4_000, &mut budget)
-                        .ok()?,
-                );
+                let upto = until.map_or(upto, |u| upto.min(u));
+                // A rule that yields nothing more (the crate gave up) still keeps what it found.
+                if let Ok(onsets) =
+                    super::series::expand_wall(start, &rule.body, start, upto, MAX_ONSETS, steps)
+                {
+                    locals.extend(onsets);
+                }
             }
-            for p in o.props("RDATE") {
-                locals.extend(p.value.split(',').filter_map(naive_date_time));
+            for p in o.props("RDATE").take(MAX_OBSERVANCES) {
+                locals.extend(
+                    p.value
+                        .split(',')
+                        .take(MAX_ONSETS)
+                        .filter_map(naive_date_time),
+                );
             }
             let mut onsets: Vec<NaiveDateTime> = locals
                 .into_iter()
@@ -250,13 +274,15 @@ fn iana(name: &str) -> Option<chrono_tz::Tz> {
 
 impl Zones {
     pub fn of(cal: &Component) -> Zones {
+        let mut steps = super::series::MAX_FEED_STEPS / 4;
         let own = cal
             .children
             .iter()
             .filter(|c| c.name == "VTIMEZONE")
+            .take(MAX_ZONES)
             .filter_map(|c| {
                 let id = c.value("TZID")?.to_owned();
-                Some((id, Arc::new(VTimezone::from_component(c)?)))
+                Some((id, Arc::new(VTimezone::from_component(c, &mut steps)?)))
             })
             .collect();
         let mut zones = Zones {
@@ -273,6 +299,9 @@ impl Zones {
     }
 
     fn lookup(&self, name: &str) -> Option<Zone> {
+        if name.len() > MAX_TZID {
+            return None;
+        }
         let clean = name.trim().trim_matches('/');
         if clean.eq_ignore_ascii_case("UTC") || clean.eq_ignore_ascii_case("Z") {
             return Some(Zone::Utc);
@@ -301,7 +330,12 @@ impl Zones {
         if !self.cache.contains_key(name) {
             let z = self.lookup(name);
             if z.is_none() {
-                self.unknown.push(name.to_owned());
+                let shown: String = name.chars().take(64).collect();
+                self.unknown.push(if shown.len() < name.len() {
+                    format!("{shown}…")
+                } else {
+                    shown
+                });
             }
             self.cache.insert(name.to_owned(), z);
         }
