@@ -119,6 +119,9 @@ function renderAlerts(snap) {
     state.alertsKey = key;
     box.replaceChildren(...active.map((a) => alertItem(a, true)));
     loadAlerts();
+    // Once more a little later: what was done about an alert (a scene switched back) is written
+    // while the list changes.
+    setTimeout(loadAlerts, 2000);
   }
   const au = snap.audio;
   const card = $("#audio");

@@ -199,6 +199,17 @@ impl Browser {
         Ok(())
     }
 
+    /// Makes the page `width` × `height` CSS pixels, as a phone (`mobile`) or a desktop window.
+    pub async fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) -> Result<()> {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+
     /// A PNG screenshot of the page.
     pub async fn screenshot(&mut self) -> Result<Vec<u8>> {
         let r = self

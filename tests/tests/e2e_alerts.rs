@@ -331,6 +331,30 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
         &png,
     )
     .unwrap();
+    // On a phone (390 px wide) the report and chart fit the screen: nothing scrolls sideways.
+    browser.set_viewport(390, 844, true).await.unwrap();
+    let fits = browser
+        .wait_for(
+            "the report at phone width",
+            "window.innerWidth === 390 && document.querySelector('#chart').getBoundingClientRect().width <= 390 && document.documentElement.scrollWidth <= window.innerWidth + 1 && JSON.stringify({page: document.documentElement.scrollWidth, chart: document.querySelector('#chart').getBoundingClientRect().width})",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .eval("document.querySelector('#reports').scrollIntoView(); true")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        artifacts::artifacts_dir()
+            .unwrap()
+            .join("report-and-chart-phone.png"),
+        &png,
+    )
+    .unwrap();
+    fits.unwrap();
+    browser.set_viewport(1400, 900, false).await.unwrap();
     let drawn: Value = serde_json::from_str(drawn.as_str().unwrap()).unwrap();
     assert!(
         drawn["alerts"]
@@ -713,7 +737,7 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
         .wait_for(
             "the cleared alert in the dashboard's history",
             "document.querySelector('#alerts').hidden && (document.querySelector('#alert-history .alert[data-kind=dead_air][data-state=cleared]') || {}).textContent",
-            Duration::from_secs(10),
+            Duration::from_secs(30),
         )
         .await
         .unwrap();
