@@ -616,6 +616,65 @@ fn deleting_a_live_target_stops_it_and_encoder_configs_in_use_are_protected() {
     r.ok("DeleteEncoderConfig", json!({"id": cfg}));
 }
 
+/// Settings changed while a target was live, or in the encoder config it uses, apply at its next
+/// start: the idle output built from the old ones is replaced.
+#[test]
+fn a_restart_uses_the_settings_changed_since_the_output_was_built() {
+    let mut r = Rig::new();
+    let v = r.ok(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_r",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2500}}}),
+    );
+    let id = v["target"]["id"].as_str().unwrap().to_owned();
+    let cfg = v["target"]["encoder"]["configId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stop = |r: &mut Rig| {
+        r.ok("StopTarget", json!({"id": id}));
+        r.signal(
+            &id,
+            OutputSignal::Stopped {
+                code: 0,
+                last_error: None,
+            },
+        );
+        assert_eq!(r.state(&id), "idle");
+    };
+    r.ok("StartTarget", json!({"id": id}));
+    r.signal(&id, OutputSignal::Started);
+    // Changed while live: the running output keeps what it has until it stops.
+    r.ok(
+        "UpdateEncoderConfig",
+        json!({"id": cfg, "config": {"bitrateKbps": 1200}}),
+    );
+    r.ok("UpdateTarget", json!({"id": id, "server": "rtmp://h/b"}));
+    stop(&mut r);
+    r.ok("StartTarget", json!({"id": id}));
+    let bitrate = |s: &crate::targets::host::OutputSpec| match &s.encoder {
+        crate::targets::host::EncoderSpec::Dedicated(c) => c.bitrate_kbps,
+        crate::targets::host::EncoderSpec::Shared => 0,
+    };
+    {
+        let f = r.fake.0.lock().unwrap();
+        assert_eq!(f.specs.len(), 2, "a fresh output");
+        assert_eq!(
+            (bitrate(&f.specs[0]), f.specs[0].server.as_str()),
+            (2500, "rtmp://h/a")
+        );
+        assert_eq!(
+            (bitrate(&f.specs[1]), f.specs[1].server.as_str()),
+            (1200, "rtmp://h/b")
+        );
+    }
+    r.signal(&id, OutputSignal::Started);
+    stop(&mut r);
+    // Unchanged settings reuse the idle output.
+    r.ok("StartTarget", json!({"id": id}));
+    assert_eq!(r.fake.0.lock().unwrap().specs.len(), 2);
+}
+
 #[test]
 fn hotkeys_follow_the_target_list() {
     let mut r = Rig::new();

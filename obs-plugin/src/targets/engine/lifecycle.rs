@@ -66,6 +66,15 @@ impl<H: Host> Engine<H> {
                 &format!("target {id} shares OBS's streaming encoder while the main stream has dynamic bitrate on: its bitrate will drop whenever OBS lowers the main stream's"),
             );
         }
+        let built = super::Built::of(&spec);
+        if let Some(rt) = self.runtime.get_mut(id)
+            && rt.output.is_some()
+            && rt.built.as_ref() != Some(&built)
+        {
+            // Its server, encoder config or reconnect policy changed since the output was built
+            // (while it was live, or an encoder config it uses): an idle output is replaced.
+            rt.output = None;
+        }
         if self.runtime.get(id).is_none_or(|r| r.output.is_none()) {
             self.generation += 1;
             let generation = self.generation;
@@ -77,7 +86,9 @@ impl<H: Host> Engine<H> {
                 self.fail(id, msg.clone());
                 Error::new(ErrorCode::Internal, msg)
             })?;
-            self.runtime.entry(id.to_owned()).or_default().output = Some((generation, output));
+            let rt = self.runtime.entry(id.to_owned()).or_default();
+            rt.output = Some((generation, output));
+            rt.built = Some(built);
         }
         let rt = self.runtime.entry(id.to_owned()).or_default();
         rt.reconnects = 0;

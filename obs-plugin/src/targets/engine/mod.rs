@@ -74,9 +74,30 @@ pub enum FrontendEvent {
 /// A new signal to route back to the engine: (target id, output generation, signal).
 pub type SignalRouter = Arc<dyn Fn(String, u64, OutputSignal) + Send + Sync>;
 
+/// What an output was built from, besides its key (a new key drops the output at once): a start
+/// with other settings builds a fresh output.
+#[derive(Debug, Clone, PartialEq)]
+struct Built {
+    server: String,
+    encoder: super::host::EncoderSpec,
+    reconnect: deckcast_protocol::targets::ReconnectPolicy,
+}
+
+impl Built {
+    fn of(spec: &super::host::OutputSpec) -> Built {
+        Built {
+            server: spec.server.clone(),
+            encoder: spec.encoder.clone(),
+            reconnect: spec.reconnect,
+        }
+    }
+}
+
 struct Runtime<O> {
     state: TargetState,
     output: Option<(u64, O)>,
+    /// The settings `output` was built from.
+    built: Option<Built>,
     last_error: Option<String>,
     reconnects: u32,
     user_stop: bool,
@@ -90,6 +111,7 @@ impl<O> Default for Runtime<O> {
         Self {
             state: TargetState::Idle,
             output: None,
+            built: None,
             last_error: None,
             reconnects: 0,
             user_stop: false,
