@@ -15,6 +15,9 @@ use super::{Engine, FrontendEvent, output_name};
 use crate::targets::host::{EncoderSpec, Host, Level, OutputSignal, OutputSpec, SignalSink};
 use crate::targets::model;
 
+/// How long [`Engine::shutdown`] waits for outputs to finish stopping.
+const SHUTDOWN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl<H: Host> Engine<H> {
     pub(super) fn spec(&self, id: &str) -> Result<OutputSpec, Error> {
         let cfg = self.config(id)?;
@@ -283,10 +286,24 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// Stops everything and releases every output (OBS is exiting).
+    /// Stops everything and releases every output (OBS is exiting). An output is released only
+    /// once its stop has finished (at most [`SHUTDOWN_STOP_WAIT`] in all): releasing one whose
+    /// stop or reconnect attempt is still running on libobs' threads crashed OBS in obs-outputs
+    /// (seen in the fuzz e2e test, core dump in the stop 24 note).
     pub fn shutdown(&mut self) {
         self.stop_where(|_| true);
         self.save();
+        let deadline = Instant::now() + SHUTDOWN_STOP_WAIT;
+        while Instant::now() < deadline
+            && self.runtime.values().any(|rt| {
+                rt.output.as_ref().is_some_and(|(_, out)| {
+                    let s = self.host.stats(out);
+                    s.active || s.reconnecting
+                })
+            })
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         self.runtime.clear();
     }
 }
