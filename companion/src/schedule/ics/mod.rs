@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 mod parse;
+mod rules;
 mod series;
 mod zone;
 
@@ -28,6 +29,18 @@ pub struct Window {
     pub to_ms: i64,
     /// Length (ms) given to occurrences the calendar gives no length; 0: they are skipped.
     pub default_len_ms: i64,
+}
+
+impl Window {
+    /// Whether an occurrence from `s` to `e` (Unix ms) is in the window (one that ends at its
+    /// start counts where it starts; as recurring-ical-events' `between`).
+    fn contains(&self, s: i64, e: i64) -> bool {
+        if s == e {
+            self.from_ms <= s && s < self.to_ms
+        } else {
+            s < self.to_ms && self.from_ms < e
+        }
+    }
 }
 
 /// A length as a calendar writes it (added to wall-clock time).
@@ -137,18 +150,6 @@ pub struct Parsed {
     /// Whether sets past [`MAX_INSTANCES`] were dropped.
     #[serde(skip)]
     trimmed: bool,
-}
-
-impl Parsed {
-    /// Skips and notes as sentences (the feed's problem list).
-    pub fn problems(&self) -> Vec<String> {
-        let mut p: Vec<String> = self.skipped.iter().map(Skip::sentence).collect();
-        if self.more_skipped > 0 {
-            p.push(format!("{} more not scheduled", self.more_skipped));
-        }
-        p.extend(self.notes.iter().cloned());
-        p
-    }
 }
 
 /// The feed is not iCalendar at all.
@@ -296,6 +297,45 @@ pub fn read(text: &str, win: &Window) -> Result<Parsed, IcsError> {
 }
 
 impl Parsed {
+    /// Skips and notes as sentences (the feed's problem list).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p: Vec<String> = self.skipped.iter().map(Skip::sentence).collect();
+        if self.more_skipped > 0 {
+            p.push(format!("{} more not scheduled", self.more_skipped));
+        }
+        p.extend(self.notes.iter().cloned());
+        p
+    }
+
+    /// Records a skip (the first [`MAX_SKIPS`]; the rest are counted).
+    pub(super) fn skip(
+        &mut self,
+        uid: &str,
+        title: String,
+        start_ms: Option<i64>,
+        reason: SkipReason,
+        detail: String,
+    ) {
+        if self.skipped.len() < MAX_SKIPS {
+            self.skipped.push(Skip {
+                uid: uid.to_owned(),
+                title,
+                start_ms,
+                reason,
+                detail,
+            });
+        } else {
+            self.more_skipped += 1;
+        }
+    }
+
+    /// Records a note once (at most [`MAX_SKIPS`]).
+    pub(super) fn note(&mut self, n: String) {
+        if !self.notes.contains(&n) && self.notes.len() < MAX_SKIPS {
+            self.notes.push(n);
+        }
+    }
+
     /// Sorts by start and keeps the first [`MAX_INSTANCES`]; the rest are skips.
     fn keep_earliest(&mut self) {
         self.instances

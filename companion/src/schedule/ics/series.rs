@@ -9,132 +9,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::parse::{Component, unescape};
+use super::rules::{MAX_RULE_STEPS, Rule, expand_wall, past_until, split_rule, until_digits};
 use super::zone::{PeriodEnd, When, Zone, Zones};
-use super::{Instance, Length, Parsed, Skip, SkipReason, Window, duration};
-
-/// Most occurrences one rule may produce before the window ends (a minutely rule from 1990 is
-/// refused with a reason, not expanded for minutes).
-const MAX_RULE_STEPS: usize = 200_000;
-/// Most rule steps for a whole feed: bounds the time a broken or hostile feed can take (measured
-/// in docs/BENCHMARKS.md).
-pub(super) const MAX_FEED_STEPS: usize = 2_000_000;
-/// What each rule costs from the feed's budget before its first step.
-const RULE_COST: usize = 1_000;
-
-/// Expands `rule` (no `UNTIL`) from wall-clock `base`, returning the wall-clock starts within
-/// `[lo, hi]`. At most `cap` steps, which are taken from `budget`.
-pub(super) fn expand_wall(
-    base: NaiveDateTime,
-    rule: &str,
-    lo: NaiveDateTime,
-    hi: NaiveDateTime,
-    cap: usize,
-    budget: &mut usize,
-) -> Result<Vec<NaiveDateTime>, String> {
-    let text = format!("DTSTART:{}Z\nRRULE:{rule}", base.format("%Y%m%dT%H%M%S"));
-    let set: rrule::RRuleSet = text.parse().map_err(|e| format!("{e}"))?;
-    // Every rule costs something, however few dates it yields (the crate's own search between
-    // dates is bounded by its limit).
-    *budget = budget.saturating_sub(RULE_COST);
-    let limit = cap.min(*budget);
-    let mut out = Vec::new();
-    let mut steps = 0;
-    let mut ended = true;
-    for d in &set.limit() {
-        let w = d.naive_utc();
-        if w > hi {
-            ended = false;
-            break;
-        }
-        if steps == limit {
-            *budget -= steps;
-            return Err(if limit < cap {
-                format!("the feed's rules together take more than {MAX_FEED_STEPS} steps")
-            } else {
-                format!("it makes more than {cap} occurrences before the window")
-            });
-        }
-        steps += 1;
-        if w >= lo {
-            out.push(w);
-        }
-    }
-    *budget -= steps;
-    // Without COUNT (UNTIL is applied by the caller), a rule only runs out when the crate gave up
-    // searching for its next date: later occurrences would vanish without a word.
-    if ended && !rule.to_ascii_uppercase().contains("COUNT=") {
-        return Err("it (almost) never matches: no next occurrence was found".into());
-    }
-    Ok(out)
-}
-
-/// An RRULE split into what the expander takes and its UNTIL (handled here, because exported
-/// calendars write it as a date or a floating time beside a zoned DTSTART, which the RFC forbids
-/// and the `rrule` crate refuses).
-pub(super) struct Rule {
-    pub body: String,
-    pub until: Option<String>,
-}
-
-pub(super) fn split_rule(v: &str) -> Rule {
-    let mut until = None;
-    let parts: Vec<&str> = v
-        .trim()
-        .split(';')
-        .filter(|p| {
-            let p = p.trim();
-            if p.is_empty() {
-                return false;
-            }
-            let key = p.split('=').next().unwrap_or("").trim();
-            if key.eq_ignore_ascii_case("UNTIL") {
-                until = p.split_once('=').map(|(_, u)| u.trim().to_owned());
-                return false;
-            }
-            // A negative COUNT (seen in the wild) means no count.
-            !(key.eq_ignore_ascii_case("COUNT") && p.contains("=-"))
-        })
-        .collect();
-    Rule {
-        body: parts.join(";"),
-        until,
-    }
-}
-
-/// An UNTIL's date-time digits (a date at midnight), whatever its form.
-pub(super) fn until_digits(until: &str) -> Option<NaiveDateTime> {
-    let digits = until.trim_end_matches(['Z', 'z']);
-    NaiveDateTime::parse_from_str(digits, "%Y%m%dT%H%M%S")
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(digits, "%Y%m%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-}
-
-/// Whether an occurrence at wall-clock `wall` / instant `utc` is past the rule's UNTIL.
-fn past_until(
-    until: &str,
-    start_zoned: bool,
-    wall: NaiveDateTime,
-    utc: NaiveDateTime,
-    z: &Zone,
-) -> bool {
-    let Some(t) = until_digits(until) else {
-        return false;
-    };
-    if !start_zoned {
-        // Floating start: the digits are wall-clock time.
-        return wall > t;
-    }
-    if until.ends_with(['Z', 'z']) {
-        return utc > t;
-    }
-    // A date or floating UNTIL beside a zoned start: read both as UTC and in the start's zone,
-    // and end at the earlier (what python-dateutil and recurring-ical-events do together).
-    utc > t || utc > z.to_utc(t)
-}
+use super::{Instance, Length, Parsed, SkipReason, Window, duration};
 
 /// What a component says about itself.
 struct Ev<'a> {
@@ -251,16 +128,6 @@ fn ids(w: &When) -> Vec<Id> {
     match w {
         When::Zoned(n, z) => vec![Id::Utc(z.to_utc(*n)), Id::Wall(*n)],
         other => vec![Id::Wall(other.wall())],
-    }
-}
-
-impl Window {
-    fn contains(&self, s: i64, e: i64) -> bool {
-        if s == e {
-            self.from_ms <= s && s < self.to_ms
-        } else {
-            s < self.to_ms && self.from_ms < e
-        }
     }
 }
 
@@ -577,13 +444,11 @@ fn core_starts(
         return Err(format!("it has more than {MAX_RULES} RRULEs"));
     }
     for p in c.c.props("RDATE") {
-        let values = zones.values(p)?;
-        let ends = zones.period_ends(p);
-        for (i, v) in values.into_iter().enumerate() {
-            if let Some(Some(end)) = ends.get(i) {
+        for (v, end) in zones.periods(p)? {
+            if let Some(end) = end {
                 let len = match end {
-                    PeriodEnd::At(e) => wall_len(&v, e),
-                    PeriodEnd::Length(l) => (*l, true),
+                    PeriodEnd::At(e) => wall_len(&v, &e),
+                    PeriodEnd::Length(l) => (l, true),
                 };
                 for id in ids(&v) {
                     periods.insert(id, len);
@@ -687,33 +552,4 @@ fn core_starts(
     }
     starts.sort_by_cached_key(When::utc_ms);
     Ok((starts, periods, ex_ids, ex_dates))
-}
-
-impl Parsed {
-    pub(super) fn skip(
-        &mut self,
-        uid: &str,
-        title: String,
-        start_ms: Option<i64>,
-        reason: SkipReason,
-        detail: String,
-    ) {
-        if self.skipped.len() < super::MAX_SKIPS {
-            self.skipped.push(Skip {
-                uid: uid.to_owned(),
-                title,
-                start_ms,
-                reason,
-                detail,
-            });
-        } else {
-            self.more_skipped += 1;
-        }
-    }
-
-    pub(super) fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) && self.notes.len() < super::MAX_SKIPS {
-            self.notes.push(n);
-        }
-    }
 }

@@ -176,13 +176,13 @@ impl VTimezone {
             };
             let mut locals = vec![start];
             if let Some(rule) = o.value("RRULE") {
-                let rule = super::series::split_rule(rule);
-                let until = rule.until.as_deref().and_then(super::series::until_digits);
+                let rule = super::rules::split_rule(rule);
+                let until = rule.until.as_deref().and_then(super::rules::until_digits);
                 let upto = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31)?.and_hms_opt(0, 0, 0)?;
                 let upto = until.map_or(upto, |u| upto.min(u));
                 // A rule that yields nothing more (the crate gave up) still keeps what it found.
                 if let Ok(onsets) =
-                    super::series::expand_wall(start, &rule.body, start, upto, MAX_ONSETS, steps)
+                    super::rules::expand_wall(start, &rule.body, start, upto, MAX_ONSETS, steps)
                 {
                     locals.extend(onsets);
                 }
@@ -264,7 +264,7 @@ pub(super) struct Zones {
     pub calendar: Option<Zone>,
     /// Names read as local time because nothing knows them.
     pub unknown: Vec<String>,
-    /// Rule steps the feed may still take ([`super::series::MAX_FEED_STEPS`] in all).
+    /// Rule steps the feed may still take ([`super::rules::MAX_FEED_STEPS`] in all).
     pub steps_left: usize,
 }
 
@@ -274,7 +274,7 @@ fn iana(name: &str) -> Option<chrono_tz::Tz> {
 
 impl Zones {
     pub fn of(cal: &Component) -> Zones {
-        let mut steps = super::series::MAX_FEED_STEPS / 4;
+        let mut steps = super::rules::MAX_FEED_STEPS / 4;
         let own = cal
             .children
             .iter()
@@ -290,7 +290,7 @@ impl Zones {
             cache: HashMap::new(),
             calendar: None,
             unknown: Vec::new(),
-            steps_left: super::series::MAX_FEED_STEPS,
+            steps_left: super::rules::MAX_FEED_STEPS,
         };
         if let Some(name) = cal.value("X-WR-TIMEZONE") {
             zones.calendar = zones.lookup(name);
@@ -345,6 +345,12 @@ impl Zones {
     /// The values of a date/date-time property; with X-WR-TIMEZONE, UTC and floating times move
     /// into the calendar's zone (as Google means them).
     pub fn values(&mut self, p: &Prop) -> Result<Vec<When>, String> {
+        Ok(self.periods(p)?.into_iter().map(|(w, _)| w).collect())
+    }
+
+    /// [`Zones::values`] with each value's PERIOD end (RDATE `start/end` or `start/duration`),
+    /// `None` for plain date-times. One pass over the value list.
+    pub fn periods(&mut self, p: &Prop) -> Result<Vec<(When, Option<PeriodEnd>)>, String> {
         let tz = p.param("TZID").map(|n| self.get(n));
         let is_date = p
             .param("VALUE")
@@ -355,35 +361,25 @@ impl Zones {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(|v| {
-                // PERIOD values (RDATE): the start is the value; the caller reads the end.
-                let v = v.split('/').next().unwrap_or(v);
-                let w = parse_one(v, is_date, tz.clone())?;
-                Ok(match (w, &cal) {
+                let (start, end) = match v.split_once('/') {
+                    Some((s, e)) => (s, Some(e)),
+                    None => (v, None),
+                };
+                let w = match (parse_one(start, is_date, tz.clone())?, &cal) {
                     (When::Zoned(n, z), Some(c)) if z.is_utc() => {
                         When::Zoned(c.wall_of(n), c.clone())
                     }
                     (When::Floating(n), Some(c)) => When::Zoned(n, c.clone()),
                     (w, _) => w,
-                })
-            })
-            .collect()
-    }
-
-    /// PERIOD ends of an RDATE (`start/end` or `start/duration`), by position; `None` for plain
-    /// date-times.
-    pub fn period_ends(&mut self, p: &Prop) -> Vec<Option<PeriodEnd>> {
-        let tz = p.param("TZID").map(|n| self.get(n));
-        p.value
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                let (_, end) = v.split_once('/')?;
-                if end.starts_with(['P', '+', '-']) {
-                    super::duration(end).map(PeriodEnd::Length)
-                } else {
-                    parse_one(end, false, tz.clone()).ok().map(PeriodEnd::At)
-                }
+                };
+                let end = end.and_then(|e| {
+                    if e.starts_with(['P', '+', '-']) {
+                        super::duration(e).map(PeriodEnd::Length)
+                    } else {
+                        parse_one(e, false, tz.clone()).ok().map(PeriodEnd::At)
+                    }
+                });
+                Ok((w, end))
             })
             .collect()
     }
