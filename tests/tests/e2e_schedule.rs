@@ -15,7 +15,7 @@ use deckcast_tests::http::Client;
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::openapi::OpenApi;
 use deckcast_tests::rtmp::RtmpServer;
-use deckcast_tests::util::{random_hex, wait_for};
+use deckcast_tests::util::{free_port, random_hex, wait_for};
 use serde_json::{Value, json};
 
 /// Serves `body` as text/calendar to every request; counts requests.
@@ -395,15 +395,6 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
     let _ = std::fs::remove_dir_all(&home.dir);
 }
 
-/// A free loopback port nothing listens on (OBS is "not running" for this test).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn a_calendar_is_previewed_before_subscribing_and_what_it_skips_is_shown() {
@@ -493,7 +484,7 @@ END:VCALENDAR\r\n",
     assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent.ics"));
 
     // The API previews, validates and refuses clearly.
-    let mut companion = Companion::start(&home, closed_port(), "unused").unwrap();
+    let mut companion = Companion::start(&home, free_port().unwrap(), "unused").unwrap();
     let c = companion.client().unwrap();
     let r = c
         .post(
@@ -526,7 +517,7 @@ END:VCALENDAR\r\n",
     let r = c
         .post(
             "/api/v1/feeds/preview",
-            &json!({"url": format!("http://127.0.0.1:{}/cal.ics", closed_port())}),
+            &json!({"url": format!("http://127.0.0.1:{}/cal.ics", free_port().unwrap())}),
         )
         .unwrap();
     assert_eq!(r.status, 502, "{}", r.text());

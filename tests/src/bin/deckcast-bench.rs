@@ -467,35 +467,21 @@ DURATION:PT2H\r\nRRULE:{rule}\r\nEXDATE;TZID=Europe/Berlin:20270305T220000\r\nEN
             total / files.len().max(1) as f64
         );
     }
-    let b = dir.join("big.ics");
-    let w = dir.join("worst.ics");
-    let big_ms = preview_ms(
-        deckcast,
-        &[
-            &b.to_string_lossy(),
-            "--json",
-            window[0],
-            window[1],
-            window[2],
-            window[3],
-        ],
-    )?;
-    println!(
-        "| 2,000 weekly sets over ten years ({} KiB) | {big_ms:.0} |",
-        std::fs::metadata(&b)?.len() / 1024
-    );
-    let worst_ms = preview_ms(
-        deckcast,
-        &[
-            &w.to_string_lossy(),
-            "--json",
-            window[0],
-            window[1],
-            window[2],
-            window[3],
-        ],
-    )?;
-    println!("| 2,000 minutely rules from 1990 (the step limits) | {worst_ms:.0} |");
+    for (file, label) in [
+        ("big.ics", "2,000 weekly sets over ten years"),
+        (
+            "worst.ics",
+            "2,000 minutely rules from 1990 (the step limits)",
+        ),
+    ] {
+        let path = dir.join(file);
+        let path_text = path.to_string_lossy().into_owned();
+        let mut args = vec![path_text.as_str(), "--json"];
+        args.extend(window);
+        let ms = preview_ms(deckcast, &args)?;
+        let kib = std::fs::metadata(&path)?.len() / 1024;
+        println!("| {label} ({kib} KiB) | {ms:.0} |");
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
