@@ -125,10 +125,20 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
             .unwrap()
     };
     assert_eq!(tile(&snap, &ids[2])["expectedKbps"], 960, "{snap}");
-    // Healthy links: no alert.
+    // Healthy links: no alert for any target. OBS's own load alerts (rendering or encoding
+    // lag) are the machine's, not a link's: on a loaded 2-core CI machine they rightly fire.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, list) = call(&api, &c, "GET", "/api/v1/alerts", "/api/v1/alerts", None);
-    assert_eq!(list["active"], json!([]), "alerts on healthy links: {list}");
+    let unexpected: Vec<&Value> = list["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            !a["targetId"].is_null()
+                || !["render_lag", "encode_lag"].contains(&a["kind"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "alerts on healthy links: {list}");
 
     // The slow target's link drops to 300 kbit/s, far below its ~1.5 Mbit/s stream.
     link.set_rate(300).unwrap();
