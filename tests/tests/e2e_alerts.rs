@@ -515,14 +515,17 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
         })
         .await
         .unwrap();
-    // Dead air after 4 s (tunable), on the program mix, switching to BRB.
+    // Dead air after 4 s (tunable), on the program mix, switching to BRB. OBS's own load alerts
+    // are off: on a loaded machine they rightly fire, and this test counts banners and lists.
     let (status, rules) = call(
         &api,
         &c,
         "PUT",
         "/api/v1/alerts/rules",
         "/api/v1/alerts/rules",
-        Some(&json!({"rules": {"dead_air": {"seconds": 4}}, "deadAirScene": "BRB"})),
+        Some(&json!({"rules": {"dead_air": {"seconds": 4},
+            "render_lag": {"enabled": false}, "encode_lag": {"enabled": false}},
+            "deadAirScene": "BRB"})),
     );
     assert_eq!(status, 200, "{rules}");
     assert_eq!(rules["rules"]["dead_air"]["seconds"], 4);
@@ -743,10 +746,11 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
     let scene = client.scenes().current_program_scene().await.unwrap();
     assert_eq!(scene.id.name, "Scene", "switched back from BRB");
     // The dashboard: the banner is gone, the alert history shows it cleared with what was done.
+    // (Only dead air's banner: OBS's own load alerts may rightly show on a loaded machine.)
     let history = browser
         .wait_for(
             "the cleared alert in the dashboard's history",
-            "document.querySelector('#alerts').hidden && (document.querySelector('#alert-history .alert[data-kind=dead_air][data-state=cleared]') || {}).textContent",
+            "!document.querySelector('#alerts .alert[data-kind=dead_air]') && (document.querySelector('#alert-history .alert[data-kind=dead_air][data-state=cleared]') || {}).textContent",
             Duration::from_secs(30),
         )
         .await
