@@ -13,8 +13,8 @@ use deckcast_protocol::audio::{AudioLevels, GetAudioLevels, SetAudioMeter};
 use deckcast_protocol::nowplaying::{Analysis, GetAnalysis, SetNowPlaying, SetTempo};
 use deckcast_protocol::targets::{
     CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
-    ImportTargets, ListTargets, SetStreamKey, StartAllTargets, StartTarget, StopAllTargets,
-    StopTarget, UpdateEncoderConfig, UpdateTarget,
+    ImportTargets, ListTargets, SetStreamKey, SetTargetVideoBitrate, StartAllTargets, StartTarget,
+    StopAllTargets, StopTarget, UpdateEncoderConfig, UpdateTarget,
 };
 use deckcast_protocol::version::{GetVersion, VersionInfo};
 use deckcast_protocol::{Error, PROTOCOL_VERSION, Request, decode_request, encode_reply};
@@ -57,6 +57,7 @@ pub static ROUTES: &[VendorRequest] = &[
     route!(DeleteEncoderConfig, targets),
     route!(ExportTargets, targets),
     route!(ImportTargets, targets),
+    route!(SetTargetVideoBitrate, targets),
     route!(SetNowPlaying, crate::nowplaying::set_now_playing),
     route!(SetTempo, crate::nowplaying::set_tempo),
     route!(GetAnalysis, get_analysis),

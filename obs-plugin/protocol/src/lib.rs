@@ -116,6 +116,7 @@ contract! {
         targets::DeleteEncoderConfig => Empty as "DeleteEncoderConfig";
         targets::ExportTargets => targets::TargetsExport as "ExportTargets";
         targets::ImportTargets => targets::ImportReply as "ImportTargets";
+        targets::SetTargetVideoBitrate => targets::VideoBitrate as "SetTargetVideoBitrate";
         nowplaying::SetNowPlaying => Empty as "SetNowPlaying";
         nowplaying::SetTempo => Empty as "SetTempo";
         nowplaying::GetAnalysis => nowplaying::Analysis as "GetAnalysis";
@@ -222,9 +223,9 @@ mod tests {
         assert_eq!(StartTarget::NAME, "StartTarget");
         assert_eq!(GetVersion::NAME, "GetVersion");
         assert_eq!(<targets::HealthReport as Event>::NAME, "TargetHealth");
-        assert_eq!(REQUESTS.len(), 23);
+        assert_eq!(REQUESTS.len(), 24);
         assert_eq!(REQUESTS[0], "GetVersion");
-        assert_eq!(REQUESTS[22], "GetAlerts");
+        assert_eq!(REQUESTS[23], "GetAlerts");
         assert_eq!(
             EVENTS,
             ["TargetStateChanged", "TargetHealth", "TempoChanged"]

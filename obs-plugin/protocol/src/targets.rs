@@ -311,7 +311,46 @@ pub struct TargetHealth {
     /// config, or for a shared-encoder target OBS's own stream settings. Absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_kbps: Option<u32>,
+    /// The video bitrate of its dedicated encoder (absent for a shared-encoder target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_bitrate: Option<VideoBitrate>,
+    /// Active targets streaming from the same encoders, this one included (0 while it is not
+    /// active): a dedicated encoder config shared by several live targets changes for all.
+    #[serde(default)]
+    pub encoder_users: u32,
 }
+
+/// A dedicated encoder's video bitrate: what its config says and what it runs at now
+/// ([`SetTargetVideoBitrate`] lowers it while a link cannot carry it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoBitrate {
+    /// The config's video bitrate (kbit/s).
+    pub configured_kbps: u32,
+    /// What the encoder runs at now (kbit/s); equal to `configured_kbps` unless lowered.
+    pub applied_kbps: u32,
+    /// Whether the encoder can change its bitrate while it runs (OBS's dynamic-bitrate
+    /// capability: x264, NVENC, ... have it).
+    pub adjustable: bool,
+}
+
+/// `SetTargetVideoBitrate {id, kbps?}` -> the target's [`VideoBitrate`]: runs the target's
+/// dedicated encoder at `kbps` (between [`MIN_VIDEO_KBPS`] and its config's bitrate) while it is
+/// live, or back at its config's bitrate (`kbps` absent). Every target on the same encoder config
+/// streams the new bitrate; the config itself does not change, and the next start of the encoder
+/// uses the config's bitrate again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetTargetVideoBitrate {
+    /// Target id.
+    pub id: String,
+    /// The video bitrate (kbit/s); absent: the config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kbps: Option<u32>,
+}
+
+/// The lowest video bitrate [`SetTargetVideoBitrate`] sets (kbit/s).
+pub const MIN_VIDEO_KBPS: u32 = 100;
 
 /// `CreateTarget` request -> [`TargetReply`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -390,10 +429,39 @@ by_id! {
     DeleteTarget;
     /// `StartTarget {id}` -> [`TargetReply`] (a no-op while it runs).
     StartTarget;
-    /// `StopTarget {id}` -> [`TargetReply`].
-    StopTarget;
     /// `DeleteEncoderConfig {id}` -> `{}`; refused while a target uses the config.
     DeleteEncoderConfig;
+}
+
+/// `StopTarget {id, force?}` -> [`TargetReply`]. A stop lets the output send what it has
+/// buffered; `force` (or a second stop while it is still stopping, as in OBS) drops that and
+/// stops at once, for a link so stalled the buffer would take minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopTarget {
+    /// The target's id.
+    pub id: String,
+    /// Stop at once, dropping what is buffered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+impl StopTarget {
+    /// A stop of `id` that sends what is buffered first.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            force: false,
+        }
+    }
+
+    /// A stop of `id` at once.
+    pub fn forced(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            force: true,
+        }
+    }
 }
 
 macro_rules! no_data {

@@ -127,6 +127,14 @@ impl Encoder {
         unsafe { sys::obs_encoder_set_frame_rate_divisor(self.0.as_ptr(), divisor) }
     }
 
+    /// Whether encoders of type `id` can change their bitrate while running
+    /// (`OBS_ENCODER_CAP_DYN_BITRATE`, the capability OBS's own dynamic bitrate needs).
+    pub fn type_has_dynamic_bitrate(id: &str) -> bool {
+        let id = cstring(id);
+        // SAFETY: valid string; returns the registered type's caps (0 for an unknown id).
+        unsafe { sys::obs_get_encoder_caps(id.as_ptr()) & sys::OBS_ENCODER_CAP_DYN_BITRATE != 0 }
+    }
+
     /// Whether an encoder type with this id is registered (`obs_get_encoder_codec` is non-null).
     pub fn type_exists(id: &str) -> bool {
         let id = cstring(id);
@@ -377,6 +385,12 @@ impl Output {
     pub fn stop(&self) {
         // SAFETY: live output.
         unsafe { sys::obs_output_stop(self.ptr.as_ptr()) }
+    }
+
+    /// Stops at once, dropping what is buffered (`obs_output_force_stop`).
+    pub fn force_stop(&self) {
+        // SAFETY: live output.
+        unsafe { sys::obs_output_force_stop(self.ptr.as_ptr()) }
     }
 
     /// Current counters.

@@ -85,6 +85,7 @@ stubs! {
     obs_get_audio
     obs_get_base_effect
     obs_get_encoder_by_name
+    obs_get_encoder_caps
     obs_get_encoder_codec
     obs_get_proc_handler
     obs_get_source_by_name

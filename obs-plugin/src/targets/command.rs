@@ -4,8 +4,8 @@ use std::sync::mpsc::SyncSender;
 
 use deckcast_protocol::targets::{
     CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
-    ImportTargets, ListTargets, SetStreamKey, StartAllTargets, StartTarget, StopAllTargets,
-    StopTarget, UpdateEncoderConfig, UpdateTarget,
+    ImportTargets, ListTargets, SetStreamKey, SetTargetVideoBitrate, StartAllTargets, StartTarget,
+    StopAllTargets, StopTarget, UpdateEncoderConfig, UpdateTarget,
 };
 use deckcast_protocol::{Error, Request};
 
@@ -98,6 +98,7 @@ commands!(
     DeleteEncoderConfig,
     ExportTargets,
     ImportTargets,
+    SetTargetVideoBitrate,
 );
 
 fn deliver<R: Request, H: Host>(

@@ -62,8 +62,8 @@ pub trait Host {
     ) -> Result<Self::Output, String>;
     /// Starts the output (asynchronous: the result arrives as [`OutputSignal`]s).
     fn start_output(&mut self, output: &Self::Output) -> Result<(), String>;
-    /// Requests a stop (asynchronous).
-    fn stop_output(&mut self, output: &Self::Output);
+    /// Requests a stop (asynchronous): after the buffered data is sent, or at once (`force`).
+    fn stop_output(&mut self, output: &Self::Output, force: bool);
     /// Current counters.
     fn stats(&self, output: &Self::Output) -> OutputStats;
     /// Sends a vendor event to obs-websocket clients.
@@ -83,4 +83,9 @@ pub trait Host {
     );
     /// Current bindings of all Deckcast hotkeys by name (`None`: this host has no hotkeys).
     fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>>;
+    /// Whether video encoders of type `encoder` can change their bitrate while they run.
+    fn bitrate_adjustable(&self, encoder: &str) -> bool;
+    /// Runs the live dedicated video encoder built from `config` at `kbps` (its other settings
+    /// stay). Err if no output streams from it.
+    fn set_video_bitrate(&mut self, config: &EncoderConfig, kbps: u32) -> Result<(), String>;
 }

@@ -46,7 +46,7 @@ impl Action {
     pub fn fire(self, worker: &Worker) {
         match (self.target, self.start) {
             (Some(id), true) => worker.fire(StartTarget { id }),
-            (Some(id), false) => worker.fire(StopTarget { id }),
+            (Some(id), false) => worker.fire(StopTarget::new(id)),
             (None, true) => worker.fire(StartAllTargets {}),
             (None, false) => worker.fire(StopAllTargets {}),
         }

@@ -106,6 +106,12 @@ struct VideoSettings {
     x264opts: Option<String>,
 }
 
+/// A video encoder's new bitrate while it runs (libobs merges it into the other settings).
+#[derive(Debug, Serialize)]
+struct BitrateSettings {
+    bitrate: i64,
+}
+
 /// Settings of an audio encoder.
 #[derive(Debug, Serialize)]
 struct AudioSettings {
@@ -372,8 +378,12 @@ impl Host for ObsHost {
         output.start()
     }
 
-    fn stop_output(&mut self, output: &Output) {
-        output.stop();
+    fn stop_output(&mut self, output: &Output, force: bool) {
+        if force {
+            output.force_stop();
+        } else {
+            output.stop();
+        }
     }
 
     fn stats(&self, output: &Output) -> OutputStats {
@@ -453,5 +463,24 @@ impl Host for ObsHost {
 
     fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>> {
         Some(hotkeys::bindings())
+    }
+
+    fn bitrate_adjustable(&self, encoder: &str) -> bool {
+        Encoder::type_has_dynamic_bitrate(encoder)
+    }
+
+    fn set_video_bitrate(&mut self, config: &EncoderConfig, kbps: u32) -> Result<(), String> {
+        let video = self
+            .dedicated
+            .get(&config.id)
+            .and_then(|(_, v, _)| v.upgrade())
+            .filter(|v| v.active())
+            .ok_or("no live output streams from this encoder config")?;
+        // libobs merges the settings and has the encoder apply them on its own thread before
+        // its next frame (as OBS's dynamic bitrate does).
+        video.update(&settings_of(&BitrateSettings {
+            bitrate: i64::from(kbps),
+        }));
+        Ok(())
     }
 }

@@ -25,6 +25,12 @@ struct Shared {
     stats: OutputStats,
     hotkey_targets: Vec<String>,
     bindings: Option<std::collections::BTreeMap<String, Value>>,
+    /// Encoder types without the dynamic-bitrate capability.
+    fixed_bitrate: Vec<String>,
+    /// Outputs stopped at once.
+    forced: Vec<String>,
+    /// `set_video_bitrate` calls: (encoder config id, kbps).
+    bitrate_calls: Vec<(String, u32)>,
 }
 
 #[derive(Clone, Default)]
@@ -47,7 +53,10 @@ impl Host for Fake {
         s.started.push(output.clone());
         Ok(())
     }
-    fn stop_output(&mut self, output: &String) {
+    fn stop_output(&mut self, output: &String, force: bool) {
+        if force {
+            self.0.lock().unwrap().forced.push(output.clone());
+        }
         self.0.lock().unwrap().stopped.push(output.clone());
     }
     fn stats(&self, _: &String) -> OutputStats {
@@ -78,6 +87,27 @@ impl Host for Fake {
     }
     fn hotkey_bindings(&self) -> Option<std::collections::BTreeMap<String, Value>> {
         self.0.lock().unwrap().bindings.clone()
+    }
+    fn bitrate_adjustable(&self, encoder: &str) -> bool {
+        !self
+            .0
+            .lock()
+            .unwrap()
+            .fixed_bitrate
+            .iter()
+            .any(|e| e == encoder)
+    }
+    fn set_video_bitrate(
+        &mut self,
+        config: &deckcast_protocol::targets::EncoderConfig,
+        kbps: u32,
+    ) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .bitrate_calls
+            .push((config.id.clone(), kbps));
+        Ok(())
     }
 }
 
@@ -965,5 +995,169 @@ fn an_unreadable_targets_file_is_left_alone_and_a_corrupt_one_is_kept_with_a_tim
             .targets
             .iter()
             .any(|t| t.name == "B")
+    );
+}
+
+#[test]
+fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config() {
+    let mut r = Rig::new();
+    let v = r.ok(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_a",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2000, "audioBitrateKbps": 128}}}),
+    );
+    let a = v["target"]["id"].as_str().unwrap().to_owned();
+    let cfg = v["target"]["encoder"]["configId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = r.ok(
+        "CreateTarget",
+        json!({"name": "B", "server": "rtmp://h/b", "key": "sk_live_b",
+        "encoder": {"mode": "dedicated", "configId": cfg}}),
+    )["target"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shared = r.create("S", Some("sk_live_s"));
+    // Not live yet: refused, nothing applied.
+    assert_eq!(
+        r.err("SetTargetVideoBitrate", json!({"id": a, "kbps": 1500})),
+        "conflict"
+    );
+    r.ok("StartTarget", json!({"id": a}));
+    r.signal(&a, OutputSignal::Started);
+    let health =
+        |r: &mut Rig, id: &str| r.ok("GetTargetHealth", json!({"id": id}))["targets"][0].clone();
+    let h = health(&mut r, &a);
+    assert_eq!(
+        h["videoBitrate"],
+        json!({"configuredKbps": 2000, "appliedKbps": 2000, "adjustable": true})
+    );
+    assert_eq!(
+        (h["encoderUsers"].clone(), h["expectedKbps"].clone()),
+        (json!(1), json!(2128))
+    );
+    // Out of range, unknown, shared encoder: clear errors.
+    for (req, code) in [
+        (json!({"id": a, "kbps": 99}), "invalid_value"),
+        (json!({"id": a, "kbps": 2001}), "invalid_value"),
+        (json!({"id": "nope", "kbps": 500}), "not_found"),
+        (json!({"id": a, "kbps": "fast"}), "invalid_request"),
+    ] {
+        assert_eq!(r.err("SetTargetVideoBitrate", req.clone()), code, "{req}");
+    }
+    r.ok("StartTarget", json!({"id": shared}));
+    r.signal(&shared, OutputSignal::Started);
+    let e = r.call("SetTargetVideoBitrate", json!({"id": shared, "kbps": 500}));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("OBS's own encoder"),
+        "{e}"
+    );
+    // Lowered: the host is told once, health shows it, B starting on the same config shares it.
+    let v = r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 1200}));
+    assert_eq!(
+        v,
+        json!({"configuredKbps": 2000, "appliedKbps": 1200, "adjustable": true})
+    );
+    r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 1200}));
+    r.ok("StartTarget", json!({"id": b}));
+    r.signal(&b, OutputSignal::Started);
+    let h = health(&mut r, &b);
+    assert_eq!(h["videoBitrate"]["appliedKbps"], 1200);
+    assert_eq!(
+        (h["encoderUsers"].clone(), h["expectedKbps"].clone()),
+        (json!(2), json!(1328))
+    );
+    // Back to the config's bitrate.
+    let v = r.ok("SetTargetVideoBitrate", json!({"id": b}));
+    assert_eq!(v["appliedKbps"], 2000);
+    assert_eq!(
+        r.fake.0.lock().unwrap().bitrate_calls,
+        vec![(cfg.clone(), 1200), (cfg.clone(), 2000)]
+    );
+    // A lowered bitrate is forgotten once nothing streams from the encoder.
+    r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 800}));
+    for id in [&a, &b] {
+        r.ok("StopTarget", json!({"id": id}));
+        r.signal(
+            id,
+            OutputSignal::Stopped {
+                code: 0,
+                last_error: None,
+            },
+        );
+    }
+    r.engine.tick();
+    let h = health(&mut r, &a);
+    assert_eq!(
+        (
+            h["videoBitrate"]["appliedKbps"].clone(),
+            h["encoderUsers"].clone()
+        ),
+        (json!(2000), json!(0))
+    );
+    // An encoder that cannot change while running is refused.
+    r.fake
+        .0
+        .lock()
+        .unwrap()
+        .fixed_bitrate
+        .push("obs_x264".into());
+    r.ok("StartTarget", json!({"id": a}));
+    r.signal(&a, OutputSignal::Started);
+    let e = r.call("SetTargetVideoBitrate", json!({"id": a, "kbps": 800}));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot change its bitrate"),
+        "{e}"
+    );
+    assert_eq!(health(&mut r, &a)["videoBitrate"]["adjustable"], false);
+    assert_eq!(r.fake.0.lock().unwrap().bitrate_calls.len(), 3);
+}
+
+#[test]
+fn a_stop_sends_the_buffer_and_a_forced_or_second_stop_drops_it() {
+    let mut r = Rig::new();
+    let a = r.create("A", Some("sk_live_a"));
+    let b = r.create("B", Some("sk_live_b"));
+    for id in [&a, &b] {
+        r.ok("StartTarget", json!({"id": id}));
+        r.signal(id, OutputSignal::Started);
+    }
+    r.ok("StopTarget", json!({"id": a}));
+    assert!(r.fake.0.lock().unwrap().forced.is_empty(), "a plain stop");
+    // Still stopping (its link is stalled): stopping again forces it; so does `force`.
+    assert_eq!(r.state(&a), "stopping");
+    r.ok("StopTarget", json!({"id": a}));
+    r.ok("StopTarget", json!({"id": b, "force": true}));
+    let forced = r.fake.0.lock().unwrap().forced.clone();
+    assert_eq!(forced.len(), 2, "{forced:?}");
+    // Stop-all leaves a stop under way alone instead of forcing it.
+    let c = r.create("C", Some("sk_live_c"));
+    r.ok("StartTarget", json!({"id": c}));
+    r.signal(&c, OutputSignal::Started);
+    r.ok("StopTarget", json!({"id": c}));
+    let v = r.ok("StopAllTargets", json!({}));
+    assert_eq!(v["targets"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(r.fake.0.lock().unwrap().forced.len(), 2);
+    for id in [&a, &b, &c] {
+        r.signal(
+            id,
+            OutputSignal::Stopped {
+                code: 0,
+                last_error: None,
+            },
+        );
+        assert_eq!(r.state(id), "idle");
+    }
+    assert_eq!(
+        r.err("StopTarget", json!({"id": a, "force": "yes"})),
+        "invalid_request"
     );
 }

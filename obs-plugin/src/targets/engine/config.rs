@@ -185,7 +185,7 @@ impl<H: Host> Engine<H> {
             && let Some((_, out)) = &rt.output
             && rt.state.is_active()
         {
-            self.host.stop_output(out);
+            self.host.stop_output(out, false);
         }
         self.file.targets.remove(i);
         self.sync_hotkeys();
@@ -344,7 +344,7 @@ impl<H: Host> Engine<H> {
                 if let Some((_, out)) = &rt.output
                     && rt.state.is_active()
                 {
-                    self.host.stop_output(out);
+                    self.host.stop_output(out, false);
                 }
             }
             let gone: Vec<String> = self

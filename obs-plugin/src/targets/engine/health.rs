@@ -70,11 +70,16 @@ impl<H: Host> Engine<H> {
             h.fps = 0.0;
         }
         h.warnings = self.warnings(id);
+        h.video_bitrate = self.video_bitrate(id);
+        h.encoder_users = self.encoder_users(id);
+        // What its encoders run at now: a lowered dedicated bitrate counts.
         h.expected_kbps = self.config(id).ok().and_then(|c| match &c.encoder {
             EncoderChoice::Shared => self.host.main_stream_kbps(),
-            EncoderChoice::Dedicated { config_id } => self
-                .encoder_config(config_id)
-                .map(|e| e.bitrate_kbps + e.audio_bitrate_kbps),
+            EncoderChoice::Dedicated { config_id } => {
+                let e = self.encoder_config(config_id)?;
+                let video = h.video_bitrate.map_or(e.bitrate_kbps, |v| v.applied_kbps);
+                Some(video + e.audio_bitrate_kbps)
+            }
         });
         h
     }
@@ -89,6 +94,7 @@ impl<H: Host> Engine<H> {
 
     /// Samples every active output (call once a second) and emits `TargetHealth` while any is active.
     pub fn tick(&mut self) {
+        self.forget_idle_bitrates();
         let now = Instant::now();
         let mut any_active = false;
         for t in &self.file.targets {

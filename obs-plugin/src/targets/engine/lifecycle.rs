@@ -120,17 +120,24 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    pub(super) fn stop(&mut self, id: &str) -> Result<(), Error> {
+    /// Stops target `id`: after its buffered data is sent, or at once when `force` is set or a
+    /// stop is already under way (a second stop forces, as OBS's own Stop button does).
+    pub(super) fn stop(&mut self, id: &str, force: bool) -> Result<(), Error> {
         self.index(id)?;
         let Some(rt) = self.runtime.get_mut(id) else {
             return Ok(());
         };
-        if !rt.state.is_active() || rt.state == TargetState::Stopping {
+        if !rt.state.is_active() {
             return Ok(());
         }
+        let again = rt.state == TargetState::Stopping;
         rt.user_stop = true;
         if let Some((_, out)) = &rt.output {
-            self.host.stop_output(out);
+            self.host.stop_output(out, force || again);
+        }
+        if force || again {
+            self.host
+                .log(Level::Info, &format!("target {id}: forced to stop"));
         }
         self.set_state(id, TargetState::Stopping);
         Ok(())
@@ -167,8 +174,12 @@ impl<H: Host> Engine<H> {
             .collect();
         let mut reply = BulkReply::default();
         for id in ids {
-            if self.runtime.get(&id).is_some_and(|r| r.state.is_active()) {
-                let _ = self.stop(&id);
+            let state = self.runtime.get(&id).map(|r| r.state).unwrap_or_default();
+            if state.is_active() {
+                // One already stopping is left to finish (stopping it again would force it).
+                if state != TargetState::Stopping {
+                    let _ = self.stop(&id, false);
+                }
                 reply.targets.push(TargetRef { id });
             }
         }

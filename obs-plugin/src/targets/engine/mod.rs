@@ -16,8 +16,9 @@ use std::time::Instant;
 use deckcast_protocol::targets::{
     BulkReply, CreateTarget, DeleteEncoderConfig, DeleteTarget, EncoderConfig, ExportTargets,
     GetTarget, GetTargetHealth, HealthReport, ImportReply, ImportTargets, ListTargets,
-    SetStreamKey, StartAllTargets, StartTarget, StopAllTargets, StopTarget, TargetHealth,
-    TargetList, TargetReply, TargetState, TargetsExport, UpdateEncoderConfig, UpdateTarget,
+    SetStreamKey, SetTargetVideoBitrate, StartAllTargets, StartTarget, StopAllTargets, StopTarget,
+    TargetHealth, TargetList, TargetReply, TargetState, TargetsExport, UpdateEncoderConfig,
+    UpdateTarget, VideoBitrate,
 };
 use deckcast_protocol::{Empty, Error, ErrorCode, Event};
 use deckcast_secrets::{KeyStore, Secret};
@@ -27,6 +28,7 @@ use super::host::{Host, OutputSignal, OutputStats};
 use super::model::{self, ModelError};
 use super::store::ProfileFile;
 
+mod bitrate;
 mod config;
 mod health;
 mod lifecycle;
@@ -135,6 +137,8 @@ pub struct Engine<H: Host> {
     key_cache: HashMap<String, Secret>,
     router: SignalRouter,
     generation: u64,
+    /// Lowered video bitrates (kbit/s) of running dedicated encoders, by encoder config id.
+    bitrates: HashMap<String, u32>,
 }
 
 impl<H: Host> std::fmt::Debug for Engine<H> {
@@ -159,6 +163,7 @@ impl<H: Host> Engine<H> {
             key_cache: HashMap::new(),
             router,
             generation: 0,
+            bitrates: HashMap::new(),
         }
     }
 
@@ -226,7 +231,7 @@ impl<H: Host> Handle<StartTarget> for Engine<H> {
 
 impl<H: Host> Handle<StopTarget> for Engine<H> {
     fn handle(&mut self, r: StopTarget) -> Result<TargetReply, Error> {
-        self.stop(&r.id)?;
+        self.stop(&r.id, r.force)?;
         self.reply(&r.id)
     }
 }
@@ -277,5 +282,11 @@ impl<H: Host> Handle<ExportTargets> for Engine<H> {
 impl<H: Host> Handle<ImportTargets> for Engine<H> {
     fn handle(&mut self, r: ImportTargets) -> Result<ImportReply, Error> {
         self.import(r)
+    }
+}
+
+impl<H: Host> Handle<SetTargetVideoBitrate> for Engine<H> {
+    fn handle(&mut self, r: SetTargetVideoBitrate) -> Result<VideoBitrate, Error> {
+        self.set_video_bitrate(r)
     }
 }
