@@ -64,7 +64,11 @@ function renderTile(t) {
   setField(tile, "name", t.name);
   setField(tile, "platform", t.platform);
   setField(tile, "state", t.state);
-  setField(tile, "kbps", t.kbps.toFixed(0));
+  // Protection lowered its dedicated encoder's bitrate while the link could not carry it.
+  const vb = t.videoBitrate;
+  const lowered = vb && vb.appliedKbps < vb.configuredKbps;
+  tile.dataset.lowered = lowered ? "yes" : "no";
+  setField(tile, "kbps", t.kbps.toFixed(0) + (lowered ? ` · encoder lowered to ${vb.appliedKbps} of ${vb.configuredKbps}` : ""));
   setField(tile, "fps", t.fps.toFixed(1));
   const pct = t.totalFrames > 0 ? ` (${((100 * t.droppedFrames) / t.totalFrames).toFixed(1)} %)` : "";
   setField(tile, "dropped", `${t.droppedFrames}${pct}`);

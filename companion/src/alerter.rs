@@ -1,6 +1,7 @@
 //! The alert task of `deckcast serve`: twice a second it reads the live picture and the plugin's
 //! audio meter, hands both to the evaluator (`alerts::engine`) and applies what it decides
-//! (`App::apply_alert_transitions`). It also tells the plugin which audio to meter (after every
+//! (`App::apply_alert_transitions`), and to protection (`alerts::protect`), whose acts
+//! `App::protect` carries out. It also tells the plugin which audio to meter (after every
 //! reconnect and whenever the rule's source changes), hands the active alerts to the plugin for
 //! its dock, and probes the keyring every 30 s (in the
 //! background, at most one probe at a time, 5 s each, so a hung keyring cannot stall alerts).
@@ -15,7 +16,8 @@ use deckcast_protocol::audio::{GetAudioLevels, SILENCE_DBFS, SetAudioMeter};
 use tokio::sync::watch;
 
 use crate::alerts::engine::{Audio, Observation, TargetSeen};
-use crate::alerts::{Alert, AlertState, Evaluator};
+use crate::alerts::protect::Protector;
+use crate::alerts::{Alert, AlertKind, AlertState, Evaluator};
 use crate::app::App;
 use crate::keys::OBS_PASSWORD;
 use crate::live::{AudioView, ObsState, Tile};
@@ -41,6 +43,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         Err(e) => tracing::error!("alerts: {e}"),
     }
     let mut evaluator = Evaluator::new();
+    let mut protector = Protector::new();
     // (link epoch, source) the meter was last set to; the next block wanted.
     let mut metered: Option<(u64, String)> = None;
     let mut since: Option<u64> = None;
@@ -101,6 +104,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             None => Audio::Unmeasured,
         };
         let targets: Vec<TargetSeen> = snap.targets.iter().map(seen).collect();
+        let held = app.protection_holds();
         let observation = Observation {
             now_ms: app.now_ms(),
             obs_connected: snap.obs.state == ObsState::Connected,
@@ -112,13 +116,22 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             keyring_problem: problem.as_deref(),
             webhooks_dead: (snap.sync.dead, snap.sync.last_dead_ms),
             happened: &happened,
+            held: &held,
         };
         let transitions = evaluator.observe(&rules, &observation);
+        let acts = if snap.obs.state == ObsState::Connected {
+            protector.decide(&rules.protect, observation.now_ms, &targets, |id| {
+                rules.threshold_for(AlertKind::TargetDrops, id)
+            })
+        } else {
+            Vec::new()
+        };
         let audio = levels
             .as_ref()
             .map(|l| audio_view(l, evaluator.silent_ms()));
         app.live.update(|s| s.audio = audio);
         app.apply_alert_transitions(transitions).await;
+        app.protect(acts).await;
         // The dock in OBS shows the active alerts: tell the plugin when they change, and every
         // 10 s (it withholds a list older than 30 s).
         if let Some(link) = app.link() {
@@ -172,6 +185,8 @@ fn seen(t: &Tile) -> TargetSeen {
         reconnects: t.reconnects,
         congestion: t.congestion,
         uptime_sec: t.uptime_sec,
+        video_bitrate: t.video_bitrate,
+        encoder_users: t.encoder_users,
     }
 }
 

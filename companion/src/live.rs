@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use deckcast_protocol::targets::{TargetHealth, TargetState, TargetView, Warning};
+use deckcast_protocol::targets::{TargetHealth, TargetState, TargetView, VideoBitrate, Warning};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -107,6 +107,11 @@ pub struct Tile {
     pub warnings: Vec<Warning>,
     /// The bitrate its encoders are set to (video + audio), if the plugin knows it.
     pub expected_kbps: Option<u32>,
+    /// Its dedicated encoder's video bitrate, configured and running (none: OBS's shared
+    /// encoder).
+    pub video_bitrate: Option<VideoBitrate>,
+    /// Active targets streaming from the same encoders, this one included.
+    pub encoder_users: u32,
     /// The last [`SPARK_POINTS`] seconds of bitrate, oldest first.
     pub spark: VecDeque<f64>,
 }
@@ -131,6 +136,8 @@ impl Tile {
             congestion: 0.0,
             warnings: Vec::new(),
             expected_kbps: None,
+            video_bitrate: None,
+            encoder_users: 0,
             spark: VecDeque::with_capacity(SPARK_POINTS),
         };
         t.apply_view(v);
@@ -324,6 +331,8 @@ impl Snapshot {
                 t.last_error = h.last_error.clone();
                 t.warnings = h.warnings.clone();
                 t.expected_kbps = h.expected_kbps;
+                t.video_bitrate = h.video_bitrate;
+                t.encoder_users = h.encoder_users;
                 if t.spark.len() == SPARK_POINTS {
                     t.spark.pop_front();
                 }

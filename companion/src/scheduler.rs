@@ -232,6 +232,8 @@ async fn ensure(
     for id in &e.targets {
         match snap.targets.iter().find(|t| &t.id == id) {
             Some(tile) if tile.state.is_active() => {}
+            // Protection stopped it (its link stalled): only a deliberate start brings it back.
+            Some(_) if app.is_held(id) => {}
             Some(tile) => idle.push((id.clone(), tile.name.clone())),
             None => {
                 if reported.insert((e.id, id.clone())) {

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use deckcast_protocol::audio::AudioBlock;
-use deckcast_protocol::targets::TargetState;
+use deckcast_protocol::targets::{TargetState, VideoBitrate};
 
 use super::rules::{AlertRules, spec};
 use super::{AlertKind, Severity};
@@ -44,6 +44,10 @@ pub struct TargetSeen {
     pub congestion: f64,
     /// Seconds live.
     pub uptime_sec: f64,
+    /// Its dedicated encoder's video bitrate (none: OBS's shared encoder).
+    pub video_bitrate: Option<VideoBitrate>,
+    /// Active targets on the same encoders, itself included.
+    pub encoder_users: u32,
 }
 
 fn state_name(s: TargetState) -> String {
@@ -101,6 +105,8 @@ pub struct Observation<'a> {
     pub webhooks_dead: (i64, Option<i64>),
     /// One-off events since the last observation.
     pub happened: &'a [Happened],
+    /// Targets protection stopped and holds stopped: (target id, why).
+    pub held: &'a [(String, String)],
 }
 
 /// Which alert: a rule, and the target for per-target rules.
@@ -224,8 +230,11 @@ impl Evaluator {
                 AlertKind::ReconnectStorm,
                 AlertKind::TargetError,
                 AlertKind::Congestion,
+                AlertKind::TargetStopped,
             ] {
-                let v = if rules.on_for(kind, Some(&t.id)) {
+                let v = if kind == AlertKind::TargetStopped {
+                    held_verdict(rules, t, o.held)
+                } else if rules.on_for(kind, Some(&t.id)) {
                     self.target_verdict(rules, kind, t)
                 } else {
                     Verdict::Good {
@@ -398,6 +407,23 @@ impl Evaluator {
             let cut = self.events.len() - 100;
             self.events.drain(..cut);
         }
+    }
+}
+
+/// Whether protection holds `t` stopped (raised whatever the target's own alert switch says:
+/// a target Deckcast stopped must never go unmentioned, unless the rule is off).
+fn held_verdict(rules: &AlertRules, t: &TargetSeen, held: &[(String, String)]) -> Verdict {
+    match held.iter().find(|(id, _)| *id == t.id) {
+        Some((_, why)) if rules.rule(AlertKind::TargetStopped).enabled => Verdict::Bad {
+            value: 1.0,
+            message: why.clone(),
+        },
+        Some(_) => Verdict::Good {
+            message: "the rule was turned off".into(),
+        },
+        None => Verdict::Good {
+            message: format!("{} was started again", t.name),
+        },
     }
 }
 

@@ -6,6 +6,9 @@
 //!   sees ([`Observation`]: the live picture, the plugin's audio blocks, events such as a set that
 //!   failed to start); it raises and clears alerts with hysteresis, so a flapping link gives one
 //!   alert, not fifty;
+//! - [`protect`]: automatic protection, a pure controller beside the evaluator: it lowers a
+//!   dedicated encoder's bitrate while its link drops frames (and raises it back), and stops a
+//!   shared-encoder target whose link stalled;
 //! - [`notify`]: what goes out when an alert is raised or cleared — the desktop notification
 //!   (freedesktop notification service on the session bus) and the bodies of the outgoing
 //!   channels (generic JSON, Discord, Slack, ntfy).
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod engine;
 pub mod notify;
+pub mod protect;
 pub mod rules;
 
 pub use engine::{Evaluator, Observation, Transition};
@@ -71,6 +75,8 @@ kinds! {
     TargetError = "target_error", Critical, "Target failed";
     /// A target's output congestion stays high.
     Congestion = "congestion", Warning, "Congested link";
+    /// Protection stopped a shared-encoder target whose link stalled (until it is started again).
+    TargetStopped = "target_stopped", Critical, "Target stopped by protection";
     /// OBS's renderer skips (lags) more than N % of its frames.
     RenderLag = "render_lag", Warning, "Rendering lag";
     /// OBS's encoder skips more than N % of its frames.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::AlertKind;
+use super::protect::{Protection, ProtectionPatch};
 
 /// The settings key of the rules.
 pub const SETTING: &str = "alert_rules";
@@ -103,6 +104,15 @@ pub const SPECS: &[Spec] = &[
         seconds_meaning: "duration",
         seconds_range: (3, 600),
         default: rule(0.8, 10, 10),
+    },
+    Spec {
+        kind: AlertKind::TargetStopped,
+        description: "protection stopped a shared-encoder target whose link stalled (it stays raised until the target is started again)",
+        threshold_unit: "",
+        threshold_range: (0.0, 0.0),
+        seconds_meaning: "",
+        seconds_range: (0, 0),
+        default: rule(0.0, 0, 0),
     },
     Spec {
         kind: AlertKind::RenderLag,
@@ -234,6 +244,9 @@ pub struct AlertRules {
     /// Per-target overrides, by target id.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetRules>,
+    /// Automatic protection.
+    #[serde(default)]
+    pub protect: Protection,
 }
 
 impl Default for AlertRules {
@@ -244,6 +257,7 @@ impl Default for AlertRules {
             desktop: true,
             dead_air_scene: String::new(),
             targets: BTreeMap::new(),
+            protect: Protection::default(),
         }
     }
 }
@@ -264,6 +278,8 @@ pub struct RulesPatch {
     /// Per-target overrides to set; `null` removes one.
     #[serde(default)]
     pub targets: BTreeMap<String, Option<TargetRules>>,
+    /// Protection settings to change.
+    pub protect: Option<ProtectionPatch>,
 }
 
 /// A change to one rule.
@@ -411,6 +427,9 @@ impl AlertRules {
                 }
             }
         }
+        if let Some(p) = patch.protect {
+            next.protect = next.protect.apply(p)?;
+        }
         if next.targets.len() > MAX_TARGET_OVERRIDES {
             return Err(format!(
                 "at most {MAX_TARGET_OVERRIDES} targets can have their own alert settings"
@@ -474,6 +493,14 @@ mod tests {
         }))
         .unwrap();
         let r = d.apply(p).unwrap();
+        assert_eq!(r.protect, Protection::default());
+        let p: RulesPatch =
+            serde_json::from_value(json!({"protect": {"lowerBitrate": false, "stepSeconds": 5}}))
+                .unwrap();
+        let off = r.apply(p).unwrap();
+        assert!(!off.protect.lower_bitrate && off.protect.stop_stalled);
+        assert_eq!(off.protect.step_seconds, 5);
+        assert!(serde_json::from_value::<RulesPatch>(json!({"protect": {"nope": 1}})).is_err());
         assert_eq!(r.rule(AlertKind::DeadAir).seconds, 4);
         assert_eq!(r.rule(AlertKind::DeadAir).threshold, -50.0);
         assert!(!r.rule(AlertKind::Clipping).enabled);
@@ -496,6 +523,8 @@ mod tests {
             json!({"rules": {"target_error": {"threshold": 1.0}}}),
             json!({"targets": {"t1": {"dropsPercent": 90.0}}}),
             json!({"audioSource": "a\u{1}b"}),
+            json!({"protect": {"floorPercent": 5}}),
+            json!({"protect": {"stallPercent": 0.0}}),
         ] {
             let p: RulesPatch = serde_json::from_value(bad.clone()).unwrap();
             assert!(r.apply(p).is_err(), "{bad}");

@@ -126,6 +126,8 @@ pub struct AlertsState {
     desktop_failing: std::sync::atomic::AtomicBool,
     /// The scene to return to after a dead-air switch to the "be right back" scene.
     brb_return: Mutex<Option<String>>,
+    /// Targets protection stopped (`app::protect`).
+    pub(super) holds: Mutex<super::protect::Holds>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -288,7 +290,14 @@ impl App {
         Ok(self.db.call(move |s| s.close_orphan_alerts(now)).await?)
     }
 
-    async fn refresh_active_alerts(&self) {
+    /// The id of the open alert `kind` (about `target`), if one is.
+    pub(super) fn open_alert(&self, kind: AlertKind, target: Option<&str>) -> Option<i64> {
+        lock(&self.alerts.open)
+            .get(&(kind, target.map(str::to_owned)))
+            .copied()
+    }
+
+    pub(super) async fn refresh_active_alerts(&self) {
         match self.db.call(|s| s.active_alerts()).await {
             Ok(rows) => {
                 let active: Vec<Alert> = rows.into_iter().filter_map(Alert::from_row).collect();

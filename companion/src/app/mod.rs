@@ -7,6 +7,7 @@
 //! - [`schedule`]: sets and calendar feeds;
 //! - [`platform`]: the streamer's site (webhooks, pull) and the companion's own status;
 //! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook);
+//! - [`protect`]: automatic protection carried out (bitrate steps, stopping a stalled target);
 //! - [`report`]: stream reports and the history charts' data.
 //!
 //! An [`App`] either follows OBS (`deckcast serve`: the supervisor keeps its link and it records
@@ -31,6 +32,7 @@ pub mod alerts;
 mod error;
 pub mod nowplaying;
 pub mod platform;
+pub mod protect;
 pub mod pull;
 pub mod report;
 pub mod schedule;

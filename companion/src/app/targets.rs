@@ -157,6 +157,14 @@ impl App {
         Ok(reply)
     }
 
+    /// Stops a target at once, dropping what its output has buffered.
+    pub async fn force_stop_target(&self, id: &str) -> Result<TargetReply, AppError> {
+        let reply = self.obs()?.call(&StopTarget::forced(id)).await?;
+        self.observe_state(id, reply.target.state, reply.target.last_error.clone())
+            .await;
+        Ok(reply)
+    }
+
     /// Starts every enabled target.
     pub async fn start_all(&self) -> Result<BulkReply, AppError> {
         Ok(self.obs()?.call(&StartAllTargets {}).await?)

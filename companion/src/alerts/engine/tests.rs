@@ -16,6 +16,8 @@ fn tile(id: &str) -> TargetSeen {
         reconnects: 0,
         congestion: 0.0,
         uptime_sec: 60.0,
+        video_bitrate: None,
+        encoder_users: 1,
     }
 }
 
@@ -46,6 +48,7 @@ struct Rig {
     keyring: Option<String>,
     stats: ObsStats,
     attached: bool,
+    held: Vec<(String, String)>,
     log: Vec<(i64, Transition)>,
 }
 
@@ -67,6 +70,7 @@ impl Rig {
             keyring: None,
             stats: ObsStats::default(),
             attached: true,
+            held: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -111,6 +115,7 @@ impl Rig {
             keyring_problem: self.keyring.as_deref(),
             webhooks_dead: self.dead,
             happened: &happened,
+            held: &self.held,
         };
         let t = self.ev.observe(&self.rules, &o);
         self.log.extend(t.iter().map(|t| (self.now, t.clone())));
@@ -410,4 +415,44 @@ fn lag_and_the_keyring_and_turning_a_rule_off() {
     r.rules = r.rules.apply(p).unwrap();
     r.second(&[]);
     assert_eq!(r.cleared(AlertKind::KeyringLocked).len(), 1);
+}
+
+#[test]
+fn a_target_protection_stopped_is_one_critical_alert_until_it_is_started_again() {
+    let mut r = Rig::new(&["a", "b"]);
+    r.second(&[]);
+    r.targets[0].state = TargetState::Idle;
+    r.held = vec![("a".into(), "a's link stalled; Deckcast stopped it".into())];
+    let t = r.second(&[]);
+    let raised: Vec<_> = t
+        .iter()
+        .filter_map(|t| match t {
+            Transition::Raise {
+                key,
+                severity,
+                message,
+                ..
+            } => Some((key.clone(), *severity, message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        raised,
+        vec![(
+            (AlertKind::TargetStopped, Some("a".to_owned())),
+            Severity::Critical,
+            "a's link stalled; Deckcast stopped it".to_owned()
+        )]
+    );
+    for _ in 0..30 {
+        assert!(r.second(&[]).is_empty(), "raised once, held while held");
+    }
+    // Started again: it clears at once.
+    r.held.clear();
+    r.targets[0].state = TargetState::Live;
+    let t = r.second(&[]);
+    assert!(
+        matches!(&t[..], [Transition::Clear { key, message, .. }] if key.0 == AlertKind::TargetStopped && message.contains("started again")),
+        "{t:?}"
+    );
 }
