@@ -2,8 +2,8 @@
 //! audio meter, hands both to the evaluator (`alerts::engine`) and applies what it decides
 //! (`App::apply_alert_transitions`), and to protection (`alerts::protect`), whose acts
 //! `App::protect` carries out. It also tells the plugin which audio to meter (after every
-//! reconnect and whenever the rule's source changes), hands the active alerts to the plugin for
-//! its dock, and probes the keyring every 30 s (in the
+//! reconnect and whenever the rule's source changes), reads OBS's recording status every 2 s
+//! (the disk-space rule), hands the active alerts to the plugin for its dock, and probes the keyring every 30 s (in the
 //! background, at most one probe at a time, 5 s each, so a hung keyring cannot stall alerts).
 //!
 //! Threads: one tokio task; keyring probes on the blocking pool.
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use deckcast_protocol::alerts::{DockAlert, SetAlerts};
 use deckcast_protocol::audio::{GetAudioLevels, SILENCE_DBFS, SetAudioMeter};
+use deckcast_protocol::recording::{GetRecording, RecordingStatus};
 use tokio::sync::watch;
 
 use crate::alerts::engine::{Audio, Observation, TargetSeen};
@@ -29,6 +30,8 @@ const TICK: Duration = Duration::from_millis(500);
 const KEYRING_PROBE_TICKS: u64 = 60;
 /// Ticks between refreshes of the dock's list when nothing changed (10 s).
 const DOCK_REFRESH_TICKS: u64 = 20;
+/// Ticks between reads of OBS's recording status (2 s).
+const RECORDING_TICKS: u64 = 4;
 /// Ticks between prunes of old alerts (an hour).
 const PRUNE_TICKS: u64 = 7200;
 
@@ -47,6 +50,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     // (link epoch, source) the meter was last set to; the next block wanted.
     let mut metered: Option<(u64, String)> = None;
     let mut since: Option<u64> = None;
+    let mut recording: Option<RecordingStatus> = None;
     let keyring_problem: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let probing = Arc::new(AtomicBool::new(false));
     let mut tick = tokio::time::interval(TICK);
@@ -87,8 +91,19 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                     Err(e) => tracing::debug!("audio levels: {e}"),
                 }
             }
+            // OBS's recording, every 2 s, for the disk-space rule.
+            if n.is_multiple_of(RECORDING_TICKS) {
+                recording = match link.call(&GetRecording {}).await {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::debug!("recording status: {e}");
+                        None
+                    }
+                };
+            }
         } else {
             metered = None;
+            recording = None;
         }
         let snap = app.live.get();
         let happened = app.take_alert_reports();
@@ -117,6 +132,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             webhooks_dead: (snap.sync.dead, snap.sync.last_dead_ms),
             happened: &happened,
             held: &held,
+            recording: recording.as_ref(),
         };
         let transitions = evaluator.observe(&rules, &observation);
         let acts = if snap.obs.state == ObsState::Connected {

@@ -10,7 +10,8 @@
 //!   dock use it); [`events`] sends typed vendor events.
 //! - [`targets`] are the multistream targets (engine, worker thread, libobs host).
 //! - [`alerts`] keeps the companion's active alerts for the dock.
-//! - [`meter`] measures what the stream hears (dead air, clipping) in 100 ms blocks.
+//! - [`meter`] measures what the stream hears (dead air, clipping) in 100 ms blocks; [`disk`]
+//!   reads the free space where OBS records.
 //! - [`nowplaying`] and [`visualizer`] are the two sources, in safe code; [`settings`] declares
 //!   their settings once.
 //!
@@ -26,6 +27,7 @@
 //! and must never take OBS down.
 
 pub mod alerts;
+pub mod disk;
 pub mod events;
 pub mod meter;
 pub mod nowplaying;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use deckcast_protocol::alerts::{AlertsView, GetAlerts, SetAlerts};
 use deckcast_protocol::audio::{AudioLevels, GetAudioLevels, SetAudioMeter};
 use deckcast_protocol::nowplaying::{Analysis, GetAnalysis, SetNowPlaying, SetTempo};
+use deckcast_protocol::recording::{GetRecording, RecordingStatus};
 use deckcast_protocol::targets::{
     CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
     ImportTargets, ListTargets, SetStreamKey, SetTargetVideoBitrate, StartAllTargets, StartTarget,
@@ -65,6 +66,7 @@ pub static ROUTES: &[VendorRequest] = &[
     route!(GetAudioLevels, get_audio_levels),
     route!(SetAlerts, set_alerts),
     route!(GetAlerts, get_alerts),
+    route!(GetRecording, get_recording),
 ];
 
 /// Runs request `name` with `data` (the dock's entry point).
@@ -127,6 +129,25 @@ fn get_audio_levels(r: GetAudioLevels) -> Result<AudioLevels, Error> {
     tap.follow(&tap.sink().source());
     Ok(tap.sink().levels(r.since, tap.attached()))
 }
+
+/// `GetRecording {}`: OBS's recording, read on the UI thread, and the room left where it writes.
+fn get_recording(_: GetRecording) -> Result<RecordingStatus, Error> {
+    let (active, directory, bytes) =
+        crate::obs::frontend::on_ui_thread(crate::obs::output::recording_status, UI_TIMEOUT)
+            .ok_or_else(|| Error::internal("OBS's UI thread did not answer within 2 s"))?;
+    let free_bytes = directory
+        .as_deref()
+        .and_then(|d| crate::disk::free_bytes(std::path::Path::new(d)));
+    Ok(RecordingStatus {
+        active,
+        directory,
+        bytes,
+        free_bytes,
+    })
+}
+
+/// How long a request waits for OBS's UI thread.
+const UI_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `SetAlerts {alerts}`: the companion's active alerts, for the dock.
 fn set_alerts(r: SetAlerts) -> Result<deckcast_protocol::Empty, Error> {

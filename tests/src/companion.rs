@@ -145,6 +145,23 @@ impl Companion {
         Companion::start_logging(home, obs_port, obs_password, "info")
     }
 
+    /// [`Companion::start_logging`] following `obs`, and an API client once it has connected.
+    pub fn start_connected(
+        home: &CompanionHome,
+        obs: &crate::obs::Obs,
+        level: &str,
+    ) -> (Companion, http::Client) {
+        let companion = Companion::start_logging(home, obs.ws_port, &obs.password, level).unwrap();
+        let c = companion.client().unwrap();
+        wait_snapshot(
+            &c,
+            "the companion to connect to OBS",
+            Duration::from_secs(30),
+            |s| s["obs"]["state"] == "connected",
+        );
+        (companion, c)
+    }
+
     /// [`Companion::start`] with `DECKCAST_LOG` set to `log` (`trace` logs everything it can).
     pub fn start_logging(
         home: &CompanionHome,
@@ -316,6 +333,30 @@ pub fn call(
     api.check_response(method, doc_path, r.status, &v)
         .unwrap_or_else(|e| panic!("{e:#}"));
     (r.status, v)
+}
+
+/// Creates one target per body (`POST /api/v1/targets`, checked against the API document);
+/// their ids, in order.
+pub fn create_targets(
+    api: &crate::openapi::OpenApi,
+    c: &http::Client,
+    bodies: &[serde_json::Value],
+) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|body| {
+            let (status, v) = call(
+                api,
+                c,
+                "POST",
+                "/api/v1/targets",
+                "/api/v1/targets",
+                Some(body),
+            );
+            assert_eq!(status, 201, "{v}");
+            v["target"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 /// Waits until the live snapshot satisfies `pred`; panics after `timeout`.

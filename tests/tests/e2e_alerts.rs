@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use deckcast_tests::browser::Browser;
-use deckcast_tests::companion::{Companion, CompanionHome, call, wait_snapshot};
+use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets, wait_snapshot};
 use deckcast_tests::http::Client;
 use deckcast_tests::netns::SlowLink;
 use deckcast_tests::notify::NotificationDaemon;
@@ -45,18 +45,6 @@ fn active<'a>(snap: &'a Value, kind: &str) -> Vec<&'a Value> {
         .unwrap_or_default()
 }
 
-async fn connected_companion(home: &CompanionHome, obs: &Obs, log: &str) -> (Companion, Client) {
-    let companion = Companion::start_logging(home, obs.ws_port, &obs.password, log).unwrap();
-    let c = companion.client().unwrap();
-    wait_snapshot(
-        &c,
-        "the companion to connect to OBS",
-        Duration::from_secs(30),
-        |s| s["obs"]["state"] == "connected",
-    );
-    (companion, c)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig, root for network namespaces, and prometheus (see README: the test command runs this tier)"]
 async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires_too() {
@@ -66,25 +54,28 @@ async fn a_shaped_link_raises_one_alert_for_its_target_only_and_prometheus_fires
     let far = RtmpServer::start_behind(&link).unwrap();
     let obs = Obs::start(ObsOptions::default()).unwrap();
     let home = CompanionHome::new().unwrap();
-    let (companion, c) = connected_companion(&home, &obs, "info").await;
-    let mut ids = Vec::new();
-    for body in [
-        json!({"name": "Slow link", "platform": "custom", "server": far.url(), "key": "slow"}),
-        json!({"name": "Fast shared", "platform": "custom", "server": rtmp.url(), "key": "fast1"}),
-        json!({"name": "Fast dedicated", "platform": "custom", "server": rtmp.url(), "key": "fast2",
+    let (companion, c) = Companion::start_connected(&home, &obs, "info");
+    // This test is about alerting: automatic protection (which would stop the stalled shared
+    // target; e2e_protect tests that) is off.
+    let (status, rules) = call(
+        &api,
+        &c,
+        "PUT",
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts/rules",
+        Some(&json!({"protect": {"lowerBitrate": false, "stopStalled": false}})),
+    );
+    assert_eq!(status, 200, "{rules}");
+    let ids = create_targets(
+        &api,
+        &c,
+        &[
+            json!({"name": "Slow link", "platform": "custom", "server": far.url(), "key": "slow"}),
+            json!({"name": "Fast shared", "platform": "custom", "server": rtmp.url(), "key": "fast1"}),
+            json!({"name": "Fast dedicated", "platform": "custom", "server": rtmp.url(), "key": "fast2",
             "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 800, "preset": "ultrafast", "width": 426, "height": 240}}}),
-    ] {
-        let (status, v) = call(
-            &api,
-            &c,
-            "POST",
-            "/api/v1/targets",
-            "/api/v1/targets",
-            Some(&body),
-        );
-        assert_eq!(status, 201, "{v}");
-        ids.push(v["target"]["id"].as_str().unwrap().to_owned());
-    }
+        ],
+    );
     let (slow, fast) = (ids[0].clone(), &ids[1..]);
     let rules =
         artifacts::workspace_root().join("companion/data/prometheus/deckcast-alerts.rules.yml");
@@ -448,7 +439,7 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
     })
     .unwrap();
     let home = CompanionHome::new().unwrap();
-    let (companion, c) = connected_companion(&home, &obs, "debug").await;
+    let (companion, c) = Companion::start_connected(&home, &obs, "debug");
     let bus = std::fs::read_to_string(home.dir.join("companion.pid.bus")).unwrap();
     let daemon = NotificationDaemon::start(bus.trim()).unwrap();
     let inbox = Inbox::start();
@@ -845,4 +836,104 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
     assert!(!everything.contains(&secret), "a channel URL leaked");
     assert!(!everything.contains(&topic), "the ntfy topic leaked");
     drop(browser);
+}
+
+/// A small tmpfs, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf, size_mb: u32) -> SmallDisk {
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0777"),
+                "deckcast-rec",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig and root to mount a small tmpfs (see README: the test command runs this tier)"]
+async fn a_recording_on_a_small_disk_raises_the_disk_space_alert_with_the_minutes_left() {
+    let api = OpenApi::load().unwrap();
+    // A 120 MB disk where OBS records (OBS itself stops below 50 MiB free) (mounted before OBS starts: OBS runs in its own mount
+    // namespace, which copies the mounts present then).
+    let runtime = deckcast_tests::runtime::Runtime::get().unwrap();
+    let host_dir = runtime.scratch_dir("rec").unwrap();
+    let disk = SmallDisk::mount(host_dir.clone(), 120);
+    let guest_dir = runtime.guest_path(&host_dir);
+    let mut obs = Obs::start(ObsOptions::default()).unwrap();
+    let home = CompanionHome::new().unwrap();
+    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let client = obs.client().await.unwrap();
+    client
+        .config()
+        .set_record_directory(guest_dir.to_str().unwrap())
+        .await
+        .unwrap();
+    let (status, rules) = call(
+        &api,
+        &c,
+        "GET",
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts/rules",
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(rules["rules"]["disk_space"]["threshold"], 30.0, "{rules}");
+    client.recording().start().await.unwrap();
+    let started = Instant::now();
+    // ~1.6 Mbit/s into the 70 MB OBS may use: about 6 min, far under 30.
+    let alert = wait_for("the disk-space alert", Duration::from_secs(30), || {
+        Ok(active(&snapshot(&c), "disk_space")
+            .first()
+            .copied()
+            .cloned())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", companion.log_text(), obs.failure_report()));
+    eprintln!("disk-space alert after {:?}: {alert}", started.elapsed());
+    let message = alert["message"].as_str().unwrap();
+    assert!(message.contains(guest_dir.to_str().unwrap()), "{message}");
+    assert!(message.contains("min of disk left"), "{message}");
+    let minutes = alert["value"].as_f64().unwrap();
+    // What is free now at what it writes (the bitrate varies with the picture): minutes.
+    assert!(minutes > 1.0 && minutes < 15.0, "{alert}");
+    assert!(
+        message.contains("OBS stops recording below 52 MB"),
+        "{message}"
+    );
+    assert_eq!(alert["severity"], "warning");
+    // Stopped: it clears, and the file is there.
+    client.recording().stop().await.unwrap();
+    wait_for("the alert to clear", Duration::from_secs(30), || {
+        Ok(active(&snapshot(&c), "disk_space").is_empty().then_some(()))
+    })
+    .unwrap();
+    let files: Vec<_> = std::fs::read_dir(&host_dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].metadata().unwrap().len() > 100_000, "{files:?}");
+    drop(client);
+    assert!(companion.stop(), "{}", companion.log_text());
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(disk);
 }

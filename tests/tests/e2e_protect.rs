@@ -8,7 +8,7 @@
 //!   stopped until it is started again; the other shared-encoder target never drops a frame.
 use std::time::{Duration, Instant};
 
-use deckcast_tests::companion::{Companion, CompanionHome, call, wait_snapshot};
+use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets, wait_snapshot};
 use deckcast_tests::http::Client;
 use deckcast_tests::netns::SlowLink;
 use deckcast_tests::obs::{Obs, ObsOptions};
@@ -53,14 +53,7 @@ async fn a_dedicated_encoder_steps_its_bitrate_and_a_stalled_shared_target_is_st
     );
     let obs = Obs::start(ObsOptions::default()).unwrap();
     let home = CompanionHome::new().unwrap();
-    let companion = Companion::start_logging(&home, obs.ws_port, &obs.password, "info").unwrap();
-    let c = companion.client().unwrap();
-    wait_snapshot(
-        &c,
-        "the companion to connect to OBS",
-        Duration::from_secs(30),
-        |s| s["obs"]["state"] == "connected",
-    );
+    let (companion, c) = Companion::start_connected(&home, &obs, "info");
     // Protection with short steps (the defaults are 10 s down, 30 s up); OBS's own load alerts
     // off (on a loaded machine they rightly fire; this test counts alerts).
     let (status, rules) = call(
@@ -94,24 +87,16 @@ async fn a_dedicated_encoder_steps_its_bitrate_and_a_stalled_shared_target_is_st
         "{bad}"
     );
 
-    let mut ids = Vec::new();
-    for body in [
-        json!({"name": "Dedicated", "platform": "custom", "server": far_d.url(), "key": "ded",
+    let ids = create_targets(
+        &api,
+        &c,
+        &[
+            json!({"name": "Dedicated", "platform": "custom", "server": far_d.url(), "key": "ded",
             "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2000, "audioBitrateKbps": 128, "preset": "ultrafast"}}}),
-        json!({"name": "Stalled shared", "platform": "custom", "server": far_s.url(), "key": "stall"}),
-        json!({"name": "Healthy shared", "platform": "custom", "server": rtmp.url(), "key": "ok"}),
-    ] {
-        let (status, v) = call(
-            &api,
-            &c,
-            "POST",
-            "/api/v1/targets",
-            "/api/v1/targets",
-            Some(&body),
-        );
-        assert_eq!(status, 201, "{v}");
-        ids.push(v["target"]["id"].as_str().unwrap().to_owned());
-    }
+            json!({"name": "Stalled shared", "platform": "custom", "server": far_s.url(), "key": "stall"}),
+            json!({"name": "Healthy shared", "platform": "custom", "server": rtmp.url(), "key": "ok"}),
+        ],
+    );
     let (ded, stalled, healthy) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
     let (status, _) = call(
         &api,

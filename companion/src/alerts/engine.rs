@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use deckcast_protocol::audio::AudioBlock;
+use deckcast_protocol::recording::RecordingStatus;
 use deckcast_protocol::targets::{TargetState, VideoBitrate};
 
 use super::rules::{AlertRules, spec};
@@ -107,6 +108,8 @@ pub struct Observation<'a> {
     pub happened: &'a [Happened],
     /// Targets protection stopped and holds stopped: (target id, why).
     pub held: &'a [(String, String)],
+    /// OBS's recording as the plugin last reported it (none: not known).
+    pub recording: Option<&'a RecordingStatus>,
 }
 
 /// Which alert: a rule, and the target for per-target rules.
@@ -169,6 +172,10 @@ type Track = VecDeque<(i64, u64, u64, u32)>;
 /// Seconds of history kept (the longest window a rule allows).
 const KEEP_MS: i64 = 3_600_000;
 
+/// OBS stops a recording by itself when less than this is free on its disk (50 MiB:
+/// `MBYTES_LEFT_STOP_REC` in OBS's UI).
+pub const OBS_STOPS_RECORDING_BELOW: u64 = 50 * 1024 * 1024;
+
 /// Frames a window needs before a percentage means anything.
 const MIN_FRAMES: u64 = 30;
 
@@ -186,6 +193,8 @@ pub struct Evaluator {
     seen_connected: bool,
     dead_seen_ms: Option<i64>,
     events: Vec<Happened>,
+    /// The running recording's bytes over time: (ms, bytes).
+    recorded: VecDeque<(i64, u64)>,
 }
 
 fn pct(part: u64, whole: u64) -> f64 {
@@ -268,6 +277,7 @@ impl Evaluator {
             AlertKind::MainStreamDropped,
             AlertKind::DeadAir,
             AlertKind::Clipping,
+            AlertKind::DiskSpace,
             AlertKind::KeyringLocked,
             AlertKind::WebhooksDead,
             AlertKind::SetFailed,
@@ -383,6 +393,21 @@ impl Evaluator {
         if o.obs_connected {
             self.seen_connected = true;
         }
+        match o.recording {
+            Some(r) if r.active => {
+                if self.recorded.back().is_some_and(|&(_, b)| r.bytes < b) {
+                    self.recorded.clear(); // a new recording
+                }
+                if self.recorded.back().is_none_or(|&(_, b)| r.bytes != b) {
+                    self.recorded.push_back((now, r.bytes));
+                }
+                while self.recorded.front().is_some_and(|p| now - p.0 > 120_000) {
+                    self.recorded.pop_front();
+                }
+            }
+            Some(_) => self.recorded.clear(),
+            None => {}
+        }
         // A dead letter given up on since the last look (by time, so old ones read at start are
         // no news) is an event.
         let (dead, last_dead) = o.webhooks_dead;
@@ -427,9 +452,10 @@ fn held_verdict(rules: &AlertRules, t: &TargetSeen, held: &[(String, String)]) -
     }
 }
 
-/// The worse of two values for `kind` (lower is worse for bitrate, higher for the rest).
+/// The worse of two values for `kind` (lower is worse for bitrate and disk time left, higher
+/// for the rest).
 fn worse(kind: AlertKind, a: f64, b: f64) -> f64 {
-    if kind == AlertKind::LowBitrate {
+    if matches!(kind, AlertKind::LowBitrate | AlertKind::DiskSpace) {
         a.min(b)
     } else {
         a.max(b)

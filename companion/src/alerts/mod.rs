@@ -89,6 +89,8 @@ kinds! {
     DeadAir = "dead_air", Critical, "Dead air";
     /// The audio reaches −0.5 dBFS in more than N % of a window.
     Clipping = "clipping", Warning, "Clipping";
+    /// OBS's recording has less than N minutes of disk left at its current bitrate.
+    DiskSpace = "disk_space", Warning, "Recording disk space low";
     /// The OS keyring is locked or unavailable.
     KeyringLocked = "keyring_locked", Warning, "Keyring unavailable";
     /// Webhooks to the streamer's site were given up on.

@@ -18,7 +18,7 @@
 //! them out and notes them on the alerts).
 use std::collections::{BTreeMap, VecDeque};
 
-use deckcast_protocol::targets::{MIN_VIDEO_KBPS, TargetState};
+use deckcast_protocol::targets::{MIN_VIDEO_KBPS, TargetState, VideoBitrate};
 use serde::{Deserialize, Serialize};
 
 use super::engine::TargetSeen;
@@ -300,16 +300,11 @@ fn lower_or_raise(
             }
             g.changed_ms = Some(now_ms);
             g.last_was_up = false;
-            return Some(Act::SetBitrate {
-                id: t.id.clone(),
-                kbps,
-                from: v.applied_kbps,
-                configured: v.configured_kbps,
-                why: format!(
-                    "{} dropped {share:.1} % of its frames in the last {} s at {} kbit/s: lowered its encoder's video bitrate to {kbps} kbit/s (its config: {})",
-                    t.name, p.step_seconds, v.applied_kbps, v.configured_kbps
-                ),
-            });
+            let why = format!(
+                "{} dropped {share:.1} % of its frames in the last {} s at {} kbit/s: lowered its encoder's video bitrate to {kbps} kbit/s (its config: {})",
+                t.name, p.step_seconds, v.applied_kbps, v.configured_kbps
+            );
+            return Some(set_bitrate(t, v, kbps, why));
         }
     }
     let quiet = |since: Option<i64>| since.is_none_or(|s| now_ms - s >= g.recover_ms);
@@ -322,18 +317,23 @@ fn lower_or_raise(
         }
         g.changed_ms = Some(now_ms);
         g.last_was_up = true;
-        return Some(Act::SetBitrate {
-            id: t.id.clone(),
-            kbps,
-            from: v.applied_kbps,
-            configured: v.configured_kbps,
-            why: format!(
-                "{} dropped no frames for {secs} s: raised its encoder's video bitrate to {kbps} kbit/s (its config: {})",
-                t.name, v.configured_kbps
-            ),
-        });
+        let why = format!(
+            "{} dropped no frames for {secs} s: raised its encoder's video bitrate to {kbps} kbit/s (its config: {})",
+            t.name, v.configured_kbps
+        );
+        return Some(set_bitrate(t, v, kbps, why));
     }
     None
+}
+
+fn set_bitrate(t: &TargetSeen, v: VideoBitrate, kbps: u32, why: String) -> Act {
+    Act::SetBitrate {
+        id: t.id.clone(),
+        kbps,
+        from: v.applied_kbps,
+        configured: v.configured_kbps,
+        why,
+    }
 }
 
 /// Stop for a shared-encoder target whose link has stalled.

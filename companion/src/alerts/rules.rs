@@ -169,6 +169,15 @@ pub const SPECS: &[Spec] = &[
         default: rule(1.0, 5, 10),
     },
     Spec {
+        kind: AlertKind::DiskSpace,
+        description: "while OBS records, the free space where it writes lasts fewer than this many minutes at the recording's bitrate over the window",
+        threshold_unit: "min",
+        threshold_range: (1.0, 600.0),
+        seconds_meaning: "window",
+        seconds_range: (4, 120),
+        default: rule(30.0, 10, 10),
+    },
+    Spec {
         kind: AlertKind::KeyringLocked,
         description: "the OS keyring is locked or unreachable (stream keys cannot be read)",
         threshold_unit: "",

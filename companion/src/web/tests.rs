@@ -349,3 +349,41 @@ async fn slow_clients_time_out_and_connections_are_capped() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+#[test]
+fn both_api_documents_list_every_alert_kind_in_order() {
+    let names: Vec<Value> = crate::alerts::AlertKind::ALL
+        .iter()
+        .map(|k| Value::from(k.as_str()))
+        .collect();
+    let api: Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+    assert_eq!(
+        api["components"]["schemas"]["AlertKind"]["enum"],
+        Value::Array(names.clone())
+    );
+    // The platform webhook's alert events (docs/platform-openapi.json): every enum that lists
+    // alert kinds lists all of them.
+    let platform: Value =
+        serde_json::from_str(include_str!("../../../docs/platform-openapi.json")).unwrap();
+    fn enums<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(e) = m.get("enum")
+                    && e.as_array()
+                        .is_some_and(|a| a.contains(&Value::from("target_drops")))
+                {
+                    out.push(e);
+                }
+                m.values().for_each(|v| enums(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| enums(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    enums(&platform, &mut found);
+    assert!(!found.is_empty());
+    for e in found {
+        assert_eq!(e, &Value::Array(names.clone()));
+    }
+}

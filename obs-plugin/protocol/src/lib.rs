@@ -28,6 +28,7 @@ pub mod alerts;
 pub mod audio;
 pub mod error;
 pub mod nowplaying;
+pub mod recording;
 pub mod targets;
 pub mod version;
 
@@ -124,6 +125,7 @@ contract! {
         audio::GetAudioLevels => audio::AudioLevels as "GetAudioLevels";
         alerts::SetAlerts => Empty as "SetAlerts";
         alerts::GetAlerts => alerts::AlertsView as "GetAlerts";
+        recording::GetRecording => recording::RecordingStatus as "GetRecording";
     }
     events {
         targets::TargetStateChanged as "TargetStateChanged";
@@ -223,7 +225,7 @@ mod tests {
         assert_eq!(StartTarget::NAME, "StartTarget");
         assert_eq!(GetVersion::NAME, "GetVersion");
         assert_eq!(<targets::HealthReport as Event>::NAME, "TargetHealth");
-        assert_eq!(REQUESTS.len(), 24);
+        assert_eq!(REQUESTS.len(), 25);
         assert_eq!(REQUESTS[0], "GetVersion");
         assert_eq!(REQUESTS[23], "GetAlerts");
         assert_eq!(

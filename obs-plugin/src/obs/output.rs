@@ -452,3 +452,27 @@ pub fn streaming_output_encoders() -> Option<(Encoder, Encoder)> {
         _ => None,
     }
 }
+
+/// OBS's own recording: whether it runs, the folder it records into, and the bytes it has
+/// written (UI thread: OBS replaces its outputs there when the output settings change).
+pub fn recording_status() -> (bool, Option<String>, u64) {
+    // SAFETY: frontend calls. The path is a bmalloc'd string (or null) that we free; the output
+    // is a new reference (or null) that we release.
+    unsafe {
+        let active = sys::obs_frontend_recording_active();
+        let p = sys::obs_frontend_get_current_record_output_path();
+        let dir = (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned());
+        if !p.is_null() {
+            sys::bfree(p.cast());
+        }
+        let out = sys::obs_frontend_get_recording_output();
+        let bytes = if out.is_null() {
+            0
+        } else {
+            let b = sys::obs_output_get_total_bytes(out);
+            sys::obs_output_release(out);
+            b
+        };
+        (active, dir.filter(|d| !d.is_empty()), bytes)
+    }
+}

@@ -78,8 +78,11 @@ stubs! {
     obs_frontend_add_event_callback
     obs_frontend_add_save_callback
     obs_frontend_get_current_profile_path
+    obs_frontend_get_current_record_output_path
     obs_frontend_get_profile_config
+    obs_frontend_get_recording_output
     obs_frontend_get_streaming_output
+    obs_frontend_recording_active
     obs_frontend_remove_event_callback
     obs_frontend_remove_save_callback
     obs_get_audio

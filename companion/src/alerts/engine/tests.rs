@@ -49,6 +49,7 @@ struct Rig {
     stats: ObsStats,
     attached: bool,
     held: Vec<(String, String)>,
+    recording: Option<RecordingStatus>,
     log: Vec<(i64, Transition)>,
 }
 
@@ -71,6 +72,7 @@ impl Rig {
             stats: ObsStats::default(),
             attached: true,
             held: Vec::new(),
+            recording: None,
             log: Vec::new(),
         }
     }
@@ -116,6 +118,7 @@ impl Rig {
             webhooks_dead: self.dead,
             happened: &happened,
             held: &self.held,
+            recording: self.recording.as_ref(),
         };
         let t = self.ev.observe(&self.rules, &o);
         self.log.extend(t.iter().map(|t| (self.now, t.clone())));
@@ -455,4 +458,65 @@ fn a_target_protection_stopped_is_one_critical_alert_until_it_is_started_again()
         matches!(&t[..], [Transition::Clear { key, message, .. }] if key.0 == AlertKind::TargetStopped && message.contains("started again")),
         "{t:?}"
     );
+}
+
+#[test]
+fn a_recording_running_out_of_disk_is_told_with_the_minutes_left() {
+    let mut r = Rig::new(&[]);
+    // 2.5 Mbit/s = 312.5 kB/s; 1 GB free = 53 min: fine.
+    let mut status = RecordingStatus {
+        active: true,
+        directory: Some("/home/dj/Videos".into()),
+        bytes: 0,
+        free_bytes: Some(1_000_000_000),
+    };
+    for _ in 0..15 {
+        status.bytes += 312_500;
+        r.recording = Some(status.clone());
+        assert!(r.second(&[]).is_empty(), "{:?}", r.log);
+    }
+    // 502 MB free, of which OBS leaves the last 52 MB: 24 min left, under 30.
+    status.free_bytes = Some(450_000_000 + OBS_STOPS_RECORDING_BELOW);
+    status.bytes += 312_500;
+    r.recording = Some(status.clone());
+    let t = r.second(&[]);
+    let [
+        Transition::Raise {
+            key,
+            message,
+            value,
+            ..
+        },
+    ] = &t[..]
+    else {
+        panic!("{t:?}")
+    };
+    assert_eq!(key.0, AlertKind::DiskSpace);
+    assert!((value - 24.0).abs() < 0.5, "{value}");
+    assert!(
+        message.contains("/home/dj/Videos") && message.contains("2.5 Mbit/s"),
+        "{message}"
+    );
+    // Stopping the recording clears it (after clearSeconds).
+    status.active = false;
+    r.recording = Some(status.clone());
+    let mut cleared = false;
+    for _ in 0..12 {
+        cleared |= r
+            .second(&[])
+            .iter()
+            .any(|t| matches!(t, Transition::Clear { key, .. } if key.0 == AlertKind::DiskSpace));
+    }
+    assert!(cleared, "{:?}", r.log);
+    // Not known (an older plugin), or no free space figure: nothing either way.
+    let mut r = Rig::new(&[]);
+    for i in 0..15u64 {
+        r.recording = Some(RecordingStatus {
+            active: true,
+            directory: None,
+            bytes: i * 312_500,
+            free_bytes: None,
+        });
+        assert!(r.second(&[]).is_empty());
+    }
 }

@@ -3,8 +3,8 @@
 use deckcast_protocol::targets::TargetState;
 
 use super::{
-    Audio, Counters, Evaluator, Happened, MIN_FRAMES, Observation, TargetSeen, Verdict, pct,
-    state_name,
+    Audio, Counters, Evaluator, Happened, MIN_FRAMES, OBS_STOPS_RECORDING_BELOW, Observation,
+    TargetSeen, Verdict, pct, state_name,
 };
 use crate::alerts::AlertKind;
 use crate::alerts::rules::AlertRules;
@@ -204,6 +204,51 @@ impl Evaluator {
         }
     }
 
+    /// Disk space: minutes left (until OBS's own stop at [`OBS_STOPS_RECORDING_BELOW`]) where OBS records, at the bitrate the recording wrote at over
+    /// the last `window_s` seconds. Good again at 1.5 × the threshold or when it stops.
+    fn disk_verdict(&self, o: &Observation<'_>, minutes: f64, window_s: u32) -> Verdict {
+        let Some(r) = o.recording else {
+            return Verdict::Hold;
+        };
+        if !r.active {
+            return Verdict::Good {
+                message: "the recording stopped".into(),
+            };
+        }
+        let (Some(free), Some(&(t1, b1))) = (r.free_bytes, self.recorded.back()) else {
+            return Verdict::Hold;
+        };
+        let window = i64::from(window_s) * 1000;
+        let Some(&(t0, b0)) = self.recorded.iter().find(|p| t1 - p.0 <= window) else {
+            return Verdict::Hold;
+        };
+        // At least a few seconds of writing, or the rate means nothing yet.
+        if t1 - t0 < 2_000 || b1 <= b0 {
+            return Verdict::Hold;
+        }
+        let bytes_per_s = (b1 - b0) as f64 * 1000.0 / (t1 - t0) as f64;
+        // OBS stops a recording by itself below 50 MiB free: the time left is until then.
+        let usable = free.saturating_sub(OBS_STOPS_RECORDING_BELOW);
+        let left_min = usable as f64 / bytes_per_s / 60.0;
+        let where_ = r.directory.as_deref().unwrap_or("the recording folder");
+        let mb = free as f64 / 1e6;
+        let mbit = bytes_per_s * 8.0 / 1e6;
+        if left_min < minutes {
+            Verdict::Bad {
+                value: left_min,
+                message: format!(
+                    "the recording in {where_} has {left_min:.1} min of disk left at {mbit:.1} Mbit/s ({mb:.0} MB free; OBS stops recording below 52 MB; alert below {minutes} min)"
+                ),
+            }
+        } else if left_min >= minutes * 1.5 {
+            Verdict::Good {
+                message: format!("the recording has {left_min:.0} min of disk left"),
+            }
+        } else {
+            Verdict::Hold
+        }
+    }
+
     /// A rule about OBS, the audio, the keyring or one-off events (`dt`: ms since the last tick).
     pub(super) fn global_verdict(
         &mut self,
@@ -363,6 +408,7 @@ impl Evaluator {
                     Verdict::Hold
                 }
             }
+            AlertKind::DiskSpace => self.disk_verdict(o, thr, rule.seconds),
             AlertKind::KeyringLocked => match o.keyring_problem {
                 Some(why) => Verdict::Bad {
                     value: 0.0,
