@@ -147,7 +147,9 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             .map(|l| audio_view(l, evaluator.silent_ms()));
         app.live.update(|s| s.audio = audio);
         app.apply_alert_transitions(transitions).await;
-        app.protect(acts).await;
+        for id in app.protect(acts).await {
+            protector.stop_failed(&id);
+        }
         // The dock in OBS shows the active alerts: tell the plugin when they change, and every
         // 10 s (it withholds a list older than 30 s).
         if let Some(link) = app.link() {

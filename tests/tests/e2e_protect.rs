@@ -14,7 +14,8 @@ use deckcast_tests::netns::SlowLink;
 use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::openapi::OpenApi;
 use deckcast_tests::rtmp::RtmpServer;
-use deckcast_tests::util::wait_for;
+use deckcast_tests::util::{wait_for, wait_for_async};
+use deckcast_tests::vendor;
 use serde_json::{Value, json};
 
 /// An unshaped link: far more than any stream here.
@@ -347,5 +348,94 @@ async fn a_dedicated_encoder_steps_its_bitrate_and_a_stalled_shared_target_is_st
     let mut companion = companion;
     assert!(companion.stop(), "{}", companion.log_text());
     let mut obs = obs;
+    assert!(obs.stop(), "{}", obs.failure_report());
+}
+
+/// The `bitrate:` line of the last settings block OBS's x264 logged for encoder `name`.
+fn last_x264_bitrate(log: &str, name: &str) -> Option<u32> {
+    let block = log
+        .rsplit(&format!("[x264 encoder: '{name}'] settings:"))
+        .next()?;
+    block
+        .lines()
+        .take(4)
+        .find_map(|l| l.split("bitrate:").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_lowered_encoder_starts_again_at_its_config_bitrate() {
+    let rtmp = RtmpServer::start().unwrap();
+    let mut obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    let v = vendor::ok(
+        &client,
+        "CreateTarget",
+        json!({"name": "D", "server": rtmp.url(), "key": "d",
+            "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 1500, "preset": "ultrafast"}}}),
+    )
+    .await
+    .unwrap();
+    let id = v["target"]["id"].as_str().unwrap().to_owned();
+    let name = format!(
+        "deckcast-video:{}",
+        v["target"]["encoder"]["configId"].as_str().unwrap()
+    );
+    vendor::ok(&client, "StartTarget", json!({"id": id}))
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &id, "live", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        last_x264_bitrate(&obs.log(), &name),
+        Some(1500),
+        "{}",
+        obs.failure_report()
+    );
+    let v = vendor::ok(
+        &client,
+        "SetTargetVideoBitrate",
+        json!({"id": id, "kbps": 700}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["appliedKbps"], 700);
+    // x264 runs at 700 now: what nginx receives over a few seconds comes down.
+    let low = wait_for_async(
+        "the stream to carry about 700 kbit/s",
+        Duration::from_secs(30),
+        async || {
+            let k = vendor::health(&client, &id).await?["kbps"]
+                .as_f64()
+                .unwrap_or(0.0);
+            Ok((k > 300.0 && k < 1100.0).then_some(k))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()));
+    eprintln!("{low:.0} kbit/s after lowering to 700");
+    // Stopped while lowered, started again: the encoder starts at its config's 1500.
+    vendor::ok(&client, "StopTarget", json!({"id": id}))
+        .await
+        .unwrap();
+    vendor::wait_state(&client, &id, "idle", Duration::from_secs(20))
+        .await
+        .unwrap();
+    vendor::ok(&client, "StartTarget", json!({"id": id}))
+        .await
+        .unwrap();
+    let h = vendor::wait_state(&client, &id, "live", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(h["videoBitrate"]["appliedKbps"], 1500, "{h}");
+    assert_eq!(
+        last_x264_bitrate(&obs.log(), &name),
+        Some(1500),
+        "{}",
+        obs.failure_report()
+    );
+    drop(client);
     assert!(obs.stop(), "{}", obs.failure_report());
 }

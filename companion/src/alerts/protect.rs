@@ -9,7 +9,9 @@
 //!   again right after a step up doubles the wait before the next one (up to ten minutes), so a
 //!   link just below a step does not see-saw.
 //! - **a shared encoder** (OBS's own, or a dedicated config several live targets stream from):
-//!   lowering it would lower everyone's stream, so nothing changes while the link only struggles.
+//!   lowering it would lower everyone's stream, so nothing changes while the link only struggles
+//!   (a bitrate lowered while the target was alone on its encoder goes back to the config's once
+//!   another target joins).
 //!   A link that has stalled (it dropped at least `stallPercent` of its frames over the last
 //!   `stallSeconds`: the viewers there see next to nothing) is stopped, so its backlog cannot disturb
 //!   the encoder the others share, and held stopped until it is started again.
@@ -162,6 +164,8 @@ const MAX_RECOVER_MS: i64 = 600_000;
 /// After a bitrate change, the encoder's backlog at the old rate drains for a moment: drops in
 /// this time do not count against the new rate (ms).
 const SETTLE_MS: i64 = 2_000;
+/// How often a restore of a shared encoder's lowered bitrate is tried again (ms).
+const RESTORE_RETRY_MS: i64 = 5_000;
 /// History kept per target (ms): the longest window a setting allows.
 const KEEP_MS: i64 = 300_000;
 
@@ -192,6 +196,16 @@ fn round10(kbps: u32) -> u32 {
 }
 
 impl Guard {
+    /// A guard first seen at `now_ms`: counted as a drop, so a lowered encoder is not raised
+    /// before it has been watched for `recoverSeconds` (after a companion restart or a
+    /// reconnect, when the link is known to have been bad).
+    fn fresh(now_ms: i64) -> Guard {
+        Guard {
+            dropped_ms: Some(now_ms),
+            ..Guard::default()
+        }
+    }
+
     /// Dropped and total frames since `from_ms` (the oldest point at or after it, to the newest),
     /// and the time that covers.
     fn since(&self, from_ms: i64) -> Option<(u64, u64, i64)> {
@@ -207,6 +221,13 @@ impl Protector {
         Protector::default()
     }
 
+    /// Protection's stop of `id` did not go through: it may try again.
+    pub fn stop_failed(&mut self, id: &str) {
+        if let Some(g) = self.guards.get_mut(id) {
+            g.stopped = false;
+        }
+    }
+
     /// Looks at the targets at `now_ms`. `drops_threshold` gives a target's dropped-frames
     /// threshold (%), the one its alert uses.
     pub fn decide(
@@ -220,11 +241,14 @@ impl Protector {
             .retain(|id, _| targets.iter().any(|t| &t.id == id));
         let mut acts = Vec::new();
         for t in targets {
-            let g = self.guards.entry(t.id.clone()).or_default();
+            let g = self
+                .guards
+                .entry(t.id.clone())
+                .or_insert_with(|| Guard::fresh(now_ms));
             if t.state != TargetState::Live {
                 // A stopped or reconnecting output: its counters start over when it is live again.
                 if !t.state.is_active() {
-                    *g = Guard::default();
+                    *g = Guard::fresh(now_ms);
                 }
                 continue;
             }
@@ -232,7 +256,7 @@ impl Protector {
                 .back()
                 .is_some_and(|&(_, d, f)| t.dropped_frames < d || t.total_frames < f)
             {
-                *g = Guard::default();
+                *g = Guard::fresh(now_ms);
             }
             if g.points
                 .back()
@@ -245,15 +269,28 @@ impl Protector {
             while g.points.front().is_some_and(|q| now_ms - q.0 > KEEP_MS) {
                 g.points.pop_front();
             }
-            let sole_dedicated =
-                t.video_bitrate.is_some_and(|v| v.adjustable) && t.encoder_users <= 1;
-            if sole_dedicated {
+            let adjustable = t.video_bitrate.filter(|v| v.adjustable);
+            let shared = t.video_bitrate.is_none() || t.encoder_users > 1;
+            if adjustable.is_some() && t.encoder_users <= 1 {
                 if p.lower_bitrate
                     && let Some(act) = lower_or_raise(g, p, now_ms, t, drops_threshold(&t.id))
                 {
                     acts.push(act);
                 }
-            } else if p.stop_stalled
+            } else if let Some(v) = adjustable
+                && v.applied_kbps < v.configured_kbps
+                && g.changed_ms.is_none_or(|c| now_ms - c >= RESTORE_RETRY_MS)
+            {
+                // Lowered while it was the only one; another target now streams from the same
+                // encoder, so the bitrate is no longer this link's alone: back to the config's.
+                g.changed_ms = Some(now_ms);
+                let why = format!(
+                    "another target now streams from {}'s encoder too: its video bitrate is back at {} kbit/s (its config)",
+                    t.name, v.configured_kbps
+                );
+                acts.push(set_bitrate(t, v, v.configured_kbps, why));
+            } else if shared
+                && p.stop_stalled
                 && !g.stopped
                 && let Some(act) = stop_if_stalled(g, p, now_ms, t)
             {
@@ -312,7 +349,7 @@ fn lower_or_raise(
         let kbps = round10(v.applied_kbps + step).min(v.configured_kbps);
         let secs = g.recover_ms / 1000;
         // The last step up held: the link carries more again, so the back-off is over.
-        if g.last_was_up || kbps == v.configured_kbps {
+        if g.last_was_up {
             g.recover_ms = base_recover;
         }
         g.changed_ms = Some(now_ms);
@@ -322,6 +359,10 @@ fn lower_or_raise(
             t.name, v.configured_kbps
         );
         return Some(set_bitrate(t, v, kbps, why));
+    }
+    // Back at the config's bitrate and quiet for a while: the back-off is over too.
+    if v.applied_kbps >= v.configured_kbps && quiet(g.dropped_ms) && quiet(g.changed_ms) {
+        g.recover_ms = base_recover;
     }
     None
 }
@@ -352,9 +393,6 @@ fn stop_if_stalled(g: &Guard, p: &Protection, now_ms: i64, t: &TargetSeen) -> Op
         None => {
             "OBS's streaming encoder, which OBS's own stream and the other shared targets also use"
                 .to_owned()
-        }
-        Some(v) if !v.adjustable => {
-            "an encoder that cannot change its bitrate while it runs".to_owned()
         }
         Some(_) => format!(
             "a dedicated encoder that {} other live target(s) also stream from",

@@ -2,7 +2,8 @@
 //! these operations act through the plugin, write history, and note what was done on the
 //! target's open alert. A target protection stopped is held: the scheduler does not start it
 //! again, and the `target_stopped` alert stays raised, until something starts it (the DJ, a
-//! hotkey, OBS's own stream with sync start) — the hold ends once it is seen live again.
+//! hotkey, OBS's own stream with sync start) — the hold ends once it is seen active again
+//! after having stopped.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,8 +31,10 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl App {
-    /// Carries out what protection decided.
-    pub async fn protect(self: &Arc<App>, acts: Vec<Act>) {
+    /// Carries out what protection decided; returns the targets whose stop did not go through
+    /// (protection may try again).
+    pub async fn protect(self: &Arc<App>, acts: Vec<Act>) -> Vec<String> {
+        let mut failed = Vec::new();
         for act in acts {
             match act {
                 Act::SetBitrate {
@@ -41,7 +44,7 @@ impl App {
                     configured,
                     why,
                 } => {
-                    let Some(link) = self.link() else { return };
+                    let Some(link) = self.link() else { continue };
                     let req = SetTargetVideoBitrate {
                         id: id.clone(),
                         kbps: (kbps != configured).then_some(kbps),
@@ -80,13 +83,14 @@ impl App {
                         self.note_target_action(&id, format!("stopped {name} (its link stalled)"))
                             .await;
                     }
-                    Err(e) => tracing::warn!(
-                        target = %id,
-                        "protection could not stop {name}: {e}"
-                    ),
+                    Err(e) => {
+                        tracing::warn!(target = %id, "protection could not stop {name}: {e}");
+                        failed.push(id);
+                    }
                 },
             }
         }
+        failed
     }
 
     /// The targets protection holds stopped, (id, why), after ending the holds of targets that

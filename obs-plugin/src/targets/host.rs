@@ -85,7 +85,7 @@ pub trait Host {
     fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>>;
     /// Whether video encoders of type `encoder` can change their bitrate while they run.
     fn bitrate_adjustable(&self, encoder: &str) -> bool;
-    /// Runs the live dedicated video encoder built from `config` at `kbps` (its other settings
-    /// stay). Err if no output streams from it.
+    /// Runs the dedicated video encoder built from `config` at `kbps` (its other settings stay;
+    /// libobs keeps them for its next start too). Err if no such encoder exists.
     fn set_video_bitrate(&mut self, config: &EncoderConfig, kbps: u32) -> Result<(), String>;
 }

@@ -473,9 +473,9 @@ impl Host for ObsHost {
         let video = self
             .dedicated
             .get(&config.id)
+            .filter(|(built, _, _)| built == config)
             .and_then(|(_, v, _)| v.upgrade())
-            .filter(|v| v.active())
-            .ok_or("no live output streams from this encoder config")?;
+            .ok_or("no encoder built from this encoder config exists")?;
         // libobs merges the settings and has the encoder apply them on its own thread before
         // its next frame (as OBS's dynamic bitrate does).
         video.update(&settings_of(&BitrateSettings {

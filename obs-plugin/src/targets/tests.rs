@@ -1100,6 +1100,40 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
         ),
         (json!(2000), json!(0))
     );
+    // ... and the encoder itself is put back (it keeps its settings for the next start).
+    assert_eq!(
+        r.fake.0.lock().unwrap().bitrate_calls.last(),
+        Some(&(cfg.clone(), 2000))
+    );
+    r.engine.tick();
+    assert_eq!(r.fake.0.lock().unwrap().bitrate_calls.len(), 4, "once");
+    // Lowered, stopped and started again before any tick: it starts at the config's bitrate.
+    r.ok("StartTarget", json!({"id": a}));
+    r.signal(&a, OutputSignal::Started);
+    r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 900}));
+    r.ok("StopTarget", json!({"id": a}));
+    r.signal(
+        &a,
+        OutputSignal::Stopped {
+            code: 0,
+            last_error: None,
+        },
+    );
+    r.ok("StartTarget", json!({"id": a}));
+    assert_eq!(
+        r.fake.0.lock().unwrap().bitrate_calls.last(),
+        Some(&(cfg.clone(), 2000))
+    );
+    r.signal(&a, OutputSignal::Started);
+    assert_eq!(health(&mut r, &a)["videoBitrate"]["appliedKbps"], 2000);
+    r.ok("StopTarget", json!({"id": a}));
+    r.signal(
+        &a,
+        OutputSignal::Stopped {
+            code: 0,
+            last_error: None,
+        },
+    );
     // An encoder that cannot change while running is refused.
     r.fake
         .0
@@ -1118,7 +1152,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
         "{e}"
     );
     assert_eq!(health(&mut r, &a)["videoBitrate"]["adjustable"], false);
-    assert_eq!(r.fake.0.lock().unwrap().bitrate_calls.len(), 3);
+    assert_eq!(r.fake.0.lock().unwrap().bitrate_calls.len(), 6);
 }
 
 #[test]
@@ -1160,4 +1194,53 @@ fn a_stop_sends_the_buffer_and_a_forced_or_second_stop_drops_it() {
         r.err("StopTarget", json!({"id": a, "force": "yes"})),
         "invalid_request"
     );
+}
+
+#[test]
+fn a_config_edited_while_live_does_not_change_what_the_running_encoder_reports() {
+    let mut r = Rig::new();
+    let v = r.ok(
+        "CreateTarget",
+        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_a",
+        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2000, "audioBitrateKbps": 128}}}),
+    );
+    let a = v["target"]["id"].as_str().unwrap().to_owned();
+    let cfg = v["target"]["encoder"]["configId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r.ok("StartTarget", json!({"id": a}));
+    r.signal(&a, OutputSignal::Started);
+    r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 1200}));
+    r.ok(
+        "UpdateEncoderConfig",
+        json!({"id": cfg, "config": {"bitrateKbps": 1000}}),
+    );
+    let h = r.ok("GetTargetHealth", json!({"id": a}))["targets"][0].clone();
+    assert_eq!(
+        h["videoBitrate"],
+        json!({"configuredKbps": 2000, "appliedKbps": 1200, "adjustable": true}),
+        "the running encoder was built from 2000: {h}"
+    );
+    // Back to what it was built with, not the edited config's 1000.
+    let v = r.ok("SetTargetVideoBitrate", json!({"id": a}));
+    assert_eq!(v["appliedKbps"], 2000);
+    assert_eq!(
+        r.fake.0.lock().unwrap().bitrate_calls.last().map(|c| c.1),
+        Some(2000)
+    );
+    // After a restart the edited config is what runs.
+    r.ok("StopTarget", json!({"id": a}));
+    r.signal(
+        &a,
+        OutputSignal::Stopped {
+            code: 0,
+            last_error: None,
+        },
+    );
+    r.ok("StartTarget", json!({"id": a}));
+    r.signal(&a, OutputSignal::Started);
+    let h = r.ok("GetTargetHealth", json!({"id": a}))["targets"][0].clone();
+    assert_eq!(h["videoBitrate"]["configuredKbps"], 1000, "{h}");
+    assert_eq!(h["expectedKbps"], 1128, "{h}");
 }

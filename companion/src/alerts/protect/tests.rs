@@ -283,3 +283,85 @@ fn switched_off_or_reconnecting_it_does_nothing() {
         assert!(p.apply(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_link_just_below_the_config_backs_off_longer_and_longer_at_the_top_step() {
+    let mut r = Rig::new(vec![target("a", Some(2000))]);
+    // Carries 2100 kbit/s: 2000 + 128 audio does not fit, 1600 does.
+    for _ in 0..900 {
+        r.second(link(2100));
+    }
+    let tops: Vec<i64> = r
+        .bitrates()
+        .iter()
+        .filter(|s| s.1 == 2000)
+        .map(|s| s.0)
+        .collect();
+    assert!(tops.len() >= 3, "{:?}", r.bitrates());
+    let gaps: Vec<i64> = tops.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0]),
+        "the tries space out: {gaps:?}"
+    );
+    assert!(tops.len() <= 6, "not every 70 s: {tops:?}");
+}
+
+#[test]
+fn a_lowered_encoder_seen_fresh_waits_before_it_steps_up() {
+    // After a companion restart: the plugin still runs it at 1200 of 2000.
+    let mut t = target("a", Some(2000));
+    t.video_bitrate.as_mut().unwrap().applied_kbps = 1200;
+    let mut r = Rig::new(vec![t]);
+    for _ in 0..29 {
+        assert!(r.second(|_, _| 0).is_empty(), "{:?}", r.log);
+    }
+    for _ in 0..3 {
+        r.second(|_, _| 0);
+    }
+    assert_eq!(r.bitrates().first().map(|s| s.1), Some(1600), "{:?}", r.log);
+}
+
+#[test]
+fn a_second_target_on_a_lowered_encoder_puts_it_back_and_a_sole_fixed_one_is_never_stopped() {
+    let mut r = Rig::new(vec![target("a", Some(2000))]);
+    for _ in 0..20 {
+        r.second(link(1400));
+    }
+    assert!(r.targets[0].video_bitrate.unwrap().applied_kbps < 2000);
+    r.log.clear();
+    r.targets[0].encoder_users = 2;
+    for _ in 0..20 {
+        r.second(link(1400));
+    }
+    let steps = r.bitrates();
+    assert_eq!(
+        steps.iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![2000],
+        "{steps:?}"
+    );
+    let Act::SetBitrate { why, .. } = &r.log[0].1 else {
+        unreachable!()
+    };
+    assert!(why.contains("another target now streams"), "{why}");
+    // An encoder that cannot change its bitrate, with nobody else on it: a stalled link is
+    // alerted, not stopped (there is no one to protect).
+    let mut fixed = target("f", Some(2000));
+    fixed.video_bitrate.as_mut().unwrap().adjustable = false;
+    let mut r = Rig::new(vec![fixed]);
+    for _ in 0..30 {
+        r.second(|_, _| 30);
+    }
+    assert!(r.log.is_empty(), "{:?}", r.log);
+}
+
+#[test]
+fn a_stop_that_failed_is_tried_again() {
+    let mut r = Rig::new(vec![target("s", None)]);
+    for _ in 0..15 {
+        r.second(|_, _| 30);
+    }
+    assert_eq!(r.log.len(), 1);
+    r.p.stop_failed("s");
+    r.second(|_, _| 30);
+    assert_eq!(r.log.len(), 2, "{:?}", r.log);
+}

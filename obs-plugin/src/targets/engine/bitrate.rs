@@ -1,36 +1,51 @@
 //! A dedicated encoder's bitrate while live: [`SetTargetVideoBitrate`] runs it below its config's
 //! bitrate (the companion's protection does this while a link cannot carry the stream) and back.
 //! The config is not changed: the lowered bitrate lasts while an output streams from the
-//! encoder, and the next start uses the config's bitrate.
+//! encoder; once none does, the encoder is put back at its config's bitrate.
 use deckcast_protocol::targets::{
     EncoderChoice, EncoderConfig, MIN_VIDEO_KBPS, SetTargetVideoBitrate, VideoBitrate,
 };
 use deckcast_protocol::{Error, ErrorCode};
 
 use super::Engine;
-use crate::targets::host::{Host, Level};
+use crate::targets::host::{EncoderSpec, Host, Level};
 
 impl<H: Host> Engine<H> {
-    /// The dedicated encoder config of target `id`, if it has one.
-    fn dedicated_config(&self, id: &str) -> Option<&EncoderConfig> {
+    /// The dedicated encoder config target `id` streams from: while it is active, the one its
+    /// output was built from (a config edited since applies at the next start); else the
+    /// profile's. `None` for a shared-encoder target.
+    pub(super) fn running_config(&self, id: &str) -> Option<EncoderConfig> {
+        if let Some(rt) = self.runtime.get(id)
+            && rt.state.is_active()
+            && let Some(built) = &rt.built
+        {
+            return match &built.encoder {
+                EncoderSpec::Dedicated(cfg) => Some(cfg.clone()),
+                EncoderSpec::Shared => None,
+            };
+        }
         match &self.config(id).ok()?.encoder {
             EncoderChoice::Shared => None,
-            EncoderChoice::Dedicated { config_id } => self.encoder_config(config_id),
+            EncoderChoice::Dedicated { config_id } => self.encoder_config(config_id).cloned(),
         }
     }
 
     /// What target `id`'s dedicated encoder is set to and runs at.
     pub(super) fn video_bitrate(&self, id: &str) -> Option<VideoBitrate> {
-        let cfg = self.dedicated_config(id)?;
+        let cfg = self.running_config(id)?;
         Some(VideoBitrate {
             configured_kbps: cfg.bitrate_kbps,
-            applied_kbps: self
-                .bitrates
-                .get(&cfg.id)
-                .copied()
-                .unwrap_or(cfg.bitrate_kbps),
+            applied_kbps: self.applied_kbps(&cfg),
             adjustable: self.host.bitrate_adjustable(&cfg.encoder),
         })
+    }
+
+    /// The video bitrate the encoder built from `cfg` runs at.
+    fn applied_kbps(&self, cfg: &EncoderConfig) -> u32 {
+        self.bitrates
+            .get(&cfg.id)
+            .filter(|(built, _)| built == cfg)
+            .map_or(cfg.bitrate_kbps, |(_, kbps)| *kbps)
     }
 
     /// Active targets streaming from the same encoders as `id` (itself included; 0 if it is
@@ -57,7 +72,7 @@ impl<H: Host> Engine<H> {
     ) -> Result<VideoBitrate, Error> {
         let name = self.config(&r.id)?.name.clone();
         let conflict = |m: String| Error::new(ErrorCode::Conflict, m);
-        let cfg = self.dedicated_config(&r.id).cloned().ok_or_else(|| {
+        let cfg = self.running_config(&r.id).ok_or_else(|| {
             conflict(format!(
                 "target {name:?} streams from OBS's own encoder, whose bitrate Deckcast does not change (give it a dedicated encoder)"
             ))
@@ -81,11 +96,7 @@ impl<H: Host> Engine<H> {
                 cfg.encoder
             )));
         }
-        let now = self
-            .bitrates
-            .get(&cfg.id)
-            .copied()
-            .unwrap_or(cfg.bitrate_kbps);
+        let now = self.applied_kbps(&cfg);
         if now != want {
             self.host
                 .set_video_bitrate(&cfg, want)
@@ -101,14 +112,15 @@ impl<H: Host> Engine<H> {
         if want == cfg.bitrate_kbps {
             self.bitrates.remove(&cfg.id);
         } else {
-            self.bitrates.insert(cfg.id.clone(), want);
+            self.bitrates.insert(cfg.id.clone(), (cfg.clone(), want));
         }
         self.video_bitrate(&r.id)
             .ok_or_else(|| Error::internal("the encoder config disappeared"))
     }
 
-    /// Forgets lowered bitrates of encoder configs no active target streams from (their
-    /// encoders stopped; the next start uses the config's bitrate). Called every tick.
+    /// Puts lowered encoders no active target streams from back at their config's bitrate
+    /// (libobs keeps an encoder's settings, and an idle output keeps its encoders for the next
+    /// start). Called every tick.
     pub(super) fn forget_idle_bitrates(&mut self) {
         if self.bitrates.is_empty() {
             return;
@@ -117,12 +129,30 @@ impl<H: Host> Engine<H> {
             .file
             .targets
             .iter()
-            .filter(|t| self.runtime.get(&t.id).is_some_and(|r| r.state.is_active()))
-            .filter_map(|t| match &t.encoder {
-                EncoderChoice::Dedicated { config_id } => Some(config_id.clone()),
-                EncoderChoice::Shared => None,
+            .filter_map(|t| {
+                self.running_config(&t.id)
+                    .filter(|_| self.encoder_users(&t.id) > 0)
             })
+            .map(|c| c.id)
             .collect();
-        self.bitrates.retain(|config, _| live.contains(config));
+        let idle: Vec<EncoderConfig> = self
+            .bitrates
+            .iter()
+            .filter(|(id, _)| !live.contains(id))
+            .map(|(_, (cfg, _))| cfg.clone())
+            .collect();
+        for cfg in idle {
+            self.bitrates.remove(&cfg.id);
+            // An encoder already released needs nothing.
+            if self.host.set_video_bitrate(&cfg, cfg.bitrate_kbps).is_ok() {
+                self.host.log(
+                    Level::Info,
+                    &format!(
+                        "encoder config {}: back at {} kbit/s (no target streams from it)",
+                        cfg.id, cfg.bitrate_kbps
+                    ),
+                );
+            }
+        }
     }
 }

@@ -73,14 +73,15 @@ impl<H: Host> Engine<H> {
         h.video_bitrate = self.video_bitrate(id);
         h.encoder_users = self.encoder_users(id);
         // What its encoders run at now: a lowered dedicated bitrate counts.
-        h.expected_kbps = self.config(id).ok().and_then(|c| match &c.encoder {
-            EncoderChoice::Shared => self.host.main_stream_kbps(),
-            EncoderChoice::Dedicated { config_id } => {
-                let e = self.encoder_config(config_id)?;
-                let video = h.video_bitrate.map_or(e.bitrate_kbps, |v| v.applied_kbps);
-                Some(video + e.audio_bitrate_kbps)
-            }
-        });
+        h.expected_kbps = match (self.running_config(id), h.video_bitrate) {
+            (Some(e), Some(v)) => Some(v.applied_kbps + e.audio_bitrate_kbps),
+            (Some(e), None) => Some(e.bitrate_kbps + e.audio_bitrate_kbps),
+            (None, _) => self
+                .config(id)
+                .is_ok_and(|c| c.encoder == EncoderChoice::Shared)
+                .then(|| self.host.main_stream_kbps())
+                .flatten(),
+        };
         h
     }
 

@@ -62,6 +62,9 @@ impl<H: Host> Engine<H> {
                 "the target is still stopping; start it again in a moment",
             ));
         }
+        // An encoder lowered for a stream that has ended starts at its config's bitrate (the
+        // tick does this too, but a restart can come sooner).
+        self.forget_idle_bitrates();
         let spec = self.spec(id)?;
         if matches!(spec.encoder, EncoderSpec::Shared) && self.host.main_dynamic_bitrate() {
             self.host.log(

@@ -137,8 +137,9 @@ pub struct Engine<H: Host> {
     key_cache: HashMap<String, Secret>,
     router: SignalRouter,
     generation: u64,
-    /// Lowered video bitrates (kbit/s) of running dedicated encoders, by encoder config id.
-    bitrates: HashMap<String, u32>,
+    /// Lowered video bitrates of running dedicated encoders, by encoder config id: the config
+    /// the encoder was built from, and the bitrate (kbit/s) it runs at.
+    bitrates: HashMap<String, (EncoderConfig, u32)>,
 }
 
 impl<H: Host> std::fmt::Debug for Engine<H> {
