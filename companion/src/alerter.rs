@@ -119,7 +119,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             None => Audio::Unmeasured,
         };
         let targets: Vec<TargetSeen> = snap.targets.iter().map(seen).collect();
-        let held = app.protection_holds();
+        let held = app.protection_holds(&snap.targets);
         let observation = Observation {
             now_ms: app.now_ms(),
             obs_connected: snap.obs.state == ObsState::Connected,

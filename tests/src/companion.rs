@@ -335,6 +335,23 @@ pub fn call(
     (r.status, v)
 }
 
+/// Changes the alert rules (`PUT /api/v1/alerts/rules`, checked against the API document);
+/// returns the status and the answer (the rules, or the error).
+pub fn put_rules(
+    api: &crate::openapi::OpenApi,
+    c: &http::Client,
+    patch: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    call(
+        api,
+        c,
+        "PUT",
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts/rules",
+        Some(patch),
+    )
+}
+
 /// Creates one target per body (`POST /api/v1/targets`, checked against the API document);
 /// their ids, in order.
 pub fn create_targets(

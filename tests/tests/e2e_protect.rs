@@ -8,7 +8,9 @@
 //!   stopped until it is started again; the other shared-encoder target never drops a frame.
 use std::time::{Duration, Instant};
 
-use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets, wait_snapshot};
+use deckcast_tests::companion::{
+    Companion, CompanionHome, call, create_targets, put_rules, wait_snapshot,
+};
 use deckcast_tests::http::Client;
 use deckcast_tests::netns::SlowLink;
 use deckcast_tests::obs::{Obs, ObsOptions};
@@ -57,28 +59,18 @@ async fn a_dedicated_encoder_steps_its_bitrate_and_a_stalled_shared_target_is_st
     let (companion, c) = Companion::start_connected(&home, &obs, "info");
     // Protection with short steps (the defaults are 10 s down, 30 s up); OBS's own load alerts
     // off (on a loaded machine they rightly fire; this test counts alerts).
-    let (status, rules) = call(
+    let (status, rules) = put_rules(
         &api,
         &c,
-        "PUT",
-        "/api/v1/alerts/rules",
-        "/api/v1/alerts/rules",
-        Some(&json!({
+        &json!({
             "rules": {"render_lag": {"enabled": false}, "encode_lag": {"enabled": false}},
             "protect": {"stepSeconds": 6, "recoverSeconds": 10, "stallSeconds": 6}
-        })),
+        }),
     );
     assert_eq!(status, 200, "{rules}");
     assert_eq!(rules["protect"]["lowerBitrate"], true, "on by default");
     assert_eq!(rules["protect"]["stopStalled"], true, "on by default");
-    let (status, bad) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/alerts/rules",
-        "/api/v1/alerts/rules",
-        Some(&json!({"protect": {"floorPercent": 1}})),
-    );
+    let (status, bad) = put_rules(&api, &c, &json!({"protect": {"floorPercent": 1}}));
     assert_eq!(status, 400, "{bad}");
     assert!(
         bad["error"]["message"]

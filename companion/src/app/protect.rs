@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use deckcast_protocol::targets::SetTargetVideoBitrate;
 
+use super::alerts::lock;
 use crate::alerts::AlertKind;
 use crate::alerts::protect::Act;
 use crate::app::App;
+use crate::live::Tile;
 use crate::store::HistoryKind;
 
 /// A target protection stopped.
@@ -25,10 +27,6 @@ pub struct Hold {
 
 /// Holds by target id.
 pub type Holds = BTreeMap<String, Hold>;
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl App {
     /// Carries out what protection decided; returns the targets whose stop did not go through
@@ -94,11 +92,11 @@ impl App {
     }
 
     /// The targets protection holds stopped, (id, why), after ending the holds of targets that
-    /// are live again or gone. Called by the alert task on every tick.
-    pub fn protection_holds(&self) -> Vec<(String, String)> {
-        let snap = self.live.get();
+    /// are active again or gone (`targets`: the live picture's). Called by the alert task on
+    /// every tick.
+    pub fn protection_holds(&self, targets: &[Tile]) -> Vec<(String, String)> {
         let mut holds = lock(&self.alerts.holds);
-        holds.retain(|id, h| match snap.targets.iter().find(|t| &t.id == id) {
+        holds.retain(|id, h| match targets.iter().find(|t| &t.id == id) {
             None => false,
             Some(t) if !t.state.is_active() => {
                 h.seen_stopped = true;

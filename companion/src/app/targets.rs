@@ -151,16 +151,17 @@ impl App {
 
     /// Stops a target.
     pub async fn stop_target(&self, id: &str) -> Result<TargetReply, AppError> {
-        let reply = self.obs()?.call(&StopTarget::new(id)).await?;
-        self.observe_state(id, reply.target.state, reply.target.last_error.clone())
-            .await;
-        Ok(reply)
+        self.stop_with(StopTarget::new(id)).await
     }
 
     /// Stops a target at once, dropping what its output has buffered.
     pub async fn force_stop_target(&self, id: &str) -> Result<TargetReply, AppError> {
-        let reply = self.obs()?.call(&StopTarget::forced(id)).await?;
-        self.observe_state(id, reply.target.state, reply.target.last_error.clone())
+        self.stop_with(StopTarget::forced(id)).await
+    }
+
+    async fn stop_with(&self, req: StopTarget) -> Result<TargetReply, AppError> {
+        let reply = self.obs()?.call(&req).await?;
+        self.observe_state(&req.id, reply.target.state, reply.target.last_error.clone())
             .await;
         Ok(reply)
     }

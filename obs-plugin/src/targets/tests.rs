@@ -180,6 +180,28 @@ impl Rig {
             .to_owned()
     }
 
+    /// Creates a target with a new dedicated encoder config (video `kbps`, 128 audio); returns
+    /// the target's and the config's ids.
+    fn dedicated(&mut self, name: &str, kbps: u32) -> (String, String) {
+        let v = self.ok(
+            "CreateTarget",
+            json!({"name": name, "server": "rtmp://h/a", "key": format!("sk_live_{name}"),
+            "encoder": {"mode": "dedicated", "config": {"bitrateKbps": kbps, "audioBitrateKbps": 128}}}),
+        );
+        let id = v["target"]["id"].as_str().unwrap().to_owned();
+        let cfg = v["target"]["encoder"]["configId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, cfg)
+    }
+
+    /// Starts target `id` and has its output report that it started.
+    fn live(&mut self, id: &str) {
+        self.ok("StartTarget", json!({"id": id}));
+        self.signal(id, OutputSignal::Started);
+    }
+
     /// Fires a signal the way libobs would (through the sink the engine gave the output).
     fn signal(&mut self, id: &str, s: OutputSignal) {
         let sink = self.fake.0.lock().unwrap().sinks[id].clone();
@@ -1001,16 +1023,7 @@ fn an_unreadable_targets_file_is_left_alone_and_a_corrupt_one_is_kept_with_a_tim
 #[test]
 fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config() {
     let mut r = Rig::new();
-    let v = r.ok(
-        "CreateTarget",
-        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_a",
-        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2000, "audioBitrateKbps": 128}}}),
-    );
-    let a = v["target"]["id"].as_str().unwrap().to_owned();
-    let cfg = v["target"]["encoder"]["configId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (a, cfg) = r.dedicated("A", 2000);
     let b = r.ok(
         "CreateTarget",
         json!({"name": "B", "server": "rtmp://h/b", "key": "sk_live_b",
@@ -1025,8 +1038,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
         r.err("SetTargetVideoBitrate", json!({"id": a, "kbps": 1500})),
         "conflict"
     );
-    r.ok("StartTarget", json!({"id": a}));
-    r.signal(&a, OutputSignal::Started);
+    r.live(&a);
     let health =
         |r: &mut Rig, id: &str| r.ok("GetTargetHealth", json!({"id": id}))["targets"][0].clone();
     let h = health(&mut r, &a);
@@ -1047,8 +1059,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
     ] {
         assert_eq!(r.err("SetTargetVideoBitrate", req.clone()), code, "{req}");
     }
-    r.ok("StartTarget", json!({"id": shared}));
-    r.signal(&shared, OutputSignal::Started);
+    r.live(&shared);
     let e = r.call("SetTargetVideoBitrate", json!({"id": shared, "kbps": 500}));
     assert!(
         e["error"]["message"]
@@ -1064,8 +1075,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
         json!({"configuredKbps": 2000, "appliedKbps": 1200, "adjustable": true})
     );
     r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 1200}));
-    r.ok("StartTarget", json!({"id": b}));
-    r.signal(&b, OutputSignal::Started);
+    r.live(&b);
     let h = health(&mut r, &b);
     assert_eq!(h["videoBitrate"]["appliedKbps"], 1200);
     assert_eq!(
@@ -1108,8 +1118,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
     r.engine.tick();
     assert_eq!(r.fake.0.lock().unwrap().bitrate_calls.len(), 4, "once");
     // Lowered, stopped and started again before any tick: it starts at the config's bitrate.
-    r.ok("StartTarget", json!({"id": a}));
-    r.signal(&a, OutputSignal::Started);
+    r.live(&a);
     r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 900}));
     r.ok("StopTarget", json!({"id": a}));
     r.signal(
@@ -1141,8 +1150,7 @@ fn a_live_dedicated_encoder_runs_lowered_and_back_for_every_target_on_its_config
         .unwrap()
         .fixed_bitrate
         .push("obs_x264".into());
-    r.ok("StartTarget", json!({"id": a}));
-    r.signal(&a, OutputSignal::Started);
+    r.live(&a);
     let e = r.call("SetTargetVideoBitrate", json!({"id": a, "kbps": 800}));
     assert!(
         e["error"]["message"]
@@ -1174,8 +1182,7 @@ fn a_stop_sends_the_buffer_and_a_forced_or_second_stop_drops_it() {
     assert_eq!(forced.len(), 2, "{forced:?}");
     // Stop-all leaves a stop under way alone instead of forcing it.
     let c = r.create("C", Some("sk_live_c"));
-    r.ok("StartTarget", json!({"id": c}));
-    r.signal(&c, OutputSignal::Started);
+    r.live(&c);
     r.ok("StopTarget", json!({"id": c}));
     let v = r.ok("StopAllTargets", json!({}));
     assert_eq!(v["targets"].as_array().unwrap().len(), 3, "{v}");
@@ -1199,18 +1206,8 @@ fn a_stop_sends_the_buffer_and_a_forced_or_second_stop_drops_it() {
 #[test]
 fn a_config_edited_while_live_does_not_change_what_the_running_encoder_reports() {
     let mut r = Rig::new();
-    let v = r.ok(
-        "CreateTarget",
-        json!({"name": "A", "server": "rtmp://h/a", "key": "sk_live_a",
-        "encoder": {"mode": "dedicated", "config": {"bitrateKbps": 2000, "audioBitrateKbps": 128}}}),
-    );
-    let a = v["target"]["id"].as_str().unwrap().to_owned();
-    let cfg = v["target"]["encoder"]["configId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    r.ok("StartTarget", json!({"id": a}));
-    r.signal(&a, OutputSignal::Started);
+    let (a, cfg) = r.dedicated("A", 2000);
+    r.live(&a);
     r.ok("SetTargetVideoBitrate", json!({"id": a, "kbps": 1200}));
     r.ok(
         "UpdateEncoderConfig",
@@ -1238,8 +1235,7 @@ fn a_config_edited_while_live_does_not_change_what_the_running_encoder_reports()
             last_error: None,
         },
     );
-    r.ok("StartTarget", json!({"id": a}));
-    r.signal(&a, OutputSignal::Started);
+    r.live(&a);
     let h = r.ok("GetTargetHealth", json!({"id": a}))["targets"][0].clone();
     assert_eq!(h["videoBitrate"]["configuredKbps"], 1000, "{h}");
     assert_eq!(h["expectedKbps"], 1128, "{h}");
