@@ -22,6 +22,7 @@ PKGS=(
   python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
   gdb                               # backtraces of an OBS core dump in e2e failure reports
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
+  cuetools                          # cueprint/cuebreakpoints: a real CUE parser for the tracklist export test
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null

@@ -9,6 +9,8 @@
 //! - [`live`] is the live picture (snapshot + change notifications), [`session`] the stream
 //!   session state machine, [`store`] the SQLite database, [`keys`] the OS keyring, [`webhooks`]
 //!   the signed outbox delivery.
+//! - [`tracklist`] turns the track changes of a recording into tracklists and their exports (CUE,
+//!   YouTube chapters, Mixcloud sections, text).
 //! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
 //!   tempo tracker (`deckcast-dsp`) over a WAV file or an audio interface.
 //! - [`serve`] wires `deckcast serve` together.
@@ -40,6 +42,7 @@ pub mod session;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod tracklist;
 pub mod web;
 pub mod webhooks;
 

@@ -216,7 +216,8 @@ async fn hello(app: &App, link: &Arc<ObsLink>) -> Result<(), AppError> {
     });
     app.set_link(Some(Arc::clone(link)));
     set_obs_state(app, ObsState::Connected, message);
-    app.resync(link, true).await
+    app.resync(link, true).await?;
+    app.sync_recording().await
 }
 
 /// Follows events and polls health until the connection ends or shutdown.
@@ -278,6 +279,7 @@ async fn on_event(app: &App, e: LinkEvent) {
                 .await;
             app.track_session().await;
         }
+        LinkEvent::Recording { active, path } => app.on_recording_event(active, path).await,
         LinkEvent::Closing => {
             app.live.update(|s| s.obs.closing = true);
             app.record(HistoryKind::ObsClosing, None, "OBS is shutting down".into())
@@ -319,6 +321,11 @@ async fn poll(app: &App, link: &ObsLink, cfg: &SupervisorConfig, n: u64) -> Resu
         s.stats = Some(stats);
     });
     app.track_session().await;
+    if n.is_multiple_of(2)
+        && let Err(e) = app.sync_recording().await
+    {
+        tracing::warn!("recording: {e}");
+    }
     if n.is_multiple_of(app.health_interval_s().max(5)) {
         let snap = app.live.get();
         if snap.targets.iter().any(|t| t.state.is_active()) || snap.main_stream.active {

@@ -132,16 +132,17 @@ fn get_audio_levels(r: GetAudioLevels) -> Result<AudioLevels, Error> {
 
 /// `GetRecording {}`: OBS's recording, read on the UI thread, and the room left where it writes.
 fn get_recording(_: GetRecording) -> Result<RecordingStatus, Error> {
-    let (active, directory, bytes) =
-        crate::obs::frontend::on_ui_thread(crate::obs::output::recording_status, UI_TIMEOUT)
-            .ok_or_else(|| Error::internal("OBS's UI thread did not answer within 2 s"))?;
-    let free_bytes = directory
+    let now = crate::obs::frontend::on_ui_thread(crate::obs::output::recording_status, UI_TIMEOUT)
+        .ok_or_else(|| Error::internal("OBS's UI thread did not answer within 2 s"))?;
+    let free_bytes = now
+        .directory
         .as_deref()
         .and_then(|d| crate::disk::free_bytes(std::path::Path::new(d)));
     Ok(RecordingStatus {
-        active,
-        directory,
-        bytes,
+        active: now.active,
+        directory: now.directory,
+        file: now.file,
+        bytes: now.bytes,
         free_bytes,
     })
 }

@@ -38,6 +38,9 @@ pub struct ObsOptions {
     /// Unlock a Secret Service keyring (gnome-keyring) in OBS's session, as a desktop login does.
     /// Without it the keyring stays locked and Deckcast must fall back to in-memory keys.
     pub keyring: bool,
+    /// The profile's recording format (`RecFormat2`: `hybrid_mp4`, `mkv`, ...; `None`: OBS's
+    /// default) and folder (a path as OBS sees it: [`crate::runtime::Runtime::guest_path`]).
+    pub recording: Option<(String, PathBuf)>,
 }
 
 impl Default for ObsOptions {
@@ -54,6 +57,7 @@ impl Default for ObsOptions {
             ws_port: None,
             keyring: true,
             env: Vec::new(),
+            recording: None,
         }
     }
 }
@@ -149,11 +153,16 @@ fn write_config(
     });
     std::fs::write(ws.join("config.json"), ws_config.to_string())?;
     let (w, h) = opts.size;
+    let recording = opts
+        .recording
+        .as_ref()
+        .map(|(format, dir)| format!("RecFormat2={format}\nFilePath={}\n", dir.display()))
+        .unwrap_or_default();
     std::fs::write(
         profile.join("basic.ini"),
         format!(
             "[General]\nName=Test\n\n[Output]\nMode=Simple\n\n[SimpleOutput]\nVBitrate=1500\nABitrate=128\n\
-             StreamEncoder=x264\nPreset=ultrafast\nUseAdvanced=true\nx264Settings=keyint={}\nRecEncoder=x264\n\n\
+             StreamEncoder=x264\nPreset=ultrafast\nUseAdvanced=true\nx264Settings=keyint={}\nRecEncoder=x264\n{recording}\n\
              [Video]\nBaseCX={w}\nBaseCY={h}\nOutputCX={w}\nOutputCY={h}\nFPSType=0\nFPSCommon={}\n\
              ScaleType=bicubic\nColorFormat=NV12\n\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n",
             2 * opts.fps,

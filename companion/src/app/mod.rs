@@ -8,6 +8,7 @@
 //! - [`platform`]: the streamer's site (webhooks, pull) and the companion's own status;
 //! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook);
 //! - [`protect`]: automatic protection carried out (bitrate steps, stopping a stalled target);
+//! - [`recording`]: set recording, the recording library, tracklists and their exports;
 //! - [`report`]: stream reports and the history charts' data.
 //!
 //! An [`App`] either follows OBS (`deckcast serve`: the supervisor keeps its link and it records
@@ -34,6 +35,7 @@ pub mod nowplaying;
 pub mod platform;
 pub mod protect;
 pub mod pull;
+pub mod recording;
 pub mod report;
 pub mod schedule;
 pub mod targets;
@@ -109,6 +111,8 @@ pub struct App {
     pub(crate) pull_lock: tokio::sync::Mutex<()>,
     /// Rules, open alerts, channel status, the desktop connection.
     pub(crate) alerts: alerts::AlertsState,
+    /// The recording being followed.
+    pub(crate) recording: recording::RecordingState,
 }
 
 impl App {
@@ -139,6 +143,7 @@ impl App {
             sources_changed: watch::channel(0).0,
             pull_lock: tokio::sync::Mutex::new(()),
             alerts: alerts::AlertsState::default(),
+            recording: recording::RecordingState::default(),
         })
     }
 

@@ -56,6 +56,7 @@ impl App {
             s.now_playing.album.clone_from(&track.album);
             s.now_playing.library_bpm = track.bpm;
         });
+        self.recording_track(&track).await;
         self.record(
             HistoryKind::NowPlaying,
             None,

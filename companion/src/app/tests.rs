@@ -29,13 +29,22 @@ struct Rig {
 
 impl Rig {
     fn new(fake: Arc<FakeObs>) -> Rig {
+        Rig::on(
+            fake,
+            Db::new(Store::open_in_memory().unwrap()),
+            Clock::tokio(),
+        )
+    }
+
+    /// A companion on an existing database and clock (a restart).
+    fn on(fake: Arc<FakeObs>, db: Db, clock: Clock) -> Rig {
         let keys = Arc::new(MemoryStore::default());
         let app = App::with_clock(
             Role::Service,
-            Db::new(Store::open_in_memory().unwrap()),
+            db,
             Keys::with_store(keys.clone()),
             crate::web::http_client(),
-            Clock::tokio(),
+            clock,
         );
         Rig {
             app,
@@ -779,4 +788,196 @@ async fn a_session_report_has_every_target_its_alerts_and_the_tracks_played() {
     assert_eq!(chart.names["b"], "Kick");
     assert_eq!(chart.tracks.len(), 2);
     assert!(rig.app.chart(t0, t0 - 1, 10).await.is_err());
+}
+
+fn track(artist: &str, title: &str) -> deckcast_protocol::nowplaying::Track {
+    deckcast_protocol::nowplaying::Track {
+        artist: artist.into(),
+        title: title.into(),
+        album: None,
+        bpm: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recording_takes_each_track_as_a_chapter_and_into_the_library() {
+    use super::recording::{Chapters, Ending, StartedBy};
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let started = rig.app.start_recording(StartedBy::Api, None).await.unwrap();
+    assert!(started.started);
+    assert_eq!(started.recording.started_by, StartedBy::Api);
+    assert_eq!(started.recording.chapters, Chapters::Pending);
+    // Never started twice: the running one is followed.
+    let again = rig.app.start_recording(StartedBy::Api, None).await.unwrap();
+    assert!(!again.started);
+    assert_eq!(again.recording.id, started.recording.id);
+    assert_eq!(fake.recordings_started(), 1);
+    // A target goes live 10 s in; tracks change at 0, 40 and 80 s (one 5 s preview at 60 s).
+    rig.app.set_now_playing(track("A", "One")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    rig.app.start_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    rig.app.set_now_playing(track("B", "Two")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    rig.app
+        .set_now_playing(track("X", "Preview"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.app.set_now_playing(track("B", "Two")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    rig.app.set_now_playing(track("C", "Three")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let chapters = fake.chapters();
+    let names: Vec<&str> = chapters.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["A – One", "B – Two", "X – Preview", "B – Two", "C – Three"]
+    );
+    assert!((chapters[1].0 - 40_000).abs() < 100, "{chapters:?}");
+    let stopped = rig.app.stop_recording().await.unwrap();
+    assert_eq!(stopped.ending, Some(Ending::Clean));
+    assert_eq!(stopped.file.as_deref(), Some("/rec/set-1.mp4"));
+    assert_eq!(stopped.format.as_deref(), Some("mp4"));
+    assert_eq!(stopped.chapters, Chapters::InFile);
+    assert!((stopped.duration_ms - 120_000).abs() < 1_000, "{stopped:?}");
+    let got: Vec<(i64, &str)> = stopped
+        .tracks
+        .iter()
+        .map(|e| ((e.offset_ms + 500) / 1000, e.title.as_str()))
+        .collect();
+    assert_eq!(got, [(0, "One"), (40, "Two"), (80, "Three")]);
+    // The target's own tracklist is 10 s earlier; the one on air when it started is at 00:00.
+    assert_eq!(stopped.targets.len(), 1, "{stopped:?}");
+    let list = rig
+        .app
+        .tracklist(stopped.id, Some("a"), Some(20))
+        .await
+        .unwrap();
+    assert_eq!(list.min_track_seconds, 20);
+    let titles: Vec<&str> = list.entries.iter().map(|e| e.title.as_str()).collect();
+    assert_eq!(titles, ["One", "Two", "Three"], "{list:?}");
+    // (The target's start is read every 2 s: within 2 s of when it went live.)
+    let two = list.entries[1].offset_ms;
+    assert_eq!(list.entries[0].offset_ms, 0);
+    assert!((28_000..=30_100).contains(&two), "{list:?}");
+    assert!(
+        (list.entries[2].offset_ms - two - 40_000).abs() < 100,
+        "{list:?}"
+    );
+    let err = rig
+        .app
+        .tracklist(stopped.id, Some("nope"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("live then: a"), "{err}");
+    // Stopping again is a clear conflict.
+    let err = rig.app.stop_recording().await.unwrap_err();
+    assert!(err.to_string().contains("not recording"), "{err}");
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_companion_carries_on_with_the_running_recording() {
+    use super::recording::StartedBy;
+    let fake = FakeObs::new();
+    let clock = Clock::tokio();
+    let mut first = Rig::on(
+        Arc::clone(&fake),
+        Db::new(Store::open_in_memory().unwrap()),
+        clock.clone(),
+    );
+    first.supervise();
+    first
+        .until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let id = first
+        .app
+        .start_recording(StartedBy::Api, None)
+        .await
+        .unwrap()
+        .recording
+        .id;
+    first.app.set_now_playing(track("A", "One")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    // The companion dies (nothing closes the entry); OBS records on.
+    let db = first.app.db.clone();
+    first.stop().await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let mut second = Rig::on(Arc::clone(&fake), db, clock);
+    second.supervise();
+    second
+        .until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let now = second.app.recording_now().await.unwrap();
+    assert!(now.active);
+    let rec = now.recording.unwrap();
+    assert_eq!(rec.id, id, "the same entry, not a new one");
+    assert_eq!(rec.started_by, StartedBy::Api);
+    assert_eq!(rec.tracks.len(), 1);
+    second.app.set_now_playing(track("B", "Two")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let done = second.app.stop_recording().await.unwrap();
+    assert_eq!(done.id, id);
+    let got: Vec<(i64, &str)> = done
+        .tracks
+        .iter()
+        .map(|e| ((e.offset_ms + 500) / 1000, e.title.as_str()))
+        .collect();
+    assert_eq!(got, [(0, "One"), (60, "Two")]);
+    assert_eq!(fake.recordings_started(), 1);
+    second.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn recordings_obs_started_or_without_chapters_or_lost_are_followed_honestly() {
+    use super::recording::{Chapters, Ending, StartedBy};
+    let fake = FakeObs::new();
+    fake.set_chapters_supported(false);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // Started in OBS itself: adopted.
+    assert!(rig.app.obs().unwrap().start_recording().await.unwrap());
+    rig.until("adopted", Duration::from_secs(10), |_| true)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = rig.app.recording_now().await.unwrap();
+    let rec = now.recording.expect("adopted");
+    assert_eq!(rec.started_by, StartedBy::Obs);
+    // A format that takes no chapters: the tracklist still has the tracks.
+    rig.app.set_now_playing(track("A", "One")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    rig.app.set_now_playing(track("B", "Two")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let rec = rig.app.recording(rec.id).await.unwrap();
+    assert_eq!(rec.chapters, Chapters::Unsupported);
+    assert_eq!(rec.tracks.len(), 2);
+    assert!(fake.chapters().is_empty());
+    let history = rig.app.history(100).await.unwrap().events;
+    assert!(
+        history
+            .iter()
+            .any(|e| e.message.contains("chapters need OBS's Hybrid MP4 format")),
+        "{history:?}"
+    );
+    // OBS crashes mid-recording: when it is back, the entry is closed as unobserved.
+    rig.fake.set_up(false);
+    rig.fake.restart();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    rig.fake.set_up(true);
+    rig.until("reconnected", Duration::from_secs(60), Rig::connected)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rec = rig.app.recording(rec.id).await.unwrap();
+    assert_eq!(rec.ending, Some(Ending::Unobserved));
+    assert!(rig.app.recording_now().await.unwrap().recording.is_none());
+    rig.stop().await;
 }

@@ -75,6 +75,27 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Record the set with OBS's own recording, chaptered by track (through the running
+    /// companion's API).
+    Record {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: RecordAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// The recording library and its tracklists (through the running companion's API).
+    Recordings {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: RecordingsAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// iCalendar subscriptions (through the running companion's API).
     Feeds {
         #[command(flatten)]
@@ -228,6 +249,48 @@ pub enum AlertsAction {
     },
     /// Print the Prometheus alerting rules shipped with Deckcast.
     RulesFile,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordAction {
+    /// Start OBS's recording (a running one is followed, never started twice).
+    Start,
+    /// Stop OBS's recording.
+    Stop,
+    /// Whether OBS records, and the tracks so far.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingsAction {
+    /// The newest recordings.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+    },
+    /// One recording with its tracklist.
+    Show {
+        /// Recording id.
+        id: i64,
+    },
+    /// A recording's tracklist as CUE, YouTube chapters, Mixcloud sections, text or JSON.
+    Export {
+        /// Recording id.
+        id: i64,
+        /// cue, youtube, mixcloud, text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Count from this target's own start (its VOD) instead of the recording's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Leave out tracks on air for less than this (default: the configured minimum).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=600))]
+        min_track_seconds: Option<u32>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

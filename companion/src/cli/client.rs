@@ -6,10 +6,14 @@ use deckcast_companion::Secret;
 use deckcast_companion::alerts::Alert;
 use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
+use deckcast_companion::app::recording::{
+    Recording, RecordingList, RecordingNow, RecordingStarted,
+};
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
 use deckcast_companion::report::SessionReport;
 use deckcast_companion::schedule::Entry;
+use deckcast_companion::tracklist::Format;
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -153,6 +157,60 @@ impl Client {
     pub async fn acknowledge_alert(&self, id: i64) -> anyhow::Result<Alert> {
         self.json(Method::POST, &format!("/alerts/{id}/ack"), NO_BODY)
             .await
+    }
+
+    /// `GET /recording`.
+    pub async fn recording_now(&self) -> anyhow::Result<RecordingNow> {
+        self.json(Method::GET, "/recording", NO_BODY).await
+    }
+
+    /// `POST /recording/start`.
+    pub async fn start_recording(&self) -> anyhow::Result<RecordingStarted> {
+        self.json(Method::POST, "/recording/start", NO_BODY).await
+    }
+
+    /// `POST /recording/stop`.
+    pub async fn stop_recording(&self) -> anyhow::Result<Recording> {
+        self.json(Method::POST, "/recording/stop", NO_BODY).await
+    }
+
+    /// `GET /recordings?limit=`.
+    pub async fn recordings(&self, limit: u32) -> anyhow::Result<RecordingList> {
+        self.json(Method::GET, &format!("/recordings?limit={limit}"), NO_BODY)
+            .await
+    }
+
+    /// `GET /recordings/{id}`.
+    pub async fn recording(&self, id: i64) -> anyhow::Result<Recording> {
+        self.json(Method::GET, &format!("/recordings/{id}"), NO_BODY)
+            .await
+    }
+
+    /// `GET /recordings/{id}/tracklist` in `format`: the text.
+    pub async fn tracklist(
+        &self,
+        id: i64,
+        format: Format,
+        target: Option<&str>,
+        min_track_seconds: Option<u32>,
+    ) -> anyhow::Result<String> {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("format", format.as_str());
+        if let Some(t) = target {
+            q.append_pair("target", t);
+        }
+        if let Some(m) = min_track_seconds {
+            q.append_pair("minTrackSeconds", &m.to_string());
+        }
+        let query = q.finish();
+        let resp = self
+            .send(
+                Method::GET,
+                &format!("/recordings/{id}/tracklist?{query}"),
+                NO_BODY,
+            )
+            .await?;
+        Ok(resp.text().await?)
     }
 
     /// `PUT /nowplaying/tempo`.

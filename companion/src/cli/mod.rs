@@ -19,6 +19,7 @@ mod alerts;
 pub mod args;
 mod client;
 mod listen;
+mod recording;
 mod schedule;
 mod secrets;
 mod targets;
@@ -85,6 +86,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule { api, action, json } => schedule::schedule(api, action, json).await,
         Command::Feeds { api, action, json } => schedule::feeds(api, action, json).await,
         Command::Alerts { api, action, json } => alerts::command(api, action, json).await,
+        Command::Record { api, action, json } => recording::record(api, action, json).await,
+        Command::Recordings { api, action, json } => recording::recordings(api, action, json).await,
         Command::Report { api, session, json } => alerts::report(api, session, json).await,
         Command::Listen {
             device,

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
 
-use super::{LinkError, LinkEvent, MainStream, ObsStats, ObsVersions};
+use super::{LinkError, LinkEvent, MainStream, ObsStats, ObsVersions, RecordOutput};
 
 /// One target of the scripted plugin.
 #[derive(Debug, Clone)]
@@ -47,6 +47,14 @@ struct State {
     requests: Vec<(String, serde_json::Value)>,
     /// Starts still to refuse, per target (a server refusing the connection).
     failing_starts: BTreeMap<String, u32>,
+    /// The recording: when it started (tokio time) and its file.
+    recording: Option<(tokio::time::Instant, String)>,
+    /// Recordings made (files).
+    recordings: u32,
+    /// Chapters added, with the recording time they were added at (ms).
+    chapters: Vec<(i64, String)>,
+    /// Whether the recording format takes chapters (Hybrid MP4).
+    chapters_supported: bool,
 }
 
 /// The fake OBS.
@@ -74,7 +82,31 @@ impl FakeObs {
             connects: Vec::new(),
             requests: Vec::new(),
             failing_starts: BTreeMap::new(),
+            recording: None,
+            recordings: 0,
+            chapters: Vec::new(),
+            chapters_supported: true,
         })))
+    }
+
+    /// Whether the recording format takes chapters (default: yes, as Hybrid MP4).
+    pub fn set_chapters_supported(&self, yes: bool) {
+        self.state().chapters_supported = yes;
+    }
+
+    /// Chapters added so far: (ms into the recording, name).
+    pub fn chapters(&self) -> Vec<(i64, String)> {
+        self.state().chapters.clone()
+    }
+
+    /// How many recordings were started.
+    pub fn recordings_started(&self) -> u32 {
+        self.state().recordings
+    }
+
+    /// Whether OBS is recording.
+    pub fn recording(&self) -> bool {
+        self.state().recording.is_some()
     }
 
     /// The next `n` starts of target `id` fail (as when the server refuses the connection).
@@ -118,6 +150,7 @@ impl FakeObs {
         }
         s.keys.clear();
         s.main_stream = false;
+        s.recording = None;
     }
 
     fn drop_links(s: &mut State) {
@@ -391,6 +424,63 @@ impl FakeLink {
             s.main_stream = live;
             let _ = s.events.send(LinkEvent::MainStream { active: live });
         }
+        Ok(())
+    }
+
+    pub(super) async fn record_output(&self) -> Result<RecordOutput, LinkError> {
+        let s = self.live()?;
+        Ok(match &s.recording {
+            Some((since, _)) => RecordOutput {
+                active: true,
+                paused: false,
+                duration_ms: since.elapsed().as_millis() as i64,
+                bytes: since.elapsed().as_millis() as u64 * 200,
+            },
+            None => RecordOutput::default(),
+        })
+    }
+
+    pub(super) async fn start_recording(&self) -> Result<bool, LinkError> {
+        let mut s = self.live()?;
+        if s.recording.is_some() {
+            return Ok(false);
+        }
+        s.recordings += 1;
+        let file = format!("/rec/set-{}.mp4", s.recordings);
+        s.recording = Some((tokio::time::Instant::now(), file));
+        let _ = s.events.send(LinkEvent::Recording {
+            active: true,
+            path: None,
+        });
+        Ok(true)
+    }
+
+    pub(super) async fn stop_recording(&self) -> Result<String, LinkError> {
+        let mut s = self.live()?;
+        let Some((_, file)) = s.recording.take() else {
+            return Err(LinkError::Obs(
+                "stopping the recording: request failed: output not running (OutputNotRunning)"
+                    .into(),
+            ));
+        };
+        let _ = s.events.send(LinkEvent::Recording {
+            active: false,
+            path: Some(file.clone()),
+        });
+        Ok(file)
+    }
+
+    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
+        let mut s = self.live()?;
+        let at = match &s.recording {
+            Some((since, _)) if s.chapters_supported => since.elapsed().as_millis() as i64,
+            _ => {
+                return Err(LinkError::Obs(
+                    "adding a chapter: request failed: The current recording output does not support chapter markers (InvalidResourceState)".into(),
+                ));
+            }
+        };
+        s.chapters.push((at, name.to_owned()));
         Ok(())
     }
 

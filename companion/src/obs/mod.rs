@@ -171,8 +171,29 @@ pub enum LinkEvent {
         /// Whether it is live now.
         active: bool,
     },
+    /// OBS's recording started or stopped.
+    Recording {
+        /// Whether it runs now.
+        active: bool,
+        /// The file it wrote, when it stopped (obs-websocket names it then).
+        path: Option<String>,
+    },
     /// OBS is shutting down.
     Closing,
+}
+
+/// OBS's own recording output (`GetRecordStatus`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordOutput {
+    /// Recording.
+    pub active: bool,
+    /// Paused.
+    pub paused: bool,
+    /// How long it has been recording (ms).
+    pub duration_ms: i64,
+    /// Bytes written.
+    pub bytes: u64,
 }
 
 impl LinkEvent {
@@ -294,6 +315,28 @@ impl ObsLink {
     /// Stops OBS's own stream (no-op if it is not live).
     pub async fn stop_main_stream(&self) -> Result<(), LinkError> {
         dispatch!(self, l => l.set_main_stream(false).await)
+    }
+
+    /// OBS's recording output.
+    pub async fn record_output(&self) -> Result<RecordOutput, LinkError> {
+        dispatch!(self, l => l.record_output().await)
+    }
+
+    /// Starts OBS's recording (with the profile's settings: path, format, encoder); false if it
+    /// was recording already.
+    pub async fn start_recording(&self) -> Result<bool, LinkError> {
+        dispatch!(self, l => l.start_recording().await)
+    }
+
+    /// Stops OBS's recording; returns the file it wrote.
+    pub async fn stop_recording(&self) -> Result<String, LinkError> {
+        dispatch!(self, l => l.stop_recording().await)
+    }
+
+    /// Adds a chapter marker named `name` to the running recording (OBS >= 30.2, Hybrid MP4
+    /// only: any other output refuses, and the error says so).
+    pub async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
+        dispatch!(self, l => l.add_record_chapter(name).await)
     }
 
     /// The program scene's name.

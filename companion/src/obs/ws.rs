@@ -232,6 +232,15 @@ impl WsLink {
                     Event::StreamStateChanged { active, .. } => {
                         Some(LinkEvent::MainStream { active })
                     }
+                    Event::RecordStateChanged {
+                        active,
+                        state,
+                        path,
+                    } => {
+                        use obws::events::OutputState;
+                        matches!(state, OutputState::Started | OutputState::Stopped)
+                            .then_some(LinkEvent::Recording { active, path })
+                    }
                     Event::ExitStarted | Event::ServerStopping => Some(LinkEvent::Closing),
                     _ => None,
                 }
@@ -280,6 +289,46 @@ impl WsLink {
             }) => Ok(()),
             Err(e) => Err(obs_error(e)),
         }
+    }
+
+    pub(super) async fn record_output(&self) -> Result<super::RecordOutput, LinkError> {
+        let s = self.client.recording().status().await.map_err(obs_error)?;
+        Ok(super::RecordOutput {
+            active: s.active,
+            paused: s.paused,
+            duration_ms: s.duration.whole_milliseconds() as i64,
+            bytes: s.bytes,
+        })
+    }
+
+    pub(super) async fn start_recording(&self) -> Result<bool, LinkError> {
+        match self.client.recording().start().await {
+            Ok(()) => Ok(true),
+            Err(obws::error::Error::Api {
+                code: StatusCode::OutputRunning,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(LinkError::Obs(format!(
+                "starting the recording: {}",
+                error_chain(&e)
+            ))),
+        }
+    }
+
+    pub(super) async fn stop_recording(&self) -> Result<String, LinkError> {
+        self.client
+            .recording()
+            .stop()
+            .await
+            .map_err(|e| LinkError::Obs(format!("stopping the recording: {}", error_chain(&e))))
+    }
+
+    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
+        self.client
+            .recording()
+            .create_chapter(Some(name))
+            .await
+            .map_err(|e| LinkError::Obs(format!("adding a chapter: {}", error_chain(&e))))
     }
 
     pub(super) async fn program_scene(&self) -> Result<String, LinkError> {

@@ -76,6 +76,8 @@ names! {
         AlertSettings = "alert_settings",
         /// Deckcast acted on an alert (automatic protection).
         AlertAction = "alert_action",
+        /// A recording started, ended or could not take chapters.
+        Recording = "recording",
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! One file per group of tables, each adding its methods to [`Store`]: [`history`] (targets,
 //! sessions, events), [`health`] (1 s samples and minutes), [`settings`], [`outbox`] (webhooks)
-//! and [`schedule`] (sets and calendar feeds).
+//! [`schedule`] (sets and calendar feeds), [`alerts`], [`report`] and [`recordings`] (the
+//! recording library and its track changes).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,7 @@ pub mod alerts;
 pub mod health;
 pub mod history;
 pub mod outbox;
+pub mod recordings;
 pub mod report;
 pub mod schedule;
 pub mod settings;
@@ -29,6 +31,7 @@ pub use alerts::AlertRow;
 pub use health::{Point, Sample};
 pub use history::{EndReason, Event, HistoryKind, Session, TargetMeta};
 pub use outbox::OutboxItem;
+pub use recordings::{LiveTarget, RecordingRow};
 pub use report::{SeriesPoint, TargetStats};
 
 /// A database failure. Messages name the file or the operation, never a secret (none are stored).
@@ -187,6 +190,28 @@ const MIGRATIONS: &[&str] = &[
     // 5: a feed's default set length for events the calendar gives no length (minutes; 0 = do
     // not schedule them).
     "ALTER TABLE feeds ADD COLUMN default_length_min INTEGER NOT NULL DEFAULT 60;",
+    // 6: the recording library and the track changes during each recording.
+    "CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY,
+        path TEXT,
+        started_ms INTEGER NOT NULL,
+        ended_ms INTEGER,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        set_id INTEGER,
+        started_by TEXT NOT NULL,
+        targets TEXT NOT NULL DEFAULT '[]',
+        chapters TEXT NOT NULL,
+        ending TEXT
+    );
+    CREATE UNIQUE INDEX recordings_one_open ON recordings ((ended_ms IS NULL))
+        WHERE ended_ms IS NULL;
+    CREATE TABLE recording_tracks (
+        recording_id INTEGER NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+        at_ms INTEGER NOT NULL,
+        artist TEXT NOT NULL,
+        title TEXT NOT NULL
+    );
+    CREATE INDEX recording_tracks_by ON recording_tracks (recording_id, at_ms);",
 ];
 
 /// The schema version this build writes.

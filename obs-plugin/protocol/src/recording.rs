@@ -17,6 +17,9 @@ pub struct RecordingStatus {
     /// The folder OBS records into (the profile's recording path), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
+    /// The file the running recording writes (OBS's own path, as OBS sees it), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Bytes written by the running recording.
     pub bytes: u64,
     /// Bytes free for an unprivileged writer on the recording's filesystem, if it could be read.

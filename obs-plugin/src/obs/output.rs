@@ -453,11 +453,26 @@ pub fn streaming_output_encoders() -> Option<(Encoder, Encoder)> {
     }
 }
 
-/// OBS's own recording: whether it runs, the folder it records into, and the bytes it has
-/// written (UI thread: OBS replaces its outputs there when the output settings change).
-pub fn recording_status() -> (bool, Option<String>, u64) {
+/// OBS's own recording now, as [`recording_status`] reads it.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingNow {
+    /// OBS is recording.
+    pub active: bool,
+    /// The folder it records into.
+    pub directory: Option<String>,
+    /// The file the running recording writes (the recording output's `path` setting).
+    pub file: Option<String>,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// OBS's own recording: whether it runs, the folder it records into, the file it writes and the
+/// bytes it has written (UI thread: OBS replaces its outputs there when the output settings
+/// change).
+pub fn recording_status() -> RecordingNow {
     // SAFETY: frontend calls. The path is a bmalloc'd string (or null) that we free; the output
-    // is a new reference (or null) that we release.
+    // is a new reference (or null) that we release, and its settings a new reference copied to
+    // JSON and released.
     unsafe {
         let active = sys::obs_frontend_recording_active();
         let p = sys::obs_frontend_get_current_record_output_path();
@@ -466,13 +481,28 @@ pub fn recording_status() -> (bool, Option<String>, u64) {
             sys::bfree(p.cast());
         }
         let out = sys::obs_frontend_get_recording_output();
-        let bytes = if out.is_null() {
-            0
+        let (bytes, file) = if out.is_null() {
+            (0, None)
         } else {
             let b = sys::obs_output_get_total_bytes(out);
+            let settings = sys::obs_output_get_settings(out);
+            let file = if settings.is_null() {
+                None
+            } else {
+                let json = super::data::json_of(settings);
+                sys::obs_data_release(settings);
+                serde_json::from_str::<serde_json::Value>(&json)
+                    .ok()
+                    .and_then(|v| v["path"].as_str().map(str::to_owned))
+            };
             sys::obs_output_release(out);
-            b
+            (b, file)
         };
-        (active, dir.filter(|d| !d.is_empty()), bytes)
+        RecordingNow {
+            active,
+            directory: dir.filter(|d| !d.is_empty()),
+            file: file.filter(|f| active && !f.is_empty()),
+            bytes,
+        }
     }
 }

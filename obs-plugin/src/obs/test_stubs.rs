@@ -110,6 +110,7 @@ stubs! {
     obs_output_get_connect_time_ms
     obs_output_get_frames_dropped
     obs_output_get_last_error
+    obs_output_get_settings
     obs_output_get_signal_handler
     obs_output_get_total_bytes
     obs_output_get_total_frames

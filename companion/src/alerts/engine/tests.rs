@@ -467,6 +467,7 @@ fn a_recording_running_out_of_disk_is_told_with_the_minutes_left() {
     let mut status = RecordingStatus {
         active: true,
         directory: Some("/home/dj/Videos".into()),
+        file: None,
         bytes: 0,
         free_bytes: Some(1_000_000_000),
     };
@@ -514,6 +515,7 @@ fn a_recording_running_out_of_disk_is_told_with_the_minutes_left() {
         r.recording = Some(RecordingStatus {
             active: true,
             directory: None,
+            file: None,
             bytes: i * 312_500,
             free_bytes: None,
         });

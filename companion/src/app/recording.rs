@@ -1,0 +1,716 @@
+//! Set recording: OBS's own recording (the profile's path, format and encoder), started and
+//! stopped by Deckcast or in OBS, followed into the recording library with every track change
+//! on air, a chapter in the file at each change (Hybrid MP4), and tracklists for the recording
+//! and for each target's own start.
+//!
+//! Following: OBS's `RecordStateChanged` events open and close the library entry, and a sync
+//! every 2 s (and at every connect) catches what events cannot: a companion restarted mid-set
+//! finds OBS still recording and carries on with the open entry (tracks and all); a recording
+//! started in OBS itself is adopted; one that ended unseen is closed as such. Only the service
+//! (`deckcast serve`) follows; one lock serialises opening and closing.
+use deckcast_protocol::nowplaying::Track;
+use deckcast_protocol::recording::GetRecording;
+use deckcast_protocol::targets::TargetState;
+use serde::{Deserialize, Serialize};
+
+use super::{App, AppError};
+use crate::store::{HistoryKind, LiveTarget, RecordingRow};
+use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
+
+/// The setting that holds [`RecordingSettings`].
+const SETTINGS: &str = "recording";
+
+macro_rules! wire {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// The wire (and database) name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            /// From the database; an unknown name reads as the first variant.
+            fn parse(s: &str) -> $name {
+                [$($name::$variant,)*]
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .unwrap_or([$($name::$variant,)*][0])
+            }
+        }
+    };
+}
+
+wire! {
+    /// Who started a recording.
+    StartedBy {
+        /// Someone in OBS (or another tool); Deckcast followed it.
+        Obs = "obs",
+        /// The dashboard, the CLI or the API.
+        Api = "api",
+        /// A scheduled set.
+        Schedule = "schedule",
+    }
+}
+
+wire! {
+    /// Whether the recording's file carries chapters.
+    Chapters {
+        /// No track change yet.
+        Pending = "pending",
+        /// A chapter went into the file at each change (Hybrid MP4).
+        InFile = "in_file",
+        /// OBS refused chapters (a format other than Hybrid MP4, or OBS before 30.2): the
+        /// tracklist still has every change.
+        Unsupported = "unsupported",
+    }
+}
+
+wire! {
+    /// How a recording ended.
+    Ending {
+        /// OBS stopped it and said so.
+        Clean = "clean",
+        /// It had ended when Deckcast looked again (OBS restarted or crashed, or it stopped
+        /// while the companion was not running): the file may be cut short.
+        Unobserved = "unobserved",
+    }
+}
+
+/// Recording settings (`GET/PUT /api/v1/recording/settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordingSettings {
+    /// A track on air for less than this many seconds is not a tracklist entry (0–600,
+    /// default 30: a DJ previewing). Chapters in the file are written as the tracks change,
+    /// before anyone knows how long they will play, so they include such tracks.
+    pub min_track_seconds: u32,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            min_track_seconds: (tracklist::DEFAULT_MIN_TRACK_MS / 1000) as u32,
+        }
+    }
+}
+
+/// How long after its start an entry counts as running although OBS does not report its output
+/// active yet (a recording output takes a moment to start).
+const STARTING_GRACE_MS: i64 = 10_000;
+
+/// How long a stop waits for OBS to say the recording's file is finished.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The longest [`RecordingSettings::min_track_seconds`].
+pub const MAX_MIN_TRACK_SECONDS: u32 = 600;
+
+/// One recording in the library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// Library id.
+    pub id: i64,
+    /// The file as OBS named it (known once OBS reports it).
+    pub file: Option<String>,
+    /// Its container, from the file name (`mp4`, `mkv`, ...).
+    pub format: Option<String>,
+    /// Started (Unix ms).
+    pub started_ms: i64,
+    /// Ended (Unix ms); none while it runs.
+    pub ended_ms: Option<i64>,
+    /// Length so far (ms).
+    pub duration_ms: i64,
+    /// Bytes written (the last count seen).
+    pub bytes: u64,
+    /// The scheduled set it was recorded for.
+    pub set_id: Option<i64>,
+    /// Who started it.
+    pub started_by: StartedBy,
+    /// Targets that were live during it, each with its own start.
+    pub targets: Vec<LiveTarget>,
+    /// Whether chapters went into the file.
+    pub chapters: Chapters,
+    /// How it ended; none while it runs.
+    pub ending: Option<Ending>,
+    /// The tracklist (from the recording's start, the minimum track length applied).
+    pub tracks: Vec<Entry>,
+}
+
+/// `GET /api/v1/recording`: OBS's recording now and the library entry following it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingNow {
+    /// OBS is recording.
+    pub active: bool,
+    /// OBS has paused it.
+    pub paused: bool,
+    /// The entry (none when nothing records).
+    pub recording: Option<Recording>,
+}
+
+/// `POST /api/v1/recording/start`: what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStarted {
+    /// False when OBS was already recording (it is never started twice; the running one is
+    /// followed instead).
+    pub started: bool,
+    /// The entry.
+    pub recording: Recording,
+}
+
+/// `GET /api/v1/recordings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingList {
+    /// Newest first.
+    pub recordings: Vec<Recording>,
+}
+
+/// A tracklist in every form: the entries from one start, and the YouTube chapters made from
+/// them with what YouTube's rules changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracklist {
+    /// The recording.
+    pub recording_id: i64,
+    /// The target whose stream the offsets count from (none: the recording's start).
+    pub target: Option<LiveTarget>,
+    /// The start the offsets count from (Unix ms).
+    pub start_ms: i64,
+    /// The minimum track length applied (s).
+    pub min_track_seconds: u32,
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// YouTube chapters.
+    pub youtube: YoutubeChapters,
+}
+
+/// An export ready to send or save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// Its media type.
+    pub content_type: &'static str,
+    /// A file name for it.
+    pub file_name: String,
+    /// The text.
+    pub body: String,
+}
+
+/// What the app keeps while following a recording.
+#[derive(Debug, Default)]
+pub(crate) struct RecordingState {
+    /// Held while an entry is opened, updated or closed.
+    lock: tokio::sync::Mutex<()>,
+    /// Held for the whole of a start (two starts at once would both find OBS idle).
+    starting: tokio::sync::Mutex<()>,
+    /// Who asked for the recording being started now (read when its entry opens).
+    pending: std::sync::Mutex<Option<(StartedBy, Option<i64>)>>,
+}
+
+fn container(path: &str) -> Option<String> {
+    let name = path.rsplit(['/', '\\']).next()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    (!ext.is_empty() && ext.len() <= 8).then(|| ext.to_ascii_lowercase())
+}
+
+fn file_name(path: Option<&str>, id: i64) -> String {
+    path.and_then(|p| p.rsplit(['/', '\\']).next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("recording-{id}"))
+}
+
+impl App {
+    fn pending_starter(&self) -> std::sync::MutexGuard<'_, Option<(StartedBy, Option<i64>)>> {
+        self.recording
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The recording settings.
+    pub async fn recording_settings(&self) -> Result<RecordingSettings, AppError> {
+        let raw = self.db.call(|s| s.setting(SETTINGS)).await?;
+        Ok(raw
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default())
+    }
+
+    /// Replaces the recording settings.
+    pub async fn set_recording_settings(
+        &self,
+        settings: RecordingSettings,
+    ) -> Result<RecordingSettings, AppError> {
+        if settings.min_track_seconds > MAX_MIN_TRACK_SECONDS {
+            return Err(AppError::invalid(format!(
+                "minTrackSeconds must be 0–{MAX_MIN_TRACK_SECONDS}, not {}",
+                settings.min_track_seconds
+            )));
+        }
+        let raw = serde_json::to_string(&settings).unwrap_or_default();
+        self.db
+            .call(move |s| s.set_setting(SETTINGS, Some(&raw)))
+            .await?;
+        Ok(settings)
+    }
+
+    async fn view(&self, row: RecordingRow) -> Result<Recording, AppError> {
+        let min_ms = i64::from(self.recording_settings().await?.min_track_seconds) * 1000;
+        let id = row.id;
+        let marks = self.db.call(move |s| s.recording_tracks(id)).await?;
+        let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
+        Ok(Recording {
+            id: row.id,
+            format: row.path.as_deref().and_then(container),
+            file: row.path,
+            started_ms: row.started_ms,
+            ended_ms: row.ended_ms,
+            duration_ms: (end - row.started_ms).max(0),
+            bytes: row.bytes,
+            set_id: row.set_id,
+            started_by: StartedBy::parse(&row.started_by),
+            targets: row.targets,
+            chapters: Chapters::parse(&row.chapters),
+            ending: row.ending.as_deref().map(Ending::parse),
+            tracks: tracklist::entries(&marks, row.started_ms, end, min_ms),
+        })
+    }
+
+    async fn entry(&self, id: i64) -> Result<RecordingRow, AppError> {
+        self.db
+            .call(move |s| s.recording(id))
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no recording with id {id}")))
+    }
+
+    /// OBS's recording now and the entry following it.
+    pub async fn recording_now(&self) -> Result<RecordingNow, AppError> {
+        let out = self.obs()?.record_output().await?;
+        let open = self.db.call(|s| s.open_recording_row()).await?;
+        let recording = match open {
+            Some(row) if out.active => Some(self.view(row).await?),
+            _ => None,
+        };
+        Ok(RecordingNow {
+            active: out.active,
+            paused: out.paused,
+            recording,
+        })
+    }
+
+    /// Starts OBS's recording, unless it already records (then the running one is followed and
+    /// `started` is false). `set_id`: the scheduled set it is for.
+    pub async fn start_recording(
+        &self,
+        by: StartedBy,
+        set_id: Option<i64>,
+    ) -> Result<RecordingStarted, AppError> {
+        let obs = self.obs()?;
+        let _starting = self.recording.starting.lock().await;
+        let out = obs.record_output().await?;
+        // OBS reports a recording active only once its output has started: an entry opened
+        // by a start a moment ago counts too.
+        let open = self.db.call(|s| s.open_recording_row()).await?;
+        let fresh = open
+            .as_ref()
+            .is_some_and(|r| r.started_ms > self.now_ms() - STARTING_GRACE_MS);
+        if !out.active && open.is_some() && !fresh {
+            // Left open by a recording that ended unseen (the sync closes it soon anyway).
+            self.end_recording(None, Ending::Unobserved).await?;
+        } else if out.active || fresh {
+            let row = self.follow_recording(out.duration_ms).await?;
+            return Ok(RecordingStarted {
+                started: false,
+                recording: self.view(row).await?,
+            });
+        }
+        *self.pending_starter() = Some((by, set_id));
+        let started = match obs.start_recording().await {
+            Ok(started) => started,
+            Err(e) => {
+                *self.pending_starter() = None;
+                return Err(e.into());
+            }
+        };
+        if !started {
+            *self.pending_starter() = None;
+        }
+        let row = self.follow_recording(0).await?;
+        Ok(RecordingStarted {
+            started,
+            recording: self.view(row).await?,
+        })
+    }
+
+    /// Stops OBS's recording and closes its entry.
+    pub async fn stop_recording(&self) -> Result<Recording, AppError> {
+        let obs = self.obs()?;
+        if !obs.record_output().await?.active {
+            return Err(AppError::Conflict("OBS is not recording".into()));
+        }
+        let open = self.db.call(|s| s.open_recording_row()).await?;
+        let path = obs.stop_recording().await?;
+        // OBS finishes the file (an MP4's index, its chapters) after the request returns and
+        // says so with its stopped event, which closes the entry: wait for that, then close it
+        // here if the event never came.
+        if let Some(open) = open {
+            let deadline = tokio::time::Instant::now() + STOP_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                let row = self.entry(open.id).await?;
+                if row.ended_ms.is_some() {
+                    return self.view(row).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        let row = self
+            .end_recording(Some(path), Ending::Clean)
+            .await?
+            .ok_or_else(|| AppError::Conflict("OBS is not recording".into()))?;
+        self.view(row).await
+    }
+
+    /// The open entry, opened now if there is none (OBS has been recording for `elapsed_ms`).
+    async fn follow_recording(&self, elapsed_ms: i64) -> Result<RecordingRow, AppError> {
+        let _held = self.recording.lock.lock().await;
+        if let Some(row) = self.db.call(|s| s.open_recording_row()).await? {
+            return Ok(row);
+        }
+        let started_ms = self.now_ms() - elapsed_ms.max(0);
+        let (by, set_id) = self
+            .pending_starter()
+            .take()
+            .unwrap_or((StartedBy::Obs, None));
+        let id = self
+            .db
+            .call(move |s| {
+                s.open_recording(started_ms, by.as_str(), set_id, Chapters::Pending.as_str())
+            })
+            .await?;
+        // The track on air when it started is its first entry.
+        let np = self.live.get().now_playing;
+        if !np.title.is_empty() || !np.artist.is_empty() {
+            let mark = TrackMark {
+                at_ms: started_ms,
+                artist: np.artist,
+                title: np.title,
+            };
+            self.db
+                .call(move |s| s.add_recording_track(id, &mark))
+                .await?;
+        }
+        let what = match by {
+            StartedBy::Obs => "recording started in OBS; Deckcast follows it",
+            StartedBy::Api => "recording started",
+            StartedBy::Schedule => "recording started for the scheduled set",
+        };
+        self.record(HistoryKind::Recording, None, format!("{what} (#{id})"))
+            .await;
+        self.entry(id).await
+    }
+
+    /// Closes the open entry, if any: ended now, with the file OBS named.
+    async fn end_recording(
+        &self,
+        path: Option<String>,
+        ending: Ending,
+    ) -> Result<Option<RecordingRow>, AppError> {
+        let _held = self.recording.lock.lock().await;
+        let Some(row) = self.db.call(|s| s.open_recording_row()).await? else {
+            return Ok(None);
+        };
+        let (id, now) = (row.id, self.now_ms());
+        self.db
+            .call(move |s| s.finish_recording(id, now, path.as_deref(), ending.as_str()))
+            .await?;
+        let row = self.entry(id).await?;
+        let message = match ending {
+            Ending::Clean => format!(
+                "recording #{id} finished: {}",
+                row.path.as_deref().unwrap_or("(no file named)")
+            ),
+            Ending::Unobserved => {
+                format!(
+                    "recording #{id} had ended when Deckcast looked again; the file may be cut short"
+                )
+            }
+        };
+        self.record(HistoryKind::Recording, None, message).await;
+        Ok(Some(row))
+    }
+
+    /// OBS's recording started or stopped (an OBS event; service only).
+    pub async fn on_recording_event(&self, active: bool, path: Option<String>) {
+        if !self.follows_obs() {
+            return;
+        }
+        let r = if active {
+            self.follow_recording(0).await.map(|_| ())
+        } else {
+            self.end_recording(path, Ending::Clean).await.map(|_| ())
+        };
+        if let Err(e) = r {
+            tracing::error!("recording library: {e}");
+        }
+    }
+
+    /// Brings the library in line with OBS (every 2 s and at every connect; service only):
+    /// adopts a recording nobody told it about, closes one that ended unseen, and keeps the
+    /// open entry's file, size and live targets current.
+    pub async fn sync_recording(&self) -> Result<(), AppError> {
+        if !self.follows_obs() {
+            return Ok(());
+        }
+        let obs = self.obs()?;
+        let out = obs.record_output().await?;
+        if !out.active {
+            let open = self.db.call(|s| s.open_recording_row()).await?;
+            // A start a moment ago may not show as active yet.
+            let now = self.now_ms();
+            if open.is_some_and(|r| r.started_ms <= now - STARTING_GRACE_MS) {
+                self.end_recording(None, Ending::Unobserved).await?;
+            }
+            return Ok(());
+        }
+        let mut row = self.follow_recording(out.duration_ms).await?;
+        let file = match obs.call(&GetRecording {}).await {
+            Ok(status) => status.file,
+            Err(e) => {
+                tracing::debug!("GetRecording: {e}");
+                None
+            }
+        };
+        let _held = self.recording.lock.lock().await;
+        let before = row.clone();
+        if row.path.is_none() {
+            row.path = file;
+        }
+        row.bytes = out.bytes;
+        let now = self.now_ms();
+        let snap = self.live.get();
+        let mut live: Vec<LiveTarget> = snap
+            .targets
+            .iter()
+            .filter(|t| t.state == TargetState::Live)
+            .map(|t| LiveTarget {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                started_ms: now - (t.uptime_sec * 1000.0) as i64,
+            })
+            .collect();
+        if snap.main_stream.active {
+            live.push(LiveTarget {
+                id: "obs".into(),
+                name: "OBS stream".into(),
+                started_ms: now - snap.main_stream.duration_ms,
+            });
+        }
+        for t in live {
+            if !row.targets.iter().any(|k| k.id == t.id) {
+                row.targets.push(t);
+            }
+        }
+        if row != before {
+            self.db.call(move |s| s.update_recording(&row)).await?;
+        }
+        Ok(())
+    }
+
+    /// A new track went on air (from [`App::set_now_playing`]): a mark in the running
+    /// recording's tracklist and a chapter in its file.
+    pub(crate) async fn recording_track(&self, track: &Track) {
+        if !self.follows_obs() {
+            return;
+        }
+        let r: Result<(), AppError> = async {
+            let Some(mut row) = self.db.call(|s| s.open_recording_row()).await? else {
+                return Ok(());
+            };
+            let mark = TrackMark {
+                at_ms: self.now_ms(),
+                artist: track.artist.clone(),
+                title: track.title.clone(),
+            };
+            let id = row.id;
+            let label = mark.label();
+            self.db
+                .call(move |s| s.add_recording_track(id, &mark))
+                .await?;
+            if Chapters::parse(&row.chapters) == Chapters::Unsupported {
+                return Ok(());
+            }
+            let obs = self.obs()?;
+            let chapters = match obs.add_record_chapter(&label).await {
+                Ok(()) => Chapters::InFile,
+                Err(e) => {
+                    tracing::warn!("recording #{id}: no chapter in the file: {e}");
+                    self.record(
+                        HistoryKind::Recording,
+                        None,
+                        format!(
+                            "recording #{id}: OBS takes no chapters in this recording (chapters need OBS's Hybrid MP4 format, OBS 30.2 or newer); the tracklist keeps every change"
+                        ),
+                    )
+                    .await;
+                    Chapters::Unsupported
+                }
+            };
+            if Chapters::parse(&row.chapters) != chapters {
+                let _held = self.recording.lock.lock().await;
+                row.chapters = chapters.as_str().to_owned();
+                // Only the chapters column is ours to change here; re-read the rest.
+                if let Some(mut fresh) = self.db.call(move |s| s.recording(id)).await? {
+                    fresh.chapters = row.chapters;
+                    self.db.call(move |s| s.update_recording(&fresh)).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::error!("recording library: {e}");
+        }
+    }
+
+    /// The library, newest first (at most `limit`, 1–500).
+    pub async fn recordings(&self, limit: u32) -> Result<RecordingList, AppError> {
+        let limit = limit.clamp(1, 500);
+        let rows = self.db.call(move |s| s.recordings(limit)).await?;
+        let mut recordings = Vec::with_capacity(rows.len());
+        for row in rows {
+            recordings.push(self.view(row).await?);
+        }
+        Ok(RecordingList { recordings })
+    }
+
+    /// One recording.
+    pub async fn recording(&self, id: i64) -> Result<Recording, AppError> {
+        let row = self.entry(id).await?;
+        self.view(row).await
+    }
+
+    /// The tracklist of recording `id`, counted from the recording's start or from `target`'s
+    /// own (a target id among those live during it), with the minimum track length given or
+    /// the configured one.
+    pub async fn tracklist(
+        &self,
+        id: i64,
+        target: Option<&str>,
+        min_track_seconds: Option<u32>,
+    ) -> Result<Tracklist, AppError> {
+        let row = self.entry(id).await?;
+        let min = match min_track_seconds {
+            Some(m) if m > MAX_MIN_TRACK_SECONDS => {
+                return Err(AppError::invalid(format!(
+                    "minTrackSeconds must be 0–{MAX_MIN_TRACK_SECONDS}, not {m}"
+                )));
+            }
+            Some(m) => m,
+            None => self.recording_settings().await?.min_track_seconds,
+        };
+        let target =
+            match target {
+                None => None,
+                Some(t) => Some(row.targets.iter().find(|k| k.id == t).cloned().ok_or_else(
+                    || {
+                        let live: Vec<&str> = row.targets.iter().map(|k| k.id.as_str()).collect();
+                        AppError::NotFound(format!(
+                            "target '{t}' was not live during recording {id} (live then: {})",
+                            if live.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                live.join(", ")
+                            }
+                        ))
+                    },
+                )?),
+            };
+        let start_ms = target.as_ref().map_or(row.started_ms, |t| t.started_ms);
+        let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
+        let marks = self.db.call(move |s| s.recording_tracks(id)).await?;
+        let entries = tracklist::entries(&marks, start_ms, end, i64::from(min) * 1000);
+        Ok(Tracklist {
+            recording_id: id,
+            target,
+            start_ms,
+            min_track_seconds: min,
+            youtube: tracklist::youtube(&entries),
+            entries,
+        })
+    }
+
+    /// The tracklist of recording `id` in `format`.
+    pub async fn export_tracklist(
+        &self,
+        id: i64,
+        format: Format,
+        target: Option<&str>,
+        min_track_seconds: Option<u32>,
+    ) -> Result<Export, AppError> {
+        let list = self.tracklist(id, target, min_track_seconds).await?;
+        let row = self.entry(id).await?;
+        let base = file_name(row.path.as_deref(), id);
+        let stem = base.rsplit_once('.').map_or(base.as_str(), |(s, _)| s);
+        let suffix = list
+            .target
+            .as_ref()
+            .map(|t| format!("-{}", t.id))
+            .unwrap_or_default();
+        let body = match format {
+            Format::Cue => tracklist::cue(&list.entries, &base, "", stem),
+            Format::Youtube => list.youtube.text.clone(),
+            Format::Text => tracklist::text(&list.entries),
+            Format::Mixcloud => serde_json::to_string_pretty(&tracklist::MixcloudSections {
+                sections: tracklist::mixcloud(&list.entries),
+            })
+            .unwrap_or_default(),
+            Format::Json => serde_json::to_string_pretty(&list).unwrap_or_default(),
+        };
+        Ok(Export {
+            content_type: format.content_type(),
+            file_name: format!(
+                "{stem}{suffix}{}.{}",
+                if format == Format::Youtube {
+                    "-youtube"
+                } else {
+                    ""
+                },
+                format.extension()
+            ),
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_and_names_come_from_the_file() {
+        assert_eq!(
+            container("/rec/2026-12-01 21-00-00.mp4").as_deref(),
+            Some("mp4")
+        );
+        assert_eq!(container("C:\\rec\\set.MKV").as_deref(), Some("mkv"));
+        assert_eq!(container("/rec/noext"), None);
+        assert_eq!(file_name(Some("/rec/a b.mp4"), 3), "a b.mp4");
+        assert_eq!(file_name(None, 3), "recording-3");
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for c in [Chapters::Pending, Chapters::InFile, Chapters::Unsupported] {
+            assert_eq!(Chapters::parse(c.as_str()), c);
+        }
+        assert_eq!(StartedBy::parse("schedule"), StartedBy::Schedule);
+        assert_eq!(Ending::parse("unobserved"), Ending::Unobserved);
+    }
+}

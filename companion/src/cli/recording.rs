@@ -1,0 +1,156 @@
+//! `deckcast record start|stop|status` and `deckcast recordings list|show|export`, through the
+//! running companion's API.
+use anyhow::Context;
+use deckcast_companion::app::recording::Recording;
+use deckcast_companion::tracklist::{Format, timestamp};
+use serde::Serialize;
+
+use super::args::{ApiArgs, RecordAction, RecordingsAction};
+use super::client::Client;
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
+/// One line: id, start, length, size, state, file.
+fn line(r: &Recording) -> String {
+    let state = match r.ending {
+        None => "recording".to_owned(),
+        Some(e) => e.as_str().to_owned(),
+    };
+    format!(
+        "{:>5}  {}  {:>8}  {:>10}  {:<10}  {}",
+        r.id,
+        when(r.started_ms),
+        timestamp(r.duration_ms),
+        mib(r.bytes),
+        state,
+        r.file.as_deref().unwrap_or("(file not named yet)")
+    )
+}
+
+fn details(r: &Recording) {
+    println!("{}", line(r));
+    println!(
+        "  started by {}, chapters {}{}",
+        r.started_by.as_str(),
+        r.chapters.as_str(),
+        r.set_id
+            .map(|s| format!(", scheduled set {s}"))
+            .unwrap_or_default()
+    );
+    for t in &r.targets {
+        println!(
+            "  live: {} ({}) from {}",
+            t.name,
+            t.id,
+            timestamp(t.started_ms - r.started_ms)
+        );
+    }
+    if r.tracks.is_empty() {
+        println!("  no tracks yet");
+    }
+    for e in &r.tracks {
+        println!("  {} {}", e.offset, e.label());
+    }
+}
+
+/// `deckcast record ...`.
+pub async fn record(api: ApiArgs, action: RecordAction, json: bool) -> anyhow::Result<()> {
+    let client = Client::open(&api).await?;
+    match action {
+        RecordAction::Start => {
+            let r = client.start_recording().await?;
+            if json {
+                return print_json(&r);
+            }
+            if r.started {
+                println!("recording #{} started", r.recording.id);
+            } else {
+                println!(
+                    "OBS was already recording; following it as #{}",
+                    r.recording.id
+                );
+            }
+        }
+        RecordAction::Stop => {
+            let r = client.stop_recording().await?;
+            if json {
+                return print_json(&r);
+            }
+            println!("recording #{} stopped", r.id);
+            details(&r);
+        }
+        RecordAction::Status => {
+            let now = client.recording_now().await?;
+            if json {
+                return print_json(&now);
+            }
+            match &now.recording {
+                Some(r) => details(r),
+                None if now.active => println!("OBS is recording (not in the library yet)"),
+                None => println!("not recording"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `deckcast recordings ...`.
+pub async fn recordings(api: ApiArgs, action: RecordingsAction, json: bool) -> anyhow::Result<()> {
+    let client = Client::open(&api).await?;
+    match action {
+        RecordingsAction::List { limit } => {
+            let list = client.recordings(limit).await?;
+            if json {
+                return print_json(&list);
+            }
+            if list.recordings.is_empty() {
+                println!("no recordings yet");
+            }
+            for r in &list.recordings {
+                println!("{}", line(r));
+            }
+        }
+        RecordingsAction::Show { id } => {
+            let r = client.recording(id).await?;
+            if json {
+                return print_json(&r);
+            }
+            details(&r);
+        }
+        RecordingsAction::Export {
+            id,
+            format,
+            target,
+            min_track_seconds,
+            output,
+        } => {
+            let format: Format = format.parse().map_err(anyhow::Error::msg)?;
+            let text = client
+                .tracklist(id, format, target.as_deref(), min_track_seconds)
+                .await?;
+            match output {
+                Some(path) => std::fs::write(&path, &text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `/api/v1/recording` (OBS's recording: start, stop, now; settings) and `/api/v1/recordings`
+//! (the library and its tracklists).
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, bad_json};
+use crate::app::recording::{
+    Recording, RecordingList, RecordingNow, RecordingSettings, RecordingStarted, StartedBy,
+};
+use crate::tracklist::Format;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/recording", get(now))
+        .route("/recording/start", post(start))
+        .route("/recording/stop", post(stop))
+        .route("/recording/settings", get(settings).put(set_settings))
+        .route("/recordings", get(list))
+        .route("/recordings/{id}", get(one))
+        .route("/recordings/{id}/tracklist", get(tracklist))
+}
+
+fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        format!("the query string is not valid: {}", e.body_text()),
+    )
+}
+
+async fn now(State(state): State<AppState>) -> Result<Json<RecordingNow>, ApiError> {
+    Ok(Json(state.app.recording_now().await?))
+}
+
+async fn start(State(state): State<AppState>) -> Result<Json<RecordingStarted>, ApiError> {
+    Ok(Json(state.app.start_recording(StartedBy::Api, None).await?))
+}
+
+async fn stop(State(state): State<AppState>) -> Result<Json<Recording>, ApiError> {
+    Ok(Json(state.app.stop_recording().await?))
+}
+
+async fn settings(State(state): State<AppState>) -> Result<Json<RecordingSettings>, ApiError> {
+    Ok(Json(state.app.recording_settings().await?))
+}
+
+async fn set_settings(
+    State(state): State<AppState>,
+    body: Result<Json<RecordingSettings>, JsonRejection>,
+) -> Result<Json<RecordingSettings>, ApiError> {
+    let Json(s) = body.map_err(bad_json)?;
+    Ok(Json(state.app.set_recording_settings(s).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limit {
+    /// At most (1–500, default 50).
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Result<Json<RecordingList>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(state.app.recordings(q.limit.unwrap_or(50)).await?))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Recording>, ApiError> {
+    Ok(Json(state.app.recording(id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TracklistQuery {
+    /// cue, youtube, mixcloud, text or json (default json).
+    format: Option<String>,
+    /// Count from this target's own start.
+    target: Option<String>,
+    /// Override the configured minimum track length.
+    min_track_seconds: Option<u32>,
+    /// Send as a download (`Content-Disposition: attachment`).
+    download: Option<bool>,
+}
+
+async fn tracklist(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    q: Result<Query<TracklistQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let format: Format = q
+        .format
+        .as_deref()
+        .unwrap_or("json")
+        .parse()
+        .map_err(|m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m))?;
+    let export = state
+        .app
+        .export_tracklist(id, format, q.target.as_deref(), q.min_track_seconds)
+        .await?;
+    let disposition = format!(
+        "{}; filename=\"{}\"",
+        if q.download == Some(true) {
+            "attachment"
+        } else {
+            "inline"
+        },
+        export
+            .file_name
+            .chars()
+            .map(|c| match c {
+                ' ' => ' ',
+                '"' | '\\' => '_',
+                c if c.is_ascii_graphic() => c,
+                _ => '_',
+            })
+            .collect::<String>()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, export.content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        export.body,
+    )
+        .into_response())
+}
