@@ -50,6 +50,7 @@ struct Runner {
 /// The scheduler: the timing loop here, feeds and pulls in [`fetch_loop`].
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let fetcher = tokio::spawn(fetch_loop(Arc::clone(&app), shutdown.clone()));
+    let recorder = tokio::spawn(auto_record_loop(Arc::clone(&app), shutdown.clone()));
     let mut runner = Runner::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -63,6 +64,26 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         }
     }
     let _ = fetcher.await;
+    let _ = recorder.await;
+}
+
+/// Every 2 s: the automatic recording (`autoRecord`): started when a stream goes live, stopped
+/// when the last one ends. Its own task: a stop waits for OBS to finish the file.
+pub async fn auto_record_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            r = app.auto_record() => if let Err(e) = r {
+                tracing::warn!("automatic recording: {e}");
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Every 5 s: fetches the feeds that are due ([`FEEDS_AT_ONCE`] at a time) and pulls from the

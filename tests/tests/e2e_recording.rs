@@ -409,3 +409,98 @@ async fn a_set_is_recorded_with_a_chapter_per_track_and_survives_a_companion_kil
     assert!(obs.stop(), "{}", obs.failure_report());
     drop(rtmp);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn the_automatic_recording_runs_while_a_target_is_live() {
+    let api = OpenApi::load().unwrap();
+    let runtime = Runtime::get().unwrap();
+    let host_dir = runtime.scratch_dir("autorec").unwrap();
+    let guest_dir = runtime.guest_path(&host_dir);
+    let rtmp = RtmpServer::start().unwrap();
+    let mut obs = Obs::start(ObsOptions {
+        recording: Some(("mkv".into(), guest_dir.clone())),
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let home = CompanionHome::new().unwrap();
+    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let (status, v) = call(
+        &api,
+        &c,
+        "PUT",
+        "/api/v1/recording/settings",
+        "/api/v1/recording/settings",
+        Some(&json!({"autoRecord": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["minTrackSeconds"], 30,
+        "the other setting keeps its default: {v}"
+    );
+    let ids = create_targets(
+        &api,
+        &c,
+        &[json!({"name": "Live", "platform": "custom", "server": rtmp.url(), "key": "auto"})],
+    );
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/targets/{}/start", ids[0]),
+        "/api/v1/targets/{id}/start",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let now = wait_for("the automatic recording", Duration::from_secs(20), || {
+        Ok(c.get_json("/api/v1/recording")
+            .ok()
+            .filter(|v| v["active"] == true && v["recording"].is_object()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    assert_eq!(now["recording"]["startedBy"], "live", "{now}");
+    assert_eq!(
+        now["recording"]["targets"][0]["id"],
+        ids[0].as_str(),
+        "{now}"
+    );
+    // A track on an MKV recording: no chapter (OBS takes them in Hybrid MP4 only), said so.
+    set_track(&api, &c, TRACKS[0]);
+    std::thread::sleep(Duration::from_secs(6));
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/targets/{}/stop", ids[0]),
+        "/api/v1/targets/{id}/stop",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let id = now["recording"]["id"].as_i64().unwrap();
+    let rec = wait_for("the automatic stop", Duration::from_secs(30), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["ending"] == "clean"))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
+        .unwrap();
+    assert_eq!(rec["format"], "mkv", "{rec}");
+    assert_eq!(rec["chapters"], "unsupported", "{rec}");
+    let history = c.get_json("/api/v1/history?limit=200").unwrap();
+    assert!(
+        history
+            .to_string()
+            .contains("chapters need OBS's Hybrid MP4 format"),
+        "{history}"
+    );
+    let file = rec["file"].as_str().unwrap();
+    let host_file = host_dir.join(std::path::Path::new(file).file_name().unwrap());
+    assert!(
+        host_file.metadata().unwrap().len() > 100_000,
+        "{host_file:?}"
+    );
+    assert!(companion.stop(), "{}", companion.log_text());
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(rtmp);
+}

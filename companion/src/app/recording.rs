@@ -56,6 +56,8 @@ wire! {
         Api = "api",
         /// A scheduled set.
         Schedule = "schedule",
+        /// The automatic recording: a stream went live (`autoRecord`).
+        Live = "live",
     }
 }
 
@@ -83,10 +85,13 @@ wire! {
     }
 }
 
-/// Recording settings (`GET/PUT /api/v1/recording/settings`).
+/// Recording settings (`GET/PUT /api/v1/recording/settings`); a field left out keeps its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RecordingSettings {
+    /// Record whenever OBS's stream or any target is live: started when the first goes live,
+    /// stopped when the last one ends (only a recording started this way). Default off.
+    pub auto_record: bool,
     /// A track on air for less than this many seconds is not a tracklist entry (0–600,
     /// default 30: a DJ previewing). Chapters in the file are written as the tracks change,
     /// before anyone knows how long they will play, so they include such tracks.
@@ -96,6 +101,7 @@ pub struct RecordingSettings {
 impl Default for RecordingSettings {
     fn default() -> Self {
         RecordingSettings {
+            auto_record: false,
             min_track_seconds: (tracklist::DEFAULT_MIN_TRACK_MS / 1000) as u32,
         }
     }
@@ -410,10 +416,17 @@ impl App {
             StartedBy::Obs => "recording started in OBS; Deckcast follows it",
             StartedBy::Api => "recording started",
             StartedBy::Schedule => "recording started for the scheduled set",
+            StartedBy::Live => "recording started: a stream went live (automatic recording)",
         };
         self.record(HistoryKind::Recording, None, format!("{what} (#{id})"))
             .await;
-        self.entry(id).await
+        let mut row = self.entry(id).await?;
+        self.note_live_targets(&mut row);
+        if !row.targets.is_empty() {
+            let r = row.clone();
+            self.db.call(move |s| s.update_recording(&r)).await?;
+        }
+        Ok(row)
     }
 
     /// Closes the open entry, if any: ended now, with the file OBS named.
@@ -493,6 +506,15 @@ impl App {
             row.path = file;
         }
         row.bytes = out.bytes;
+        self.note_live_targets(&mut row);
+        if row != before {
+            self.db.call(move |s| s.update_recording(&row)).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the targets live now (with their own starts) to `row`'s, once each.
+    fn note_live_targets(&self, row: &mut RecordingRow) {
         let now = self.now_ms();
         let snap = self.live.get();
         let mut live: Vec<LiveTarget> = snap
@@ -517,8 +539,35 @@ impl App {
                 row.targets.push(t);
             }
         }
-        if row != before {
-            self.db.call(move |s| s.update_recording(&row)).await?;
+    }
+
+    /// The automatic recording (every 2 s, service only, when `autoRecord` is on): starts OBS's
+    /// recording when OBS's stream or a target is live and nothing records; stops a recording it
+    /// started itself once nothing is live. Recordings started any other way are left alone.
+    pub async fn auto_record(&self) -> Result<(), AppError> {
+        if !self.follows_obs() || self.link().is_none() {
+            return Ok(());
+        }
+        if !self.recording_settings().await?.auto_record {
+            return Ok(());
+        }
+        let snap = self.live.get();
+        let live = snap.main_stream.active || snap.targets.iter().any(|t| t.state.is_active());
+        let open = self.db.call(|s| s.open_recording_row()).await?;
+        match open {
+            None if live => {
+                let r = self.start_recording(StartedBy::Live, None).await?;
+                tracing::info!(
+                    "automatic recording: #{} {}",
+                    r.recording.id,
+                    if r.started { "started" } else { "followed" }
+                );
+            }
+            Some(row) if !live && StartedBy::parse(&row.started_by) == StartedBy::Live => {
+                let r = self.stop_recording().await?;
+                tracing::info!("automatic recording: #{} stopped, nothing is live", r.id);
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -981,3 +981,48 @@ async fn recordings_obs_started_or_without_chapters_or_lost_are_followed_honestl
     assert!(rig.app.recording_now().await.unwrap().recording.is_none());
     rig.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_automatic_recording_follows_the_streams_and_leaves_other_recordings_alone() {
+    use super::recording::{Ending, RecordingSettings, StartedBy};
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // Off by default: a live target records nothing.
+    rig.app.start_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(!fake.recording());
+    rig.app.stop_target("a").await.unwrap();
+    rig.app
+        .set_recording_settings(RecordingSettings {
+            auto_record: true,
+            ..RecordingSettings::default()
+        })
+        .await
+        .unwrap();
+    rig.app.start_target("a").await.unwrap();
+    rig.until("recording", Duration::from_secs(10), |r| r.fake.recording())
+        .await;
+    rig.app.stop_target("a").await.unwrap();
+    rig.until("stopped", Duration::from_secs(10), |r| !r.fake.recording())
+        .await;
+    let list = rig.app.recordings(10).await.unwrap().recordings;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].started_by, StartedBy::Live);
+    assert_eq!(list[0].ending, Some(Ending::Clean));
+    assert_eq!(list[0].targets[0].id, "a");
+    // One the DJ started is left running when the streams end.
+    rig.app.start_recording(StartedBy::Api, None).await.unwrap();
+    rig.app.start_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.app.stop_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(fake.recording());
+    assert_eq!(fake.recordings_started(), 2);
+    rig.stop().await;
+}
