@@ -217,7 +217,11 @@ async fn hello(app: &App, link: &Arc<ObsLink>) -> Result<(), AppError> {
     app.set_link(Some(Arc::clone(link)));
     set_obs_state(app, ObsState::Connected, message);
     app.resync(link, true).await?;
-    app.sync_recording().await
+    // The recording library must never keep the companion from controlling OBS.
+    if let Err(e) = app.sync_recording().await {
+        tracing::warn!("recording: {e}");
+    }
+    Ok(())
 }
 
 /// Follows events and polls health until the connection ends or shutdown.

@@ -244,9 +244,13 @@ pub fn youtube(entries: &[Entry]) -> YoutubeChapters {
     }
 }
 
+/// The most tracks a CUE sheet holds (track numbers are two digits).
+pub const CUE_MAX_TRACKS: usize = 99;
+
 /// CUE sheet text: one `TRACK` per entry with `TITLE`, `PERFORMER` and `INDEX 01 mm:ss:ff`
 /// (75 frames a second; minutes go past 99 as players expect). Double quotes, which a CUE sheet
-/// cannot escape, become single quotes; line breaks become spaces.
+/// cannot escape, become single quotes; line breaks become spaces. Past [`CUE_MAX_TRACKS`] the
+/// sheet says in a `REM` line how many were left out.
 pub fn cue(entries: &[Entry], file_name: &str, performer: &str, title: &str) -> String {
     let q = |s: &str| {
         s.replace('"', "'")
@@ -266,8 +270,14 @@ pub fn cue(entries: &[Entry], file_name: &str, performer: &str, title: &str) -> 
         out.push_str(&format!("PERFORMER \"{}\"\n", q(performer)));
     }
     out.push_str(&format!("TITLE \"{}\"\n", q(title)));
+    if entries.len() > CUE_MAX_TRACKS {
+        out.push_str(&format!(
+            "REM COMMENT \"{} later tracks left out: a CUE sheet holds {CUE_MAX_TRACKS}\"\n",
+            entries.len() - CUE_MAX_TRACKS
+        ));
+    }
     out.push_str(&format!("FILE \"{}\" {kind}\n", q(file_name)));
-    for (i, e) in entries.iter().enumerate() {
+    for (i, e) in entries.iter().take(CUE_MAX_TRACKS).enumerate() {
         let frames = e.offset_ms.max(0) * 75 / 1000;
         let (m, s, f) = (frames / (75 * 60), (frames / 75) % 60, frames % 75);
         out.push_str(&format!("  TRACK {:02} AUDIO\n", i + 1));
@@ -512,6 +522,14 @@ mod tests {
         assert!(c.contains("TITLE \"Late line\"\n"), "{c}");
         assert!(c.contains("INDEX 01 100:10:37\n"), "{c}");
         assert!(cue(&e, "set.MP3", "", "x").contains("\" MP3\n"));
+        let many: Vec<Entry> = (0..120).map(|i| entry(i * 60, 60, "t")).collect();
+        let c = cue(&many, "set.mp4", "", "x");
+        assert_eq!(c.matches("  TRACK ").count(), CUE_MAX_TRACKS);
+        assert!(
+            c.contains("  TRACK 99 AUDIO\n") && !c.contains("TRACK 100"),
+            "{c}"
+        );
+        assert!(c.contains("REM COMMENT \"21 later tracks left out"), "{c}");
     }
 
     #[test]

@@ -35,12 +35,16 @@ impl App {
         let track = track
             .validated()
             .map_err(|e| AppError::invalid(e.message))?;
-        let same = {
+        let (same, new_track) = {
             let np = self.live.get().now_playing;
-            np.artist == track.artist
-                && np.title == track.title
-                && np.album == track.album
-                && np.library_bpm == track.bpm
+            let new_track = np.artist != track.artist || np.title != track.title;
+            (
+                np.artist == track.artist
+                    && np.title == track.title
+                    && np.album == track.album
+                    && np.library_bpm == track.bpm,
+                new_track,
+            )
         };
         if same {
             return Ok(false);
@@ -56,7 +60,9 @@ impl App {
             s.now_playing.album.clone_from(&track.album);
             s.now_playing.library_bpm = track.bpm;
         });
-        self.recording_track(&track).await;
+        if new_track {
+            self.recording_track(&track).await;
+        }
         self.record(
             HistoryKind::NowPlaying,
             None,

@@ -216,9 +216,35 @@ pub(crate) struct RecordingState {
     lock: tokio::sync::Mutex<()>,
     /// Held for the whole of a start (two starts at once would both find OBS idle).
     starting: tokio::sync::Mutex<()>,
+    /// Syncs in a row that found OBS not recording while an entry is open (one may fall between
+    /// OBS's output stopping and its stopped event).
+    idle_syncs: std::sync::atomic::AtomicU32,
+    /// The link the last sync ran on (a new one: the first sync after a connect).
+    synced_epoch: std::sync::atomic::AtomicU64,
+    /// The automatic recording's view of the streams.
+    auto: std::sync::Mutex<AutoState>,
     /// Who asked for the recording being started now (read when its entry opens).
     pending: std::sync::Mutex<Option<(StartedBy, Option<i64>)>>,
 }
+
+/// What the automatic recording remembers between its ticks.
+#[derive(Debug, Default)]
+struct AutoState {
+    /// The link the picture below was read on (a new one: wait for the polls first).
+    epoch: u64,
+    /// Until when not to act (Unix ms): after a (re)connect the live picture is being rebuilt.
+    settle_until_ms: i64,
+    /// Whether something was live at the last tick.
+    was_live: bool,
+    /// Since when nothing has been live (Unix ms).
+    idle_since_ms: Option<i64>,
+}
+
+/// How long the automatic recording waits after a (re)connect before it trusts the picture.
+const AUTO_SETTLE_MS: i64 = 5_000;
+/// How long nothing must be live before the automatic recording stops (a stream restarted
+/// quickly does not split the file).
+const AUTO_STOP_AFTER_MS: i64 = 10_000;
 
 fn container(path: &str) -> Option<String> {
     let name = path.rsplit(['/', '\\']).next()?;
@@ -234,6 +260,13 @@ fn file_name(path: Option<&str>, id: i64) -> String {
 }
 
 impl App {
+    fn auto_state(&self) -> std::sync::MutexGuard<'_, AutoState> {
+        self.recording
+            .auto
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn pending_starter(&self) -> std::sync::MutexGuard<'_, Option<(StartedBy, Option<i64>)>> {
         self.recording
             .pending
@@ -467,11 +500,38 @@ impl App {
         let r = if active {
             self.follow_recording(0).await.map(|_| ())
         } else {
-            self.end_recording(path, Ending::Clean).await.map(|_| ())
+            match self.end_recording(path.clone(), Ending::Clean).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => self.correct_late_stop(path).await,
+                Err(e) => Err(e),
+            }
         };
         if let Err(e) = r {
             tracing::error!("recording library: {e}");
         }
+    }
+
+    /// OBS said its recording stopped, but the entry is closed already: if the sync closed it as
+    /// unobserved a moment ago, OBS's word (a clean stop, and the file) wins.
+    async fn correct_late_stop(&self, path: Option<String>) -> Result<(), AppError> {
+        let _held = self.recording.lock.lock().await;
+        let Some(last) = self.db.call(|s| s.last_finished_recording()).await? else {
+            return Ok(());
+        };
+        let recent = last.ended_ms.is_some_and(|e| e > self.now_ms() - 30_000);
+        if recent && last.ending.as_deref() == Some(Ending::Unobserved.as_str()) {
+            let id = last.id;
+            self.db
+                .call(move |s| s.correct_ending(id, path.as_deref(), Ending::Clean.as_str()))
+                .await?;
+            self.record(
+                HistoryKind::Recording,
+                None,
+                format!("recording #{id} finished cleanly after all (OBS said so late)"),
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// Brings the library in line with OBS (every 2 s and at every connect; service only):
@@ -481,18 +541,27 @@ impl App {
         if !self.follows_obs() {
             return Ok(());
         }
+        use std::sync::atomic::Ordering;
         let obs = self.obs()?;
+        let epoch = self.link_with_epoch().1;
+        let first_since_connect =
+            self.recording.synced_epoch.swap(epoch, Ordering::AcqRel) != epoch;
         let out = obs.record_output().await?;
         if !out.active {
             let open = self.db.call(|s| s.open_recording_row()).await?;
-            // A start a moment ago may not show as active yet.
+            // A start a moment ago may not show as active yet, and a stop may show before OBS's
+            // stopped event arrives: two syncs in a row (one at a connect) before it counts.
             let now = self.now_ms();
-            if open.is_some_and(|r| r.started_ms <= now - STARTING_GRACE_MS) {
+            let idle = (self.recording.idle_syncs.load(Ordering::Acquire) + 1).min(10);
+            self.recording.idle_syncs.store(idle, Ordering::Release);
+            if open.is_some_and(|r| r.started_ms <= now - STARTING_GRACE_MS)
+                && (idle >= 2 || first_since_connect)
+            {
                 self.end_recording(None, Ending::Unobserved).await?;
             }
             return Ok(());
         }
-        let mut row = self.follow_recording(out.duration_ms).await?;
+        self.recording.idle_syncs.store(0, Ordering::Release);
         let file = match obs.call(&GetRecording {}).await {
             Ok(status) => status.file,
             Err(e) => {
@@ -500,7 +569,19 @@ impl App {
                 None
             }
         };
+        // The open entry is of another file: OBS stopped and started again while the
+        // companion was away.
+        if let Some(open) = self.db.call(|s| s.open_recording_row()).await?
+            && let (Some(was), Some(now)) = (&open.path, &file)
+            && was != now
+        {
+            self.end_recording(None, Ending::Unobserved).await?;
+        }
+        self.follow_recording(out.duration_ms).await?;
         let _held = self.recording.lock.lock().await;
+        let Some(mut row) = self.db.call(|s| s.open_recording_row()).await? else {
+            return Ok(());
+        };
         let before = row.clone();
         if row.path.is_none() {
             row.path = file;
@@ -542,20 +623,55 @@ impl App {
     }
 
     /// The automatic recording (every 2 s, service only, when `autoRecord` is on): starts OBS's
-    /// recording when OBS's stream or a target is live and nothing records; stops a recording it
-    /// started itself once nothing is live. Recordings started any other way are left alone.
+    /// recording when OBS's stream or a target goes live and nothing records; stops a recording
+    /// it started itself once nothing has been live for 10 s. Recordings started any other way
+    /// are left alone; for 5 s after a (re)connect it only watches.
     pub async fn auto_record(&self) -> Result<(), AppError> {
         if !self.follows_obs() || self.link().is_none() {
             return Ok(());
         }
         if !self.recording_settings().await?.auto_record {
+            // Turned on later, it starts from "nothing was live".
+            *self.auto_state() = AutoState::default();
             return Ok(());
         }
+        let (_, epoch) = self.link_with_epoch();
+        let now = self.now_ms();
         let snap = self.live.get();
         let live = snap.main_stream.active || snap.targets.iter().any(|t| t.state.is_active());
+        // Act on a change only: from nothing live to live starts (once per live period, so a
+        // recording the DJ stopped, or one OBS could not start, is not started again and
+        // again); nothing live for a while stops one this started.
+        let (start, stop_due) = {
+            let mut a = self.auto_state();
+            if a.epoch != epoch {
+                // A new link (or just turned on): from "nothing was live", once the polls
+                // have rebuilt the picture.
+                *a = AutoState {
+                    epoch,
+                    settle_until_ms: now + AUTO_SETTLE_MS,
+                    ..AutoState::default()
+                };
+                return Ok(());
+            }
+            if now < a.settle_until_ms {
+                return Ok(());
+            }
+            let start = live && !a.was_live;
+            a.was_live = live;
+            if live {
+                a.idle_since_ms = None;
+            } else if a.idle_since_ms.is_none() {
+                a.idle_since_ms = Some(now);
+            }
+            let stop_due = a
+                .idle_since_ms
+                .is_some_and(|since| now - since >= AUTO_STOP_AFTER_MS);
+            (start, stop_due)
+        };
         let open = self.db.call(|s| s.open_recording_row()).await?;
         match open {
-            None if live => {
+            None if start => {
                 let r = self.start_recording(StartedBy::Live, None).await?;
                 tracing::info!(
                     "automatic recording: #{} {}",
@@ -563,7 +679,7 @@ impl App {
                     if r.started { "started" } else { "followed" }
                 );
             }
-            Some(row) if !live && StartedBy::parse(&row.started_by) == StartedBy::Live => {
+            Some(row) if stop_due && StartedBy::parse(&row.started_by) == StartedBy::Live => {
                 let r = self.stop_recording().await?;
                 tracing::info!("automatic recording: #{} stopped, nothing is live", r.id);
             }
@@ -579,7 +695,7 @@ impl App {
             return;
         }
         let r: Result<(), AppError> = async {
-            let Some(mut row) = self.db.call(|s| s.open_recording_row()).await? else {
+            let Some(row) = self.db.call(|s| s.open_recording_row()).await? else {
                 return Ok(());
             };
             let mark = TrackMark {
@@ -597,9 +713,12 @@ impl App {
             }
             let obs = self.obs()?;
             let chapters = match obs.add_record_chapter(&label).await {
-                Ok(()) => Chapters::InFile,
-                Err(e) => {
-                    tracing::warn!("recording #{id}: no chapter in the file: {e}");
+                Ok(true) => Chapters::InFile,
+                // Refused while paused: this chapter is lost, the next one may go in.
+                Ok(false) if obs.record_output().await.is_ok_and(|o| o.paused) => {
+                    return Ok(());
+                }
+                Ok(false) => {
                     self.record(
                         HistoryKind::Recording,
                         None,
@@ -610,15 +729,17 @@ impl App {
                     .await;
                     Chapters::Unsupported
                 }
+                Err(e) => {
+                    // OBS did not answer: try again at the next change.
+                    tracing::warn!("recording #{id}: no chapter for {label}: {e}");
+                    return Ok(());
+                }
             };
             if Chapters::parse(&row.chapters) != chapters {
-                let _held = self.recording.lock.lock().await;
-                row.chapters = chapters.as_str().to_owned();
-                // Only the chapters column is ours to change here; re-read the rest.
-                if let Some(mut fresh) = self.db.call(move |s| s.recording(id)).await? {
-                    fresh.chapters = row.chapters;
-                    self.db.call(move |s| s.update_recording(&fresh)).await?;
-                }
+                let c = chapters.as_str();
+                self.db
+                    .call(move |s| s.set_recording_chapters(id, c))
+                    .await?;
             }
             Ok(())
         }
@@ -713,6 +834,11 @@ impl App {
             .map(|t| format!("-{}", t.id))
             .unwrap_or_default();
         let body = match format {
+            Format::Cue if list.entries.is_empty() => {
+                return Err(AppError::Conflict(format!(
+                    "recording {id} has no tracks to put in a CUE sheet"
+                )));
+            }
             Format::Cue => tracklist::cue(&list.entries, &base, "", stem),
             Format::Youtube => list.youtube.text.clone(),
             Format::Text => tracklist::text(&list.entries),

@@ -1006,13 +1006,33 @@ async fn the_automatic_recording_follows_the_streams_and_leaves_other_recordings
         .await
         .unwrap();
     rig.app.start_target("a").await.unwrap();
-    rig.until("recording", Duration::from_secs(10), |r| r.fake.recording())
+    rig.until("recording", Duration::from_secs(20), |r| r.fake.recording())
         .await;
     rig.app.stop_target("a").await.unwrap();
-    rig.until("stopped", Duration::from_secs(10), |r| !r.fake.recording())
+    // A stream restarted within 10 s does not split the file.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rig.app.start_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    assert!(fake.recording());
+    assert_eq!(fake.recordings_started(), 1);
+    // The DJ stops it: not started again while the target stays live.
+    rig.app.stop_recording().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(!fake.recording());
+    assert_eq!(fake.recordings_started(), 1);
+    // Offline and live again: a new recording, stopped 10 s after the stream ends.
+    rig.app.stop_target("a").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rig.app.start_target("a").await.unwrap();
+    rig.until("recording again", Duration::from_secs(10), |r| {
+        r.fake.recording()
+    })
+    .await;
+    rig.app.stop_target("a").await.unwrap();
+    rig.until("stopped", Duration::from_secs(20), |r| !r.fake.recording())
         .await;
     let list = rig.app.recordings(10).await.unwrap().recordings;
-    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list.len(), 2, "{list:?}");
     assert_eq!(list[0].started_by, StartedBy::Live);
     assert_eq!(list[0].ending, Some(Ending::Clean));
     assert_eq!(list[0].targets[0].id, "a");
@@ -1023,6 +1043,6 @@ async fn the_automatic_recording_follows_the_streams_and_leaves_other_recordings
     rig.app.stop_target("a").await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(fake.recording());
-    assert_eq!(fake.recordings_started(), 2);
+    assert_eq!(fake.recordings_started(), 3);
     rig.stop().await;
 }

@@ -470,18 +470,14 @@ impl FakeLink {
         Ok(file)
     }
 
-    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
+    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<bool, LinkError> {
         let mut s = self.live()?;
         let at = match &s.recording {
             Some((since, _)) if s.chapters_supported => since.elapsed().as_millis() as i64,
-            _ => {
-                return Err(LinkError::Obs(
-                    "adding a chapter: request failed: The current recording output does not support chapter markers (InvalidResourceState)".into(),
-                ));
-            }
+            _ => return Ok(false),
         };
         s.chapters.push((at, name.to_owned()));
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn program_scene(&self) -> Result<String, LinkError> {

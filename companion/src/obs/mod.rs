@@ -333,9 +333,9 @@ impl ObsLink {
         dispatch!(self, l => l.stop_recording().await)
     }
 
-    /// Adds a chapter marker named `name` to the running recording (OBS >= 30.2, Hybrid MP4
-    /// only: any other output refuses, and the error says so).
-    pub async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
+    /// Adds a chapter marker named `name` to the running recording; false when OBS refused
+    /// (it takes chapters in Hybrid MP4 only, OBS >= 30.2, while recording and not paused).
+    pub async fn add_record_chapter(&self, name: &str) -> Result<bool, LinkError> {
         dispatch!(self, l => l.add_record_chapter(name).await)
     }
 

@@ -323,12 +323,18 @@ impl WsLink {
             .map_err(|e| LinkError::Obs(format!("stopping the recording: {}", error_chain(&e))))
     }
 
-    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<(), LinkError> {
-        self.client
-            .recording()
-            .create_chapter(Some(name))
-            .await
-            .map_err(|e| LinkError::Obs(format!("adding a chapter: {}", error_chain(&e))))
+    pub(super) async fn add_record_chapter(&self, name: &str) -> Result<bool, LinkError> {
+        match self.client.recording().create_chapter(Some(name)).await {
+            Ok(()) => Ok(true),
+            Err(obws::error::Error::Api { code, message }) => {
+                tracing::debug!("CreateRecordChapter refused: {code:?} {message:?}");
+                Ok(false)
+            }
+            Err(e) => Err(LinkError::Obs(format!(
+                "adding a chapter: {}",
+                error_chain(&e)
+            ))),
+        }
     }
 
     pub(super) async fn program_scene(&self) -> Result<String, LinkError> {

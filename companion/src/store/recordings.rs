@@ -114,19 +114,56 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Updates what is known of a running recording: its file, bytes, targets, chapters.
+    /// Updates what the sync learns of a running recording: its file, bytes and targets (the
+    /// chapters column is [`Store::set_recording_chapters`]'s).
     pub fn update_recording(&mut self, r: &RecordingRow) -> Result<(), StoreError> {
         let targets = serde_json::to_string(&r.targets).unwrap_or_else(|_| "[]".into());
         self.conn.execute(
-            "UPDATE recordings SET path = ?2, bytes = ?3, targets = ?4, chapters = ?5
-             WHERE id = ?1",
+            "UPDATE recordings SET path = ?2, bytes = ?3, targets = ?4 WHERE id = ?1",
             params![
                 r.id,
                 r.path,
                 i64::try_from(r.bytes).unwrap_or(i64::MAX),
-                targets,
-                r.chapters
+                targets
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether chapters went into recording `id`'s file.
+    pub fn set_recording_chapters(&mut self, id: i64, chapters: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE recordings SET chapters = ?2 WHERE id = ?1",
+            params![id, chapters],
+        )?;
+        Ok(())
+    }
+
+    /// The newest entry that ended (to correct how it ended when OBS's word comes late).
+    pub fn last_finished_recording(&self) -> Result<Option<RecordingRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM recordings WHERE ended_ms IS NOT NULL
+                     ORDER BY ended_ms DESC, id DESC LIMIT 1"
+                ),
+                [],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// Corrects how a finished entry ended (and its file, if given).
+    pub fn correct_ending(
+        &mut self,
+        id: i64,
+        path: Option<&str>,
+        ending: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE recordings SET ending = ?2, path = COALESCE(?3, path) WHERE id = ?1",
+            params![id, ending, path],
         )?;
         Ok(())
     }
@@ -197,12 +234,16 @@ mod tests {
             name: "Twitch".into(),
             started_ms: 1_100,
         });
-        r.chapters = "in_file".into();
+        r.chapters = "unsupported".into();
         s.update_recording(&r).unwrap();
+        assert_eq!(s.recording(id).unwrap().unwrap().chapters, "pending");
+        s.set_recording_chapters(id, "in_file").unwrap();
         s.finish_recording(id, 9_000, Some("/rec/a.mp4"), "clean")
             .unwrap();
-        // Finishing again changes nothing.
+        // Finishing again changes nothing; correcting does.
         s.finish_recording(id, 10_000, None, "lost").unwrap();
+        assert_eq!(s.last_finished_recording().unwrap().unwrap().id, id);
+        s.correct_ending(id, None, "clean").unwrap();
         let r = s.recording(id).unwrap().unwrap();
         assert_eq!(r.ended_ms, Some(9_000));
         assert_eq!(r.ending.as_deref(), Some("clean"));
