@@ -7,13 +7,7 @@ use super::args::{AlertsAction, ApiArgs};
 use super::client::Client;
 
 fn line(a: &Alert) -> String {
-    let when = chrono::DateTime::from_timestamp_millis(a.raised_ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default();
+    let when = clock(a.raised_ms);
     format!(
         "{:>6}  {when}  {:<12} {:<8} {}: {}",
         a.id,
@@ -71,13 +65,7 @@ pub async fn command(api: ApiArgs, action: AlertsAction, json: bool) -> anyhow::
 }
 
 fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
+    super::local_time(ms, "%Y-%m-%d %H:%M:%S")
 }
 
 fn hms(sec: f64) -> String {

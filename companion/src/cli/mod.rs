@@ -264,6 +264,19 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Unix ms as local time in `format` (chrono's strftime), empty if out of range.
+pub(crate) fn local_time(ms: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono::Local).format(format).to_string())
+        .unwrap_or_default()
+}
+
+/// Prints `value` as pretty JSON.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 /// Prints `value` as JSON, or `text()`.
 pub(crate) fn print_json_or<T: serde::Serialize>(
     json: bool,

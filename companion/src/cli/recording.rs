@@ -3,24 +3,13 @@
 use anyhow::Context;
 use deckcast_companion::app::recording::Recording;
 use deckcast_companion::tracklist::{Format, timestamp};
-use serde::Serialize;
 
 use super::args::{ApiArgs, RecordAction, RecordingsAction};
 use super::client::Client;
+use super::print_json;
 
 fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    super::local_time(ms, "%Y-%m-%d %H:%M:%S")
 }
 
 fn mib(bytes: u64) -> String {

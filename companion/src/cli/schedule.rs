@@ -11,20 +11,10 @@ use serde::Serialize;
 
 use super::args::{ApiArgs, FeedsAction, ScheduleAction};
 use super::client::Client;
+use super::print_json;
 
 fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    super::local_time(ms, "%Y-%m-%d %H:%M")
 }
 
 #[derive(Serialize)]
