@@ -219,7 +219,7 @@ async function loadSchedule() {
       li.dataset.entryId = e.id;
       const when = `${time(e.startMs)} – ${new Date(e.endMs).toLocaleTimeString()}`;
       const outs = e.targets.length + (e.startMain ? 1 : 0);
-      li.append(`${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.origin !== "local" ? ` · ${e.origin}` : ""}`);
+      li.append(`${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.record ? " · recorded" : ""}${e.origin !== "local" ? ` · ${e.origin}` : ""}`);
       return li;
     };
     $("#upcoming").replaceChildren(...sched.entries.filter((e) => e.endMs > now && ["planned", "running"].includes(e.state)).map(item));
@@ -368,7 +368,7 @@ $("#set-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target.elements;
   const targets = [...document.querySelectorAll("#set-targets input:checked")].map((i) => i.value);
-  const common = { targets, startMain: f.startMain.checked };
+  const common = { targets, startMain: f.startMain.checked, record: f.record.checked };
   if (f.scene.value.trim()) common.scene = f.scene.value.trim();
   try {
     if (state.setKind === "feed") {

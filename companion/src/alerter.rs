@@ -3,7 +3,7 @@
 //! (`App::apply_alert_transitions`), and to protection (`alerts::protect`), whose acts
 //! `App::protect` carries out. It also tells the plugin which audio to meter (after every
 //! reconnect and whenever the rule's source changes), reads OBS's recording status every 2 s
-//! (the disk-space rule), hands the active alerts to the plugin for its dock, and probes the keyring every 30 s (in the
+//! (the disk-space rule, and the guard that stops a recording before its disk is full), hands the active alerts to the plugin for its dock, and probes the keyring every 30 s (in the
 //! background, at most one probe at a time, 5 s each, so a hung keyring cannot stall alerts).
 //!
 //! Threads: one tokio task; keyring probes on the blocking pool.
@@ -91,10 +91,13 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                     Err(e) => tracing::debug!("audio levels: {e}"),
                 }
             }
-            // OBS's recording, every 2 s, for the disk-space rule.
+            // OBS's recording, every 2 s, for the disk-space rule and guard.
             if n.is_multiple_of(RECORDING_TICKS) {
                 recording = match link.call(&GetRecording {}).await {
-                    Ok(r) => Some(r),
+                    Ok(r) => {
+                        app.guard_recording_disk(&r).await;
+                        Some(r)
+                    }
                     Err(e) => {
                         tracing::debug!("recording status: {e}");
                         None

@@ -9,6 +9,7 @@
 //! - [`live`] is the live picture (snapshot + change notifications), [`session`] the stream
 //!   session state machine, [`store`] the SQLite database, [`keys`] the OS keyring, [`webhooks`]
 //!   the signed outbox delivery.
+//! - [`recfiles`] finds a recording's file on this computer and hashes it.
 //! - [`tracklist`] turns the track changes of a recording into tracklists and their exports (CUE,
 //!   YouTube chapters, Mixcloud sections, text).
 //! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
@@ -34,6 +35,7 @@ pub mod live;
 pub mod logging;
 pub mod obs;
 pub mod readers;
+pub mod recfiles;
 pub mod report;
 pub mod schedule;
 pub mod scheduler;

@@ -2,7 +2,9 @@
 //! restart never starts one twice), makes sure their outputs are live (keys pushed from the keyring,
 //! idle targets started, OBS's stream started, scene switched once), ends sets at their end time
 //! (stopping only what the set itself started and no other running set needs) and marks sets
-//! missed when their whole slot passed while the companion was down.
+//! missed when their whole slot passed while the companion was down. A set with `record` on
+//! starts OBS's recording first (unless OBS already records) and stops it at its end if it
+//! started it.
 //!
 //! What a set starts is recorded in the database as it happens, so a target the user had live
 //! before the set stays live after it. A target that fails to start is retried every
@@ -29,6 +31,8 @@ use crate::store::{HistoryKind, StoreError};
 
 /// How long a set waits before trying a target that failed to start again.
 pub const RETRY: Duration = Duration::from_secs(10);
+/// The `reported` key of a set's recording (target ids are never empty).
+const RECORDING_KEY: &str = "";
 /// How many feeds are fetched at once.
 const FEEDS_AT_ONCE: usize = 4;
 
@@ -279,6 +283,28 @@ async fn ensure(
             .map_err(|err| err.to_string())?;
     }
     let mut complete = true;
+    // The recording first, so it has the set from its first second.
+    if e.record {
+        let key = (e.id, RECORDING_KEY.to_owned());
+        match app.record_set(e).await {
+            Ok(()) => {
+                reported.remove(&key);
+            }
+            Err(err) => {
+                complete = false;
+                if reported.insert(key) {
+                    let message = format!(
+                        "set '{}': the recording did not start: {err} (retrying every {} s)",
+                        e.title,
+                        RETRY.as_secs()
+                    );
+                    app.report_alert(AlertKind::SetFailed, message.clone());
+                    app.record(HistoryKind::ScheduleProblem, None, message)
+                        .await;
+                }
+            }
+        }
+    }
     for (id, name) in idle {
         app.push_key(link, &id).await;
         match app.start_target(&id).await {

@@ -143,6 +143,8 @@ pub enum WebhookEvent {
         /// The alert, with its clearing.
         alert: crate::alerts::Alert,
     },
+    /// `recording.finished`: a recording's file closed (hash and tracklists included).
+    RecordingFinished(Box<crate::app::recording::RecordingFinished>),
 }
 
 impl WebhookEvent {
@@ -157,6 +159,7 @@ impl WebhookEvent {
             WebhookEvent::Schedule { .. } => "schedule",
             WebhookEvent::AlertRaised { .. } => "alert.raised",
             WebhookEvent::AlertCleared { .. } => "alert.cleared",
+            WebhookEvent::RecordingFinished(_) => "recording.finished",
         }
     }
 }

@@ -129,6 +129,15 @@ impl Runtime {
         Ok(dir)
     }
 
+    /// Where OBS's file system root is on the host (the chroot), if it is not the host's own
+    /// (the companion's `obsRoot` recording setting).
+    pub fn obs_root(&self) -> Option<&Path> {
+        match self {
+            Runtime::Chroot { root, .. } => Some(root),
+            Runtime::Host { .. } => None,
+        }
+    }
+
     /// The path OBS sees for a host path inside a [`Runtime::scratch_dir`].
     pub fn guest_path(&self, host: &Path) -> PathBuf {
         match self {

@@ -150,3 +150,65 @@ pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
     }
     hits
 }
+
+/// A small tmpfs mounted on a directory (a disk that fills quickly), unmounted on drop. Mount it
+/// before OBS starts: OBS runs in its own mount namespace, which copies the mounts present then.
+#[derive(Debug)]
+pub struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts a `size_mb` MiB tmpfs on `dir` (needs root).
+    pub fn mount(dir: std::path::PathBuf, size_mb: u32) -> SmallDisk {
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0777"),
+                "deckcast-rec",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+
+    /// Bytes free for an unprivileged writer, as `df` reads them.
+    pub fn available(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("df: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Writes a file of `bytes` (real data: tmpfs does not count holes) to take up room.
+    pub fn fill(&self, name: &str, bytes: u64) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join(name)).unwrap();
+        let chunk = vec![0x5au8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+        f.sync_all().unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

@@ -22,7 +22,7 @@ use deckcast_tests::openapi::OpenApi;
 use deckcast_tests::prometheus::Prometheus;
 use deckcast_tests::rtmp::RtmpServer;
 use deckcast_tests::site::Inbox;
-use deckcast_tests::util::{random_hex, wait_for, wait_for_async};
+use deckcast_tests::util::{SmallDisk, random_hex, wait_for, wait_for_async};
 use deckcast_tests::{artifacts, image, vendor, wav};
 use obws::requests::inputs::{Create, InputId};
 use obws::requests::scene_items::CreateSceneItem;
@@ -822,40 +822,6 @@ async fn dead_air_and_clipping_reach_the_desktop_the_channels_the_dock_and_the_d
     assert!(!everything.contains(&secret), "a channel URL leaked");
     assert!(!everything.contains(&topic), "the ntfy topic leaked");
     drop(browser);
-}
-
-/// A small tmpfs, unmounted on drop.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: std::path::PathBuf, size_mb: u32) -> SmallDisk {
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size_mb}m,mode=0777"),
-                "deckcast-rec",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(dir)
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

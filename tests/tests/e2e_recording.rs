@@ -4,7 +4,9 @@
 //!
 //! One set of about 50 s: recording started through the API; four track changes at known times;
 //! a target live 8 s in; the companion killed with SIGKILL mid-set and started again (it carries
-//! on with the same recording and its tracklist); stopped through the CLI.
+//! on with the same recording and its tracklist); stopped through the CLI. A scheduled set that
+//! records itself and tells the site (a signed `recording.finished` with the file's SHA-256).
+//! An automatic recording in MKV.
 use std::time::{Duration, Instant};
 
 use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets};
@@ -13,7 +15,8 @@ use deckcast_tests::obs::{Obs, ObsOptions};
 use deckcast_tests::openapi::OpenApi;
 use deckcast_tests::rtmp::RtmpServer;
 use deckcast_tests::runtime::{Isolation, Runtime};
-use deckcast_tests::util::wait_for;
+use deckcast_tests::site::{Receiver, received};
+use deckcast_tests::util::{free_port, wait_for};
 use serde_json::{Value, json};
 
 /// The tracks, in order.
@@ -503,4 +506,386 @@ async fn the_automatic_recording_runs_while_a_target_is_live() {
     assert!(companion.stop(), "{}", companion.log_text());
     assert!(obs.stop(), "{}", obs.failure_report());
     drop(rtmp);
+}
+
+/// `sha256sum`'s digest of a host file.
+fn sha256sum(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sha256sum {path:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig and python3 (see README: the test command runs this tier)"]
+async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash() {
+    let api = OpenApi::load().unwrap();
+    let platform = OpenApi::load_from("docs/platform-openapi.json").unwrap();
+    let runtime = Runtime::get().unwrap();
+    let host_dir = runtime.scratch_dir("setrec").unwrap();
+    let guest_dir = runtime.guest_path(&host_dir);
+    let rtmp = RtmpServer::start().unwrap();
+    let mut obs = Obs::start(ObsOptions {
+        recording: Some(("hybrid_mp4".into(), guest_dir.clone())),
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let home = CompanionHome::new().unwrap();
+    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    // A root that is not there is refused with its name.
+    let (status, v) = call(
+        &api,
+        &c,
+        "PUT",
+        "/api/v1/recording/settings",
+        "/api/v1/recording/settings",
+        Some(&json!({"obsRoot": "/no/such/dir"})),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("/no/such/dir"), "{v}");
+    // OBS runs in a chroot here: the companion reads its files below the chroot.
+    let mut settings = json!({"minTrackSeconds": 5});
+    if let Some(root) = runtime.obs_root() {
+        settings["obsRoot"] = json!(root.to_str().unwrap());
+    }
+    let (status, v) = call(
+        &api,
+        &c,
+        "PUT",
+        "/api/v1/recording/settings",
+        "/api/v1/recording/settings",
+        Some(&settings),
+    );
+    assert_eq!(status, 200, "{v}");
+    // The site's webhook receiver, checking every signature.
+    let port = free_port().unwrap();
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"webhookUrl": format!("http://127.0.0.1:{port}/deckcast")})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = home.run(&["platform", "secret", "show"], "").unwrap();
+    let secret = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(secret.len(), 64);
+    let log = host_dir.join("received.jsonl");
+    let _receiver = Receiver::start(port, &secret, &log, &[]);
+    let ids = create_targets(
+        &api,
+        &c,
+        &[json!({"name": "Friday", "platform": "custom", "server": rtmp.url(), "key": "set"})],
+    );
+
+    // A set from 3 s to 27 s from now; `record` left out: on by default.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let (start_ms, end_ms) = (now_ms + 3_000, now_ms + 27_000);
+    let (status, set) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/schedule",
+        "/api/v1/schedule",
+        Some(
+            &json!({"title": "Friday recorded", "start": start_ms, "end": end_ms, "targets": ids}),
+        ),
+    );
+    assert_eq!(status, 201, "{set}");
+    assert_eq!(set["record"], true, "{set}");
+    let now = wait_for("the set's recording", Duration::from_secs(20), || {
+        Ok(c.get_json("/api/v1/recording")
+            .ok()
+            .filter(|v| v["active"] == true && v["recording"].is_object()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    let t0 = Instant::now();
+    let id = now["recording"]["id"].as_i64().unwrap();
+    assert_eq!(now["recording"]["startedBy"], "schedule", "{now}");
+    assert_eq!(now["recording"]["setId"], set["id"], "{now}");
+    // Never twice: a start now follows the set's recording.
+    let (_, again) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    assert_eq!(
+        (&again["started"], &again["recording"]["id"]),
+        (&json!(false), &json!(id)),
+        "{again}"
+    );
+    sleep_until(t0, 2.0);
+    set_track(&api, &c, TRACKS[0]);
+    sleep_until(t0, 12.0);
+    set_track(&api, &c, TRACKS[1]);
+
+    // The set ends: its recording stops with it, cleanly, with the file's hash.
+    let rec = wait_for(
+        "the recording's end and hash",
+        Duration::from_secs(60),
+        || {
+            Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+                .ok()
+                .filter(|v| v["ending"] == "clean" && v["sha256"].is_string()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
+        .unwrap();
+    let sched = c.get_json("/api/v1/schedule").unwrap();
+    let entry = sched["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == set["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["state"], "done", "{sched}");
+    let duration = rec["durationMs"].as_f64().unwrap() / 1000.0;
+    assert!((20.0..30.0).contains(&duration), "{rec}");
+    let titles: Vec<&str> = rec["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, [TRACKS[0].1, TRACKS[1].1], "{rec}");
+    assert_eq!(rec["targets"][0]["id"], ids[0].as_str(), "{rec}");
+    let file = rec["file"].as_str().unwrap();
+    let host_file = host_dir.join(std::path::Path::new(file).file_name().unwrap());
+    let digest = sha256sum(&host_file);
+    assert_eq!(rec["sha256"], digest.as_str(), "{rec}");
+    assert_eq!(
+        rec["bytes"].as_u64(),
+        Some(host_file.metadata().unwrap().len()),
+        "{rec}"
+    );
+    let mut got = chapters(file);
+    got.retain(|(at, t)| !(*at == 0.0 && t == "Start"));
+    let names: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("{} – {}", TRACKS[0].0, TRACKS[0].1),
+            format!("{} – {}", TRACKS[1].0, TRACKS[1].1)
+        ],
+        "{got:?}"
+    );
+
+    // The site hears of it once, signed, with the same hash and the tracklists.
+    let event = wait_for(
+        "recording.finished at the site",
+        Duration::from_secs(60),
+        || {
+            Ok(received(&log)
+                .into_iter()
+                .find(|e| e["type"] == "recording.finished"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    assert_eq!(event["valid"], true, "{event}");
+    let body = &event["event"];
+    platform.check_schema("RecordingFinished", body).unwrap();
+    let data = &body["data"];
+    assert_eq!(data["sha256"], digest.as_str(), "{data}");
+    assert_eq!(
+        data["fileName"],
+        host_file.file_name().unwrap().to_str().unwrap()
+    );
+    assert_eq!(data["recording"]["id"], id);
+    assert_eq!(data["recording"]["setId"], set["id"]);
+    let text = data["tracklist"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("00:0") && text.contains(TRACKS[1].1),
+        "{text}"
+    );
+    let cue = data["tracklist"]["cue"].as_str().unwrap();
+    assert!(cue.contains(&format!("TITLE \"{}\"", TRACKS[1].1)), "{cue}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        received(&log)
+            .iter()
+            .filter(|e| e["type"] == "recording.finished")
+            .count(),
+        1
+    );
+    assert!(companion.stop(), "{}", companion.log_text());
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(rtmp);
+}
+
+/// A file's duration (s) as ffprobe reads its container (an MP4 that was not finished has no
+/// index and fails here).
+fn file_duration(guest_file: &str) -> f64 {
+    let out = Runtime::get()
+        .unwrap()
+        .command(
+            "ffprobe",
+            &["-v", "error", "-show_format", "-of", "json", guest_file],
+            &[("PATH", "/usr/bin:/bin".to_owned())],
+            &Isolation::default(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {guest_file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no duration: {v}"))
+}
+
+fn active_alerts(c: &Client, kind: &str) -> Vec<Value> {
+    let snap = c.get_json("/api/v1/snapshot").unwrap();
+    snap["alerts"]
+        .as_array()
+        .map(|a| a.iter().filter(|a| a["kind"] == kind).cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig and root to mount a small tmpfs (see README: the test command runs this tier)"]
+async fn a_filling_disk_stops_the_recording_cleanly_and_the_stream_goes_on() {
+    /// OBS stops recording by itself below 50 MiB free.
+    const OBS_FLOOR: u64 = 50 * 1024 * 1024;
+    let api = OpenApi::load().unwrap();
+    let runtime = Runtime::get().unwrap();
+    let host_dir = runtime.scratch_dir("diskfull").unwrap();
+    let disk = deckcast_tests::util::SmallDisk::mount(host_dir.clone(), 120);
+    let guest_dir = runtime.guest_path(&host_dir);
+    let rtmp = RtmpServer::start().unwrap();
+    let mut obs = Obs::start(ObsOptions {
+        recording: Some(("mp4".into(), guest_dir.clone())),
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let home = CompanionHome::new().unwrap();
+    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let ids = create_targets(
+        &api,
+        &c,
+        &[json!({"name": "Stays live", "platform": "custom", "server": rtmp.url(), "key": "on"})],
+    );
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/targets/{}/start", ids[0]),
+        "/api/v1/targets/{id}/start",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    deckcast_tests::rtmp::ffprobe_until_av(&rtmp.stream_url("on"), Duration::from_secs(30))
+        .unwrap();
+    let (status, started) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    assert_eq!(status, 200, "{started}");
+    let id = started["recording"]["id"].as_i64().unwrap();
+
+    // The rate OBS writes at here, then the disk filled to about 110 s of it before OBS's
+    // floor: under the 30 min warning at once, and a minute before the end the guard stops.
+    let file_bytes = || -> u64 {
+        std::fs::read_dir(&host_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "mp4"))
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (b0, t0) = (file_bytes(), Instant::now());
+    std::thread::sleep(Duration::from_secs(6));
+    let rate = (file_bytes() - b0) as f64 / t0.elapsed().as_secs_f64();
+    assert!(rate > 10_000.0, "OBS writes {rate} B/s");
+    let want_free = OBS_FLOOR + (rate * 110.0) as u64;
+    let avail = disk.available();
+    assert!(
+        avail > want_free,
+        "the disk is too small for this bitrate: {avail} B free, {rate} B/s"
+    );
+    disk.fill("filler.bin", avail - want_free);
+    eprintln!(
+        "recording at {:.2} Mbit/s; {} MB free after the filler",
+        rate * 8.0 / 1e6,
+        disk.available() / 1_000_000
+    );
+
+    // The warning first, then the guard's clean stop.
+    let warning = wait_for("the disk-space warning", Duration::from_secs(40), || {
+        Ok(active_alerts(&c, "disk_space").into_iter().next())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    let warned = Instant::now();
+    eprintln!("warning: {}", warning["message"]);
+    let rec = wait_for("the guard's stop", Duration::from_secs(150), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| !v["ending"].is_null()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", companion.log_text(), obs.failure_report()));
+    let left_at_stop = disk.available();
+    eprintln!(
+        "stopped {:?} after the warning with {} MB free: {rec}",
+        warned.elapsed(),
+        left_at_stop / 1_000_000
+    );
+    assert_eq!(rec["ending"], "disk_space", "{rec}");
+    api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
+        .unwrap();
+    // Before the disk was full, and before OBS's own stop.
+    assert!(left_at_stop > OBS_FLOOR, "{left_at_stop} B free");
+    let stopped = wait_for(
+        "the recording-stopped alert",
+        Duration::from_secs(10),
+        || Ok(active_alerts(&c, "recording_stopped").into_iter().next()),
+    )
+    .unwrap();
+    assert_eq!(stopped["severity"], "critical", "{stopped}");
+    let message = stopped["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("recording #{id}")) && message.contains("the streams go on"),
+        "{message}"
+    );
+    // The file is complete: an MP4 has its index only when OBS finished it.
+    let file = rec["file"].as_str().unwrap();
+    let duration = file_duration(file);
+    let listed = rec["durationMs"].as_f64().unwrap() / 1000.0;
+    assert!(
+        duration > 20.0 && (duration - listed).abs() < 5.0,
+        "{duration} s vs {rec}"
+    );
+    // The stream never stopped.
+    let snap = c.get_json("/api/v1/snapshot").unwrap();
+    let tile = &snap["targets"][0];
+    assert_eq!(tile["state"], "live", "{tile}");
+    assert_eq!(tile["reconnects"], 0, "{tile}");
+    deckcast_tests::rtmp::ffprobe_until_av(&rtmp.stream_url("on"), Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(c.get_json("/api/v1/recording").unwrap()["active"], false);
+    assert!(companion.stop(), "{}", companion.log_text());
+    assert!(obs.stop(), "{}", obs.failure_report());
+    drop(rtmp);
+    drop(disk);
 }

@@ -281,6 +281,7 @@ impl Evaluator {
             AlertKind::KeyringLocked,
             AlertKind::WebhooksDead,
             AlertKind::SetFailed,
+            AlertKind::RecordingStopped,
         ] {
             let v = if rules.on_for(kind, None) {
                 self.global_verdict(rules, kind, o, dt)

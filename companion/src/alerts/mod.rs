@@ -91,6 +91,8 @@ kinds! {
     Clipping = "clipping", Warning, "Clipping";
     /// OBS's recording has less than N minutes of disk left at its current bitrate.
     DiskSpace = "disk_space", Warning, "Recording disk space low";
+    /// The disk-space guard stopped OBS's recording before its disk was full.
+    RecordingStopped = "recording_stopped", Critical, "Recording stopped: disk full";
     /// The OS keyring is locked or unavailable.
     KeyringLocked = "keyring_locked", Warning, "Keyring unavailable";
     /// Webhooks to the streamer's site were given up on.

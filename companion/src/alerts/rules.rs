@@ -178,6 +178,15 @@ pub const SPECS: &[Spec] = &[
         default: rule(30.0, 10, 10),
     },
     Spec {
+        kind: AlertKind::RecordingStopped,
+        description: "Deckcast stopped OBS's recording because its disk was about to fill, within the window",
+        threshold_unit: "",
+        threshold_range: (0.0, 0.0),
+        seconds_meaning: "window",
+        seconds_range: (60, 86_400),
+        default: rule(0.0, 600, 0),
+    },
+    Spec {
         kind: AlertKind::KeyringLocked,
         description: "the OS keyring is locked or unreachable (stream keys cannot be read)",
         threshold_unit: "",

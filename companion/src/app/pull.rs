@@ -87,6 +87,9 @@ struct SiteSet {
     start_main: bool,
     #[serde(default)]
     scene: Option<String>,
+    /// Record the set (default on).
+    #[serde(default)]
+    record: Option<bool>,
 }
 
 /// What a pull changed.
@@ -355,6 +358,7 @@ async fn fetch_and_apply(app: &App) -> Result<PullReport, String> {
             targets,
             start_main: s.start_main,
             scene: s.scene,
+            record: s.record.unwrap_or(true),
         });
     }
     let (from, to) = (now - FEED_LOOKBACK_MS, i64::MAX / 2);

@@ -44,6 +44,9 @@ pub struct AddEntry {
     /// Scene to switch to at the start.
     #[serde(default)]
     pub scene: Option<String>,
+    /// Record the set with OBS's recording (default on).
+    #[serde(default)]
+    pub record: Option<bool>,
 }
 
 /// `POST /feeds`: a calendar to subscribe to.
@@ -68,6 +71,9 @@ pub struct AddFeed {
     /// them).
     #[serde(default)]
     pub default_length_minutes: Option<u32>,
+    /// Record every set of the feed (default on).
+    #[serde(default)]
+    pub record: Option<bool>,
 }
 
 /// Default set length (minutes) for events without one.
@@ -252,6 +258,7 @@ impl App {
             targets: req.targets,
             start_main: req.start_main,
             scene: req.scene.filter(|s| !s.trim().is_empty()),
+            record: req.record.unwrap_or(true),
         };
         let now = self.now_ms();
         let e = self.db.call(move |s| s.add_entry(&entry, now)).await?;
@@ -343,6 +350,7 @@ impl App {
                 }
             }
         }
+        self.stop_set_recording(e, others).await;
         for (id, targets, main) in handed {
             if let Err(err) = self
                 .db
@@ -425,6 +433,7 @@ impl App {
             scene: req.scene,
             refresh_s,
             default_length_min: i64::from(default_len),
+            record: req.record.unwrap_or(true),
         };
         let now = self.now_ms();
         let feed = self

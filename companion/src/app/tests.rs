@@ -244,6 +244,7 @@ fn set_in(app: &App, start_in: Duration, length: Duration) -> AddEntry {
         targets: vec!["a".into()],
         start_main: true,
         scene: Some("Live".into()),
+        record: None,
     }
 }
 
@@ -585,6 +586,7 @@ async fn feeds_that_never_answer_never_delay_a_set() {
                         scene: None,
                         refresh_s: 60,
                         default_length_min: 60,
+                        record: true,
                     },
                     0,
                 )
@@ -1044,5 +1046,143 @@ async fn the_automatic_recording_follows_the_streams_and_leaves_other_recordings
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(fake.recording());
     assert_eq!(fake.recordings_started(), 3);
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_set_records_itself_and_announces_the_file_with_its_hash() {
+    use super::recording::{Ending, RecordingSettings, StartedBy};
+    // OBS's files as this computer sees them (OBS "in a chroot" at `root`).
+    let root = std::env::temp_dir().join(format!("deckcast-setrec-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("rec")).unwrap();
+    std::fs::write(root.join("rec/set-1.mp4"), b"abc").unwrap();
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.app
+        .set_recording_settings(RecordingSettings {
+            obs_root: Some(root.to_str().unwrap().to_owned()),
+            ..RecordingSettings::default()
+        })
+        .await
+        .unwrap();
+    rig.app
+        .db
+        .call(|s| {
+            s.set_setting(
+                crate::webhooks::WEBHOOK_URL,
+                Some("http://127.0.0.1:9/hook"),
+            )
+        })
+        .await
+        .unwrap();
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let set = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        ))
+        .await
+        .unwrap();
+    assert!(set.record, "sets record by default");
+    rig.until("recording", Duration::from_secs(10), |r| r.fake.recording())
+        .await;
+    let now = rig.app.recording_now().await.unwrap().recording.unwrap();
+    assert_eq!(now.set_id, Some(set.id));
+    assert_eq!(now.started_by, StartedBy::Schedule);
+    rig.until("the set's end", Duration::from_secs(80), |r| {
+        !r.fake.recording() && r.fake.target_state("a") == Some(TargetState::Idle)
+    })
+    .await;
+    assert_eq!(fake.recordings_started(), 1, "started once");
+    // The announcement: the hash read from the file, kept in the library and in the webhook.
+    let id = now.id;
+    let mut rec = rig.app.recording(id).await.unwrap();
+    for _ in 0..100 {
+        if rec.sha256.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rec = rig.app.recording(id).await.unwrap();
+    }
+    assert_eq!(rec.ending, Some(Ending::Clean));
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(rec.sha256.as_deref(), Some(abc));
+    let events = rig
+        .app
+        .db
+        .call(|s| s.due_events(i64::MAX, 100))
+        .await
+        .unwrap();
+    let (_, _, _, body, _) = events
+        .iter()
+        .find(|e| e.2 == "recording.finished")
+        .expect("a recording.finished event");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["data"]["sha256"], abc);
+    assert_eq!(v["data"]["fileName"], "set-1.mp4");
+    assert_eq!(v["data"]["recording"]["setId"], set.id);
+    assert!(v["data"]["fileError"].is_null());
+    std::fs::remove_dir_all(&root).unwrap();
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_never_starts_a_second_recording_nor_stops_one_it_did_not_start() {
+    use super::recording::StartedBy;
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // Not recorded when asked not to.
+    let mut quiet = set_in(&rig.app, Duration::from_secs(2), Duration::from_secs(10));
+    quiet.record = Some(false);
+    let quiet = rig.app.add_set(quiet).await.unwrap();
+    assert!(!quiet.record);
+    rig.until("live", Duration::from_secs(10), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!fake.recording());
+    rig.until("ended", Duration::from_secs(20), |r| {
+        r.fake.target_state("a") == Some(TargetState::Idle)
+    })
+    .await;
+    // The DJ records already: the set takes that recording and leaves it running.
+    let mine = rig.app.start_recording(StartedBy::Api, None).await.unwrap();
+    let set = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        ))
+        .await
+        .unwrap();
+    rig.until("live", Duration::from_secs(10), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    rig.until("ended", Duration::from_secs(20), |r| {
+        r.fake.target_state("a") == Some(TargetState::Idle)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fake.recording(), "the DJ's recording runs on");
+    assert_eq!(fake.recordings_started(), 1);
+    let rec = rig.app.recording(mine.recording.id).await.unwrap();
+    assert_eq!(rec.set_id, Some(set.id), "it belongs to the set");
+    assert_eq!(rec.started_by, StartedBy::Api);
     rig.stop().await;
 }

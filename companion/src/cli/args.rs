@@ -230,6 +230,9 @@ pub enum ScheduleAction {
         /// Scene to switch to at the start.
         #[arg(long)]
         scene: Option<String>,
+        /// Do not record the set (sets are recorded with OBS's recording by default).
+        #[arg(long)]
+        no_record: bool,
     },
     /// Cancel a set (a running one stops its outputs).
     Rm {
@@ -316,6 +319,9 @@ pub enum FeedsAction {
         /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them.
         #[arg(long, default_value_t = 60)]
         default_length: u32,
+        /// Do not record the feed's sets (recorded with OBS's recording by default).
+        #[arg(long)]
+        no_record: bool,
     },
     /// What a calendar would schedule, and what it would skip and why, without subscribing
     /// (reads the file or URL here; no running companion needed).

@@ -57,6 +57,7 @@ pub async fn schedule(api: ApiArgs, action: ScheduleAction, json: bool) -> anyho
             targets,
             start_main,
             scene,
+            no_record,
         } => {
             let e = client
                 .add_set(&AddEntry {
@@ -66,6 +67,7 @@ pub async fn schedule(api: ApiArgs, action: ScheduleAction, json: bool) -> anyho
                     targets,
                     start_main,
                     scene,
+                    record: Some(!no_record),
                 })
                 .await?;
             if json {
@@ -226,6 +228,7 @@ pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Res
             scene,
             refresh_minutes,
             default_length,
+            no_record,
         } => {
             let r = client
                 .add_feed(&AddFeed {
@@ -235,6 +238,7 @@ pub async fn feeds(api: ApiArgs, action: FeedsAction, json: bool) -> anyhow::Res
                     scene,
                     refresh_minutes: Some(refresh_minutes),
                     default_length_minutes: Some(default_length),
+                    record: Some(!no_record),
                 })
                 .await?;
             print_reply(json, &r)?;

@@ -130,6 +130,12 @@ pub struct Entry {
     /// Whether this set started OBS's own stream.
     #[serde(skip)]
     pub started_main: bool,
+    /// Record the set with OBS's recording (started with the set unless OBS already records,
+    /// stopped at its end if the set started it).
+    pub record: bool,
+    /// Whether this set started the recording running now.
+    #[serde(skip)]
+    pub started_record: bool,
 }
 
 /// A new local entry (validated by the caller).
@@ -151,6 +157,13 @@ pub struct NewEntry {
     /// Scene to switch to.
     #[serde(default)]
     pub scene: Option<String>,
+    /// Record the set.
+    #[serde(default = "yes")]
+    pub record: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An iCalendar subscription.
@@ -180,6 +193,8 @@ pub struct Feed {
     /// Length (minutes) given to events the calendar gives no length; 0: such events are not
     /// scheduled.
     pub default_length_min: i64,
+    /// Record every set of this feed.
+    pub record: bool,
 }
 
 /// A feed to subscribe to (validated by the caller).
@@ -197,6 +212,8 @@ pub struct NewFeed {
     pub refresh_s: i64,
     /// As [`Feed::default_length_min`].
     pub default_length_min: i64,
+    /// Record every set of this feed.
+    pub record: bool,
 }
 
 /// The source id of sets pulled from the streamer's site (feeds have positive ids).
@@ -219,6 +236,8 @@ pub struct PlannedSet {
     pub start_main: bool,
     /// Scene to switch to.
     pub scene: Option<String>,
+    /// Record the set.
+    pub record: bool,
 }
 
 /// Two sets that overlap in time and want the same outputs.
@@ -311,6 +330,7 @@ pub(crate) fn test_entry(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEn
         targets: targets.iter().map(|t| t.to_string()).collect(),
         start_main: false,
         scene: None,
+        record: true,
     }
 }
 

@@ -212,6 +212,12 @@ const MIGRATIONS: &[&str] = &[
         title TEXT NOT NULL
     );
     CREATE INDEX recording_tracks_by ON recording_tracks (recording_id, at_ms);",
+    // 7: sets and feeds record (on by default), whether a running set started the recording
+    // itself, and a finished recording's SHA-256.
+    "ALTER TABLE schedule ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE schedule ADD COLUMN started_record INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE feeds ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE recordings ADD COLUMN sha256 TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -43,10 +43,12 @@ pub struct RecordingRow {
     pub chapters: String,
     /// How it ended (wire name of the app's `Ending`); none while it runs.
     pub ending: Option<String>,
+    /// The finished file's SHA-256 (lower-case hex), once it has been read.
+    pub sha256: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, path, started_ms, ended_ms, bytes, set_id, started_by, targets, chapters, ending";
+    "id, path, started_ms, ended_ms, bytes, set_id, started_by, targets, chapters, ending, sha256";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow> {
     let targets: String = r.get(7)?;
@@ -61,6 +63,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow> {
         targets: serde_json::from_str(&targets).unwrap_or_default(),
         chapters: r.get(8)?,
         ending: r.get(9)?,
+        sha256: r.get(10)?,
     })
 }
 
@@ -135,6 +138,29 @@ impl Store {
         self.conn.execute(
             "UPDATE recordings SET chapters = ?2 WHERE id = ?1",
             params![id, chapters],
+        )?;
+        Ok(())
+    }
+
+    /// Recording `id` belongs to scheduled set `set_id`, unless it belongs to one already.
+    pub fn attach_recording_set(&mut self, id: i64, set_id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE recordings SET set_id = ?2 WHERE id = ?1 AND set_id IS NULL",
+            params![id, set_id],
+        )?;
+        Ok(())
+    }
+
+    /// The finished file's size and SHA-256, as read from the file.
+    pub fn set_recording_hash(
+        &mut self,
+        id: i64,
+        bytes: u64,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE recordings SET bytes = ?2, sha256 = ?3 WHERE id = ?1",
+            params![id, bytes as i64, sha256],
         )?;
         Ok(())
     }

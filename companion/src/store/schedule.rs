@@ -32,7 +32,7 @@ impl FromSql for Origin {
     }
 }
 
-/// id, state, start, end, title, targets (JSON), start_main, scene of a stored set.
+/// id, state, start, end, title, targets (JSON), start_main, scene, record of a stored set.
 type StoredSet = (
     i64,
     EntryState,
@@ -42,10 +42,11 @@ type StoredSet = (
     String,
     bool,
     Option<String>,
+    bool,
 );
 
 const ENTRY_COLUMNS: &str = "id, title, start_ms, end_ms, targets, start_main, scene, origin, \
-    feed_id, state, started_ms, ended_ms, note, started_targets, started_main";
+    feed_id, state, started_ms, ended_ms, note, started_targets, started_main, record, started_record";
 
 fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
     let targets: String = r.get(4)?;
@@ -65,6 +66,8 @@ fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
         note: r.get(12)?,
         started_targets: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
         started_main: r.get(14)?,
+        record: r.get(15)?,
+        started_record: r.get(16)?,
     })
 }
 
@@ -82,6 +85,7 @@ fn feed_of(r: &Row) -> rusqlite::Result<Feed> {
         last_error: r.get(7)?,
         problems: serde_json::from_str(&problems).unwrap_or_default(),
         default_length_min: r.get(9)?,
+        record: r.get(10)?,
     })
 }
 
@@ -89,9 +93,11 @@ impl Store {
     /// Adds a local entry.
     pub fn add_entry(&mut self, e: &NewEntry, now_ms: i64) -> Result<Entry, StoreError> {
         self.conn.execute(
-            "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7)",
-            params![e.title, e.start_ms, e.end_ms, json_list(&e.targets), e.start_main, e.scene, now_ms],
+            "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin, created_ms,
+               record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7, ?8)",
+            params![e.title, e.start_ms, e.end_ms, json_list(&e.targets), e.start_main, e.scene, now_ms,
+                    e.record],
         )?;
         let id = self.conn.last_insert_rowid();
         Ok(self
@@ -128,6 +134,15 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes that running set `id` started OBS's recording itself (so it stops it at its end).
+    pub fn set_started_record(&mut self, id: i64, started: bool) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE schedule SET started_record = ?2 WHERE id = ?1",
+            params![id, started],
+        )?;
         Ok(())
     }
 
@@ -228,8 +243,8 @@ impl Store {
     pub fn add_feed(&mut self, f: &NewFeed, now_ms: i64) -> Result<Feed, StoreError> {
         self.conn.execute(
             "INSERT INTO feeds (url, targets, start_main, scene, refresh_s, created_ms,
-               default_length_min)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+               default_length_min, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 f.url,
                 json_list(&f.targets),
@@ -237,7 +252,8 @@ impl Store {
                 f.scene,
                 f.refresh_s,
                 now_ms,
-                f.default_length_min
+                f.default_length_min,
+                f.record
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -252,7 +268,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems,
-                 default_length_min FROM feeds WHERE id = ?1",
+                 default_length_min, record FROM feeds WHERE id = ?1",
                 [id],
                 feed_of,
             )
@@ -263,7 +279,7 @@ impl Store {
     pub fn feeds(&self) -> Result<Vec<Feed>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT id, url, targets, start_main, scene, refresh_s, last_fetch_ms, last_error, problems,
-             default_length_min FROM feeds ORDER BY id",
+             default_length_min, record FROM feeds ORDER BY id",
         )?;
         let rows = st.query_map([], feed_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -312,6 +328,7 @@ impl Store {
                 targets: feed.targets.clone(),
                 start_main: feed.start_main,
                 scene: feed.scene.clone(),
+                record: feed.record,
             })
             .collect();
         let r = self.apply_sets(feed.id, Origin::Feed, &sets, from_ms, to_ms, now_ms)?;
@@ -340,10 +357,22 @@ impl Store {
         for i in sets {
             let existing: Option<StoredSet> = tx
                 .query_row(
-                    "SELECT id, state, start_ms, end_ms, title, targets, start_main, scene FROM schedule
-                     WHERE feed_id = ?1 AND external_id = ?2",
+                    "SELECT id, state, start_ms, end_ms, title, targets, start_main, scene, record
+                     FROM schedule WHERE feed_id = ?1 AND external_id = ?2",
                     params![feed_id, i.key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
+                    },
                 )
                 .optional()?;
             let targets = json_list(&i.targets);
@@ -353,25 +382,26 @@ impl Store {
                 None => {
                     tx.execute(
                         "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin,
-                           external_id, feed_id, created_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           external_id, feed_id, created_ms, record)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         params![i.title, i.start_ms, i.end_ms, targets, i.start_main, i.scene, origin,
-                                i.key, feed_id, now_ms],
+                                i.key, feed_id, now_ms, i.record],
                     )?;
                     added += 1;
                 }
-                Some((id, state, s, e, t, tg, sm, sc))
+                Some((id, state, s, e, t, tg, sm, sc, rec))
                     if state == EntryState::Planned
                         && (s != i.start_ms
                             || e != i.end_ms
                             || t != i.title
                             || tg != targets
                             || sm != i.start_main
-                            || sc != i.scene) =>
+                            || sc != i.scene
+                            || rec != i.record) =>
                 {
                     tx.execute(
                         "UPDATE schedule SET title = ?2, start_ms = ?3, end_ms = ?4, targets = ?5,
-                           start_main = ?6, scene = ?7 WHERE id = ?1",
+                           start_main = ?6, scene = ?7, record = ?8 WHERE id = ?1",
                         params![
                             id,
                             i.title,
@@ -379,7 +409,8 @@ impl Store {
                             i.end_ms,
                             targets,
                             i.start_main,
-                            i.scene
+                            i.scene,
+                            i.record
                         ],
                     )?;
                     updated += 1;
@@ -436,6 +467,7 @@ mod tests {
             scene: None,
             refresh_s: 900,
             default_length_min: 60,
+            record: true,
         }
     }
 

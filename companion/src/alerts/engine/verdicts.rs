@@ -418,7 +418,7 @@ impl Evaluator {
                     message: "the OS keyring answers again".into(),
                 },
             },
-            AlertKind::WebhooksDead | AlertKind::SetFailed => {
+            AlertKind::WebhooksDead | AlertKind::SetFailed | AlertKind::RecordingStopped => {
                 let window = i64::from(rule.seconds) * 1000;
                 let recent: Vec<&Happened> = self
                     .events

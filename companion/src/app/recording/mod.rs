@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{App, AppError};
 use crate::store::{HistoryKind, LiveTarget, RecordingRow};
+
+pub mod guard;
+mod publish;
+mod sets;
 use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
 
 /// The setting that holds [`RecordingSettings`].
@@ -37,7 +41,7 @@ macro_rules! wire {
             }
 
             /// From the database; an unknown name reads as the first variant.
-            fn parse(s: &str) -> $name {
+            pub(crate) fn parse(s: &str) -> $name {
                 [$($name::$variant,)*]
                     .into_iter()
                     .find(|v| v.as_str() == s)
@@ -82,11 +86,14 @@ wire! {
         /// It had ended when Deckcast looked again (OBS restarted or crashed, or it stopped
         /// while the companion was not running): the file may be cut short.
         Unobserved = "unobserved",
+        /// The disk-space guard stopped it cleanly before the disk was full (the file is
+        /// complete; the rest of the set was not recorded).
+        DiskSpace = "disk_space",
     }
 }
 
 /// Recording settings (`GET/PUT /api/v1/recording/settings`); a field left out keeps its default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RecordingSettings {
     /// Record whenever OBS's stream or any target is live: started when the first goes live,
@@ -96,6 +103,10 @@ pub struct RecordingSettings {
     /// default 30: a DJ previewing). Chapters in the file are written as the tracks change,
     /// before anyone knows how long they will play, so they include such tracks.
     pub min_track_seconds: u32,
+    /// Where OBS's file system is seen from this computer, when OBS runs in a container or a
+    /// chroot (an absolute directory; OBS's recording paths are read below it). None (the
+    /// default): OBS and the companion see the same files.
+    pub obs_root: Option<String>,
 }
 
 impl Default for RecordingSettings {
@@ -103,8 +114,42 @@ impl Default for RecordingSettings {
         RecordingSettings {
             auto_record: false,
             min_track_seconds: (tracklist::DEFAULT_MIN_TRACK_MS / 1000) as u32,
+            obs_root: None,
         }
     }
+}
+
+/// The `recording.finished` webhook: a recording's file closed, with its hash and its
+/// tracklists ready to publish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingFinished {
+    /// The library entry (its `sha256` as below).
+    pub recording: Recording,
+    /// The file's name (without OBS's folder).
+    pub file_name: String,
+    /// The file's SHA-256 (lower-case hex); none when it could not be read (`fileError`).
+    pub sha256: Option<String>,
+    /// Why the file could not be read, if so.
+    pub file_error: Option<String>,
+    /// The tracklist from the recording's start, in the publishing formats.
+    pub tracklist: PublishedTracklist,
+}
+
+/// A tracklist in the forms the platforms take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedTracklist {
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// YouTube chapters (description text and what the rules changed).
+    pub youtube: YoutubeChapters,
+    /// Mixcloud sections.
+    pub mixcloud: Vec<tracklist::MixcloudSection>,
+    /// Plain text, a line per entry.
+    pub text: String,
+    /// A CUE sheet for the file (none without entries).
+    pub cue: Option<String>,
 }
 
 /// How long after its start an entry counts as running although OBS does not report its output
@@ -147,6 +192,9 @@ pub struct Recording {
     pub ending: Option<Ending>,
     /// The tracklist (from the recording's start, the minimum track length applied).
     pub tracks: Vec<Entry>,
+    /// The finished file's SHA-256 (lower-case hex; none while it runs or when the file could
+    /// not be read).
+    pub sha256: Option<String>,
 }
 
 /// `GET /api/v1/recording`: OBS's recording now and the library entry following it.
@@ -225,6 +273,11 @@ pub(crate) struct RecordingState {
     auto: std::sync::Mutex<AutoState>,
     /// Who asked for the recording being started now (read when its entry opens).
     pending: std::sync::Mutex<Option<(StartedBy, Option<i64>)>>,
+    /// Why the recording being stopped now ends, when not simply "clean" (read when its entry
+    /// closes).
+    pending_ending: std::sync::Mutex<Option<Ending>>,
+    /// The disk-space guard's view of the running recording.
+    guard: std::sync::Mutex<guard::DiskGuard>,
 }
 
 /// What the automatic recording remembers between its ticks.
@@ -274,6 +327,13 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    fn pending_ending(&self) -> std::sync::MutexGuard<'_, Option<Ending>> {
+        self.recording
+            .pending_ending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The recording settings.
     pub async fn recording_settings(&self) -> Result<RecordingSettings, AppError> {
         let raw = self.db.call(|s| s.setting(SETTINGS)).await?;
@@ -292,6 +352,9 @@ impl App {
                 "minTrackSeconds must be 0–{MAX_MIN_TRACK_SECONDS}, not {}",
                 settings.min_track_seconds
             )));
+        }
+        if let Some(root) = &settings.obs_root {
+            crate::recfiles::check_root(root).map_err(AppError::invalid)?;
         }
         let raw = serde_json::to_string(&settings).unwrap_or_default();
         self.db
@@ -319,6 +382,7 @@ impl App {
             chapters: Chapters::parse(&row.chapters),
             ending: row.ending.as_deref().map(Ending::parse),
             tracks: tracklist::entries(&marks, row.started_ms, end, min_ms),
+            sha256: row.sha256,
         })
     }
 
@@ -472,6 +536,8 @@ impl App {
         let Some(row) = self.db.call(|s| s.open_recording_row()).await? else {
             return Ok(None);
         };
+        // Deckcast stopped it for a reason of its own: that is how it ended.
+        let ending = self.pending_ending().take().unwrap_or(ending);
         let (id, now) = (row.id, self.now_ms());
         self.db
             .call(move |s| s.finish_recording(id, now, path.as_deref(), ending.as_str()))
@@ -487,8 +553,13 @@ impl App {
                     "recording #{id} had ended when Deckcast looked again; the file may be cut short"
                 )
             }
+            Ending::DiskSpace => format!(
+                "recording #{id} finished before the disk was full: {}",
+                row.path.as_deref().unwrap_or("(no file named)")
+            ),
         };
         self.record(HistoryKind::Recording, None, message).await;
+        self.announce_finished(&row).await;
         Ok(Some(row))
     }
 
