@@ -253,6 +253,76 @@ async function loadSchedule() {
   }
 }
 
+function bytes(n) {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
+// The recording library: each entry with its download (range requests), tracklist exports and
+// delete (asks first; the file only of a recording Deckcast started).
+async function loadRecordings() {
+  try {
+    const [now, list] = await Promise.all([
+      api("GET", "/recording").catch(() => null),
+      api("GET", "/recordings?limit=30"),
+    ]);
+    const live = now && now.active && now.recording;
+    $("#recording-now").textContent = live
+      ? `recording now: #${live.id}${now.paused ? " (paused)" : ""}, ${duration(live.durationMs / 1000)}`
+      : "";
+    $("#record-start").disabled = !!(now && now.active);
+    $("#record-stop").disabled = !(now && now.active);
+    $("#no-recordings").hidden = list.recordings.length > 0;
+    $("#recording-list").replaceChildren(...list.recordings.map((r) => {
+      const li = document.createElement("li");
+      li.dataset.recordingId = r.id;
+      const name = r.file ? r.file.split(/[\\/]/).pop() : "(no file named)";
+      const ending = r.ending === "disk_space" ? "stopped: disk full" : r.ending || "recording";
+      const set = r.setId ? ` · set ${r.setId}` : "";
+      li.append(`${time(r.startedMs)} · ${name} · ${duration(r.durationMs / 1000)} · ${bytes(r.bytes)} · ${ending} · ${r.tracks.length} track(s)${set} · `);
+      if (r.endedMs) {
+        const a = document.createElement("a");
+        a.href = `/api/v1/recordings/${r.id}/file`;
+        a.textContent = "Download";
+        a.setAttribute("download", name);
+        li.append(a, " · ");
+      }
+      for (const f of ["cue", "youtube", "mixcloud", "text"]) {
+        const a = document.createElement("a");
+        a.href = `/api/v1/recordings/${r.id}/tracklist?format=${f}&download=true`;
+        a.textContent = f;
+        li.append(a, " ");
+      }
+      if (r.endedMs) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "quiet small-button";
+        b.textContent = "Delete";
+        const ours = r.startedBy !== "obs";
+        b.addEventListener("click", async () => {
+          const what = ours ? `recording #${r.id} and its file ${name}` : `recording #${r.id} from the library (OBS started it: the file stays)`;
+          if (!confirm(`Delete ${what}?`)) return;
+          await api("DELETE", `/recordings/${r.id}?deleteFile=${ours}`).catch((e) => notice(e.message));
+          loadRecordings();
+        });
+        li.append(" ", b);
+      }
+      return li;
+    }));
+  } catch (e) {
+    notice(e.message);
+  }
+}
+
+$("#record-start").addEventListener("click", async () => {
+  await api("POST", "/recording/start").catch((e) => notice(e.message));
+  loadRecordings();
+});
+$("#record-stop").addEventListener("click", async () => {
+  $("#record-stop").disabled = true;
+  await api("POST", "/recording/stop").catch((e) => notice(e.message));
+  loadRecordings();
+});
+
 async function loadHistory() {
   try {
     const h = await api("GET", "/history?limit=30");
@@ -603,4 +673,6 @@ function connect() {
 connect();
 loadChart(Date.now() - 3600 * 1000, Date.now());
 setInterval(loadHistory, 15000);
+loadRecordings();
+setInterval(loadRecordings, 5000);
 setInterval(loadSchedule, 30000);

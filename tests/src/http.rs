@@ -197,7 +197,18 @@ pub struct Client {
 
 impl Client {
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
-        let mut headers = Vec::new();
+        self.request_with(method, path, body, &[])
+    }
+
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Result<Response> {
+        let mut headers: Vec<(&str, String)> =
+            extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         if let Some(t) = &self.token {
             headers.push(("Authorization", format!("Bearer {t}")));
         }
@@ -215,6 +226,11 @@ impl Client {
     /// GET.
     pub fn get(&self, path: &str) -> Result<Response> {
         self.request("GET", path, None)
+    }
+
+    /// GET with extra request headers (`Range`, ...).
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response> {
+        self.request_with("GET", path, None, headers)
     }
 
     /// POST with a JSON body.

@@ -721,6 +721,121 @@ async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash
             .count(),
         1
     );
+
+    // The download: whole (the same bytes), a range (206 with Content-Range), past the end (416).
+    let whole = c.get(&format!("/api/v1/recordings/{id}/file")).unwrap();
+    assert_eq!(whole.status, 200);
+    assert!(
+        whole
+            .header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment")),
+        "{:?}",
+        whole.headers
+    );
+    let copy = host_dir.join("downloaded.bin");
+    std::fs::write(&copy, &whole.body).unwrap();
+    assert_eq!(sha256sum(&copy), digest);
+    let original = std::fs::read(&host_file).unwrap();
+    let part = c
+        .get_with(
+            &format!("/api/v1/recordings/{id}/file"),
+            &[("Range", "bytes=1000-1999")],
+        )
+        .unwrap();
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, original[1000..2000]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 1000-1999/{}", original.len()).as_str())
+    );
+    let past = c
+        .get_with(
+            &format!("/api/v1/recordings/{id}/file"),
+            &[("Range", &format!("bytes={}-", original.len() + 10))],
+        )
+        .unwrap();
+    assert_eq!(past.status, 416);
+
+    // The dashboard lists it with its download, which the browser fetches with its session
+    // cookie and a range (how a download resumes).
+    let mut browser = deckcast_tests::browser::Browser::start().await.unwrap();
+    browser
+        .open_dashboard(
+            &format!("http://{}", home.addr()),
+            c.token.as_deref().unwrap(),
+        )
+        .await
+        .unwrap();
+    let row = format!("#recording-list li[data-recording-id='{id}']");
+    let text = browser
+        .wait_for(
+            "the recording in the dashboard",
+            &format!("document.querySelector(\"{row} a[download]\") && document.querySelector(\"{row}\").textContent"),
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("2 track(s)") && text.contains("clean"),
+        "{text}"
+    );
+    let fetched = browser
+        .eval(&format!(
+            "fetch(document.querySelector(\"{row} a[download]\").href, {{headers: {{Range: 'bytes=0-9'}}}}).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength])"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fetched, json!([206, 10]), "{fetched}");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        deckcast_tests::artifacts::artifacts_dir()
+            .unwrap()
+            .join("recordings.png"),
+        &png,
+    )
+    .unwrap();
+    drop(browser);
+
+    // Deleting asks first: "n" keeps everything, "y" deletes the entry and the file Deckcast made.
+    let addr = format!("http://{}", home.addr());
+    let out = companion
+        .run_in_session(
+            &["recordings", "--api", &addr, "rm", &id.to_string()],
+            "n\n",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing deleted"));
+    assert!(host_file.exists());
+    assert_eq!(
+        c.get(&format!("/api/v1/recordings/{id}")).unwrap().status,
+        200
+    );
+    let out = companion
+        .run_in_session(
+            &["recordings", "--api", &addr, "rm", &id.to_string()],
+            "y\n",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!host_file.exists(), "the file is deleted");
+    assert_eq!(
+        c.get(&format!("/api/v1/recordings/{id}")).unwrap().status,
+        404
+    );
+    assert!(
+        host_dir.join("received.jsonl").exists(),
+        "nothing else touched"
+    );
     assert!(companion.stop(), "{}", companion.log_text());
     assert!(obs.stop(), "{}", obs.failure_report());
     drop(rtmp);

@@ -1186,3 +1186,61 @@ async fn a_set_never_starts_a_second_recording_nor_stops_one_it_did_not_start() 
     assert_eq!(rec.started_by, StartedBy::Api);
     rig.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn deleting_never_touches_a_file_deckcast_did_not_start_nor_a_running_recording() {
+    use super::recording::{RecordingSettings, StartedBy};
+    let root = std::env::temp_dir().join(format!("deckcast-recrm-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("rec")).unwrap();
+    let fake = FakeObs::new();
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.app
+        .set_recording_settings(RecordingSettings {
+            obs_root: Some(root.to_str().unwrap().to_owned()),
+            ..RecordingSettings::default()
+        })
+        .await
+        .unwrap();
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // Started in OBS (file /rec/set-1.mp4), then one by Deckcast (/rec/set-2.mp4).
+    assert!(rig.app.obs().unwrap().start_recording().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let theirs = rig.app.recording_now().await.unwrap().recording.unwrap();
+    assert_eq!(theirs.started_by, StartedBy::Obs);
+    let e = rig
+        .app
+        .delete_recording(theirs.id, false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("still running"), "{e}");
+    rig.app.stop_recording().await.unwrap();
+    let mine = rig
+        .app
+        .start_recording(StartedBy::Api, None)
+        .await
+        .unwrap()
+        .recording;
+    rig.app.stop_recording().await.unwrap();
+    for f in ["set-1.mp4", "set-2.mp4"] {
+        std::fs::write(root.join("rec").join(f), b"x").unwrap();
+    }
+    assert_eq!(
+        rig.app.recording_file(mine.id).await.unwrap(),
+        root.join("rec/set-2.mp4")
+    );
+    // OBS's own: its file is never deleted; the entry alone can go.
+    let e = rig.app.delete_recording(theirs.id, true).await.unwrap_err();
+    assert!(e.to_string().contains("started in OBS"), "{e}");
+    let d = rig.app.delete_recording(theirs.id, false).await.unwrap();
+    assert!(!d.file_deleted);
+    assert!(root.join("rec/set-1.mp4").exists());
+    assert!(rig.app.recording(theirs.id).await.is_err());
+    // Deckcast's: the file goes with it.
+    let d = rig.app.delete_recording(mine.id, true).await.unwrap();
+    assert!(d.file_deleted);
+    assert!(!root.join("rec/set-2.mp4").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+    rig.stop().await;
+}

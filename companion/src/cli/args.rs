@@ -294,6 +294,17 @@ pub enum RecordingsAction {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+    /// Delete a recording: its library entry and, if Deckcast started it, its file (asks first).
+    Rm {
+        /// Recording id.
+        id: i64,
+        /// Remove the entry only; the file stays.
+        #[arg(long)]
+        keep_file: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

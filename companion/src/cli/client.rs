@@ -7,7 +7,7 @@ use deckcast_companion::alerts::Alert;
 use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
 use deckcast_companion::app::recording::{
-    Recording, RecordingList, RecordingNow, RecordingStarted,
+    Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingStarted,
 };
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
@@ -184,6 +184,20 @@ impl Client {
     pub async fn recording(&self, id: i64) -> anyhow::Result<Recording> {
         self.json(Method::GET, &format!("/recordings/{id}"), NO_BODY)
             .await
+    }
+
+    /// `DELETE /recordings/{id}?deleteFile=`.
+    pub async fn delete_recording(
+        &self,
+        id: i64,
+        delete_file: bool,
+    ) -> anyhow::Result<RecordingDeleted> {
+        self.json(
+            Method::DELETE,
+            &format!("/recordings/{id}?deleteFile={delete_file}"),
+            NO_BODY,
+        )
+        .await
     }
 
     /// `GET /recordings/{id}/tracklist` in `format`: the text.

@@ -1,7 +1,7 @@
-//! `deckcast record start|stop|status` and `deckcast recordings list|show|export`, through the
+//! `deckcast record start|stop|status` and `deckcast recordings list|show|export|rm`, through the
 //! running companion's API.
 use anyhow::Context;
-use deckcast_companion::app::recording::Recording;
+use deckcast_companion::app::recording::{Recording, StartedBy};
 use deckcast_companion::tracklist::{Format, timestamp};
 
 use super::args::{ApiArgs, RecordAction, RecordingsAction};
@@ -140,6 +140,43 @@ pub async fn recordings(api: ApiArgs, action: RecordingsAction, json: bool) -> a
                 None => print!("{text}"),
             }
         }
+        RecordingsAction::Rm { id, keep_file, yes } => {
+            let r = client.recording(id).await?;
+            // Deckcast deletes only files of recordings it started itself.
+            let delete_file = !keep_file && r.started_by != StartedBy::Obs;
+            let file = r.file.as_deref().unwrap_or("(no file named)");
+            let what = if delete_file {
+                format!("recording #{id} and its file {file} ({})", mib(r.bytes))
+            } else {
+                format!("recording #{id} from the library (the file {file} stays)")
+            };
+            if !yes && !confirm(&format!("Delete {what}? [y/N] "))? {
+                println!("nothing deleted");
+                return Ok(());
+            }
+            let d = client.delete_recording(id, delete_file).await?;
+            if json {
+                return print_json(&d);
+            }
+            match (d.file_deleted, &d.note) {
+                (true, _) => println!("deleted recording #{id} and {file}"),
+                (false, Some(note)) => println!("deleted recording #{id}; the file: {note}"),
+                (false, None) => println!("deleted recording #{id} from the library; {file} stays"),
+            }
+        }
     }
     Ok(())
+}
+
+/// Asks on the terminal (standard input); only "y" or "yes" agrees.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }

@@ -165,6 +165,15 @@ impl Store {
         Ok(())
     }
 
+    /// Removes recording `id` and its track marks from the library; false when there is none.
+    pub fn delete_recording(&mut self, id: i64) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM recording_tracks WHERE recording_id = ?1", [id])?;
+        let n = tx.execute("DELETE FROM recordings WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     /// The newest entry that ended (to correct how it ended when OBS's word comes late).
     pub fn last_finished_recording(&self) -> Result<Option<RecordingRow>, StoreError> {
         Ok(self

@@ -1,16 +1,18 @@
 //! `/api/v1/recording` (OBS's recording: start, stop, now; settings) and `/api/v1/recordings`
-//! (the library and its tracklists).
+//! (the library, its tracklists, the files as downloads with range requests, deleting).
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tower::ServiceExt;
 
 use super::{ApiError, AppState, bad_json};
 use crate::app::recording::{
-    Recording, RecordingList, RecordingNow, RecordingSettings, RecordingStarted, StartedBy,
+    Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingSettings, RecordingStarted,
+    StartedBy,
 };
 use crate::tracklist::Format;
 
@@ -21,7 +23,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/recording/stop", post(stop))
         .route("/recording/settings", get(settings).put(set_settings))
         .route("/recordings", get(list))
-        .route("/recordings/{id}", get(one))
+        .route("/recordings/{id}", get(one).delete(delete))
+        .route("/recordings/{id}/file", get(file))
         .route("/recordings/{id}/tracklist", get(tracklist))
 }
 
@@ -81,6 +84,65 @@ async fn one(
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteQuery {
+    /// Also delete the file (only of a recording Deckcast started).
+    delete_file: bool,
+}
+
+/// Removes an entry; the query must say whether the file goes too (no default for that).
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    q: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<Json<RecordingDeleted>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(state.app.delete_recording(id, q.delete_file).await?))
+}
+
+/// The finished file, with range requests (`Range`, `If-Range`, 206/416) and HEAD.
+async fn file(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let path = state.app.recording_file(id).await?;
+    let name = safe_file_name(
+        &path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("recording-{id}")),
+    );
+    let res = tower_http::services::ServeFile::new(&path)
+        .oneshot(req)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
+    let mut res = res.map(axum::body::Body::new);
+    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// A file name safe inside a quoted `Content-Disposition` parameter.
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ' ' => ' ',
+            '"' | '\\' => '_',
+            c if c.is_ascii_graphic() => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TracklistQuery {
     /// cue, youtube, mixcloud, text or json (default json).
     format: Option<String>,
@@ -115,16 +177,7 @@ async fn tracklist(
         } else {
             "inline"
         },
-        export
-            .file_name
-            .chars()
-            .map(|c| match c {
-                ' ' => ' ',
-                '"' | '\\' => '_',
-                c if c.is_ascii_graphic() => c,
-                _ => '_',
-            })
-            .collect::<String>()
+        safe_file_name(&export.file_name)
     );
     Ok((
         [

@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::{App, AppError};
 use crate::store::{HistoryKind, LiveTarget, RecordingRow};
 
+mod files;
 pub mod guard;
 mod publish;
 mod sets;
 use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
+
+pub use files::RecordingDeleted;
 
 /// The setting that holds [`RecordingSettings`].
 const SETTINGS: &str = "recording";
