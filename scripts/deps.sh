@@ -23,6 +23,7 @@ PKGS=(
   gdb                               # backtraces of an OBS core dump in e2e failure reports
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
   cuetools                          # cueprint/cuebreakpoints: a real CUE parser for the tracklist export test
+  ffmpeg                            # the companion remuxes chapters into MKV recordings and exports audio (optional in use)
 )
 echo "[deps] apt-get update"
 apt-get update -q >/dev/null

@@ -293,6 +293,22 @@ async function loadRecordings() {
         li.append(a, " ");
       }
       if (r.endedMs) {
+        const audio = document.createElement("button");
+        audio.type = "button";
+        audio.className = "quiet small-button";
+        audio.textContent = "Audio only";
+        audio.title = "The audio track copied out (not re-encoded), for Mixcloud or SoundCloud";
+        audio.addEventListener("click", async () => {
+          audio.disabled = true;
+          try {
+            await api("POST", `/recordings/${r.id}/audio`);
+            location.assign(`/api/v1/recordings/${r.id}/audio`);
+          } catch (e) {
+            notice(e.message);
+          }
+          audio.disabled = false;
+        });
+        li.append(" ", audio);
         const b = document.createElement("button");
         b.type = "button";
         b.className = "quiet small-button";

@@ -9,7 +9,8 @@
 //! - [`live`] is the live picture (snapshot + change notifications), [`session`] the stream
 //!   session state machine, [`store`] the SQLite database, [`keys`] the OS keyring, [`webhooks`]
 //!   the signed outbox delivery.
-//! - [`recfiles`] finds a recording's file on this computer and hashes it.
+//! - [`recfiles`] finds a recording's file on this computer and hashes it; [`remux`] writes
+//!   chapters into it and copies its audio out with ffmpeg (never re-encoding).
 //! - [`tracklist`] turns the track changes of a recording into tracklists and their exports (CUE,
 //!   YouTube chapters, Mixcloud sections, text).
 //! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
@@ -36,6 +37,7 @@ pub mod logging;
 pub mod obs;
 pub mod readers;
 pub mod recfiles;
+pub mod remux;
 pub mod report;
 pub mod schedule;
 pub mod scheduler;

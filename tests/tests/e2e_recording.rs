@@ -30,6 +30,64 @@ const TRACKS: [(&str, &str); 4] = [
 /// Seconds into the recording at which each track goes on air.
 const CHANGES_S: [f64; 4] = [2.0, 14.0, 26.0, 38.0];
 
+/// What each test here runs on: nginx-rtmp, OBS recording in `format` into a scratch directory
+/// (on a small tmpfs of `disk_mb` MiB if asked, mounted before OBS starts), a companion following
+/// it.
+struct Rig {
+    api: OpenApi,
+    runtime: &'static Runtime,
+    host_dir: std::path::PathBuf,
+    guest_dir: std::path::PathBuf,
+    rtmp: RtmpServer,
+    obs: Obs,
+    home: CompanionHome,
+    companion: Companion,
+    c: Client,
+    disk: Option<deckcast_tests::util::SmallDisk>,
+}
+
+impl Rig {
+    fn start(label: &str, format: &str, disk_mb: Option<u32>) -> Rig {
+        let api = OpenApi::load().unwrap();
+        let runtime = Runtime::get().unwrap();
+        let host_dir = runtime.scratch_dir(label).unwrap();
+        let disk = disk_mb.map(|mb| deckcast_tests::util::SmallDisk::mount(host_dir.clone(), mb));
+        let guest_dir = runtime.guest_path(&host_dir);
+        let rtmp = RtmpServer::start().unwrap();
+        let obs = Obs::start(ObsOptions {
+            recording: Some((format.into(), guest_dir.clone())),
+            ..ObsOptions::default()
+        })
+        .unwrap();
+        let home = CompanionHome::new().unwrap();
+        let (companion, c) = Companion::start_connected(&home, &obs, "info");
+        Rig {
+            api,
+            runtime,
+            host_dir,
+            guest_dir,
+            rtmp,
+            obs,
+            home,
+            companion,
+            c,
+            disk,
+        }
+    }
+}
+
+/// `PUT /api/v1/recording/settings`, checked against the API document.
+fn put_settings(api: &OpenApi, c: &Client, body: &Value) -> (u16, Value) {
+    call(
+        api,
+        c,
+        "PUT",
+        "/api/v1/recording/settings",
+        "/api/v1/recording/settings",
+        Some(body),
+    )
+}
+
 fn sleep_until(t0: Instant, s: f64) {
     let at = t0 + Duration::from_secs_f64(s);
     if let Some(d) = at.checked_duration_since(Instant::now()) {
@@ -104,36 +162,22 @@ fn offsets(list: &Value) -> Vec<(f64, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn a_set_is_recorded_with_a_chapter_per_track_and_survives_a_companion_kill() {
-    let api = OpenApi::load().unwrap();
-    let runtime = Runtime::get().unwrap();
-    let host_dir = runtime.scratch_dir("rec").unwrap();
-    let guest_dir = runtime.guest_path(&host_dir);
-    let rtmp = RtmpServer::start().unwrap();
-    let mut obs = Obs::start(ObsOptions {
-        recording: Some(("hybrid_mp4".into(), guest_dir.clone())),
-        ..ObsOptions::default()
-    })
-    .unwrap();
-    let home = CompanionHome::new().unwrap();
-    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let Rig {
+        api,
+        runtime: _runtime,
+        host_dir,
+        guest_dir,
+        rtmp,
+        mut obs,
+        home,
+        mut companion,
+        c,
+        ..
+    } = Rig::start("rec", "hybrid_mp4", None);
     // Short tracks here: the minimum length goes down to 5 s (and a bad value changes nothing).
-    let (status, v) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/recording/settings",
-        "/api/v1/recording/settings",
-        Some(&json!({"minTrackSeconds": 601})),
-    );
+    let (status, v) = put_settings(&api, &c, &json!({"minTrackSeconds": 601}));
     assert_eq!(status, 400, "{v}");
-    let (status, v) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/recording/settings",
-        "/api/v1/recording/settings",
-        Some(&json!({"minTrackSeconds": 5})),
-    );
+    let (status, v) = put_settings(&api, &c, &json!({"minTrackSeconds": 5}));
     assert_eq!((status, &v["minTrackSeconds"]), (200, &json!(5)), "{v}");
     let ids = create_targets(
         &api,
@@ -416,31 +460,31 @@ async fn a_set_is_recorded_with_a_chapter_per_track_and_survives_a_companion_kil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
 async fn the_automatic_recording_runs_while_a_target_is_live() {
-    let api = OpenApi::load().unwrap();
-    let runtime = Runtime::get().unwrap();
-    let host_dir = runtime.scratch_dir("autorec").unwrap();
-    let guest_dir = runtime.guest_path(&host_dir);
-    let rtmp = RtmpServer::start().unwrap();
-    let mut obs = Obs::start(ObsOptions {
-        recording: Some(("mkv".into(), guest_dir.clone())),
-        ..ObsOptions::default()
-    })
-    .unwrap();
-    let home = CompanionHome::new().unwrap();
-    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
-    let (status, v) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/recording/settings",
-        "/api/v1/recording/settings",
-        Some(&json!({"autoRecord": true})),
-    );
+    let Rig {
+        api,
+        runtime,
+        host_dir,
+        guest_dir: _guest_dir,
+        rtmp,
+        mut obs,
+        home,
+        mut companion,
+        c,
+        ..
+    } = Rig::start("autorec", "mkv", None);
+    let (status, v) = put_settings(&api, &c, &json!({"autoRecord": true}));
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["minTrackSeconds"], 30,
         "the other setting keeps its default: {v}"
     );
+    // Short tracks here, and the companion reads OBS's files below the chroot.
+    let mut settings = json!({"autoRecord": true, "minTrackSeconds": 1});
+    if let Some(root) = runtime.obs_root() {
+        settings["obsRoot"] = json!(root.to_str().unwrap());
+    }
+    let (status, v) = put_settings(&api, &c, &settings);
+    assert_eq!(status, 200, "{v}");
     let ids = create_targets(
         &api,
         &c,
@@ -467,9 +511,12 @@ async fn the_automatic_recording_runs_while_a_target_is_live() {
         ids[0].as_str(),
         "{now}"
     );
-    // A track on an MKV recording: no chapter (OBS takes them in Hybrid MP4 only), said so.
+    // Tracks on an MKV recording: no chapters from OBS (it takes them in Hybrid MP4 only), said
+    // so; written into the file with ffmpeg once it has ended.
     set_track(&api, &c, TRACKS[0]);
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(4));
+    set_track(&api, &c, TRACKS[1]);
+    std::thread::sleep(Duration::from_secs(4));
     let (status, v) = call(
         &api,
         &c,
@@ -483,18 +530,47 @@ async fn the_automatic_recording_runs_while_a_target_is_live() {
     let rec = wait_for("the automatic stop", Duration::from_secs(30), || {
         Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
             .ok()
-            .filter(|v| v["ending"] == "clean"))
+            .filter(|v| v["ending"] == "clean" && v["sha256"].is_string()))
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
     api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
         .unwrap();
     assert_eq!(rec["format"], "mkv", "{rec}");
-    assert_eq!(rec["chapters"], "unsupported", "{rec}");
+    assert_eq!(rec["chapters"], "remuxed", "{rec}");
+    let mut in_file = chapters(rec["file"].as_str().unwrap());
+    in_file.retain(|(_, t)| t != "Start");
+    let want: Vec<(f64, String)> = rec["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["offsetMs"].as_f64().unwrap() / 1000.0,
+                format!(
+                    "{} – {}",
+                    t["artist"].as_str().unwrap(),
+                    t["title"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 2, "{rec}");
+    assert_eq!(in_file.len(), 2, "{in_file:?}");
+    for ((at, title), (want_at, want_title)) in in_file.iter().zip(&want) {
+        assert_eq!(title, want_title);
+        assert!((at - want_at).abs() < 0.01, "{in_file:?} vs {want:?}");
+    }
     let history = c.get_json("/api/v1/history?limit=200").unwrap();
     assert!(
         history
             .to_string()
             .contains("chapters need OBS's Hybrid MP4 format"),
+        "{history}"
+    );
+    assert!(
+        history
+            .to_string()
+            .contains("written into the file afterwards"),
         "{history}"
     );
     let file = rec["file"].as_str().unwrap();
@@ -503,6 +579,97 @@ async fn the_automatic_recording_runs_while_a_target_is_live() {
         host_file.metadata().unwrap().len() > 100_000,
         "{host_file:?}"
     );
+    // The hash is the remuxed file's; nothing was left beside it.
+    assert_eq!(rec["sha256"], sha256sum(&host_file).as_str(), "{rec}");
+    let left: Vec<_> = std::fs::read_dir(&host_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // The audio-only copy, through the CLI: the audio stream alone, copied (same codec, rate,
+    // channels), as long as the recording, with the chapters.
+    let addr = format!("http://{}", home.addr());
+    let saved = home.dir.join("set-audio.m4a");
+    let out = companion
+        .run_in_session(
+            &[
+                "recordings",
+                "--api",
+                &addr,
+                "audio",
+                &id.to_string(),
+                "-o",
+                saved.to_str().unwrap(),
+            ],
+            "",
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let beside = host_file.with_file_name(format!(
+        "{}.audio.m4a",
+        host_file.file_stem().unwrap().to_str().unwrap()
+    ));
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(&beside).unwrap()
+    );
+    let guest_audio = runtime.guest_path(&beside);
+    let streams = |f: &str| -> Vec<Value> {
+        let out = runtime
+            .command(
+                "ffprobe",
+                &[
+                    "-v",
+                    "error",
+                    "-show_streams",
+                    "-show_format",
+                    "-of",
+                    "json",
+                    f,
+                ],
+                &[("PATH", "/usr/bin:/bin".to_owned())],
+                &Isolation::default(),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["streams"].as_array().unwrap().clone()
+    };
+    // (MP4 keeps chapters as a text track: they come along, and no video.)
+    let audio: Vec<Value> = streams(guest_audio.to_str().unwrap())
+        .into_iter()
+        .filter(|s| s["codec_type"] != "data")
+        .collect();
+    assert_eq!(audio.len(), 1, "{audio:?}");
+    assert_eq!(chapters(guest_audio.to_str().unwrap()).len(), 2);
+    let source = streams(file);
+    let source_audio = source.iter().find(|s| s["codec_type"] == "audio").unwrap();
+    for k in ["codec_type", "codec_name", "sample_rate", "channels"] {
+        assert_eq!(
+            audio[0][k], source_audio[k],
+            "{k}: {audio:?} vs {source_audio}"
+        );
+    }
+    let length = file_duration(guest_audio.to_str().unwrap());
+    let listed = rec["durationMs"].as_f64().unwrap() / 1000.0;
+    assert!((length - listed).abs() < 3.0, "{length} s vs {listed} s");
+    // Asked again: the copy made before.
+    let again = c
+        .call("POST", &format!("/api/v1/recordings/{id}/audio"), None)
+        .unwrap();
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json().unwrap()["created"], false);
     assert!(companion.stop(), "{}", companion.log_text());
     assert!(obs.stop(), "{}", obs.failure_report());
     drop(rtmp);
@@ -525,28 +692,21 @@ fn sha256sum(path: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig and python3 (see README: the test command runs this tier)"]
 async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash() {
-    let api = OpenApi::load().unwrap();
     let platform = OpenApi::load_from("docs/platform-openapi.json").unwrap();
-    let runtime = Runtime::get().unwrap();
-    let host_dir = runtime.scratch_dir("setrec").unwrap();
-    let guest_dir = runtime.guest_path(&host_dir);
-    let rtmp = RtmpServer::start().unwrap();
-    let mut obs = Obs::start(ObsOptions {
-        recording: Some(("hybrid_mp4".into(), guest_dir.clone())),
-        ..ObsOptions::default()
-    })
-    .unwrap();
-    let home = CompanionHome::new().unwrap();
-    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let Rig {
+        api,
+        runtime,
+        host_dir,
+        guest_dir: _guest_dir,
+        rtmp,
+        mut obs,
+        home,
+        mut companion,
+        c,
+        ..
+    } = Rig::start("setrec", "hybrid_mp4", None);
     // A root that is not there is refused with its name.
-    let (status, v) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/recording/settings",
-        "/api/v1/recording/settings",
-        Some(&json!({"obsRoot": "/no/such/dir"})),
-    );
+    let (status, v) = put_settings(&api, &c, &json!({"obsRoot": "/no/such/dir"}));
     assert_eq!(status, 400, "{v}");
     assert!(v.to_string().contains("/no/such/dir"), "{v}");
     // OBS runs in a chroot here: the companion reads its files below the chroot.
@@ -554,14 +714,7 @@ async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash
     if let Some(root) = runtime.obs_root() {
         settings["obsRoot"] = json!(root.to_str().unwrap());
     }
-    let (status, v) = call(
-        &api,
-        &c,
-        "PUT",
-        "/api/v1/recording/settings",
-        "/api/v1/recording/settings",
-        Some(&settings),
-    );
+    let (status, v) = put_settings(&api, &c, &settings);
     assert_eq!(status, 200, "{v}");
     // The site's webhook receiver, checking every signature.
     let port = free_port().unwrap();
@@ -879,19 +1032,19 @@ fn active_alerts(c: &Client, kind: &str) -> Vec<Value> {
 async fn a_filling_disk_stops_the_recording_cleanly_and_the_stream_goes_on() {
     /// OBS stops recording by itself below 50 MiB free.
     const OBS_FLOOR: u64 = 50 * 1024 * 1024;
-    let api = OpenApi::load().unwrap();
-    let runtime = Runtime::get().unwrap();
-    let host_dir = runtime.scratch_dir("diskfull").unwrap();
-    let disk = deckcast_tests::util::SmallDisk::mount(host_dir.clone(), 120);
-    let guest_dir = runtime.guest_path(&host_dir);
-    let rtmp = RtmpServer::start().unwrap();
-    let mut obs = Obs::start(ObsOptions {
-        recording: Some(("mp4".into(), guest_dir.clone())),
-        ..ObsOptions::default()
-    })
-    .unwrap();
-    let home = CompanionHome::new().unwrap();
-    let (mut companion, c) = Companion::start_connected(&home, &obs, "info");
+    let Rig {
+        api,
+        runtime: _runtime,
+        host_dir,
+        guest_dir: _guest_dir,
+        rtmp,
+        mut obs,
+        home: _home,
+        mut companion,
+        c,
+        disk,
+    } = Rig::start("diskfull", "mp4", Some(120));
+    let disk = disk.unwrap();
     let ids = create_targets(
         &api,
         &c,

@@ -294,6 +294,15 @@ pub enum RecordingsAction {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+    /// An audio-only copy of a recording (its audio track copied, not re-encoded; needs ffmpeg
+    /// where the companion runs), made beside the recording; -o also downloads it.
+    Audio {
+        /// Recording id.
+        id: i64,
+        /// Download it to this file.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Delete a recording: its library entry and, if Deckcast started it, its file (asks first).
     Rm {
         /// Recording id.

@@ -7,7 +7,7 @@ use deckcast_companion::alerts::Alert;
 use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
 use deckcast_companion::app::recording::{
-    Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingStarted,
+    AudioExport, Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingStarted,
 };
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
@@ -184,6 +184,29 @@ impl Client {
     pub async fn recording(&self, id: i64) -> anyhow::Result<Recording> {
         self.json(Method::GET, &format!("/recordings/{id}"), NO_BODY)
             .await
+    }
+
+    /// `POST /recordings/{id}/audio`.
+    pub async fn export_audio(&self, id: i64) -> anyhow::Result<AudioExport> {
+        self.json(Method::POST, &format!("/recordings/{id}/audio"), NO_BODY)
+            .await
+    }
+
+    /// `GET /recordings/{id}/audio` written to `to` as it arrives.
+    pub async fn download_audio(&self, id: i64, to: &std::path::Path) -> anyhow::Result<u64> {
+        use std::io::Write;
+        let mut resp = self
+            .send(Method::GET, &format!("/recordings/{id}/audio"), NO_BODY)
+            .await?;
+        let mut f =
+            std::fs::File::create(to).with_context(|| format!("creating {}", to.display()))?;
+        let mut n = 0u64;
+        while let Some(chunk) = resp.chunk().await? {
+            f.write_all(&chunk)
+                .with_context(|| format!("writing {}", to.display()))?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
     }
 
     /// `DELETE /recordings/{id}?deleteFile=`.

@@ -1,4 +1,4 @@
-//! `deckcast record start|stop|status` and `deckcast recordings list|show|export|rm`, through the
+//! `deckcast record start|stop|status` and `deckcast recordings list|show|export|audio|rm`, through the
 //! running companion's API.
 use anyhow::Context;
 use deckcast_companion::app::recording::{Recording, StartedBy};
@@ -138,6 +138,26 @@ pub async fn recordings(api: ApiArgs, action: RecordingsAction, json: bool) -> a
                 Some(path) => std::fs::write(&path, &text)
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
+            }
+        }
+        RecordingsAction::Audio { id, output } => {
+            let a = client.export_audio(id).await?;
+            if let Some(path) = &output {
+                let n = client.download_audio(id, path).await?;
+                if !json {
+                    println!("{} ({}) saved as {}", a.file_name, mib(n), path.display());
+                }
+            }
+            if json {
+                return print_json(&a);
+            }
+            if output.is_none() {
+                let made = if a.created { "made" } else { "made before" };
+                println!(
+                    "{} ({}), {made}, beside the recording",
+                    a.file_name,
+                    mib(a.bytes)
+                );
             }
         }
         RecordingsAction::Rm { id, keep_file, yes } => {

@@ -11,8 +11,8 @@ use tower::ServiceExt;
 
 use super::{ApiError, AppState, bad_json};
 use crate::app::recording::{
-    Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingSettings, RecordingStarted,
-    StartedBy,
+    AudioExport, Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingSettings,
+    RecordingStarted, StartedBy,
 };
 use crate::tracklist::Format;
 
@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/recordings", get(list))
         .route("/recordings/{id}", get(one).delete(delete))
         .route("/recordings/{id}/file", get(file))
+        .route("/recordings/{id}/audio", get(audio_file).post(make_audio))
         .route("/recordings/{id}/tracklist", get(tracklist))
 }
 
@@ -99,6 +100,24 @@ async fn delete(
     Ok(Json(state.app.delete_recording(id, q.delete_file).await?))
 }
 
+/// Makes the audio-only copy (or finds the one made before).
+async fn make_audio(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<AudioExport>, ApiError> {
+    Ok(Json(state.app.export_audio(id).await?))
+}
+
+/// The audio-only copy, as [`file`] serves the recording.
+async fn audio_file(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let path = state.app.recording_audio_file(id).await?;
+    serve(path, id, req).await
+}
+
 /// The finished file, with range requests (`Range`, `If-Range`, 206/416) and HEAD.
 async fn file(
     State(state): State<AppState>,
@@ -106,6 +125,10 @@ async fn file(
     req: Request,
 ) -> Result<Response, ApiError> {
     let path = state.app.recording_file(id).await?;
+    serve(path, id, req).await
+}
+
+async fn serve(path: std::path::PathBuf, id: i64, req: Request) -> Result<Response, ApiError> {
     let name = safe_file_name(
         &path
             .file_name()

@@ -1,8 +1,9 @@
 //! A library entry's file: found for a download (only a finished recording, only the regular
-//! file OBS named, read where `obsRoot` says), and deleted with its entry. Deckcast deletes only
+//! file OBS named, read where `obsRoot` says), its audio copied out for audio-only uploads, and
+//! deleted with its entry (and the audio copy). Deckcast deletes only
 //! files of recordings it started itself (through the API, a set or the automatic recording);
 //! for a recording started in OBS it removes the entry and leaves the file alone.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,90 @@ pub struct RecordingDeleted {
     pub note: Option<String>,
 }
 
+/// `POST /api/v1/recordings/{id}/audio`: the audio-only copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioExport {
+    /// The recording.
+    pub id: i64,
+    /// The audio file's name (beside the recording).
+    pub file_name: String,
+    /// Its size.
+    pub bytes: u64,
+    /// False when it had been made before.
+    pub created: bool,
+}
+
+/// The audio-only copies of `file` Deckcast may make (AAC goes into .m4a, anything else .mka).
+fn audio_paths(file: &Path) -> [PathBuf; 2] {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ["m4a", "mka"].map(|ext| file.with_file_name(format!("{stem}.audio.{ext}")))
+}
+
 impl App {
+    /// The audio-only copy of recording `id` (its audio track copied, not re-encoded, beside the
+    /// file), made now unless it was made before.
+    pub async fn export_audio(&self, id: i64) -> Result<AudioExport, AppError> {
+        let file = self.recording_file(id).await?;
+        let _held = self.recording.audio.lock().await;
+        let made = tokio::task::spawn_blocking(move || {
+            let candidates = audio_paths(&file);
+            if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+                return Ok((p.clone(), false));
+            }
+            let ff = crate::remux::ffmpeg().ok_or_else(|| {
+                "ffmpeg is not installed: audio-only exports need it (install the ffmpeg package)"
+                    .to_owned()
+            })?;
+            // AAC (what OBS records by default) fits .m4a; any other codec goes into .mka.
+            crate::remux::extract_audio(&ff, &file, &candidates[0])
+                .map(|()| (candidates[0].clone(), true))
+                .or_else(|_| {
+                    crate::remux::extract_audio(&ff, &file, &candidates[1])
+                        .map(|()| (candidates[1].clone(), true))
+                })
+        })
+        .await
+        .map_err(|e| AppError::Conflict(e.to_string()))?
+        .map_err(AppError::Conflict)?;
+        let (path, created) = made;
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if created {
+            self.record(
+                HistoryKind::Recording,
+                None,
+                format!("recording #{id}: audio-only copy {file_name} made (nothing re-encoded)"),
+            )
+            .await;
+        }
+        Ok(AudioExport {
+            id,
+            file_name,
+            bytes,
+            created,
+        })
+    }
+
+    /// Where recording `id`'s audio-only copy is, once made.
+    pub async fn recording_audio_file(&self, id: i64) -> Result<PathBuf, AppError> {
+        let file = self.recording_file(id).await?;
+        audio_paths(&file)
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "recording {id} has no audio-only copy yet (POST /api/v1/recordings/{id}/audio makes one)"
+                ))
+            })
+    }
+
     /// Where the finished file of recording `id` is on this computer (a regular file).
     pub async fn recording_file(&self, id: i64) -> Result<PathBuf, AppError> {
         let row = self.entry(id).await?;
@@ -98,6 +182,10 @@ impl App {
                             ))
                         })?;
                     file_deleted = true;
+                    // The audio-only copy Deckcast made goes with it.
+                    for a in audio_paths(&path) {
+                        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(a)).await;
+                    }
                 }
                 // Gone already: the entry goes, and the answer says so.
                 Err(AppError::NotFound(why)) => note = Some(why),

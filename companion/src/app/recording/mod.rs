@@ -22,7 +22,7 @@ mod publish;
 mod sets;
 use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
 
-pub use files::RecordingDeleted;
+pub use files::{AudioExport, RecordingDeleted};
 
 /// The setting that holds [`RecordingSettings`].
 const SETTINGS: &str = "recording";
@@ -78,6 +78,9 @@ wire! {
         /// OBS refused chapters (a format other than Hybrid MP4, or OBS before 30.2): the
         /// tracklist still has every change.
         Unsupported = "unsupported",
+        /// Written into the file after it ended (OBS takes no chapters in its format; ffmpeg
+        /// copied every stream into a file with them, nothing re-encoded).
+        Remuxed = "remuxed",
     }
 }
 
@@ -279,6 +282,8 @@ pub(crate) struct RecordingState {
     /// Why the recording being stopped now ends, when not simply "clean" (read when its entry
     /// closes).
     pending_ending: std::sync::Mutex<Option<Ending>>,
+    /// Held while an audio-only copy is made (two at once would write the same file).
+    audio: tokio::sync::Mutex<()>,
     /// The disk-space guard's view of the running recording.
     guard: std::sync::Mutex<guard::DiskGuard>,
 }

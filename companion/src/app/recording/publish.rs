@@ -1,9 +1,10 @@
-//! A finished recording announced: its file read for size and SHA-256 (on the blocking pool,
-//! however large the file), the hash kept in the library, and the `recording.finished` webhook
-//! with the tracklists queued in the outbox.
-use super::{PublishedTracklist, RecordingFinished, file_name};
+//! A finished recording announced: chapters written into a file whose format OBS took none in
+//! (ffmpeg, when installed), the file read for size and SHA-256 (on the blocking pool, however
+//! large the file), the hash kept in the library, and the `recording.finished` webhook with the
+//! tracklists queued in the outbox.
+use super::{Chapters, PublishedTracklist, RecordingFinished, file_name};
 use crate::app::{App, AppError};
-use crate::store::RecordingRow;
+use crate::store::{HistoryKind, RecordingRow};
 use crate::tracklist;
 use crate::webhooks::{self, WebhookEvent};
 
@@ -29,15 +30,50 @@ impl App {
                 None => Err("OBS named no file for this recording".to_owned()),
                 Some(p) => crate::recfiles::local_path(settings.obs_root.as_deref(), p),
             };
-            let (db, now, id) = (self.db.clone(), self.now_ms(), row.id);
+            let (db, clock, id) = (self.db.clone(), self.clock.clone(), row.id);
+            let remux = (Chapters::parse(&row.chapters) == Chapters::Unsupported
+                && !tracklist.entries.is_empty())
+            .then(|| (tracklist.entries.clone(), recording.duration_ms));
             tokio::spawn(async move {
+                let mut recording = recording;
+                if let (Some((entries, end_ms)), Ok(path)) = (remux, &local) {
+                    let path = path.clone();
+                    let done = tokio::task::spawn_blocking(move || match crate::remux::ffmpeg() {
+                        None => Err("ffmpeg is not installed".to_owned()),
+                        Some(ff) => crate::remux::add_chapters(&ff, &path, &entries, end_ms),
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                    let message = match &done {
+                        Ok(()) => format!(
+                            "recording #{id}: the chapters were written into the file afterwards (ffmpeg, nothing re-encoded)"
+                        ),
+                        Err(why) => format!(
+                            "recording #{id}: the chapters could not be written into the file ({why}); the tracklist has them"
+                        ),
+                    };
+                    if done.is_ok() {
+                        recording.chapters = Chapters::Remuxed;
+                        let c = Chapters::Remuxed.as_str();
+                        if let Err(e) = db.call(move |s| s.set_recording_chapters(id, c)).await {
+                            tracing::error!("recording library: {e}");
+                        }
+                    }
+                    let now = clock.now_ms();
+                    if let Err(e) = db
+                        .call(move |s| s.record_event(now, HistoryKind::Recording, None, &message))
+                        .await
+                    {
+                        tracing::error!("history: {e}");
+                    }
+                }
+                let now = clock.now_ms();
                 let read = match local {
                     Ok(path) => tokio::task::spawn_blocking(move || crate::recfiles::hash(&path))
                         .await
                         .unwrap_or_else(|e| Err(format!("reading the file: {e}"))),
                     Err(e) => Err(e),
                 };
-                let mut recording = recording;
                 let (sha256, file_error) = match read {
                     Ok((bytes, hex)) => {
                         let h = hex.clone();
