@@ -60,20 +60,51 @@ pub fn ffmetadata(entries: &[Entry], end_ms: i64) -> String {
     out
 }
 
-/// How long a run may take for a file of `bytes`: a minute, plus a second per 20 MB (a copy
-/// runs at disk speed).
+/// How long a run may take for a file of `bytes`: two minutes, plus a second per 5 MB (a copy
+/// runs at disk speed; a slow USB disk does 20 MB/s or more).
 fn time_limit(bytes: u64) -> Duration {
-    Duration::from_secs(60 + bytes / 20_000_000)
+    Duration::from_secs(120 + bytes / 5_000_000)
 }
 
-/// Runs ffmpeg with `args`, killed after `limit`; the error says what ffmpeg said.
-fn run(ffmpeg: &Path, args: &[&std::ffi::OsStr], limit: Duration) -> Result<(), String> {
+/// The hidden files a remux of `file` writes beside it (left behind only if it was killed).
+pub fn leftovers(file: &Path) -> Vec<PathBuf> {
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    vec![
+        beside(file, "chapters.txt"),
+        beside(file, &format!("remux.{ext}")),
+        beside(file, "ffmpeg.log"),
+    ]
+}
+
+/// Runs ffmpeg with `args`, killed after `limit`; its messages go to `log` (a file, so a
+/// chatty ffmpeg never blocks on a full pipe), and the error says the last one.
+fn run(
+    ffmpeg: &Path,
+    args: &[&std::ffi::OsStr],
+    limit: Duration,
+    log: &Path,
+) -> Result<(), String> {
+    let r = run_logged(ffmpeg, args, limit, log);
+    let _ = std::fs::remove_file(log);
+    r
+}
+
+fn run_logged(
+    ffmpeg: &Path,
+    args: &[&std::ffi::OsStr],
+    limit: Duration,
+    log: &Path,
+) -> Result<(), String> {
+    let err = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut child = Command::new(ffmpeg)
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(err)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", ffmpeg.display()))?;
     let started = Instant::now();
@@ -92,11 +123,10 @@ fn run(ffmpeg: &Path, args: &[&std::ffi::OsStr], limit: Duration) -> Result<(), 
     if status.success() {
         return Ok(());
     }
-    let mut said = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = (&mut e).take(4096).read_to_string(&mut said);
-    }
+    // Its last 4 KiB say why.
+    let said = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned())
+        .unwrap_or_default();
     Err(format!(
         "ffmpeg failed ({status}): {}",
         said.lines().last().unwrap_or("no message").trim()
@@ -154,6 +184,7 @@ pub fn add_chapters(
             out.as_os_str(),
         ],
         time_limit(bytes),
+        &beside(file, "ffmpeg.log"),
     )
     .and_then(|()| std::fs::rename(&out, file).map_err(|e| format!("replacing the file: {e}")));
     let _ = std::fs::remove_file(&meta);
@@ -187,6 +218,7 @@ pub fn extract_audio(ffmpeg: &Path, file: &Path, out: &Path) -> Result<(), Strin
             partial.as_os_str(),
         ],
         time_limit(bytes),
+        &beside(out, "ffmpeg.log"),
     )
     .and_then(|()| {
         std::fs::rename(&partial, out).map_err(|e| format!("writing {}: {e}", out.display()))

@@ -56,23 +56,7 @@ pub fn get() -> Result<&'static Artifacts> {
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    // Cargo gives this test process its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-    // OUT_DIR...). Build scripts that track them (ring's does) would see them change and rebuild
-    // their crate and everything above it here, and again in the next top-level build: the
-    // inner cargo gets the environment the outer one had.
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        if name == "OUT_DIR"
-            || name == "CARGO_CRATE_NAME"
-            || name == "CARGO_PRIMARY_PACKAGE"
-            || name == "CARGO_TARGET_TMPDIR"
-            || name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || name.starts_with("CARGO_BIN_")
-        {
-            cmd.env_remove(name);
-        }
-    }
+    outer_cargo_env(&mut cmd);
     let status = cmd.status().context("running cargo build")?;
     if !status.success() {
         bail!("cargo build of the plugin and companion failed");
@@ -98,4 +82,25 @@ pub fn artifacts_dir() -> Result<PathBuf> {
         .join("e2e-artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// Gives `cmd` (a cargo build, or a script that runs one) the environment the top-level cargo
+/// had. Cargo gives a test process its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+/// OUT_DIR...); build scripts that track them (ring's does) would see them change and rebuild
+/// their crate and everything above it in the inner build, and again in the next top-level one.
+pub fn outer_cargo_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name == "OUT_DIR"
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_BIN_")
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }

@@ -123,7 +123,10 @@ async fn the_deb_is_clean_loads_from_the_system_path_and_purges_completely() {
     let root = artifacts::workspace_root();
     let rt = Runtime::get().unwrap();
     let out_dir = rt.scratch_dir("deb").unwrap();
-    let deb = run(Command::new(root.join("installers/debian/build-deb.sh")).arg(&out_dir));
+    let deb = run(artifacts::outer_cargo_env(&mut Command::new(
+        root.join("installers/debian/build-deb.sh"),
+    ))
+    .arg(&out_dir));
     let deb = PathBuf::from(deb.lines().last().unwrap_or_default().trim());
     assert!(deb.exists(), "{}", deb.display());
     assert!(
@@ -296,7 +299,9 @@ async fn the_user_installer_installs_for_obs_and_uninstalls_without_a_trace() {
         .arg(&build)
         .arg("-DDECKCAST_LAYOUT=user")
         .arg(format!("-DCARGO_TARGET_DIR={}", cargo_target.display())));
-    run(Command::new("cmake").arg("--build").arg(&build));
+    run(artifacts::outer_cargo_env(&mut Command::new("cmake"))
+        .arg("--build")
+        .arg(&build));
     run(Command::new("cmake")
         .arg("--install")
         .arg(&build)

@@ -851,6 +851,7 @@ async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash
     assert_eq!(event["valid"], true, "{event}");
     let body = &event["event"];
     platform.check_schema("RecordingFinished", body).unwrap();
+    platform.check_schema("Event", body).unwrap();
     let data = &body["data"];
     assert_eq!(data["sha256"], digest.as_str(), "{data}");
     assert_eq!(
@@ -985,8 +986,15 @@ async fn a_scheduled_set_records_itself_and_the_site_gets_the_file_with_its_hash
         c.get(&format!("/api/v1/recordings/{id}")).unwrap().status,
         404
     );
-    assert!(
-        host_dir.join("received.jsonl").exists(),
+    let mut left: Vec<String> = std::fs::read_dir(&host_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["downloaded.bin", "received.jsonl"],
         "nothing else touched"
     );
     assert!(companion.stop(), "{}", companion.log_text());

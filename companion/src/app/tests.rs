@@ -1244,3 +1244,121 @@ async fn deleting_never_touches_a_file_deckcast_did_not_start_nor_a_running_reco
     std::fs::remove_dir_all(&root).unwrap();
     rig.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_recording_handed_to_the_next_set_stops_with_it_and_one_stopped_on_purpose_stays_stopped()
+{
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.supervise();
+    rig.schedule();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // Two overlapping sets that record: one recording, handed from the first to the second.
+    let first = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(2),
+            Duration::from_secs(20),
+        ))
+        .await
+        .unwrap();
+    let second = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        ))
+        .await
+        .unwrap();
+    rig.until("recording", Duration::from_secs(10), |r| r.fake.recording())
+        .await;
+    let id = rig.app.recording_now().await.unwrap().recording.unwrap().id;
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(fake.recording(), "the second set keeps it");
+    assert_eq!(rig.app.recording(id).await.unwrap().set_id, Some(second.id));
+    rig.until("the second set's end", Duration::from_secs(30), |r| {
+        !r.fake.recording()
+    })
+    .await;
+    assert_eq!(fake.recordings_started(), 1);
+    assert_ne!(first.id, second.id);
+
+    // A set whose recording the DJ stopped: not started again, not even after OBS comes back.
+    let third = rig
+        .app
+        .add_set(set_in(
+            &rig.app,
+            Duration::from_secs(2),
+            Duration::from_secs(120),
+        ))
+        .await
+        .unwrap();
+    rig.until("recording", Duration::from_secs(10), |r| r.fake.recording())
+        .await;
+    rig.app.stop_recording().await.unwrap();
+    rig.fake.set_up(false);
+    rig.fake.restart();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    rig.fake.set_up(true);
+    rig.until("reconnected", Duration::from_secs(60), Rig::connected)
+        .await;
+    rig.until("the set's target back", Duration::from_secs(30), |r| {
+        r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(!fake.recording(), "set {} does not record again", third.id);
+    assert_eq!(fake.recordings_started(), 2);
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_disk_guard_stops_the_recording_marks_its_entry_and_only_that_one() {
+    use super::recording::{Ending, StartedBy};
+    use deckcast_protocol::recording::RecordingStatus;
+    let fake = FakeObs::new();
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    let near_full = |bytes: u64| RecordingStatus {
+        active: true,
+        directory: Some("/rec".into()),
+        file: None,
+        bytes,
+        free_bytes: Some(crate::alerts::engine::OBS_STOPS_RECORDING_BELOW + 1_000_000),
+    };
+    // Not adopted yet: nothing is marked, and it is asked again.
+    assert!(rig.app.obs().unwrap().start_recording().await.unwrap());
+    rig.app.guard_recording_disk(&near_full(0)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let first = rig.app.recording_now().await.unwrap().recording.unwrap();
+    rig.app.guard_recording_disk(&near_full(10)).await;
+    rig.until("stopped", Duration::from_secs(10), |r| !r.fake.recording())
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = rig.app.recording(first.id).await.unwrap();
+    assert_eq!(first.ending, Some(Ending::DiskSpace));
+    let history = rig.app.history(50).await.unwrap().events;
+    assert!(
+        history
+            .iter()
+            .any(|e| e.message.contains("the streams go on")),
+        "{history:?}"
+    );
+    // The next recording ends as it ends.
+    let next = rig
+        .app
+        .start_recording(StartedBy::Api, None)
+        .await
+        .unwrap()
+        .recording;
+    let done = rig.app.stop_recording().await.unwrap();
+    assert_eq!((done.id, done.ending), (next.id, Some(Ending::Clean)));
+    rig.stop().await;
+}

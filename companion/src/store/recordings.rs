@@ -151,6 +151,30 @@ impl Store {
         Ok(())
     }
 
+    /// Recording `id` now belongs to set `set_id` (handed over by the set that started it).
+    pub fn hand_recording_to_set(&mut self, id: i64, set_id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE recordings SET set_id = ?2 WHERE id = ?1",
+            params![id, set_id],
+        )?;
+        Ok(())
+    }
+
+    /// The newest entry of scheduled set `set_id`.
+    pub fn last_recording_of_set(&self, set_id: i64) -> Result<Option<RecordingRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM recordings WHERE set_id = ?1
+                     ORDER BY started_ms DESC, id DESC LIMIT 1"
+                ),
+                [set_id],
+                row,
+            )
+            .optional()?)
+    }
+
     /// The finished file's size and SHA-256, as read from the file.
     pub fn set_recording_hash(
         &mut self,

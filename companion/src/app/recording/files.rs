@@ -53,11 +53,12 @@ impl App {
     /// file), made now unless it was made before.
     pub async fn export_audio(&self, id: i64) -> Result<AudioExport, AppError> {
         let file = self.recording_file(id).await?;
-        let _held = self.recording.audio.lock().await;
+        let _held = self.recording.files.lock().await;
         let made = tokio::task::spawn_blocking(move || {
             let candidates = audio_paths(&file);
+            let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             if let Some(p) = candidates.iter().find(|p| p.is_file()) {
-                return Ok((p.clone(), false));
+                return Ok((p.clone(), false, size(p)));
             }
             let ff = crate::remux::ffmpeg().ok_or_else(|| {
                 "ffmpeg is not installed: audio-only exports need it (install the ffmpeg package)"
@@ -65,17 +66,16 @@ impl App {
             })?;
             // AAC (what OBS records by default) fits .m4a; any other codec goes into .mka.
             crate::remux::extract_audio(&ff, &file, &candidates[0])
-                .map(|()| (candidates[0].clone(), true))
+                .map(|()| &candidates[0])
                 .or_else(|_| {
-                    crate::remux::extract_audio(&ff, &file, &candidates[1])
-                        .map(|()| (candidates[1].clone(), true))
+                    crate::remux::extract_audio(&ff, &file, &candidates[1]).map(|()| &candidates[1])
                 })
+                .map(|p| (p.clone(), true, size(p)))
         })
         .await
         .map_err(|e| AppError::Conflict(e.to_string()))?
         .map_err(AppError::Conflict)?;
-        let (path, created) = made;
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let (path, created, bytes) = made;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -99,9 +99,9 @@ impl App {
     /// Where recording `id`'s audio-only copy is, once made.
     pub async fn recording_audio_file(&self, id: i64) -> Result<PathBuf, AppError> {
         let file = self.recording_file(id).await?;
-        audio_paths(&file)
-            .into_iter()
-            .find(|p| p.is_file())
+        tokio::task::spawn_blocking(move || audio_paths(&file).into_iter().find(|p| p.is_file()))
+            .await
+            .map_err(|e| AppError::Conflict(e.to_string()))?
             .ok_or_else(|| {
                 AppError::NotFound(format!(
                     "recording {id} has no audio-only copy yet (POST /api/v1/recordings/{id}/audio makes one)"
@@ -133,6 +133,10 @@ impl App {
             Ok(m) if m.is_file() => Ok(local),
             Ok(_) => Err(AppError::Conflict(format!(
                 "{} is not a regular file",
+                local.display()
+            ))),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AppError::Conflict(format!(
+                "the file of recording {id} cannot be read here: {}: {e}",
                 local.display()
             ))),
             Err(e) => Err(AppError::NotFound(format!(
@@ -168,6 +172,8 @@ impl App {
         }
         let mut note = None;
         let mut file_deleted = false;
+        // Not while a remux or an audio copy writes beside it.
+        let _held = self.recording.files.lock().await;
         if delete_file {
             match self.recording_file(id).await {
                 Ok(path) => {
@@ -182,10 +188,18 @@ impl App {
                             ))
                         })?;
                     file_deleted = true;
-                    // The audio-only copy Deckcast made goes with it.
-                    for a in audio_paths(&path) {
-                        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(a)).await;
-                    }
+                    // What Deckcast made beside it goes with it: the audio-only copy, a remux's
+                    // leftovers.
+                    let beside = audio_paths(&path)
+                        .into_iter()
+                        .chain(crate::remux::leftovers(&path));
+                    let beside: Vec<PathBuf> = beside.collect();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for p in beside {
+                            let _ = std::fs::remove_file(p);
+                        }
+                    })
+                    .await;
                 }
                 // Gone already: the entry goes, and the answer says so.
                 Err(AppError::NotFound(why)) => note = Some(why),

@@ -86,6 +86,13 @@ impl DiskGuard {
     }
 }
 
+impl DiskGuard {
+    /// The stop it asked for could not be made: ask again at the next reading.
+    pub fn stop_failed(&mut self) {
+        self.stopped = false;
+    }
+}
+
 impl App {
     /// The guard's look at OBS's recording (the alert task, every 2 s; service only): stops it
     /// cleanly before its disk is full.
@@ -104,12 +111,14 @@ impl App {
             return;
         };
         let r: Result<(), AppError> = async {
-            let id = self
-                .db
-                .call(|s| s.open_recording_row())
-                .await?
-                .map(|r| format!("#{}", r.id))
-                .unwrap_or_default();
+            // The entry is marked before the stop; without one (not adopted yet) the next
+            // reading tries again.
+            let Some(open) = self.db.call(|s| s.open_recording_row()).await? else {
+                return Err(AppError::Conflict(
+                    "the recording has no library entry yet".into(),
+                ));
+            };
+            let id = format!("#{}", open.id);
             let where_ = status.directory.as_deref().unwrap_or("the recording folder");
             let left = match (full.seconds_left, full.bytes_per_s) {
                 (Some(s), Some(bps)) => format!(
@@ -122,7 +131,7 @@ impl App {
                 "Deckcast stopped recording {id}: the disk in {where_} is nearly full ({:.0} MB free, {left}); the file is complete and the streams go on",
                 full.free_bytes as f64 / 1e6
             );
-            *self.pending_ending() = Some(Ending::DiskSpace);
+            *self.pending_ending() = Some((open.id, Ending::DiskSpace));
             if let Err(e) = self.obs()?.stop_recording().await {
                 *self.pending_ending() = None;
                 return Err(e.into());
@@ -134,7 +143,12 @@ impl App {
         }
         .await;
         if let Err(e) = r {
-            tracing::error!("disk-space guard: stopping the recording: {e}");
+            tracing::error!("disk-space guard: stopping the recording: {e}; trying again");
+            self.recording
+                .guard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stop_failed();
         }
     }
 }

@@ -279,11 +279,12 @@ pub(crate) struct RecordingState {
     auto: std::sync::Mutex<AutoState>,
     /// Who asked for the recording being started now (read when its entry opens).
     pending: std::sync::Mutex<Option<(StartedBy, Option<i64>)>>,
-    /// Why the recording being stopped now ends, when not simply "clean" (read when its entry
-    /// closes).
-    pending_ending: std::sync::Mutex<Option<Ending>>,
-    /// Held while an audio-only copy is made (two at once would write the same file).
-    audio: tokio::sync::Mutex<()>,
+    /// Why the recording being stopped now ends, when not simply "clean": (its entry, the
+    /// ending), read when that entry closes.
+    pending_ending: std::sync::Mutex<Option<(i64, Ending)>>,
+    /// Held while a finished file is changed: chapters remuxed in, an audio-only copy made,
+    /// the file deleted (none of them may run into another).
+    files: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The disk-space guard's view of the running recording.
     guard: std::sync::Mutex<guard::DiskGuard>,
 }
@@ -335,7 +336,7 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn pending_ending(&self) -> std::sync::MutexGuard<'_, Option<Ending>> {
+    fn pending_ending(&self) -> std::sync::MutexGuard<'_, Option<(i64, Ending)>> {
         self.recording
             .pending_ending
             .lock()
@@ -361,8 +362,11 @@ impl App {
                 settings.min_track_seconds
             )));
         }
-        if let Some(root) = &settings.obs_root {
-            crate::recfiles::check_root(root).map_err(AppError::invalid)?;
+        if let Some(root) = settings.obs_root.clone() {
+            tokio::task::spawn_blocking(move || crate::recfiles::check_root(&root))
+                .await
+                .map_err(|e| AppError::invalid(e.to_string()))?
+                .map_err(AppError::invalid)?;
         }
         let raw = serde_json::to_string(&settings).unwrap_or_default();
         self.db
@@ -544,8 +548,12 @@ impl App {
         let Some(row) = self.db.call(|s| s.open_recording_row()).await? else {
             return Ok(None);
         };
-        // Deckcast stopped it for a reason of its own: that is how it ended.
-        let ending = self.pending_ending().take().unwrap_or(ending);
+        // Deckcast stopped this entry's recording for a reason of its own: that is how it ended
+        // (a reason noted for another entry is stale and goes).
+        let ending = match self.pending_ending().take() {
+            Some((rid, why)) if rid == row.id => why,
+            _ => ending,
+        };
         let (id, now) = (row.id, self.now_ms());
         self.db
             .call(move |s| s.finish_recording(id, now, path.as_deref(), ending.as_str()))

@@ -2,7 +2,7 @@
 //! (ffmpeg, when installed), the file read for size and SHA-256 (on the blocking pool, however
 //! large the file), the hash kept in the library, and the `recording.finished` webhook with the
 //! tracklists queued in the outbox.
-use super::{Chapters, PublishedTracklist, RecordingFinished, file_name};
+use super::{Chapters, Ending, PublishedTracklist, RecordingFinished, StartedBy, file_name};
 use crate::app::{App, AppError};
 use crate::store::{HistoryKind, RecordingRow};
 use crate::tracklist;
@@ -31,11 +31,18 @@ impl App {
                 Some(p) => crate::recfiles::local_path(settings.obs_root.as_deref(), p),
             };
             let (db, clock, id) = (self.db.clone(), self.clock.clone(), row.id);
+            // Only a file Deckcast made and OBS finished cleanly (not one cut short, and not
+            // after the guard stopped it: a remux needs a second copy's room).
             let remux = (Chapters::parse(&row.chapters) == Chapters::Unsupported
-                && !tracklist.entries.is_empty())
+                && !tracklist.entries.is_empty()
+                && recording.started_by != StartedBy::Obs
+                && recording.ending == Some(Ending::Clean))
             .then(|| (tracklist.entries.clone(), recording.duration_ms));
+            let files = std::sync::Arc::clone(&self.recording.files);
             tokio::spawn(async move {
                 let mut recording = recording;
+                // Not while the file is deleted or its audio copied.
+                let _held = files.lock().await;
                 if let (Some((entries, end_ms)), Ok(path)) = (remux, &local) {
                     let path = path.clone();
                     let done = tokio::task::spawn_blocking(move || match crate::remux::ffmpeg() {

@@ -2,8 +2,10 @@
 //! set's outputs are made live and as it ends. A set never starts a second recording: when OBS
 //! already records, that recording is the set's (if it belongs to no other) and the set leaves
 //! it running at its end. What a set started is committed before the start, so a companion
-//! killed just after it still stops the recording with the set.
-use super::StartedBy;
+//! killed just after it still stops the recording with the set. A set's recording that ended
+//! while the set runs is started again only if it ended unseen (OBS crashed or restarted): one the
+//! DJ stopped, or the disk-space guard, stays stopped.
+use super::{Ending, StartedBy};
 use crate::app::{App, AppError};
 use crate::schedule::Entry;
 
@@ -26,6 +28,12 @@ impl App {
             return Ok(());
         }
         let sid = set.id;
+        if let Some(last) = self.db.call(move |s| s.last_recording_of_set(sid)).await?
+            && last.ended_ms.is_some()
+            && Ending::parse(last.ending.as_deref().unwrap_or_default()) != Ending::Unobserved
+        {
+            return Ok(()); // stopped on purpose: not again for this set
+        }
         self.db
             .call(move |s| s.set_started_record(sid, true))
             .await?;
@@ -57,9 +65,12 @@ impl App {
                 return Ok(()); // stopped and started again by someone else since
             }
             if let Some(next) = others.iter().find(|o| o.record) {
-                let id = next.id;
+                let (sid, rid) = (next.id, row.id);
                 self.db
-                    .call(move |s| s.set_started_record(id, true))
+                    .call(move |s| {
+                        s.set_started_record(sid, true)?;
+                        s.hand_recording_to_set(rid, sid)
+                    })
                     .await?;
                 return Ok(());
             }
