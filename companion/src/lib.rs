@@ -9,6 +9,7 @@
 //! - [`live`] is the live picture (snapshot + change notifications), [`session`] the stream
 //!   session state machine, [`store`] the SQLite database, [`keys`] the OS keyring, [`webhooks`]
 //!   the signed outbox delivery.
+//! - [`library`] holds the recording library's types (shown by the API and the webhook).
 //! - [`recfiles`] finds a recording's file on this computer and hashes it; [`remux`] writes
 //!   chapters into it and copies its audio out with ffmpeg (never re-encoding).
 //! - [`tracklist`] turns the track changes of a recording into tracklists and their exports (CUE,
@@ -31,6 +32,7 @@ pub mod app;
 pub mod bus;
 pub mod fetch;
 pub mod keys;
+pub mod library;
 pub mod listen;
 pub mod live;
 pub mod logging;

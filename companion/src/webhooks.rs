@@ -144,7 +144,7 @@ pub enum WebhookEvent {
         alert: crate::alerts::Alert,
     },
     /// `recording.finished`: a recording's file closed (hash and tracklists included).
-    RecordingFinished(Box<crate::app::recording::RecordingFinished>),
+    RecordingFinished(Box<crate::library::RecordingFinished>),
 }
 
 impl WebhookEvent {

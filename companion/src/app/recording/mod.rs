@@ -22,81 +22,13 @@ mod publish;
 mod sets;
 use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
 
+pub use crate::library::{
+    Chapters, Ending, PublishedTracklist, Recording, RecordingFinished, StartedBy,
+};
 pub use files::{AudioExport, RecordingDeleted};
 
 /// The setting that holds [`RecordingSettings`].
 const SETTINGS: &str = "recording";
-
-macro_rules! wire {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)*
-        }
-
-        impl $name {
-            /// The wire (and database) name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            /// From the database; an unknown name reads as the first variant.
-            pub(crate) fn parse(s: &str) -> $name {
-                [$($name::$variant,)*]
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .unwrap_or([$($name::$variant,)*][0])
-            }
-        }
-    };
-}
-
-wire! {
-    /// Who started a recording.
-    StartedBy {
-        /// Someone in OBS (or another tool); Deckcast followed it.
-        Obs = "obs",
-        /// The dashboard, the CLI or the API.
-        Api = "api",
-        /// A scheduled set.
-        Schedule = "schedule",
-        /// The automatic recording: a stream went live (`autoRecord`).
-        Live = "live",
-    }
-}
-
-wire! {
-    /// Whether the recording's file carries chapters.
-    Chapters {
-        /// No track change yet.
-        Pending = "pending",
-        /// A chapter went into the file at each change (Hybrid MP4).
-        InFile = "in_file",
-        /// OBS refused chapters (a format other than Hybrid MP4, or OBS before 30.2): the
-        /// tracklist still has every change.
-        Unsupported = "unsupported",
-        /// Written into the file after it ended (OBS takes no chapters in its format; ffmpeg
-        /// copied every stream into a file with them, nothing re-encoded).
-        Remuxed = "remuxed",
-    }
-}
-
-wire! {
-    /// How a recording ended.
-    Ending {
-        /// OBS stopped it and said so.
-        Clean = "clean",
-        /// It had ended when Deckcast looked again (OBS restarted or crashed, or it stopped
-        /// while the companion was not running): the file may be cut short.
-        Unobserved = "unobserved",
-        /// The disk-space guard stopped it cleanly before the disk was full (the file is
-        /// complete; the rest of the set was not recorded).
-        DiskSpace = "disk_space",
-    }
-}
 
 /// Recording settings (`GET/PUT /api/v1/recording/settings`); a field left out keeps its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,39 +57,6 @@ impl Default for RecordingSettings {
     }
 }
 
-/// The `recording.finished` webhook: a recording's file closed, with its hash and its
-/// tracklists ready to publish.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingFinished {
-    /// The library entry (its `sha256` as below).
-    pub recording: Recording,
-    /// The file's name (without OBS's folder).
-    pub file_name: String,
-    /// The file's SHA-256 (lower-case hex); none when it could not be read (`fileError`).
-    pub sha256: Option<String>,
-    /// Why the file could not be read, if so.
-    pub file_error: Option<String>,
-    /// The tracklist from the recording's start, in the publishing formats.
-    pub tracklist: PublishedTracklist,
-}
-
-/// A tracklist in the forms the platforms take.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublishedTracklist {
-    /// The entries.
-    pub entries: Vec<Entry>,
-    /// YouTube chapters (description text and what the rules changed).
-    pub youtube: YoutubeChapters,
-    /// Mixcloud sections.
-    pub mixcloud: Vec<tracklist::MixcloudSection>,
-    /// Plain text, a line per entry.
-    pub text: String,
-    /// A CUE sheet for the file (none without entries).
-    pub cue: Option<String>,
-}
-
 /// How long after its start an entry counts as running although OBS does not report its output
 /// active yet (a recording output takes a moment to start).
 const STARTING_GRACE_MS: i64 = 10_000;
@@ -167,41 +66,6 @@ const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The longest [`RecordingSettings::min_track_seconds`].
 pub const MAX_MIN_TRACK_SECONDS: u32 = 600;
-
-/// One recording in the library.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Recording {
-    /// Library id.
-    pub id: i64,
-    /// The file as OBS named it (known once OBS reports it).
-    pub file: Option<String>,
-    /// Its container, from the file name (`mp4`, `mkv`, ...).
-    pub format: Option<String>,
-    /// Started (Unix ms).
-    pub started_ms: i64,
-    /// Ended (Unix ms); none while it runs.
-    pub ended_ms: Option<i64>,
-    /// Length so far (ms).
-    pub duration_ms: i64,
-    /// Bytes written (the last count seen).
-    pub bytes: u64,
-    /// The scheduled set it was recorded for.
-    pub set_id: Option<i64>,
-    /// Who started it.
-    pub started_by: StartedBy,
-    /// Targets that were live during it, each with its own start.
-    pub targets: Vec<LiveTarget>,
-    /// Whether chapters went into the file.
-    pub chapters: Chapters,
-    /// How it ended; none while it runs.
-    pub ending: Option<Ending>,
-    /// The tracklist (from the recording's start, the minimum track length applied).
-    pub tracks: Vec<Entry>,
-    /// The finished file's SHA-256 (lower-case hex; none while it runs or when the file could
-    /// not be read).
-    pub sha256: Option<String>,
-}
 
 /// `GET /api/v1/recording`: OBS's recording now and the library entry following it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
