@@ -15,7 +15,6 @@ impl App {
         let r: Result<(), AppError> = async {
             let recording = self.view(row.clone()).await?;
             let list = self.tracklist(row.id, None, None).await?;
-            let settings = self.recording_settings().await?;
             let name = file_name(row.path.as_deref(), row.id);
             let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
             let tracklist = PublishedTracklist {
@@ -26,10 +25,11 @@ impl App {
                 youtube: list.youtube,
                 entries: list.entries,
             };
-            let local = match row.path.as_deref() {
-                None => Err("OBS named no file for this recording".to_owned()),
-                Some(p) => crate::recfiles::local_path(settings.obs_root.as_deref(), p),
-            };
+            // The same lookup a download makes: OBS's path below obsRoot, a regular file.
+            let local = self
+                .recording_file(row.id)
+                .await
+                .map_err(|e| e.to_string());
             let (db, clock, id) = (self.db.clone(), self.clock.clone(), row.id);
             // Only a file Deckcast made and OBS finished cleanly (not one cut short, and not
             // after the guard stopped it: a remux needs a second copy's room).
