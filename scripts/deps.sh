@@ -17,7 +17,7 @@ PKGS=(
   dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)
-  xvfb dunst                        # a real freedesktop notification daemon for the alert tests
+  xvfb xdotool dunst                # an X server, clicks on the dock, a real freedesktop notification daemon
   cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
   python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
   gdb                               # backtraces of an OBS core dump in e2e failure reports

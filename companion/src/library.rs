@@ -2,6 +2,7 @@
 //! show them: a recording, who started it, whether its file has chapters, how it ended, and
 //! what is published when it has finished. Kept out of `app` so the webhook types can name them
 //! (the app's operations live in `app::recording`).
+use deckcast_protocol::recording::RecordingOrigin;
 use serde::{Deserialize, Serialize};
 
 use crate::store::LiveTarget;
@@ -45,6 +46,26 @@ wire! {
         Schedule = "schedule",
         /// The automatic recording: a stream went live (`autoRecord`).
         Live = "live",
+        /// The Deckcast dock in OBS.
+        Dock = "dock",
+        /// Deckcast's "start set recording" hotkey in OBS.
+        Hotkey = "hotkey",
+        /// Deckcast's `StartRecording` vendor request (an obs-websocket client such as a
+        /// control surface).
+        Vendor = "vendor",
+    }
+}
+
+impl StartedBy {
+    /// The plugin's mark on a recording started through Deckcast in OBS (none: OBS's own
+    /// controls or another tool).
+    pub fn in_obs(origin: Option<RecordingOrigin>) -> StartedBy {
+        match origin {
+            Some(RecordingOrigin::Dock) => StartedBy::Dock,
+            Some(RecordingOrigin::Hotkey) => StartedBy::Hotkey,
+            Some(RecordingOrigin::Vendor) => StartedBy::Vendor,
+            None => StartedBy::Obs,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub mod nowplaying;
 #[allow(unsafe_code)]
 pub mod obs;
 pub mod plugin;
+pub mod recording;
 pub mod router;
 pub mod settings;
 pub mod targets;

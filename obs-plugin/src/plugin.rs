@@ -104,6 +104,11 @@ pub fn post_load() {
 /// Frontend events (UI thread): forwarded to the targets worker without waiting, except on exit,
 /// where every target must stop before OBS tears libobs down.
 fn on_frontend_event(ev: Event) {
+    match ev {
+        Event::RecordingStarted => crate::recording::on_started(),
+        Event::RecordingStopped => crate::recording::on_stopped(),
+        _ => {}
+    }
     let Some(worker) = targets() else { return };
     match ev {
         Event::FinishedLoading | Event::ProfileChanged => worker.frontend(
@@ -124,11 +129,15 @@ fn on_frontend_event(ev: Event) {
             frontend::remove_event_handler();
         }
         Event::StreamingStarted | Event::StreamingStopped => {}
+        Event::RecordingStarted | Event::RecordingStopped => {}
     }
 }
 
 /// A Deckcast hotkey was pressed (hotkey or UI thread): queue its action, never wait.
 fn on_hotkey(name: &str) {
+    if crate::recording::on_hotkey(name) {
+        return;
+    }
     if let (Some(worker), Some(action)) = (targets(), Action::parse(name)) {
         action.fire(worker);
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use deckcast_protocol::alerts::{AlertsView, GetAlerts, SetAlerts};
 use deckcast_protocol::audio::{AudioLevels, GetAudioLevels, SetAudioMeter};
 use deckcast_protocol::nowplaying::{Analysis, GetAnalysis, SetNowPlaying, SetTempo};
-use deckcast_protocol::recording::{GetRecording, RecordingStatus};
+use deckcast_protocol::recording::{
+    GetRecording, RecordingControl, RecordingOrigin, RecordingStatus, StartRecording, StopRecording,
+};
 use deckcast_protocol::targets::{
     CreateTarget, DeleteEncoderConfig, DeleteTarget, ExportTargets, GetTarget, GetTargetHealth,
     ImportTargets, ListTargets, SetStreamKey, SetTargetVideoBitrate, StartAllTargets, StartTarget,
@@ -67,6 +69,8 @@ pub static ROUTES: &[VendorRequest] = &[
     route!(SetAlerts, set_alerts),
     route!(GetAlerts, get_alerts),
     route!(GetRecording, get_recording),
+    route!(StartRecording, start_recording),
+    route!(StopRecording, stop_recording),
 ];
 
 /// Runs request `name` with `data` (the dock's entry point).
@@ -132,8 +136,17 @@ fn get_audio_levels(r: GetAudioLevels) -> Result<AudioLevels, Error> {
 
 /// `GetRecording {}`: OBS's recording, read on the UI thread, and the room left where it writes.
 fn get_recording(_: GetRecording) -> Result<RecordingStatus, Error> {
-    let now = crate::obs::frontend::on_ui_thread(crate::obs::output::recording_status, UI_TIMEOUT)
-        .ok_or_else(|| Error::internal("OBS's UI thread did not answer within 2 s"))?;
+    // The mark is read on the UI thread too, after OBS's started event of this recording.
+    let (now, started_by) = crate::obs::frontend::on_ui_thread(
+        || {
+            (
+                crate::obs::output::recording_status(),
+                crate::recording::started_by(),
+            )
+        },
+        UI_TIMEOUT,
+    )
+    .ok_or_else(|| Error::internal("OBS's UI thread did not answer within 2 s"))?;
     let free_bytes = now
         .directory
         .as_deref()
@@ -144,7 +157,20 @@ fn get_recording(_: GetRecording) -> Result<RecordingStatus, Error> {
         file: now.file,
         bytes: now.bytes,
         free_bytes,
+        started_by: started_by.filter(|_| now.active),
     })
+}
+
+/// `StartRecording {from?}`: OBS's own recording, unless it records already.
+fn start_recording(r: StartRecording) -> Result<RecordingControl, Error> {
+    Ok(crate::recording::start(
+        r.from.unwrap_or(RecordingOrigin::Vendor),
+    ))
+}
+
+/// `StopRecording {}`.
+fn stop_recording(_: StopRecording) -> Result<RecordingControl, Error> {
+    Ok(crate::recording::stop())
 }
 
 /// How long a request waits for OBS's UI thread.

@@ -217,8 +217,26 @@ public:
 				send("DeleteTarget", {{"id", id}});
 		});
 
+		// OBS's own recording as a set recording: the button starts it (marked as the dock's, so
+		// the companion's library knows it is Deckcast's) or stops whatever records.
+		record = new QPushButton;
+		record->setObjectName("DeckcastRecord");
+		connect(record, &QPushButton::clicked, this, [this]() {
+			if (recordingActive)
+				send("StopRecording", {});
+			else
+				send("StartRecording", {{"from", "dock"}});
+		});
+		recording = new QLabel;
+		recording->setTextFormat(Qt::PlainText);
+		auto *recordRow = new QHBoxLayout;
+		recordRow->addWidget(record);
+		recordRow->addWidget(recording, 1);
+		showRecording(QJsonObject{{"active", false}});
+
 		auto *layout = new QVBoxLayout(this);
 		layout->addWidget(alerts);
+		layout->addLayout(recordRow);
 		layout->addWidget(table);
 		layout->addLayout(row1);
 		layout->addLayout(row2);
@@ -355,13 +373,35 @@ private:
 			[]() {
 				return QJsonObject{{"list", request("ListTargets", {})},
 						   {"health", request("GetTargetHealth", {})},
-						   {"alerts", request("GetAlerts", {})}};
+						   {"alerts", request("GetAlerts", {})},
+						   {"recording", request("GetRecording", {})}};
 			},
 			[this](const QJsonObject &answer) {
 				refreshing = false;
 				display(answer["list"].toObject(), answer["health"].toObject());
 				showAlerts(answer["alerts"].toObject());
+				showRecording(answer["recording"].toObject());
 			});
+	}
+
+	// The record button says what a click does; beside it, what is being written. Red while
+	// idle (a record button), dark red while recording.
+	void showRecording(const QJsonObject &now)
+	{
+		if (now.contains("error"))
+			return;
+		recordingActive = now["active"].toBool();
+		record->setText(recordingActive ? T("Deckcast.Dock.StopRecording") : T("Deckcast.Dock.Record"));
+		record->setStyleSheet(recordingActive
+					      ? "QPushButton#DeckcastRecord { background: #7b241c; color: #ffffff; padding: 4px 12px; }"
+					      : "QPushButton#DeckcastRecord { background: #c0392b; color: #ffffff; padding: 4px 12px; }");
+		QString file = now["file"].toString();
+		double mib = now["bytes"].toDouble() / (1024.0 * 1024.0);
+		recording->setText(!recordingActive ? QString()
+				   : file.isEmpty()
+					   ? T("Deckcast.Dock.Recording").arg(QString::number(mib, 'f', 1))
+					   : T("Deckcast.Dock.RecordingTo")
+						     .arg(file.section('/', -1), QString::number(mib, 'f', 1)));
 	}
 
 	// One line per alert, most severe first: "Dead air: the program audio has been below ...".
@@ -430,6 +470,9 @@ private:
 	QTableWidget *table;
 	QLabel *status;
 	QLabel *alerts;
+	QPushButton *record;
+	QLabel *recording;
+	bool recordingActive = false;
 	QTimer *timer;
 	QThreadPool pool;
 	QJsonObject lastList;

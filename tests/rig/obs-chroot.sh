@@ -17,11 +17,12 @@ set -euo pipefail
 
 SUITE=${DECKCAST_OBS_SUITE:-trixie}
 CACHE=${DECKCAST_CACHE:-/var/cache/deckcast}
-# Packages inside the chroot: OBS (with obs-websocket, x264, rtmp outputs, ffmpeg sources), an X server,
+# Packages inside the chroot: OBS (with obs-websocket, x264, rtmp outputs, ffmpeg sources), an X server
+# (and xdotool, which clicks the dock as a user would),
 # Mesa's software GL, ffmpeg/ffprobe for stream checks, dbus-run-session, a Secret Service keyring
 # (gnome-keyring, secret-tool) for stream keys,
 # and (trixie) libobs-dev so the bindings in obs-plugin/sys can be checked against the exact headers.
-PKGS="obs-studio xvfb libgl1-mesa-dri ffmpeg dbus-daemon dbus-bin gnome-keyring libsecret-tools"
+PKGS="obs-studio xvfb xdotool libgl1-mesa-dri ffmpeg dbus-daemon dbus-bin gnome-keyring libsecret-tools"
 [ "$SUITE" = trixie ] && PKGS="$PKGS libobs-dev"
 KEY=$(printf 'v1|%s|%s' "$SUITE" "$PKGS" | sha256sum | cut -c1-12)
 ROOT=$CACHE/chroot/$SUITE-$KEY

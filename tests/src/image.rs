@@ -22,6 +22,21 @@ impl Rgba {
             .count()
     }
 
+    /// The bounding box `(x0, y0, x1, y1)` (inclusive) of the pixels within `tolerance` of `rgb`.
+    pub fn rgb_bounds(&self, rgb: [u8; 3], tolerance: u8) -> Option<(u32, u32, u32, u32)> {
+        let mut b: Option<(u32, u32, u32, u32)> = None;
+        for (i, p) in self.pixels.chunks_exact(4).enumerate() {
+            if (0..3).all(|c| p[c].abs_diff(rgb[c]) <= tolerance) {
+                let (x, y) = (i as u32 % self.width, i as u32 / self.width);
+                b = Some(match b {
+                    None => (x, y, x, y),
+                    Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
+                });
+            }
+        }
+        b
+    }
+
     /// Pixels whose alpha is above 32 (drawn, not transparent background).
     pub fn opaque_pixels(&self) -> usize {
         self.pixels.chunks_exact(4).filter(|p| p[3] > 32).count()

@@ -495,6 +495,34 @@ impl Obs {
         Ok(dest)
     }
 
+    /// Clicks the left mouse button at `(x, y)` of OBS's X display (xdotool), as a user would.
+    pub fn click(&self, x: u32, y: u32) -> Result<()> {
+        let out = self
+            .runtime
+            .command(
+                "xdotool",
+                &[
+                    "mousemove",
+                    "--sync",
+                    &x.to_string(),
+                    &y.to_string(),
+                    "click",
+                    "1",
+                ],
+                &[
+                    ("PATH", "/usr/bin:/bin".to_owned()),
+                    ("DISPLAY", format!(":{}", self.display)),
+                ],
+                &Isolation::default(),
+            )
+            .output()
+            .context("running xdotool")?;
+        if !out.status.success() {
+            bail!("xdotool failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
     /// Looks `service`/`username` up in the Secret Service keyring of OBS's session (secret-tool).
     /// `Ok(None)` when the keyring has no such item.
     pub fn keyring_lookup(&self, service: &str, username: &str) -> Result<Option<String>> {

@@ -6,7 +6,8 @@
 //! a target live 8 s in; the companion killed with SIGKILL mid-set and started again (it carries
 //! on with the same recording and its tracklist); stopped through the CLI. A scheduled set that
 //! records itself and tells the site (a signed `recording.finished` with the file's SHA-256).
-//! An automatic recording in MKV.
+//! An automatic recording in MKV. Recordings started in OBS through Deckcast: a vendor request,
+//! the hotkey, and the dock's button clicked with the mouse.
 use std::time::{Duration, Instant};
 
 use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets};
@@ -48,6 +49,16 @@ struct Rig {
 
 impl Rig {
     fn start(label: &str, format: &str, disk_mb: Option<u32>) -> Rig {
+        Rig::start_with(label, format, disk_mb, Vec::new())
+    }
+
+    /// As [`Rig::start`], with extra environment for OBS.
+    fn start_with(
+        label: &str,
+        format: &str,
+        disk_mb: Option<u32>,
+        env: Vec<(String, String)>,
+    ) -> Rig {
         let api = OpenApi::load().unwrap();
         let runtime = Runtime::get().unwrap();
         let host_dir = runtime.scratch_dir(label).unwrap();
@@ -56,6 +67,7 @@ impl Rig {
         let rtmp = RtmpServer::start().unwrap();
         let obs = Obs::start(ObsOptions {
             recording: Some((format.into(), guest_dir.clone())),
+            env,
             ..ObsOptions::default()
         })
         .unwrap();
@@ -1164,4 +1176,141 @@ async fn a_filling_disk_stops_the_recording_cleanly_and_the_stream_goes_on() {
     assert!(obs.stop(), "{}", obs.failure_report());
     drop(rtmp);
     drop(disk);
+}
+
+/// The dock's record button: red while idle, dark red while recording (`ui/dock.cpp`).
+const DOCK_RECORD_RGB: [u8; 3] = [0xc0, 0x39, 0x2b];
+const DOCK_STOP_RGB: [u8; 3] = [0x7b, 0x24, 0x1c];
+
+/// Where the dock's button of colour `rgb` is on OBS's display: its centre, once it is drawn.
+fn find_button(obs: &Obs, rgb: [u8; 3], name: &str) -> (u32, u32) {
+    wait_for(name, Duration::from_secs(10), || {
+        let shot = obs.screenshot(name)?;
+        let image = deckcast_tests::image::decode_png(&std::fs::read(shot)?)?;
+        Ok(image
+            .rgb_bounds(rgb, 2)
+            .filter(|(x0, y0, x1, y1)| x1 - x0 > 40 && y1 - y0 > 10)
+            .map(|(x0, y0, x1, y1)| ((x0 + x1) / 2, (y0 + y1) / 2)))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", obs.failure_report()))
+}
+
+/// The recording the companion follows now, once it is `started_by`.
+fn followed(c: &Client, started_by: &str) -> Value {
+    wait_for(
+        &format!("a recording started by {started_by}"),
+        Duration::from_secs(20),
+        || {
+            Ok(c.get_json("/api/v1/recording")
+                .ok()
+                .filter(|v| v["active"] == true && v["recording"]["startedBy"] == started_by))
+        },
+    )
+    .unwrap()
+}
+
+/// The library entry `id` once it has ended.
+fn finished(c: &Client, id: &Value) -> Value {
+    wait_for("the entry to close", Duration::from_secs(30), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["ending"].is_string()))
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn sets_are_recorded_from_the_dock_the_hotkeys_and_vendor_requests() {
+    use deckcast_tests::vendor;
+    let rig = Rig::start_with(
+        "inobs",
+        "hybrid_mp4",
+        None,
+        vec![("DECKCAST_SHOW_DOCK".into(), "1".into())],
+    );
+    let Rig {
+        api,
+        obs,
+        c,
+        companion,
+        ..
+    } = &rig;
+    let client = obs.client().await.unwrap();
+
+    // A vendor request (a control surface): started once, never twice, and stopped.
+    let r = vendor::ok(&client, "StartRecording", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"changed": true}));
+    let now = followed(c, "vendor");
+    let again = vendor::ok(&client, "StartRecording", json!({"from": "hotkey"}))
+        .await
+        .unwrap();
+    assert_eq!(again, json!({"changed": false}), "never started twice");
+    let status = vendor::ok(&client, "GetRecording", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(status["startedBy"], "vendor", "{status}");
+    std::thread::sleep(Duration::from_secs(2));
+    let r = vendor::ok(&client, "StopRecording", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"changed": true}));
+    let rec = finished(c, &now["recording"]["id"]);
+    assert_eq!(rec["ending"], "clean", "{rec}");
+    assert_eq!(rec["startedBy"], "vendor", "{rec}");
+    api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
+        .unwrap();
+    let r = vendor::ok(&client, "StopRecording", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"changed": false}), "nothing to stop");
+    let e = vendor::err_code(&client, "StartRecording", json!({"from": "elsewhere"}))
+        .await
+        .unwrap();
+    assert_eq!(e, "invalid_request");
+
+    // The hotkeys (Settings > Hotkeys; triggered here as OBS does for a bound key).
+    let names = client.hotkeys().list().await.unwrap();
+    for n in ["deckcast.recording.start", "deckcast.recording.stop"] {
+        assert!(names.iter().any(|h| h == n), "{n} not in {names:?}");
+    }
+    client
+        .hotkeys()
+        .trigger_by_name("deckcast.recording.start", None)
+        .await
+        .unwrap();
+    let now = followed(c, "hotkey");
+    std::thread::sleep(Duration::from_secs(2));
+    client
+        .hotkeys()
+        .trigger_by_name("deckcast.recording.stop", None)
+        .await
+        .unwrap();
+    let rec = finished(c, &now["recording"]["id"]);
+    assert_eq!(rec["ending"], "clean", "{rec}");
+
+    // The dock: its red button clicked with the mouse starts the set recording; while it runs
+    // the button is dark red, and a click stops it.
+    let (x, y) = find_button(obs, DOCK_RECORD_RGB, "dock-record-button");
+    obs.click(x, y).unwrap();
+    let now = followed(c, "dock");
+    let (x, y) = find_button(obs, DOCK_STOP_RGB, "dock-stop-button");
+    std::thread::sleep(Duration::from_secs(2));
+    obs.click(x, y).unwrap();
+    let rec = finished(c, &now["recording"]["id"]);
+    assert_eq!(rec["ending"], "clean", "{rec}");
+    assert_eq!(rec["startedBy"], "dock", "{rec}");
+    let file = rec["file"].as_str().expect("the file OBS wrote");
+    // The recording is a real file with a video stream.
+    let guest = file.to_owned();
+    let d = file_duration(&guest);
+    assert!(d > 1.0, "{file}: {d} s");
+    find_button(obs, DOCK_RECORD_RGB, "dock-record-again");
+    // Three recordings, one each: none started twice.
+    let list = c.get_json("/api/v1/recordings").unwrap();
+    assert_eq!(list["recordings"].as_array().unwrap().len(), 3, "{list}");
+    assert!(obs.alive());
+    let _ = companion;
 }

@@ -985,6 +985,51 @@ async fn recordings_obs_started_or_without_chapters_or_lost_are_followed_honestl
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_recording_started_through_deckcast_in_obs_is_deckcasts_own() {
+    use super::recording::StartedBy;
+    use deckcast_protocol::recording::{RecordingControl, RecordingOrigin, StartRecording};
+    let fake = FakeObs::new();
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.supervise();
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // The dock's button (the plugin marks the recording it started).
+    let obs = rig.app.obs().unwrap();
+    let r = obs
+        .call(&StartRecording {
+            from: Some(RecordingOrigin::Dock),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, RecordingControl { changed: true });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rec = rig.app.recording_now().await.unwrap().recording.unwrap();
+    assert_eq!(rec.started_by, StartedBy::Dock);
+    // Never started twice: the plugin says so, and the companion keeps the same entry.
+    let again = obs.call(&StartRecording { from: None }).await.unwrap();
+    assert!(!again.changed);
+    assert_eq!(fake.recordings_started(), 1);
+    let stopped = rig.app.stop_recording().await.unwrap();
+    assert_eq!(stopped.id, rec.id);
+    // Its file is Deckcast's: deleting the entry may delete it (an OBS-started one's never).
+    // (The fake's file does not exist: the entry goes, and the note says why no file did.)
+    let gone = rig.app.delete_recording(rec.id, true).await.unwrap();
+    assert!(!gone.file_deleted);
+    assert!(gone.note.unwrap().contains("cannot be read here"));
+    // A vendor request without `from`, then OBS's own button: each says who started it.
+    obs.call(&StartRecording { from: None }).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rec = rig.app.recording_now().await.unwrap().recording.unwrap();
+    assert_eq!(rec.started_by, StartedBy::Vendor);
+    rig.app.stop_recording().await.unwrap();
+    assert!(obs.start_recording().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rec = rig.app.recording_now().await.unwrap().recording.unwrap();
+    assert_eq!(rec.started_by, StartedBy::Obs);
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_automatic_recording_follows_the_streams_and_leaves_other_recordings_alone() {
     use super::recording::{Ending, RecordingSettings, StartedBy};
     let fake = FakeObs::new();
@@ -1332,6 +1377,7 @@ async fn the_disk_guard_stops_the_recording_marks_its_entry_and_only_that_one() 
         file: None,
         bytes,
         free_bytes: Some(crate::alerts::engine::OBS_STOPS_RECORDING_BELOW + 1_000_000),
+        started_by: None,
     };
     // Not adopted yet: nothing is marked, and it is asked again.
     assert!(rig.app.obs().unwrap().start_recording().await.unwrap());

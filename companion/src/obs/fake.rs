@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use deckcast_protocol::recording::{
+    GetRecording, RecordingControl, RecordingOrigin, RecordingStatus, StartRecording,
+};
 use deckcast_protocol::targets::{
     BulkReply, EncoderChoice, GetTargetHealth, HealthReport, ListTargets, Platform,
     ReconnectPolicy, SetStreamKey, StartAllTargets, StartTarget, StopAllTargets, StopTarget,
@@ -55,6 +58,8 @@ struct State {
     chapters: Vec<(i64, String)>,
     /// Whether the recording format takes chapters (Hybrid MP4).
     chapters_supported: bool,
+    /// The plugin's mark on the running recording (started with `StartRecording`).
+    recording_origin: Option<RecordingOrigin>,
 }
 
 /// The fake OBS.
@@ -86,6 +91,7 @@ impl FakeObs {
             recordings: 0,
             chapters: Vec::new(),
             chapters_supported: true,
+            recording_origin: None,
         })))
     }
 
@@ -377,6 +383,25 @@ impl FakeLink {
                 }
             }
             encode_reply(Ok(reply))
+        } else if name == StartRecording::NAME {
+            answer::<StartRecording>(data, |r| {
+                let changed = s.recording.is_none();
+                if changed {
+                    Self::begin_recording(s, Some(r.from.unwrap_or(RecordingOrigin::Vendor)));
+                }
+                Ok(RecordingControl { changed })
+            })
+        } else if name == GetRecording::NAME {
+            answer::<GetRecording>(data, |_| {
+                Ok(RecordingStatus {
+                    active: s.recording.is_some(),
+                    directory: Some("/rec".into()),
+                    file: s.recording.as_ref().map(|(_, f)| f.clone()),
+                    bytes: 0,
+                    free_bytes: None,
+                    started_by: s.recording_origin,
+                })
+            })
         } else {
             // Accepted without a model (SetNowPlaying, SetTempo, ...): recorded above.
             encode_reply(Ok(Empty {}))
@@ -445,14 +470,21 @@ impl FakeLink {
         if s.recording.is_some() {
             return Ok(false);
         }
+        Self::begin_recording(&mut s, None);
+        Ok(true)
+    }
+
+    /// OBS's recording starts (a file, the started event), with the plugin's mark if the
+    /// plugin started it.
+    fn begin_recording(s: &mut State, origin: Option<RecordingOrigin>) {
         s.recordings += 1;
         let file = format!("/rec/set-{}.mp4", s.recordings);
         s.recording = Some((tokio::time::Instant::now(), file));
+        s.recording_origin = origin;
         let _ = s.events.send(LinkEvent::Recording {
             active: true,
             path: None,
         });
-        Ok(true)
     }
 
     pub(super) async fn stop_recording(&self) -> Result<String, LinkError> {

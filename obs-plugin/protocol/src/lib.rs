@@ -126,6 +126,8 @@ contract! {
         alerts::SetAlerts => Empty as "SetAlerts";
         alerts::GetAlerts => alerts::AlertsView as "GetAlerts";
         recording::GetRecording => recording::RecordingStatus as "GetRecording";
+        recording::StartRecording => recording::RecordingControl as "StartRecording";
+        recording::StopRecording => recording::RecordingControl as "StopRecording";
     }
     events {
         targets::TargetStateChanged as "TargetStateChanged";
@@ -225,7 +227,7 @@ mod tests {
         assert_eq!(StartTarget::NAME, "StartTarget");
         assert_eq!(GetVersion::NAME, "GetVersion");
         assert_eq!(<targets::HealthReport as Event>::NAME, "TargetHealth");
-        assert_eq!(REQUESTS.len(), 25);
+        assert_eq!(REQUESTS.len(), 27);
         assert_eq!(REQUESTS[0], "GetVersion");
         assert_eq!(REQUESTS[23], "GetAlerts");
         assert_eq!(

@@ -1,7 +1,43 @@
 //! OBS's own recording as Deckcast sees it: whether it runs, where it writes, what it has written
 //! and how much room is left there (the companion's disk-space alert estimates the time left
-//! from this).
+//! from this), who in OBS started it, and the requests that start and stop it from the dock, a
+//! hotkey or any obs-websocket client.
 use serde::{Deserialize, Serialize};
+
+/// Where in OBS a set recording was started through Deckcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingOrigin {
+    /// The Deckcast dock's record button.
+    Dock,
+    /// Deckcast's "start set recording" hotkey.
+    Hotkey,
+    /// A `StartRecording` vendor request from an obs-websocket client.
+    Vendor,
+}
+
+/// `StartRecording {from?}` -> [`RecordingControl`]: starts OBS's own recording (the profile's
+/// path, format and encoder) unless it already records; it is never started twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRecording {
+    /// Who asks (default [`RecordingOrigin::Vendor`]); the recording library shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<RecordingOrigin>,
+}
+
+/// `StopRecording {}` -> [`RecordingControl`]: stops OBS's recording if it records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRecording {}
+
+/// What a start or stop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingControl {
+    /// False when there was nothing to do (already recording, or not recording).
+    pub changed: bool,
+}
 
 /// `GetRecording {}` -> [`RecordingStatus`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,4 +61,8 @@ pub struct RecordingStatus {
     /// Bytes free for an unprivileged writer on the recording's filesystem, if it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_bytes: Option<u64>,
+    /// The running recording was started through Deckcast in OBS (dock, hotkey, vendor request);
+    /// none when OBS's own controls, another tool or the companion started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<RecordingOrigin>,
 }

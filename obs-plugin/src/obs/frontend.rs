@@ -25,6 +25,10 @@ pub enum Event {
     StreamingStopping,
     /// The main stream stopped.
     StreamingStopped,
+    /// OBS's recording started (its output is writing).
+    RecordingStarted,
+    /// OBS's recording stopped (its file is finished).
+    RecordingStopped,
     /// Another profile is about to be loaded.
     ProfileChanging,
     /// Another profile was loaded.
@@ -43,6 +47,8 @@ fn map(ev: sys::obs_frontend_event) -> Option<Event> {
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STARTED => Event::StreamingStarted,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STOPPING => Event::StreamingStopping,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STOPPED => Event::StreamingStopped,
+        sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STARTED => Event::RecordingStarted,
+        sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STOPPED => Event::RecordingStopped,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGING => Event::ProfileChanging,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGED => Event::ProfileChanged,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_RENAMED => Event::ProfileRenamed,
@@ -140,6 +146,25 @@ pub fn on_ui_thread<T: Send + 'static>(
         let _ = tx.send(f());
     });
     rx.recv_timeout(timeout).ok()
+}
+
+/// Whether OBS's own recording is active (any thread: the frontend keeps it in an atomic).
+pub fn recording_active() -> bool {
+    // SAFETY: frontend call without arguments.
+    unsafe { sys::obs_frontend_recording_active() }
+}
+
+/// Asks OBS to start its own recording with the profile's settings (any thread: the frontend
+/// runs it on the UI thread; success shows as a [`Event::RecordingStarted`]).
+pub fn start_recording() {
+    // SAFETY: frontend call without arguments.
+    unsafe { sys::obs_frontend_recording_start() }
+}
+
+/// Asks OBS to stop its own recording (any thread, as [`start_recording`]).
+pub fn stop_recording() {
+    // SAFETY: frontend call without arguments.
+    unsafe { sys::obs_frontend_recording_stop() }
 }
 
 /// The current profile's folder (UI thread).

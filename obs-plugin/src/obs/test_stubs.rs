@@ -83,6 +83,8 @@ stubs! {
     obs_frontend_get_recording_output
     obs_frontend_get_streaming_output
     obs_frontend_recording_active
+    obs_frontend_recording_start
+    obs_frontend_recording_stop
     obs_frontend_remove_event_callback
     obs_frontend_remove_save_callback
     obs_get_audio

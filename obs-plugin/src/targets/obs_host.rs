@@ -33,7 +33,8 @@ pub struct ObsHost {
     dedicated: HashMap<String, (EncoderConfig, Weak<Encoder>, Weak<Encoder>)>,
     /// Per target: (name it was registered with, start hotkey, stop hotkey).
     hotkeys: HashMap<String, (String, HotkeyId, HotkeyId)>,
-    all_hotkeys: Option<(HotkeyId, HotkeyId)>,
+    /// The hotkeys that belong to no target: start/stop all, start/stop set recording.
+    fixed_hotkeys: Vec<HotkeyId>,
 }
 
 impl ObsHost {
@@ -333,9 +334,8 @@ impl Drop for ObsHost {
             hotkeys::unregister(start);
             hotkeys::unregister(stop);
         }
-        if let Some((start, stop)) = self.all_hotkeys.take() {
-            hotkeys::unregister(start);
-            hotkeys::unregister(stop);
+        for id in self.fixed_hotkeys.drain(..) {
+            hotkeys::unregister(id);
         }
     }
 }
@@ -432,10 +432,14 @@ impl Host for ObsHost {
             let description = locale::text(key).replace("%1", label);
             hotkeys::register(&name, &description, saved.get(&name))
         };
-        if self.all_hotkeys.is_none()
-            && let (Some(a), Some(b)) = (register(None, true, ""), register(None, false, ""))
-        {
-            self.all_hotkeys = Some((a, b));
+        if self.fixed_hotkeys.is_empty() {
+            self.fixed_hotkeys = [register(None, true, ""), register(None, false, "")]
+                .into_iter()
+                .chain(crate::recording::HOTKEYS.iter().map(|(name, key)| {
+                    hotkeys::register(name, &locale::text(key), saved.get(*name))
+                }))
+                .flatten()
+                .collect();
         }
         // Drop hotkeys of removed or renamed targets, then register the missing ones.
         self.hotkeys.retain(|id, (name, start, stop)| {

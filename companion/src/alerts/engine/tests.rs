@@ -470,6 +470,7 @@ fn a_recording_running_out_of_disk_is_told_with_the_minutes_left() {
         file: None,
         bytes: 0,
         free_bytes: Some(1_000_000_000),
+        started_by: None,
     };
     for _ in 0..15 {
         status.bytes += 312_500;
@@ -518,6 +519,7 @@ fn a_recording_running_out_of_disk_is_told_with_the_minutes_left() {
             file: None,
             bytes: i * 312_500,
             free_bytes: None,
+            started_by: None,
         });
         assert!(r.second(&[]).is_empty());
     }

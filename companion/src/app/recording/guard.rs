@@ -166,6 +166,7 @@ mod tests {
             file: None,
             bytes,
             free_bytes: Some(free),
+            started_by: None,
         }
     }
 

@@ -363,10 +363,11 @@ impl App {
             return Ok(row);
         }
         let started_ms = self.now_ms() - elapsed_ms.max(0);
-        let (by, set_id) = self
-            .pending_starter()
-            .take()
-            .unwrap_or((StartedBy::Obs, None));
+        let pending = self.pending_starter().take();
+        let (by, set_id) = match pending {
+            Some(p) => p,
+            None => (self.started_in_obs_by().await, None),
+        };
         let id = self
             .db
             .call(move |s| {
@@ -390,6 +391,9 @@ impl App {
             StartedBy::Api => "recording started",
             StartedBy::Schedule => "recording started for the scheduled set",
             StartedBy::Live => "recording started: a stream went live (automatic recording)",
+            StartedBy::Dock => "recording started from the Deckcast dock in OBS",
+            StartedBy::Hotkey => "recording started with the Deckcast hotkey in OBS",
+            StartedBy::Vendor => "recording started by an obs-websocket client (StartRecording)",
         };
         self.record(HistoryKind::Recording, None, format!("{what} (#{id})"))
             .await;
@@ -400,6 +404,22 @@ impl App {
             self.db.call(move |s| s.update_recording(&r)).await?;
         }
         Ok(row)
+    }
+
+    /// Who started the running recording, for one the companion did not start itself: the
+    /// plugin's mark (dock, hotkey, vendor request), or OBS when there is none or the plugin
+    /// cannot say.
+    async fn started_in_obs_by(&self) -> StartedBy {
+        let Ok(obs) = self.obs() else {
+            return StartedBy::Obs;
+        };
+        match obs.call(&GetRecording {}).await {
+            Ok(status) => StartedBy::in_obs(status.started_by),
+            Err(e) => {
+                tracing::debug!("GetRecording: {e}");
+                StartedBy::Obs
+            }
+        }
     }
 
     /// Closes the open entry, if any: ended now, with the file OBS named.
