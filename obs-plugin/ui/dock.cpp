@@ -384,8 +384,9 @@ private:
 			});
 	}
 
-	// The record button says what a click does; beside it, what is being written. Red while
-	// idle (a record button), dark red while recording.
+	// The record button says what a click does; beside it, what is being written. Crimson while
+	// idle (a record button), dark red while recording: neither blends into the alert banner's
+	// red (#b03a2e) at its edges, which the alert tests look for.
 	void showRecording(const QJsonObject &now)
 	{
 		if (now.contains("error"))
@@ -394,7 +395,7 @@ private:
 		record->setText(recordingActive ? T("Deckcast.Dock.StopRecording") : T("Deckcast.Dock.Record"));
 		record->setStyleSheet(recordingActive
 					      ? "QPushButton#DeckcastRecord { background: #7b241c; color: #ffffff; padding: 4px 12px; }"
-					      : "QPushButton#DeckcastRecord { background: #c0392b; color: #ffffff; padding: 4px 12px; }");
+					      : "QPushButton#DeckcastRecord { background: #c81e3c; color: #ffffff; padding: 4px 12px; }");
 		QString file = now["file"].toString();
 		double mib = now["bytes"].toDouble() / (1024.0 * 1024.0);
 		recording->setText(!recordingActive ? QString()

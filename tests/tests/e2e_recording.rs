@@ -1179,7 +1179,7 @@ async fn a_filling_disk_stops_the_recording_cleanly_and_the_stream_goes_on() {
 }
 
 /// The dock's record button: red while idle, dark red while recording (`ui/dock.cpp`).
-const DOCK_RECORD_RGB: [u8; 3] = [0xc0, 0x39, 0x2b];
+const DOCK_RECORD_RGB: [u8; 3] = [0xc8, 0x1e, 0x3c];
 const DOCK_STOP_RGB: [u8; 3] = [0x7b, 0x24, 0x1c];
 
 /// Where the dock's button of colour `rgb` is on OBS's display: its centre, once it is drawn.
