@@ -614,16 +614,47 @@ async fn hotkeys_start_and_stop_targets_and_keep_their_bindings() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let name = format!("deckcast.target.{a}.start");
     doc["hotkeys"][&name] = json!([{"key": "OBS_KEY_F13", "shift": true}]);
+    doc["hotkeys"]["deckcast.recording.start"] = json!([{"key": "OBS_KEY_F14"}]);
     std::fs::write(&file, doc.to_string()).unwrap();
     let mut obs = Obs::start(opts).unwrap();
     let client = obs.client().await.unwrap();
     vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    // A profile's bindings stay its own: a new profile starts without them (the hotkeys every
+    // profile has, like the recording ones, included), and switching back brings them back.
+    let mut obs_events = Box::pin(client.events().unwrap());
+    client.profiles().create("Unbound").await.unwrap();
+    profile_changed(&mut obs_events, "Unbound", &obs).await;
+    vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    client.profiles().set_current("Test").await.unwrap();
+    profile_changed(&mut obs_events, "Test", &obs).await;
+    vendor::ok(&client, "ListTargets", json!({})).await.unwrap();
+    drop(obs_events);
     drop(client);
     assert!(obs.stop(), "{}", obs.failure_report());
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(doc["hotkeys"][&name][0]["key"], "OBS_KEY_F13", "{doc}");
     assert_eq!(doc["hotkeys"][&name][0]["shift"], true, "{doc}");
+    assert_eq!(
+        doc["hotkeys"]["deckcast.recording.start"][0]["key"], "OBS_KEY_F14",
+        "{doc}"
+    );
+    let other = obs
+        .config_dir()
+        .join("obs-studio/basic/profiles/Unbound/deckcast-targets.json");
+    let other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&other).unwrap()).unwrap();
+    for hotkey in ["deckcast.recording.start", "deckcast.all.start"] {
+        let bound = other["hotkeys"][hotkey].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            bound, 0,
+            "{hotkey} carried over to the new profile: {other}"
+        );
+    }
+    assert!(
+        other["hotkeys"].as_object().is_some_and(|h| !h.is_empty()),
+        "the new profile's file lists its hotkeys: {other}"
+    );
     drop(obs);
     let _ = std::fs::remove_dir_all(home);
 }

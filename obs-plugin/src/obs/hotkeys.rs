@@ -70,22 +70,34 @@ pub fn register(
     if id == usize::MAX {
         return None; // OBS_INVALID_HOTKEY_ID
     }
-    if let Some(bindings) = saved
-        && let Some(holder) = Data::from_value(&serde_json::Value::Object(
-            [("b".to_owned(), bindings.clone())].into_iter().collect(),
-        ))
-    {
-        // SAFETY: live data; the array reference we get is released after loading.
-        unsafe {
-            let arr = sys::obs_data_get_array(holder.as_ptr(), c"b".as_ptr());
-            if !arr.is_null() {
-                sys::obs_hotkey_load(id, arr);
-                sys::obs_data_array_release(arr);
-            }
-        }
+    if saved.is_some() {
+        load(HotkeyId(id), saved);
     }
     with_registry(|r| r.insert(id, name.to_owned()));
     Some(HotkeyId(id))
+}
+
+/// Replaces a hotkey's bindings with `saved` (`obs_hotkey_save` JSON; `None`: no binding), as
+/// when another profile is loaded.
+pub fn load(id: HotkeyId, saved: Option<&serde_json::Value>) {
+    let bindings = saved
+        .filter(|b| b.is_array())
+        .cloned()
+        .unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    let Some(holder) = Data::from_value(&serde_json::Value::Object(
+        [("b".to_owned(), bindings)].into_iter().collect(),
+    )) else {
+        return;
+    };
+    // SAFETY: live data; the array reference we get is released after loading. obs_hotkey_load
+    // drops the hotkey's bindings before adding the loaded ones (an empty array clears them).
+    unsafe {
+        let arr = sys::obs_data_get_array(holder.as_ptr(), c"b".as_ptr());
+        if !arr.is_null() {
+            sys::obs_hotkey_load(id.0, arr);
+            sys::obs_data_array_release(arr);
+        }
+    }
 }
 
 /// Unregisters a hotkey.

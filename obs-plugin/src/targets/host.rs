@@ -75,11 +75,14 @@ pub trait Host {
     /// The bitrate (video + audio, kbit/s) OBS's own stream encoders are set to, if known.
     fn main_stream_kbps(&self) -> Option<u32>;
     /// Makes the per-target start/stop hotkeys match `targets` (id, name), restoring bindings from
-    /// `saved` (by hotkey name).
+    /// `saved` (by hotkey name) for the ones it registers. With `profile_loaded` every Deckcast
+    /// hotkey, the fixed ones included, takes its bindings from `saved` (none if absent): another
+    /// profile's bindings never carry over.
     fn sync_hotkeys(
         &mut self,
         targets: &[(String, String)],
         saved: &BTreeMap<String, serde_json::Value>,
+        profile_loaded: bool,
     );
     /// Current bindings of all Deckcast hotkeys by name (`None`: this host has no hotkeys).
     fn hotkey_bindings(&self) -> Option<BTreeMap<String, serde_json::Value>>;

@@ -34,7 +34,7 @@ pub struct ObsHost {
     /// Per target: (name it was registered with, start hotkey, stop hotkey).
     hotkeys: HashMap<String, (String, HotkeyId, HotkeyId)>,
     /// The hotkeys that belong to no target: start/stop all, start/stop set recording.
-    fixed_hotkeys: Vec<HotkeyId>,
+    fixed_hotkeys: Vec<(String, HotkeyId)>,
 }
 
 impl ObsHost {
@@ -334,7 +334,7 @@ impl Drop for ObsHost {
             hotkeys::unregister(start);
             hotkeys::unregister(stop);
         }
-        for id in self.fixed_hotkeys.drain(..) {
+        for (_, id) in self.fixed_hotkeys.drain(..) {
             hotkeys::unregister(id);
         }
     }
@@ -416,6 +416,7 @@ impl Host for ObsHost {
         &mut self,
         targets: &[(String, String)],
         saved: &BTreeMap<String, serde_json::Value>,
+        profile_loaded: bool,
     ) {
         let register = |target: Option<&str>, start: bool, label: &str| {
             let action = Action {
@@ -433,19 +434,30 @@ impl Host for ObsHost {
             hotkeys::register(&name, &description, saved.get(&name))
         };
         if self.fixed_hotkeys.is_empty() {
-            self.fixed_hotkeys = [register(None, true, ""), register(None, false, "")]
+            self.fixed_hotkeys = [(None, true), (None, false)]
                 .into_iter()
+                .map(|(target, start)| {
+                    let name = Action { target, start }.name();
+                    register(None, start, "").map(|id| (name, id))
+                })
                 .chain(crate::recording::HOTKEYS.iter().map(|(name, key)| {
                     hotkeys::register(name, &locale::text(key), saved.get(*name))
+                        .map(|id| ((*name).to_owned(), id))
                 }))
                 .flatten()
                 .collect();
+        } else if profile_loaded {
+            for (name, id) in &self.fixed_hotkeys {
+                hotkeys::load(*id, saved.get(name));
+            }
         }
-        // Drop hotkeys of removed or renamed targets, then register the missing ones.
+        // Drop hotkeys of removed or renamed targets (all of them when a profile was loaded, so
+        // they are registered again with its bindings), then register the missing ones.
         self.hotkeys.retain(|id, (name, start, stop)| {
-            let keep = targets
-                .iter()
-                .any(|(tid, tname)| tid == id && tname == name);
+            let keep = !profile_loaded
+                && targets
+                    .iter()
+                    .any(|(tid, tname)| tid == id && tname == name);
             if !keep {
                 hotkeys::unregister(*start);
                 hotkeys::unregister(*stop);

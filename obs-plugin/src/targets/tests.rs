@@ -24,6 +24,8 @@ struct Shared {
     dyn_bitrate: bool,
     stats: OutputStats,
     hotkey_targets: Vec<String>,
+    /// `sync_hotkeys` calls that gave every hotkey the loaded profile's bindings.
+    hotkeys_restored: usize,
     bindings: Option<std::collections::BTreeMap<String, Value>>,
     /// Encoder types without the dynamic-bitrate capability.
     fixed_bitrate: Vec<String>,
@@ -82,8 +84,11 @@ impl Host for Fake {
         &mut self,
         targets: &[(String, String)],
         _: &std::collections::BTreeMap<String, Value>,
+        profile_loaded: bool,
     ) {
-        self.0.lock().unwrap().hotkey_targets = targets.iter().map(|(id, _)| id.clone()).collect();
+        let mut s = self.0.lock().unwrap();
+        s.hotkey_targets = targets.iter().map(|(id, _)| id.clone()).collect();
+        s.hotkeys_restored += usize::from(profile_loaded);
     }
     fn hotkey_bindings(&self) -> Option<std::collections::BTreeMap<String, Value>> {
         self.0.lock().unwrap().bindings.clone()
@@ -738,6 +743,11 @@ fn hotkeys_follow_the_target_list() {
     );
     r.ok("DeleteTarget", json!({"id": a}));
     assert_eq!(r.fake.0.lock().unwrap().hotkey_targets, [b]);
+    // Edits keep the bindings OBS holds (only the rig's first load replaced them); loading a
+    // profile replaces them with its own.
+    assert_eq!(r.fake.0.lock().unwrap().hotkeys_restored, 1);
+    r.engine.load_profile(Some(r.dir.clone()));
+    assert_eq!(r.fake.0.lock().unwrap().hotkeys_restored, 2);
 }
 
 #[test]

@@ -454,7 +454,7 @@ impl<H: Host> Engine<H> {
         for id in &ids {
             self.load_key(id);
         }
-        self.sync_hotkeys();
+        self.sync_hotkeys_with(true);
         self.host.log(
             Level::Info,
             &format!(
@@ -467,13 +467,19 @@ impl<H: Host> Engine<H> {
     }
 
     pub(super) fn sync_hotkeys(&mut self) {
+        self.sync_hotkeys_with(false);
+    }
+
+    /// `profile_loaded`: every hotkey takes the loaded file's bindings (see `Host::sync_hotkeys`).
+    fn sync_hotkeys_with(&mut self, profile_loaded: bool) {
         let list: Vec<(String, String)> = self
             .file
             .targets
             .iter()
             .map(|t| (t.id.clone(), t.name.clone()))
             .collect();
-        self.host.sync_hotkeys(&list, &self.file.hotkeys);
+        self.host
+            .sync_hotkeys(&list, &self.file.hotkeys, profile_loaded);
     }
 
     /// `Ok` unless the profile's file could not be read (see `Engine::unreadable`).
