@@ -105,8 +105,11 @@ pub fn post_load() {
 /// where every target must stop before OBS tears libobs down.
 fn on_frontend_event(ev: Event) {
     match ev {
+        Event::RecordingStarting => crate::recording::on_starting(),
         Event::RecordingStarted => crate::recording::on_started(),
         Event::RecordingStopped => crate::recording::on_stopped(),
+        // Both: a frontend that skips the first still has its recording finished.
+        Event::Quitting | Event::Exit => crate::recording::on_exit(),
         _ => {}
     }
     let Some(worker) = targets() else { return };
@@ -128,8 +131,8 @@ fn on_frontend_event(ev: Event) {
             stop_worker(worker);
             frontend::remove_event_handler();
         }
-        Event::StreamingStarted | Event::StreamingStopped => {}
-        Event::RecordingStarted | Event::RecordingStopped => {}
+        Event::StreamingStarted | Event::StreamingStopped | Event::Quitting => {}
+        Event::RecordingStarting | Event::RecordingStarted | Event::RecordingStopped => {}
     }
 }
 

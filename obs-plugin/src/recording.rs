@@ -6,14 +6,19 @@
 //! opens the entry, so a set recorded from the dock is Deckcast's own (chapters remuxed in, its
 //! file may be deleted with the entry) and not a recording "started in OBS" that it only follows.
 //!
-//! A start arms the mark; OBS's `RecordingStarted` event (UI thread) turns an armed mark into the
-//! running recording's, if the start was asked for within [`ARM_WINDOW`] (a start OBS refused
-//! leaves no mark on a later recording); `RecordingStopped` clears it. Requests and hotkeys call
-//! in from any thread; the lock is held only to swap a few words.
+//! A start runs on the UI thread and arms the mark around OBS's own `StartRecording`, which runs
+//! inside the call: OBS's starting event, sent once its refusal checks (outputs disabled while
+//! Settings are open, invalid path, low disk) passed, confirms the arm, and its started event
+//! turns it into the running recording's mark (within [`ARM_WINDOW`]). A start OBS refuses is
+//! disarmed at once and reported; another starting event, or a stopped one, takes an arm away,
+//! so a start that failed later never marks someone else's recording. Requests queue the start
+//! on the UI thread and wait for it; hotkeys queue it and do not wait. The lock is held only to
+//! swap a few words, never across a call into OBS.
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deckcast_protocol::recording::{RecordingControl, RecordingOrigin};
+use deckcast_protocol::Error;
+use deckcast_protocol::recording::{RecordingControl, RecordingOrigin, RecordingStopped};
 
 use crate::obs::frontend;
 
@@ -28,10 +33,17 @@ pub const HOTKEY_START: &str = "deckcast.recording.start";
 /// The "stop set recording" hotkey's name.
 pub const HOTKEY_STOP: &str = "deckcast.recording.stop";
 
-/// A recording hotkey was pressed (hotkey or UI thread): true if `name` is one (never waits).
+/// A recording hotkey was pressed (hotkey thread): true if `name` is one. Queues the action on
+/// the UI thread and never waits (the hotkey thread holds OBS's hotkey lock).
 pub fn on_hotkey(name: &str) -> bool {
     match name {
-        HOTKEY_START => drop(start(RecordingOrigin::Hotkey)),
+        HOTKEY_START => {
+            frontend::queue_on_ui_thread(|| match start_here(RecordingOrigin::Hotkey) {
+                Start::Refused => crate::obs::log::warn(REFUSED),
+                Start::NoFolder(dir) => crate::obs::log::warn(&no_folder(&dir)),
+                Start::Starting | Start::AlreadyRecording => {}
+            })
+        }
         HOTKEY_STOP => drop(stop()),
         _ => return false,
     }
@@ -40,11 +52,31 @@ pub fn on_hotkey(name: &str) -> bool {
 
 /// How long an armed start waits for OBS's started event.
 pub const ARM_WINDOW: Duration = Duration::from_secs(10);
+/// How long a request waits for OBS's UI thread to run the start.
+pub const UI_WAIT: Duration = Duration::from_secs(3);
+/// Why OBS went no further than its own checks (it shows a message for the last two).
+const REFUSED: &str = "OBS did not start its recording: outputs are disabled while its Settings \
+                       are open, the recording path is invalid, or the disk is nearly full";
+
+fn no_folder(dir: &str) -> String {
+    format!(
+        "OBS's recording folder {dir:?} does not exist: create it or choose another in Settings > Output"
+    )
+}
+
+/// A start Deckcast asked OBS for.
+#[derive(Debug, Clone, Copy)]
+struct Arm {
+    origin: RecordingOrigin,
+    at: Instant,
+    /// OBS passed its checks and announced the start (its starting event).
+    starting: bool,
+}
 
 #[derive(Debug, Default)]
 struct Marks {
     /// A start asked for, not seen running yet.
-    armed: Option<(RecordingOrigin, Instant)>,
+    armed: Option<Arm>,
     /// Who started the running recording (none: not through Deckcast, or nothing records).
     running: Option<RecordingOrigin>,
 }
@@ -58,23 +90,78 @@ fn marks() -> std::sync::MutexGuard<'static, Marks> {
     MARKS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts OBS's recording for `origin` unless it records already (any thread; never waits).
-pub fn start(origin: RecordingOrigin) -> RecordingControl {
-    if frontend::recording_active() {
-        return RecordingControl { changed: false };
+/// What asking OBS to start did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Start {
+    /// OBS passed its checks and is starting the recording.
+    Starting,
+    /// It records already (or is starting): nothing was done.
+    AlreadyRecording,
+    /// OBS refused (outputs disabled, invalid path, low disk): nothing records.
+    Refused,
+    /// The profile's recording folder does not exist (OBS was not asked).
+    NoFolder(String),
+}
+
+/// Starts OBS's recording for `origin` (UI thread only). OBS's `StartRecording` runs inside the
+/// call, so its starting event, sent after its refusal checks, tells whether it went ahead.
+fn start_here(origin: RecordingOrigin) -> Start {
+    if frontend::recording_active() || frontend::recording_output_active() {
+        return Start::AlreadyRecording;
     }
-    marks().armed = Some((origin, Instant::now()));
+    // OBS would refuse a missing folder with a modal dialog on the streamer's screen: answer
+    // precisely instead.
+    if let Some(dir) = crate::obs::output::recording_status().directory
+        && !std::path::Path::new(&dir).is_dir()
+    {
+        return Start::NoFolder(dir);
+    }
+    marks().armed = Some(Arm {
+        origin,
+        at: Instant::now(),
+        starting: false,
+    });
+    // Not under the lock: OBS calls `on_starting` from inside.
     frontend::start_recording();
-    RecordingControl { changed: true }
+    let mut m = marks();
+    if m.armed.is_some_and(|a| a.starting) || m.running == Some(origin) {
+        return Start::Starting;
+    }
+    m.armed = None;
+    if frontend::recording_output_active() {
+        Start::AlreadyRecording
+    } else {
+        Start::Refused
+    }
+}
+
+/// Starts OBS's recording for `origin` unless it records already (worker threads: waits up to
+/// [`UI_WAIT`] for the UI thread to run it). A start OBS refuses is an error, and leaves no mark.
+pub fn start(origin: RecordingOrigin) -> Result<RecordingControl, Error> {
+    match frontend::on_ui_thread(move || start_here(origin), UI_WAIT) {
+        Some(Start::Starting) => Ok(RecordingControl { changed: true }),
+        Some(Start::AlreadyRecording) => Ok(RecordingControl { changed: false }),
+        Some(Start::Refused) => Err(Error::conflict(REFUSED)),
+        Some(Start::NoFolder(dir)) => Err(Error::conflict(no_folder(&dir))),
+        None => Err(Error::internal(
+            "OBS's UI thread did not run the start within 3 s (a dialog may be open); it may \
+             still start",
+        )),
+    }
 }
 
 /// Stops OBS's recording if it records (any thread; never waits).
 pub fn stop() -> RecordingControl {
-    if !frontend::recording_active() {
+    if !frontend::recording_active() && !frontend::recording_output_active() {
         return RecordingControl { changed: false };
     }
     frontend::stop_recording();
     RecordingControl { changed: true }
+}
+
+/// OBS's recording is starting: its checks passed (UI thread).
+pub fn on_starting() {
+    on_starting_in(&mut marks());
 }
 
 /// OBS's recording started (UI thread): an armed start is now the running recording's mark.
@@ -82,44 +169,119 @@ pub fn on_started() {
     on_started_at(&mut marks(), Instant::now());
 }
 
-/// OBS's recording stopped (UI thread).
+/// OBS's recording stopped, or failed to start (UI thread): no mark survives it.
 pub fn on_stopped() {
-    marks().running = None;
+    let mut m = marks();
+    m.running = None;
+    m.armed = None;
 }
 
-/// Who in OBS started the running recording through Deckcast (any thread).
+/// How long OBS's exit waits for a running recording to finish its file.
+pub const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// OBS is quitting (UI thread; its quitting event, before it clears its scenes, and again at
+/// exit): a recording still running is stopped here, and its file finished (at most
+/// [`EXIT_WAIT`]), before OBS tears its outputs down; clients hear [`RecordingStopped`]. OBS 30.2.3 can corrupt its heap
+/// when it destroys a recording output that still runs at exit (an encoder's settings are freed
+/// on the output's thread while shutdown goes on; measured here: 2 crashes in 6 exits without
+/// Deckcast, with glibc's tcache off); a recording stopped first takes OBS's normal, clean path.
+pub fn on_exit() {
+    if !frontend::recording_output_active() {
+        return;
+    }
+    crate::obs::log::info("OBS is quitting while recording: stopping the recording first");
+    let file = crate::obs::output::recording_status().file;
+    frontend::stop_recording();
+    let deadline = Instant::now() + EXIT_WAIT;
+    while frontend::recording_output_active() {
+        if Instant::now() >= deadline {
+            crate::obs::log::warn(
+                "the recording did not stop within 10 s of OBS quitting; OBS stops it itself",
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::obs::log::info("the recording stopped and its file is finished");
+    // obs-websocket still runs (it stops at OBS's exit event): clients hear it now.
+    crate::events::emit(&RecordingStopped { file });
+}
+
+/// Who in OBS started the running (or starting) recording through Deckcast (any thread).
 pub fn started_by() -> Option<RecordingOrigin> {
-    marks().running
+    let m = marks();
+    m.running
+        .or(m.armed.filter(|a| a.starting).map(|a| a.origin))
+}
+
+/// The first starting event after a start belongs to it; a later one is a start by someone else
+/// (ours failed after OBS's checks, without a stopped event), which takes the mark away.
+fn on_starting_in(m: &mut Marks) {
+    match &mut m.armed {
+        Some(a) if !a.starting => a.starting = true,
+        _ => m.armed = None,
+    }
 }
 
 fn on_started_at(m: &mut Marks, now: Instant) {
     m.running = m
         .armed
         .take()
-        .filter(|(_, at)| now.duration_since(*at) <= ARM_WINDOW)
-        .map(|(origin, _)| origin);
+        .filter(|a| a.starting && now.duration_since(a.at) <= ARM_WINDOW)
+        .map(|a| a.origin);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn armed(origin: RecordingOrigin, at: Instant) -> Marks {
+        Marks {
+            armed: Some(Arm {
+                origin,
+                at,
+                starting: false,
+            }),
+            running: None,
+        }
+    }
+
     #[test]
     fn a_fresh_start_marks_the_recording_and_a_stale_one_does_not() {
         let t0 = Instant::now();
-        let mut m = Marks {
-            armed: Some((RecordingOrigin::Dock, t0)),
-            running: None,
-        };
+        let mut m = armed(RecordingOrigin::Dock, t0);
+        on_starting_in(&mut m);
         on_started_at(&mut m, t0 + Duration::from_secs(1));
         assert_eq!(m.running, Some(RecordingOrigin::Dock));
         assert!(m.armed.is_none(), "a mark is used once");
         // The next recording, started in OBS itself, carries no mark.
+        on_starting_in(&mut m);
         on_started_at(&mut m, t0 + Duration::from_secs(20));
         assert_eq!(m.running, None);
-        // A start OBS refused (no started event in time) does not mark a later recording.
-        m.armed = Some((RecordingOrigin::Hotkey, t0));
+        // A start whose started event comes too late does not mark it.
+        let mut m = armed(RecordingOrigin::Hotkey, t0);
+        on_starting_in(&mut m);
         on_started_at(&mut m, t0 + ARM_WINDOW + Duration::from_secs(1));
+        assert_eq!(m.running, None);
+    }
+
+    #[test]
+    fn a_start_that_failed_after_obs_checks_does_not_mark_the_next_one() {
+        let t0 = Instant::now();
+        let mut m = armed(RecordingOrigin::Vendor, t0);
+        on_starting_in(&mut m);
+        // The output failed to start: no started event. The user then records in OBS itself,
+        // which announces its own start first.
+        on_starting_in(&mut m);
+        assert!(
+            m.armed.is_none(),
+            "a second starting event takes the arm away"
+        );
+        on_started_at(&mut m, t0 + Duration::from_secs(2));
+        assert_eq!(m.running, None);
+        // An arm OBS never confirmed (it refused) marks nothing either.
+        let mut m = armed(RecordingOrigin::Dock, t0);
+        on_started_at(&mut m, t0 + Duration::from_secs(1));
         assert_eq!(m.running, None);
     }
 }

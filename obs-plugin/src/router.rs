@@ -163,9 +163,7 @@ fn get_recording(_: GetRecording) -> Result<RecordingStatus, Error> {
 
 /// `StartRecording {from?}`: OBS's own recording, unless it records already.
 fn start_recording(r: StartRecording) -> Result<RecordingControl, Error> {
-    Ok(crate::recording::start(
-        r.from.unwrap_or(RecordingOrigin::Vendor),
-    ))
+    crate::recording::start(r.from.unwrap_or(RecordingOrigin::Vendor))
 }
 
 /// `StopRecording {}`.

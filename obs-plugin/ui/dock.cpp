@@ -221,11 +221,17 @@ public:
 		// the companion's library knows it is Deckcast's) or stops whatever records.
 		record = new QPushButton;
 		record->setObjectName("DeckcastRecord");
+		// Disabled until OBS answered, so a second click cannot ask again before the state shows.
 		connect(record, &QPushButton::clicked, this, [this]() {
-			if (recordingActive)
-				send("StopRecording", {});
-			else
-				send("StartRecording", {{"from", "dock"}});
+			record->setEnabled(false);
+			QByteArray kind(recordingActive ? "StopRecording" : "StartRecording");
+			QJsonObject data = recordingActive ? QJsonObject{} : QJsonObject{{"from", "dock"}};
+			later([kind, data]() { return request(kind.constData(), data); },
+			      [this](const QJsonObject &answer) {
+				      check(this, answer);
+				      record->setEnabled(true);
+				      refresh();
+			      });
 		});
 		recording = new QLabel;
 		recording->setTextFormat(Qt::PlainText);

@@ -1306,3 +1306,104 @@ async fn sets_are_recorded_from_the_dock_the_hotkeys_and_vendor_requests() {
     assert_eq!(list["recordings"].as_array().unwrap().len(), 3, "{list}");
     assert!(obs.alive());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn quitting_obs_mid_set_finishes_the_recording_and_obs_exits_cleanly() {
+    use deckcast_tests::vendor;
+    // glibc's per-thread cache off: OBS 30.2.3 then crashes in about one exit in three when it
+    // tears down a recording that still runs (measured without Deckcast), instead of corrupting
+    // its heap silently; the plugin stops the recording first, so every exit here is clean.
+    let mut rig = Rig::start_with(
+        "quit",
+        "hybrid_mp4",
+        None,
+        vec![(
+            "GLIBC_TUNABLES".into(),
+            "glibc.malloc.tcache_count=0".into(),
+        )],
+    );
+    let client = rig.obs.client().await.unwrap();
+    vendor::ok(&client, "StartRecording", json!({}))
+        .await
+        .unwrap();
+    let now = followed(&rig.c, "vendor");
+    std::thread::sleep(Duration::from_secs(3));
+    let status = vendor::ok(&client, "GetRecording", json!({}))
+        .await
+        .unwrap();
+    let file = status["file"]
+        .as_str()
+        .expect("the file OBS writes")
+        .to_owned();
+    drop(client);
+    // SIGINT: OBS's own quit, with the set still recording.
+    assert!(rig.obs.stop(), "{}", rig.obs.failure_report());
+    let log = rig.obs.log();
+    assert!(
+        log.contains("OBS is quitting while recording: stopping the recording first")
+            && log.contains("the recording stopped and its file is finished"),
+        "{log}"
+    );
+    // A Hybrid MP4 that was not finished has no index: ffprobe reads a complete one.
+    let d = file_duration(&file);
+    assert!(d > 2.0, "{file}: {d} s");
+    // The companion closes the entry it followed, and the file is the one OBS finished.
+    let id = &now["recording"]["id"];
+    let rec = wait_for("the entry to close", Duration::from_secs(20), || {
+        Ok(rig
+            .c
+            .get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["ending"].is_string()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", rig.companion.log_text(), rig.obs.log()));
+    assert_eq!(rec["ending"], "clean", "{rec}");
+    assert_eq!(rec["file"], file.as_str(), "{rec}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_start_refused_for_a_missing_folder_says_why_and_marks_no_later_recording() {
+    use deckcast_tests::vendor;
+    let runtime = Runtime::get().unwrap();
+    let host_dir = runtime.scratch_dir("nofolder").unwrap().join("sets");
+    let guest_dir = runtime.guest_path(&host_dir);
+    let obs = Obs::start(ObsOptions {
+        recording: Some(("mkv".into(), guest_dir.clone())),
+        ..ObsOptions::default()
+    })
+    .unwrap();
+    let client = obs.client().await.unwrap();
+    let e = vendor::call(&client, "StartRecording", json!({"from": "dock"}))
+        .await
+        .unwrap();
+    assert_eq!(e["error"]["code"], "conflict", "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&guest_dir.display().to_string()) && message.contains("does not exist"),
+        "{e}"
+    );
+    let status = vendor::ok(&client, "GetRecording", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(status["active"], false, "{status}");
+    // Once the folder exists, a recording OBS itself starts (here through obs-websocket) is not
+    // taken for Deckcast's: the refused start left no mark behind.
+    std::fs::create_dir_all(&host_dir).unwrap();
+    client.recording().start().await.unwrap();
+    let status = deckcast_tests::util::wait_for_async(
+        "OBS to record",
+        Duration::from_secs(10),
+        async || {
+            let s = vendor::ok(&client, "GetRecording", json!({})).await?;
+            Ok((s["active"] == true).then_some(s))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(status.get("startedBy").is_none(), "{status}");
+    client.recording().stop().await.unwrap();
+    drop(client);
+    assert!(obs.alive());
+}

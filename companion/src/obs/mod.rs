@@ -202,6 +202,7 @@ impl LinkEvent {
     fn from_vendor(event_type: &str, data: serde_json::Value) -> Option<LinkEvent> {
         use protocol::Event;
         use protocol::nowplaying::TempoChanged;
+        use protocol::recording::RecordingStopped;
         use protocol::targets::{HealthReport, TargetStateChanged};
         let decoded = if event_type == TargetStateChanged::NAME {
             protocol::decode_event(data).map(LinkEvent::TargetState)
@@ -209,6 +210,12 @@ impl LinkEvent {
             protocol::decode_event(data).map(LinkEvent::Health)
         } else if event_type == TempoChanged::NAME {
             protocol::decode_event(data).map(LinkEvent::Tempo)
+        } else if event_type == RecordingStopped::NAME {
+            // The plugin stopped the recording as OBS exits (obs-websocket says nothing then).
+            protocol::decode_event(data).map(|e: RecordingStopped| LinkEvent::Recording {
+                active: false,
+                path: e.file,
+            })
         } else {
             return None;
         };
@@ -347,5 +354,40 @@ impl ObsLink {
     /// Switches the program scene.
     pub async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         dispatch!(self, l => l.set_program_scene(scene).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkEvent;
+    use deckcast_protocol::Event;
+    use deckcast_protocol::recording::RecordingStopped;
+
+    #[test]
+    fn the_plugins_stop_at_quit_is_a_recording_stop_with_its_file() {
+        let e = LinkEvent::from_vendor(
+            RecordingStopped::NAME,
+            serde_json::json!({"file": "/sets/a.mp4"}),
+        );
+        assert!(
+            matches!(&e, Some(LinkEvent::Recording { active: false, path: Some(p) }) if p == "/sets/a.mp4"),
+            "{e:?}"
+        );
+        let e = LinkEvent::from_vendor(RecordingStopped::NAME, serde_json::json!({}));
+        assert!(
+            matches!(
+                e,
+                Some(LinkEvent::Recording {
+                    active: false,
+                    path: None
+                })
+            ),
+            "{e:?}"
+        );
+        // A payload of the wrong shape is no event (and logged).
+        assert!(
+            LinkEvent::from_vendor(RecordingStopped::NAME, serde_json::json!({"file": 3}))
+                .is_none()
+        );
     }
 }

@@ -133,6 +133,7 @@ contract! {
         targets::TargetStateChanged as "TargetStateChanged";
         targets::HealthReport as "TargetHealth";
         nowplaying::TempoChanged as "TempoChanged";
+        recording::RecordingStopped as "RecordingStopped";
     }
 }
 
@@ -232,7 +233,12 @@ mod tests {
         assert_eq!(REQUESTS[23], "GetAlerts");
         assert_eq!(
             EVENTS,
-            ["TargetStateChanged", "TargetHealth", "TempoChanged"]
+            [
+                "TargetStateChanged",
+                "TargetHealth",
+                "TempoChanged",
+                "RecordingStopped"
+            ]
         );
         let mut unique = REQUESTS.to_vec();
         unique.sort_unstable();

@@ -66,3 +66,14 @@ pub struct RecordingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<RecordingOrigin>,
 }
+
+/// The `RecordingStopped` event: OBS was exiting while it recorded, and the plugin stopped the
+/// recording and waited until its file was finished. obs-websocket's own `RecordStateChanged`
+/// does not reach clients at that point, so this is the word that the set's file is complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStopped {
+    /// The file the recording wrote (OBS's own path, as OBS sees it), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}

@@ -25,6 +25,8 @@ pub enum Event {
     StreamingStopping,
     /// The main stream stopped.
     StreamingStopped,
+    /// OBS's recording passed its checks and is starting (sent inside its `StartRecording`).
+    RecordingStarting,
     /// OBS's recording started (its output is writing).
     RecordingStarted,
     /// OBS's recording stopped (its file is finished).
@@ -37,6 +39,9 @@ pub enum Event {
     ProfileRenamed,
     /// OBS finished loading (the frontend is fully up).
     FinishedLoading,
+    /// OBS is quitting: sent before it clears its scenes and before [`Event::Exit`], while
+    /// outputs, obs-websocket and the scenes still run.
+    Quitting,
     /// OBS is exiting (the frontend API is about to go away).
     Exit,
 }
@@ -47,12 +52,14 @@ fn map(ev: sys::obs_frontend_event) -> Option<Event> {
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STARTED => Event::StreamingStarted,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STOPPING => Event::StreamingStopping,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STOPPED => Event::StreamingStopped,
+        sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STARTING => Event::RecordingStarting,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STARTED => Event::RecordingStarted,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STOPPED => Event::RecordingStopped,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGING => Event::ProfileChanging,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGED => Event::ProfileChanged,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_RENAMED => Event::ProfileRenamed,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_FINISHED_LOADING => Event::FinishedLoading,
+        sys::obs_frontend_event_OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN => Event::Quitting,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_EXIT => Event::Exit,
         _ => return None,
     })
@@ -154,8 +161,25 @@ pub fn recording_active() -> bool {
     unsafe { sys::obs_frontend_recording_active() }
 }
 
-/// Asks OBS to start its own recording with the profile's settings (any thread: the frontend
-/// runs it on the UI thread; success shows as a [`Event::RecordingStarted`]).
+/// Whether OBS's recording output is active: it may be, before its started event sets
+/// [`recording_active`] (any thread).
+pub fn recording_output_active() -> bool {
+    // SAFETY: frontend call; the output is a new reference (or null) that we release.
+    unsafe {
+        let out = sys::obs_frontend_get_recording_output();
+        if out.is_null() {
+            return false;
+        }
+        let active = sys::obs_output_active(out);
+        sys::obs_output_release(out);
+        active
+    }
+}
+
+/// Asks OBS to start its own recording with the profile's settings (any thread). On the UI
+/// thread OBS's `StartRecording` runs inside the call (its checks, then
+/// [`Event::RecordingStarting`]); elsewhere it is queued there. Success shows as a
+/// [`Event::RecordingStarted`].
 pub fn start_recording() {
     // SAFETY: frontend call without arguments.
     unsafe { sys::obs_frontend_recording_start() }
