@@ -107,6 +107,7 @@ fn on_frontend_event(ev: Event) {
     match ev {
         Event::RecordingStarting => crate::recording::on_starting(),
         Event::RecordingStarted => crate::recording::on_started(),
+        Event::RecordingStopping => crate::recording::on_stopping(),
         Event::RecordingStopped => crate::recording::on_stopped(),
         // Both: a frontend that skips the first still has its recording finished.
         Event::Quitting | Event::Exit => crate::recording::on_exit(),
@@ -132,7 +133,10 @@ fn on_frontend_event(ev: Event) {
             frontend::remove_event_handler();
         }
         Event::StreamingStarted | Event::StreamingStopped | Event::Quitting => {}
-        Event::RecordingStarting | Event::RecordingStarted | Event::RecordingStopped => {}
+        Event::RecordingStarting
+        | Event::RecordingStarted
+        | Event::RecordingStopping
+        | Event::RecordingStopped => {}
     }
 }
 

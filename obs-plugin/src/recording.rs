@@ -44,7 +44,9 @@ pub fn on_hotkey(name: &str) -> bool {
                 Start::Starting | Start::AlreadyRecording => {}
             })
         }
-        HOTKEY_STOP => drop(stop()),
+        HOTKEY_STOP => frontend::queue_on_ui_thread(|| {
+            let _ = stop_here();
+        }),
         _ => return false,
     }
     true
@@ -79,11 +81,14 @@ struct Marks {
     armed: Option<Arm>,
     /// Who started the running recording (none: not through Deckcast, or nothing records).
     running: Option<RecordingOrigin>,
+    /// OBS is stopping the recording (its stopping event came, its stopped one not yet).
+    stopping: bool,
 }
 
 static MARKS: Mutex<Marks> = Mutex::new(Marks {
     armed: None,
     running: None,
+    stopping: false,
 });
 
 fn marks() -> std::sync::MutexGuard<'static, Marks> {
@@ -124,6 +129,9 @@ fn start_here(origin: RecordingOrigin) -> Start {
     // Not under the lock: OBS calls `on_starting` from inside.
     frontend::start_recording();
     let mut m = marks();
+    // Past OBS's checks its output can still fail (a modal, no stopped event); an output that
+    // starts on its own thread (custom FFmpeg) is not active yet either, so OBS's word counts:
+    // the arm stays until a stop, another start, or the window.
     if m.armed.is_some_and(|a| a.starting) || m.running == Some(origin) {
         return Start::Starting;
     }
@@ -151,8 +159,18 @@ pub fn start(origin: RecordingOrigin) -> Result<RecordingControl, Error> {
 }
 
 /// Stops OBS's recording if it records (any thread; never waits).
-pub fn stop() -> RecordingControl {
-    if !frontend::recording_active() && !frontend::recording_output_active() {
+pub fn stop() -> Result<RecordingControl, Error> {
+    frontend::on_ui_thread(stop_here, UI_WAIT).ok_or_else(|| {
+        Error::internal("OBS's UI thread did not run the stop within 3 s (a dialog may be open)")
+    })
+}
+
+/// Stops OBS's recording if it records and is not stopping already (UI thread: OBS replaces
+/// its outputs there). A second stop while the first one drains would make OBS force-stop
+/// and cut the end of the set off.
+fn stop_here() -> RecordingControl {
+    let recording = frontend::recording_active() || frontend::recording_output_active();
+    if !recording || marks().stopping {
         return RecordingControl { changed: false };
     }
     frontend::stop_recording();
@@ -173,7 +191,16 @@ pub fn on_started() {
 pub fn on_stopped() {
     let mut m = marks();
     m.running = None;
-    m.armed = None;
+    m.stopping = false;
+    // A start that ran between the output stopping and this (queued) event keeps its arm.
+    if !frontend::recording_output_active() {
+        m.armed = None;
+    }
+}
+
+/// OBS's recording is stopping (UI thread): it drains until its stopped event.
+pub fn on_stopping() {
+    marks().stopping = true;
 }
 
 /// How long OBS's exit waits for a running recording to finish its file.
@@ -186,12 +213,18 @@ pub const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// on the output's thread while shutdown goes on; measured here: 2 crashes in 6 exits without
 /// Deckcast, with glibc's tcache off); a recording stopped first takes OBS's normal, clean path.
 pub fn on_exit() {
-    if !frontend::recording_output_active() {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    // Once: a recording that did not stop within the wait is OBS's to stop (no second wait).
+    if DONE.swap(true, std::sync::atomic::Ordering::AcqRel) || !frontend::recording_output_active()
+    {
         return;
     }
     crate::obs::log::info("OBS is quitting while recording: stopping the recording first");
     let file = crate::obs::output::recording_status().file;
-    frontend::stop_recording();
+    // Not again if the streamer's own stop is draining (a second stop would force it).
+    if !marks().stopping {
+        frontend::stop_recording();
+    }
     let deadline = Instant::now() + EXIT_WAIT;
     while frontend::recording_output_active() {
         if Instant::now() >= deadline {
@@ -243,6 +276,7 @@ mod tests {
                 starting: false,
             }),
             running: None,
+            stopping: false,
         }
     }
 

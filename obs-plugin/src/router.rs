@@ -168,7 +168,7 @@ fn start_recording(r: StartRecording) -> Result<RecordingControl, Error> {
 
 /// `StopRecording {}`.
 fn stop_recording(_: StopRecording) -> Result<RecordingControl, Error> {
-    Ok(crate::recording::stop())
+    crate::recording::stop()
 }
 
 /// How long a request waits for OBS's UI thread.

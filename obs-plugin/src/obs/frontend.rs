@@ -29,6 +29,8 @@ pub enum Event {
     RecordingStarting,
     /// OBS's recording started (its output is writing).
     RecordingStarted,
+    /// OBS's recording is stopping (its output drains).
+    RecordingStopping,
     /// OBS's recording stopped (its file is finished).
     RecordingStopped,
     /// Another profile is about to be loaded.
@@ -54,6 +56,7 @@ fn map(ev: sys::obs_frontend_event) -> Option<Event> {
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_STREAMING_STOPPED => Event::StreamingStopped,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STARTING => Event::RecordingStarting,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STARTED => Event::RecordingStarted,
+        sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STOPPING => Event::RecordingStopping,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_RECORDING_STOPPED => Event::RecordingStopped,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGING => Event::ProfileChanging,
         sys::obs_frontend_event_OBS_FRONTEND_EVENT_PROFILE_CHANGED => Event::ProfileChanged,
@@ -162,7 +165,7 @@ pub fn recording_active() -> bool {
 }
 
 /// Whether OBS's recording output is active: it may be, before its started event sets
-/// [`recording_active`] (any thread).
+/// [`recording_active`] (UI thread: OBS replaces its outputs there).
 pub fn recording_output_active() -> bool {
     // SAFETY: frontend call; the output is a new reference (or null) that we release.
     unsafe {
