@@ -284,6 +284,7 @@ async fn on_event(app: &App, e: LinkEvent) {
             app.track_session().await;
         }
         LinkEvent::Recording { active, path } => app.on_recording_event(active, path).await,
+        LinkEvent::RecordingPaused { paused } => app.on_recording_paused(paused).await,
         LinkEvent::Closing => {
             app.live.update(|s| s.obs.closing = true);
             app.record(HistoryKind::ObsClosing, None, "OBS is shutting down".into())

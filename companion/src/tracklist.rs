@@ -5,7 +5,8 @@
 //! Pure functions over [`TrackMark`]s (a track change at a wall-clock time). A mark is kept with
 //! the time it went on air; offsets are counted from whichever start the export is for (the
 //! recording's, or a target's own start, so each platform's VOD gets its own offsets). A track
-//! that was already on air when that start came is at 00:00.
+//! that was already on air when that start came is at 00:00. A recording's offsets leave out the
+//! time it was paused ([`recording_entries`]): they are the file's.
 //!
 //! Rules applied everywhere:
 //! - a track on air for less than the minimum (default 30 s: a DJ previewing) is not an entry;
@@ -83,6 +84,62 @@ pub fn timestamp(ms: i64) -> String {
     } else {
         format!("{m:02}:{s:02}")
     }
+}
+
+/// A time the recording was paused: from `from_ms` until `until_ms` (Unix ms; `None`: still
+/// paused). Nothing is written to the file meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pause {
+    /// Paused at (Unix ms).
+    pub from_ms: i64,
+    /// Resumed at (Unix ms), if it was.
+    pub until_ms: Option<i64>,
+}
+
+/// Where wall-clock time `t_ms` falls in a file that started at `start_ms` and was paused for
+/// `pauses` (ms into the file): the paused time before it does not count, and a time inside a
+/// pause is where the file resumes. A pause still open counts until `t_ms`.
+pub fn file_offset(pauses: &[Pause], start_ms: i64, t_ms: i64) -> i64 {
+    let paused: i64 = pauses
+        .iter()
+        .map(|p| {
+            let from = p.from_ms.max(start_ms);
+            let until = p.until_ms.unwrap_or(i64::MAX).min(t_ms);
+            (until - from).max(0)
+        })
+        .sum();
+    (t_ms - start_ms - paused).max(0)
+}
+
+/// [`entries`] of a recording paused for `pauses`: offsets and lengths are the file's, so a
+/// track's chapter is where the listener hears it. A track that went on air during a pause
+/// starts where the file resumes.
+pub fn recording_entries(
+    marks: &[TrackMark],
+    pauses: &[Pause],
+    start_ms: i64,
+    end_ms: i64,
+    min_ms: i64,
+) -> Vec<Entry> {
+    if pauses.is_empty() {
+        return entries(marks, start_ms, end_ms, min_ms);
+    }
+    let to_file = |t: i64| start_ms + file_offset(pauses, start_ms, t);
+    let moved: Vec<TrackMark> = marks
+        .iter()
+        .filter(|m| m.at_ms < end_ms)
+        .map(|m| TrackMark {
+            // Before the start stays before it (the track on air at 00:00).
+            at_ms: if m.at_ms <= start_ms {
+                m.at_ms
+            } else {
+                to_file(m.at_ms)
+            },
+            ..m.clone()
+        })
+        .collect();
+    entries(&moved, start_ms, to_file(end_ms), min_ms)
 }
 
 /// The entries of the span `[start_ms, end_ms)`: marks sorted by time, tracks on air for less
@@ -411,6 +468,58 @@ mod tests {
             mark(140, "B", "Two"),     // back: the same entry
             mark(300, "C", "Three"),
         ]
+    }
+
+    fn pause(from_s: i64, until_s: Option<i64>) -> Pause {
+        Pause {
+            from_ms: T0 + from_s * 1000,
+            until_ms: until_s.map(|u| T0 + u * 1000),
+        }
+    }
+
+    #[test]
+    fn paused_time_is_not_in_the_file() {
+        let p = [pause(100, Some(160)), pause(400, None)];
+        assert_eq!(file_offset(&p, T0, T0 + 50_000), 50_000);
+        // Inside the pause: where the file resumes.
+        assert_eq!(file_offset(&p, T0, T0 + 130_000), 100_000);
+        assert_eq!(file_offset(&p, T0, T0 + 200_000), 140_000);
+        // A pause still open counts until the time asked for.
+        assert_eq!(file_offset(&p, T0, T0 + 450_000), 340_000);
+        // A pause before the start (another recording's) does not count.
+        assert_eq!(
+            file_offset(&[pause(-50, Some(-10))], T0, T0 + 10_000),
+            10_000
+        );
+    }
+
+    #[test]
+    fn a_paused_recording_has_the_files_offsets() {
+        // Paused 60 s from 200 s: "Three" (on air at 300 s) is 240 s into the file; a track put
+        // on during the pause starts where the file resumes.
+        let mut marks = set();
+        marks.push(mark(230, "P", "During the pause"));
+        marks.sort_by_key(|m| m.at_ms);
+        let p = [pause(200, Some(260))];
+        let e = recording_entries(&marks, &p, T0, T0 + 600_000, DEFAULT_MIN_TRACK_MS);
+        let got: Vec<(i64, &str)> = e.iter().map(|e| (e.offset_ms, e.title.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (0, "One"),
+                (120_000, "Two"),
+                (200_000, "During the pause"),
+                (240_000, "Three")
+            ]
+        );
+        // The last entry ends with the file: 600 s of wall time, 540 s of file.
+        let last = e.last().unwrap();
+        assert_eq!(last.offset_ms + last.duration_ms, 540_000);
+        // Without pauses it is the plain list.
+        assert_eq!(
+            recording_entries(&set(), &[], T0, T0 + 600_000, DEFAULT_MIN_TRACK_MS),
+            entries(&set(), T0, T0 + 600_000, DEFAULT_MIN_TRACK_MS)
+        );
     }
 
     #[test]

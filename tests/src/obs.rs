@@ -41,6 +41,9 @@ pub struct ObsOptions {
     /// The profile's recording format (`RecFormat2`: `hybrid_mp4`, `mkv`, ...; `None`: OBS's
     /// default) and folder (a path as OBS sees it: [`crate::runtime::Runtime::guest_path`]).
     pub recording: Option<(String, PathBuf)>,
+    /// The recording its own encoder (OBS's Simple mode quality "High"), not the stream's: OBS
+    /// pauses only a recording with its own encoder.
+    pub recording_own_encoder: bool,
 }
 
 impl Default for ObsOptions {
@@ -58,6 +61,7 @@ impl Default for ObsOptions {
             keyring: true,
             env: Vec::new(),
             recording: None,
+            recording_own_encoder: false,
         }
     }
 }
@@ -156,7 +160,14 @@ fn write_config(
     let recording = opts
         .recording
         .as_ref()
-        .map(|(format, dir)| format!("RecFormat2={format}\nFilePath={}\n", dir.display()))
+        .map(|(format, dir)| {
+            let quality = if opts.recording_own_encoder {
+                "RecQuality=HQ\n"
+            } else {
+                ""
+            };
+            format!("RecFormat2={format}\nFilePath={}\n{quality}", dir.display())
+        })
         .unwrap_or_default();
     std::fs::write(
         profile.join("basic.ini"),

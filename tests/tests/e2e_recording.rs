@@ -59,6 +59,18 @@ impl Rig {
         disk_mb: Option<u32>,
         env: Vec<(String, String)>,
     ) -> Rig {
+        Rig::start_opts(label, format, disk_mb, env, false)
+    }
+
+    /// As [`Rig::start_with`]; `own_encoder`: the recording has its own encoder (OBS pauses
+    /// only such a recording).
+    fn start_opts(
+        label: &str,
+        format: &str,
+        disk_mb: Option<u32>,
+        env: Vec<(String, String)>,
+        own_encoder: bool,
+    ) -> Rig {
         let api = OpenApi::load().unwrap();
         let runtime = Runtime::get().unwrap();
         let host_dir = runtime.scratch_dir(label).unwrap();
@@ -67,6 +79,7 @@ impl Rig {
         let rtmp = RtmpServer::start().unwrap();
         let obs = Obs::start(ObsOptions {
             recording: Some((format.into(), guest_dir.clone())),
+            recording_own_encoder: own_encoder,
             env,
             ..ObsOptions::default()
         })
@@ -1406,4 +1419,95 @@ async fn a_start_refused_for_a_missing_folder_says_why_and_marks_no_later_record
     client.recording().stop().await.unwrap();
     drop(client);
     assert!(obs.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_paused_recording_has_the_files_offsets_and_chapters() {
+    let Rig {
+        api,
+        runtime,
+        obs,
+        companion,
+        c,
+        ..
+    } = Rig::start_opts("pause", "mkv", None, Vec::new(), true);
+    let mut settings = json!({"minTrackSeconds": 2});
+    if let Some(root) = runtime.obs_root() {
+        settings["obsRoot"] = json!(root.to_str().unwrap());
+    }
+    let (status, v) = put_settings(&api, &c, &settings);
+    assert_eq!(status, 200, "{v}");
+    let client = obs.client().await.unwrap();
+    let (status, started) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    let t0 = Instant::now();
+    assert_eq!(status, 200, "{started}");
+    let id = started["recording"]["id"].as_i64().unwrap();
+    // Wall clock: A at 1 s, paused 8–16 s (OBS's own pause, through obs-websocket), B put on
+    // air during the pause at 11 s, C at 22 s, stopped at 28 s. In the file: A at 1 s, B where the
+    // file resumes (8 s), C at 14 s, 20 s long.
+    sleep_until(t0, 1.0);
+    set_track(&api, &c, TRACKS[0]);
+    sleep_until(t0, 8.0);
+    client.recording().pause().await.unwrap();
+    sleep_until(t0, 11.0);
+    set_track(&api, &c, TRACKS[1]);
+    sleep_until(t0, 16.0);
+    client.recording().resume().await.unwrap();
+    sleep_until(t0, 22.0);
+    set_track(&api, &c, TRACKS[2]);
+    sleep_until(t0, 28.0);
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/stop",
+        "/api/v1/recording/stop",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    drop(client);
+    let rec = wait_for("the remuxed recording", Duration::from_secs(60), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["ending"] == "clean" && v["chapters"] == "remuxed"))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    api.check_response("GET", "/api/v1/recordings/{id}", 200, &rec)
+        .unwrap();
+    let got = offsets(&tracklist(&c, id, ""));
+    let want = [(1.0, TRACKS[0].1), (8.0, TRACKS[1].1), (14.0, TRACKS[2].1)];
+    assert_eq!(got.len(), 3, "{got:?}\n{rec}");
+    for ((at, title), (want_at, want_title)) in got.iter().zip(want) {
+        assert_eq!(title, want_title, "{got:?}");
+        assert!((at - want_at).abs() < 1.5, "{got:?} vs {want:?}");
+    }
+    // The length is the file's, as ffprobe reads it (8 s paused are not in it).
+    let file = rec["file"].as_str().unwrap();
+    let length = file_duration(file);
+    let listed = rec["durationMs"].as_f64().unwrap() / 1000.0;
+    assert!((length - 20.0).abs() < 2.0, "{file}: {length} s");
+    assert!(
+        (listed - length).abs() < 1.5,
+        "listed {listed} s, file {length} s"
+    );
+    // The chapters written into the file are where the tracklist says.
+    let mut in_file = chapters(file);
+    in_file.retain(|(_, t)| t != "Start");
+    assert_eq!(in_file.len(), 3, "{in_file:?}");
+    for ((at, title), (want_at, want_title)) in in_file.iter().zip(&got) {
+        assert!(title.ends_with(want_title.as_str()), "{in_file:?}");
+        assert!((at - want_at).abs() < 0.01, "{in_file:?} vs {got:?}");
+    }
+    let history = c.get_json("/api/v1/history?limit=200").unwrap();
+    for what in ["recording paused", "recording resumed"] {
+        assert!(history.to_string().contains(what), "{what}: {history}");
+    }
 }

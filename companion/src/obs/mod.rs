@@ -178,6 +178,11 @@ pub enum LinkEvent {
         /// The file it wrote, when it stopped (obs-websocket names it then).
         path: Option<String>,
     },
+    /// OBS's recording paused or resumed.
+    RecordingPaused {
+        /// Whether it is paused now.
+        paused: bool,
+    },
     /// OBS is shutting down.
     Closing,
 }

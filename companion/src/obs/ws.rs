@@ -238,8 +238,18 @@ impl WsLink {
                         path,
                     } => {
                         use obws::events::OutputState;
-                        matches!(state, OutputState::Started | OutputState::Stopped)
-                            .then_some(LinkEvent::Recording { active, path })
+                        match state {
+                            OutputState::Started | OutputState::Stopped => {
+                                Some(LinkEvent::Recording { active, path })
+                            }
+                            OutputState::Paused => {
+                                Some(LinkEvent::RecordingPaused { paused: true })
+                            }
+                            OutputState::Resumed => {
+                                Some(LinkEvent::RecordingPaused { paused: false })
+                            }
+                            _ => None,
+                        }
                     }
                     Event::ExitStarted | Event::ServerStopping => Some(LinkEvent::Closing),
                     _ => None,

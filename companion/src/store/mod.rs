@@ -218,6 +218,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE schedule ADD COLUMN started_record INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE feeds ADD COLUMN record INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE recordings ADD COLUMN sha256 TEXT;",
+    // 8: the times a recording was paused (its tracklist's offsets leave them out).
+    "CREATE TABLE recording_pauses (
+        recording_id INTEGER NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+        from_ms INTEGER NOT NULL,
+        until_ms INTEGER
+    );
+    CREATE INDEX recording_pauses_by ON recording_pauses (recording_id, from_ms);",
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::tracklist::TrackMark;
+use crate::tracklist::{Pause, TrackMark};
 
 /// A target that was live during a recording, with its own start (its VOD's 00:00).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +193,7 @@ impl Store {
     pub fn delete_recording(&mut self, id: i64) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM recording_tracks WHERE recording_id = ?1", [id])?;
+        tx.execute("DELETE FROM recording_pauses WHERE recording_id = ?1", [id])?;
         let n = tx.execute("DELETE FROM recordings WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(n > 0)
@@ -235,11 +236,19 @@ impl Store {
         path: Option<&str>,
         ending: &str,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE recordings SET ended_ms = ?2, path = COALESCE(?3, path), ending = ?4
              WHERE id = ?1 AND ended_ms IS NULL",
             params![id, ended_ms, path, ending],
         )?;
+        // A recording stopped while paused: the pause ends with it.
+        tx.execute(
+            "UPDATE recording_pauses SET until_ms = MAX(?2, from_ms)
+             WHERE recording_id = ?1 AND until_ms IS NULL",
+            params![id, ended_ms],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -251,6 +260,44 @@ impl Store {
             params![id, mark.at_ms, mark.artist, mark.title],
         )?;
         Ok(())
+    }
+
+    /// Recording `id` was paused at `at_ms` (nothing if a pause of it is open already). Returns
+    /// whether a pause was opened.
+    pub fn pause_recording(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT INTO recording_pauses (recording_id, from_ms)
+             SELECT ?1, ?2 WHERE NOT EXISTS (
+                 SELECT 1 FROM recording_pauses WHERE recording_id = ?1 AND until_ms IS NULL)",
+            params![id, at_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Recording `id` resumed (or ended) at `at_ms`: closes its open pause. Returns whether one
+    /// was open.
+    pub fn resume_recording(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE recording_pauses SET until_ms = MAX(?2, from_ms)
+             WHERE recording_id = ?1 AND until_ms IS NULL",
+            params![id, at_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The pauses of recording `id`, in order.
+    pub fn recording_pauses(&self, id: i64) -> Result<Vec<Pause>, StoreError> {
+        let mut q = self.conn.prepare(
+            "SELECT from_ms, until_ms FROM recording_pauses WHERE recording_id = ?1
+             ORDER BY from_ms, rowid",
+        )?;
+        let rows = q.query_map([id], |r| {
+            Ok(Pause {
+                from_ms: r.get(0)?,
+                until_ms: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The track changes of recording `id`, in order.
@@ -320,5 +367,33 @@ mod tests {
         // The next one can open now.
         let next = s.open_recording(20_000, "obs", Some(3), "pending").unwrap();
         assert_eq!(s.recordings(10).unwrap()[0].id, next);
+    }
+
+    #[test]
+    fn pauses_open_once_close_on_resume_and_with_the_recording() {
+        let mut s = Store::open_in_memory().unwrap();
+        let id = s.open_recording(1_000, "api", None, "pending").unwrap();
+        assert!(s.pause_recording(id, 2_000).unwrap());
+        assert!(!s.pause_recording(id, 2_500).unwrap(), "one open pause");
+        assert!(s.resume_recording(id, 3_000).unwrap());
+        assert!(!s.resume_recording(id, 3_500).unwrap(), "nothing to resume");
+        assert!(s.pause_recording(id, 5_000).unwrap());
+        s.finish_recording(id, 6_000, None, "clean").unwrap();
+        assert_eq!(
+            s.recording_pauses(id).unwrap(),
+            [
+                Pause {
+                    from_ms: 2_000,
+                    until_ms: Some(3_000)
+                },
+                Pause {
+                    from_ms: 5_000,
+                    until_ms: Some(6_000)
+                }
+            ]
+        );
+        // Deleting the entry deletes its pauses.
+        assert!(s.delete_recording(id).unwrap());
+        assert!(s.recording_pauses(id).unwrap().is_empty());
     }
 }

@@ -127,6 +127,9 @@ pub struct Export {
     pub body: String,
 }
 
+/// How long after OBS's pause or resume event a sync leaves the pauses alone (ms).
+const PAUSE_EVENT_GRACE_MS: i64 = 3_000;
+
 /// What the app keeps while following a recording.
 #[derive(Debug, Default)]
 pub(crate) struct RecordingState {
@@ -139,6 +142,9 @@ pub(crate) struct RecordingState {
     idle_syncs: std::sync::atomic::AtomicU32,
     /// The link the last sync ran on (a new one: the first sync after a connect).
     synced_epoch: std::sync::atomic::AtomicU64,
+    /// When OBS last said its recording paused or resumed (Unix ms): a sync that read OBS just
+    /// before that leaves the pauses alone.
+    pause_event_ms: std::sync::atomic::AtomicI64,
     /// The automatic recording's view of the streams.
     auto: std::sync::Mutex<AutoState>,
     /// Who asked for the recording being started now (read when its entry opens).
@@ -242,7 +248,10 @@ impl App {
     async fn view(&self, row: RecordingRow) -> Result<Recording, AppError> {
         let min_ms = i64::from(self.recording_settings().await?.min_track_seconds) * 1000;
         let id = row.id;
-        let marks = self.db.call(move |s| s.recording_tracks(id)).await?;
+        let (marks, pauses) = self
+            .db
+            .call(move |s| Ok((s.recording_tracks(id)?, s.recording_pauses(id)?)))
+            .await?;
         let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
         Ok(Recording {
             id: row.id,
@@ -250,14 +259,15 @@ impl App {
             file: row.path,
             started_ms: row.started_ms,
             ended_ms: row.ended_ms,
-            duration_ms: (end - row.started_ms).max(0),
+            // The file's length: paused time is not in it.
+            duration_ms: tracklist::file_offset(&pauses, row.started_ms, end),
             bytes: row.bytes,
             set_id: row.set_id,
             started_by: StartedBy::parse(&row.started_by),
             targets: row.targets,
             chapters: Chapters::parse(&row.chapters),
             ending: row.ending.as_deref().map(Ending::parse),
-            tracks: tracklist::entries(&marks, row.started_ms, end, min_ms),
+            tracks: tracklist::recording_entries(&marks, &pauses, row.started_ms, end, min_ms),
             sha256: row.sha256,
         })
     }
@@ -559,8 +569,60 @@ impl App {
         }
         row.bytes = out.bytes;
         self.note_live_targets(&mut row);
+        let (id, now) = (row.id, self.now_ms());
         if row != before {
             self.db.call(move |s| s.update_recording(&row)).await?;
+        }
+        // OBS's word on pausing, in case its event was missed (a restart, a dropped link); not
+        // right after an event, which this sync's reading may predate.
+        if now - self.recording.pause_event_ms.load(Ordering::Acquire) > PAUSE_EVENT_GRACE_MS {
+            self.note_pause(id, out.paused, now).await?;
+        }
+        Ok(())
+    }
+
+    /// OBS's recording paused or resumed (an OBS event; service only): the tracklist's offsets
+    /// leave the pause out.
+    pub async fn on_recording_paused(&self, paused: bool) {
+        use std::sync::atomic::Ordering;
+        if !self.follows_obs() {
+            return;
+        }
+        let now = self.now_ms();
+        self.recording.pause_event_ms.store(now, Ordering::Release);
+        let r: Result<(), AppError> = async {
+            let _held = self.recording.lock.lock().await;
+            match self.db.call(|s| s.open_recording_row()).await? {
+                Some(row) => self.note_pause(row.id, paused, now).await,
+                None => Ok(()),
+            }
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::error!("recording library: {e}");
+        }
+    }
+
+    /// Opens or closes entry `id`'s pause at `now`, and says so once in the history.
+    async fn note_pause(&self, id: i64, paused: bool, now: i64) -> Result<(), AppError> {
+        let changed = self
+            .db
+            .call(move |s| {
+                if paused {
+                    s.pause_recording(id, now)
+                } else {
+                    s.resume_recording(id, now)
+                }
+            })
+            .await?;
+        if changed {
+            let what = if paused { "paused" } else { "resumed" };
+            self.record(
+                HistoryKind::Recording,
+                None,
+                format!("recording {what} (#{id})"),
+            )
+            .await;
         }
         Ok(())
     }
@@ -775,8 +837,17 @@ impl App {
             };
         let start_ms = target.as_ref().map_or(row.started_ms, |t| t.started_ms);
         let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
-        let marks = self.db.call(move |s| s.recording_tracks(id)).await?;
-        let entries = tracklist::entries(&marks, start_ms, end, i64::from(min) * 1000);
+        let (marks, pauses) = self
+            .db
+            .call(move |s| Ok((s.recording_tracks(id)?, s.recording_pauses(id)?)))
+            .await?;
+        let min_ms = i64::from(min) * 1000;
+        // The recording's list has the file's offsets (its pauses left out); a target's stream
+        // went on while the recording was paused, so its VOD's offsets are wall-clock ones.
+        let entries = match target {
+            None => tracklist::recording_entries(&marks, &pauses, start_ms, end, min_ms),
+            Some(_) => tracklist::entries(&marks, start_ms, end, min_ms),
+        };
         Ok(Tracklist {
             recording_id: id,
             target,
