@@ -95,6 +95,12 @@ fn marks() -> std::sync::MutexGuard<'static, Marks> {
     MARKS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether OBS records: its started event came, or its output is already active before it
+/// (UI thread).
+fn records() -> bool {
+    frontend::recording_active() || frontend::recording_output_active()
+}
+
 /// What asking OBS to start did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Start {
@@ -111,7 +117,7 @@ enum Start {
 /// Starts OBS's recording for `origin` (UI thread only). OBS's `StartRecording` runs inside the
 /// call, so its starting event, sent after its refusal checks, tells whether it went ahead.
 fn start_here(origin: RecordingOrigin) -> Start {
-    if frontend::recording_active() || frontend::recording_output_active() {
+    if records() {
         return Start::AlreadyRecording;
     }
     // OBS would refuse a missing folder with a modal dialog on the streamer's screen: answer
@@ -158,7 +164,8 @@ pub fn start(origin: RecordingOrigin) -> Result<RecordingControl, Error> {
     }
 }
 
-/// Stops OBS's recording if it records (any thread; never waits).
+/// Stops OBS's recording if it records (worker threads: waits up to [`UI_WAIT`] for the UI
+/// thread to run it).
 pub fn stop() -> Result<RecordingControl, Error> {
     frontend::on_ui_thread(stop_here, UI_WAIT).ok_or_else(|| {
         Error::internal("OBS's UI thread did not run the stop within 3 s (a dialog may be open)")
@@ -169,8 +176,7 @@ pub fn stop() -> Result<RecordingControl, Error> {
 /// its outputs there). A second stop while the first one drains would make OBS force-stop
 /// and cut the end of the set off.
 fn stop_here() -> RecordingControl {
-    let recording = frontend::recording_active() || frontend::recording_output_active();
-    if !recording || marks().stopping {
+    if !records() || marks().stopping {
         return RecordingControl { changed: false };
     }
     frontend::stop_recording();
@@ -208,10 +214,11 @@ pub const EXIT_WAIT: Duration = Duration::from_secs(10);
 
 /// OBS is quitting (UI thread; its quitting event, before it clears its scenes, and again at
 /// exit): a recording still running is stopped here, and its file finished (at most
-/// [`EXIT_WAIT`]), before OBS tears its outputs down; clients hear [`RecordingStopped`]. OBS 30.2.3 can corrupt its heap
-/// when it destroys a recording output that still runs at exit (an encoder's settings are freed
-/// on the output's thread while shutdown goes on; measured here: 2 crashes in 6 exits without
-/// Deckcast, with glibc's tcache off); a recording stopped first takes OBS's normal, clean path.
+/// [`EXIT_WAIT`]), before OBS tears its outputs down; clients hear [`RecordingStopped`].
+/// OBS 30.2.3 can corrupt its heap when it destroys a recording output that still runs at exit
+/// (an encoder's settings are freed on the output's thread while shutdown goes on; measured
+/// here: 2 crashes in 6 exits without Deckcast, with glibc's tcache off); a recording stopped
+/// first takes OBS's normal, clean path.
 pub fn on_exit() {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     // Once: a recording that did not stop within the wait is OBS's to stop (no second wait).

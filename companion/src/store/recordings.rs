@@ -243,11 +243,7 @@ impl Store {
             params![id, ended_ms, path, ending],
         )?;
         // A recording stopped while paused: the pause ends with it.
-        tx.execute(
-            "UPDATE recording_pauses SET until_ms = MAX(?2, from_ms)
-             WHERE recording_id = ?1 AND until_ms IS NULL",
-            params![id, ended_ms],
-        )?;
+        close_pause(&tx, id, ended_ms)?;
         tx.commit()?;
         Ok(())
     }
@@ -277,12 +273,7 @@ impl Store {
     /// Recording `id` resumed (or ended) at `at_ms`: closes its open pause. Returns whether one
     /// was open.
     pub fn resume_recording(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE recording_pauses SET until_ms = MAX(?2, from_ms)
-             WHERE recording_id = ?1 AND until_ms IS NULL",
-            params![id, at_ms],
-        )?;
-        Ok(n > 0)
+        Ok(close_pause(&self.conn, id, at_ms)?)
     }
 
     /// The pauses of recording `id`, in order.
@@ -315,6 +306,16 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Closes recording `id`'s open pause at `at_ms` (never before it began); true if one was open.
+fn close_pause(conn: &rusqlite::Connection, id: i64, at_ms: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE recording_pauses SET until_ms = MAX(?2, from_ms)
+         WHERE recording_id = ?1 AND until_ms IS NULL",
+        params![id, at_ms],
+    )?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ mod files;
 pub mod guard;
 mod publish;
 mod sets;
-use crate::tracklist::{self, Entry, Format, TrackMark, YoutubeChapters};
+use crate::tracklist::{self, Entry, Format, Pause, TrackMark, YoutubeChapters};
 
 pub use crate::library::{
     Chapters, Ending, PublishedTracklist, Recording, RecordingFinished, StartedBy,
@@ -248,10 +248,7 @@ impl App {
     async fn view(&self, row: RecordingRow) -> Result<Recording, AppError> {
         let min_ms = i64::from(self.recording_settings().await?.min_track_seconds) * 1000;
         let id = row.id;
-        let (marks, pauses) = self
-            .db
-            .call(move |s| Ok((s.recording_tracks(id)?, s.recording_pauses(id)?)))
-            .await?;
+        let (marks, pauses) = self.marks_and_pauses(id).await?;
         let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
         Ok(Recording {
             id: row.id,
@@ -270,6 +267,14 @@ impl App {
             tracks: tracklist::recording_entries(&marks, &pauses, row.started_ms, end, min_ms),
             sha256: row.sha256,
         })
+    }
+
+    /// Entry `id`'s track changes and pauses: what its tracklist is made from.
+    async fn marks_and_pauses(&self, id: i64) -> Result<(Vec<TrackMark>, Vec<Pause>), AppError> {
+        Ok(self
+            .db
+            .call(move |s| Ok((s.recording_tracks(id)?, s.recording_pauses(id)?)))
+            .await?)
     }
 
     async fn entry(&self, id: i64) -> Result<RecordingRow, AppError> {
@@ -837,10 +842,7 @@ impl App {
             };
         let start_ms = target.as_ref().map_or(row.started_ms, |t| t.started_ms);
         let end = row.ended_ms.unwrap_or_else(|| self.now_ms());
-        let (marks, pauses) = self
-            .db
-            .call(move |s| Ok((s.recording_tracks(id)?, s.recording_pauses(id)?)))
-            .await?;
+        let (marks, pauses) = self.marks_and_pauses(id).await?;
         let min_ms = i64::from(min) * 1000;
         // The recording's list has the file's offsets (its pauses left out); a target's stream
         // went on while the recording was paused, so its VOD's offsets are wall-clock ones.
