@@ -55,3 +55,20 @@ if [ "$(cat "$oracle/pins" 2>/dev/null)" != "$pins" ]; then
   ln -s ../sdist/icalendar-7.3.2/src/icalendar/tests/calendars "$oracle/corpus/icalendar"
   echo "$pins" > "$oracle/pins"
 fi
+
+# The upload test's site (tests/rig/tus-site): the tus project's own Node.js server, the versions
+# pinned in its package.json, from the npm registry with the machine's Node.js (Debian's nodejs
+# and npm where the machine has none).
+if ! command -v npm >/dev/null; then
+  echo "[deps] apt-get install nodejs npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+fi
+tus=${DECKCAST_CACHE:-/var/cache/deckcast}/tus-site
+here=$(cd "$(dirname "$0")/.." && pwd)
+if ! cmp -s "$here/tests/rig/tus-site/package.json" "$tus/package.json" || [ ! -d "$tus/node_modules/@tus/server" ]; then
+  echo "[deps] tus server for the upload test ($tus)"
+  rm -rf "$tus"
+  mkdir -p "$tus"
+  cp "$here/tests/rig/tus-site/package.json" "$tus/"
+  (cd "$tus" && npm install -q --no-audit --no-fund --omit=dev >/dev/null)
+fi

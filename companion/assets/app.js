@@ -257,14 +257,43 @@ function bytes(n) {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
 }
 
-// The recording library: each entry with its download (range requests), tracklist exports and
-// delete (asks first; the file only of a recording Deckcast started).
+// A recording's upload to the streamer's site: its progress bar and state, and the button that
+// starts it again or cancels it.
+function uploadControls(r, u) {
+  const span = document.createElement("span");
+  span.className = "upload";
+  const pending = u && ["queued", "uploading", "waiting"].includes(u.state);
+  if (u) {
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = u.percent;
+    const retry = u.nextAttemptMs ? `, goes on at ${time(u.nextAttemptMs)}` : "";
+    const why = u.lastError && u.state !== "complete" ? ` (${u.lastError})` : "";
+    span.append(" upload ", bar, ` ${u.percent.toFixed(1)} % ${u.state}${retry}${why} `);
+  }
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "quiet small-button";
+  b.textContent = pending ? "Cancel upload" : u ? "Upload again" : "Upload to site";
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    await api(pending ? "DELETE" : "POST", `/recordings/${r.id}/upload`).catch((e) => notice(e.message));
+    loadRecordings();
+  });
+  span.append(b);
+  return span;
+}
+
+// The recording library: each entry with its download (range requests), tracklist exports,
+// upload to the site and delete (asks first; the file only of a recording Deckcast started).
 async function loadRecordings() {
   try {
-    const [now, list] = await Promise.all([
+    const [now, list, uploads] = await Promise.all([
       api("GET", "/recording").catch(() => null),
       api("GET", "/recordings?limit=30"),
+      api("GET", "/uploads?limit=100").catch(() => ({ uploads: [] })),
     ]);
+    const uploadOf = new Map(uploads.uploads.map((u) => [u.recordingId, u]));
     const live = now && now.active && now.recording;
     $("#recording-now").textContent = live
       ? `recording now: #${live.id}${now.paused ? " (paused)" : ""}, ${duration(live.durationMs / 1000)}`
@@ -308,7 +337,7 @@ async function loadRecordings() {
           }
           audio.disabled = false;
         });
-        li.append(" ", audio);
+        li.append(" ", audio, " ", uploadControls(r, uploadOf.get(r.id)));
         const b = document.createElement("button");
         b.type = "button";
         b.className = "quiet small-button";

@@ -14,6 +14,8 @@
 //!   chapters into it and copies its audio out with ffmpeg (never re-encoding).
 //! - [`tracklist`] turns the track changes of a recording into tracklists and their exports (CUE,
 //!   YouTube chapters, Mixcloud sections, text).
+//! - [`tus`] is the resumable-upload protocol a recording reaches the streamer's site with;
+//!   [`uploader`] is the task that carries uploads out (`app::recording` queues them).
 //! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
 //!   tempo tracker (`deckcast-dsp`) over a WAV file or an audio interface.
 //! - [`serve`] wires `deckcast serve` together.
@@ -49,6 +51,8 @@ pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod tracklist;
+pub mod tus;
+pub mod uploader;
 pub mod web;
 pub mod webhooks;
 

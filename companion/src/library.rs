@@ -166,3 +166,94 @@ pub struct Recording {
     /// not be read).
     pub sha256: Option<String>,
 }
+
+wire! {
+    /// Where a recording's upload to the streamer's site is.
+    UploadState {
+        /// Asked for; the uploader starts it next.
+        Queued = "queued",
+        /// Bytes are going to the site.
+        Uploading = "uploading",
+        /// Interrupted (the network or the site); it goes on by itself at `nextAttemptMs`,
+        /// from where the site stopped.
+        Waiting = "waiting",
+        /// The site has the whole file and confirmed its SHA-256.
+        Complete = "complete",
+        /// Given up on (see `lastError`); asking again starts a new upload.
+        Failed = "failed",
+        /// Cancelled; asking again starts a new upload.
+        Cancelled = "cancelled",
+    }
+}
+
+impl UploadState {
+    /// Whether the uploader still has work in it.
+    pub fn pending(self) -> bool {
+        matches!(
+            self,
+            UploadState::Queued | UploadState::Uploading | UploadState::Waiting
+        )
+    }
+}
+
+/// A recording's upload to the streamer's site, as the API and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    /// The recording.
+    pub recording_id: i64,
+    /// Where it is.
+    pub state: UploadState,
+    /// The file's length (0 until the uploader has read it).
+    pub bytes: u64,
+    /// Bytes the site has confirmed.
+    pub sent: u64,
+    /// `sent` of `bytes`, 0–100.
+    pub percent: f64,
+    /// The file's SHA-256 as announced to the site (none until read).
+    pub sha256: Option<String>,
+    /// Failures in a row without progress.
+    pub failures: i64,
+    /// The newest failure.
+    pub last_error: Option<String>,
+    /// Asked for (Unix ms).
+    pub created_ms: i64,
+    /// Last changed (Unix ms).
+    pub updated_ms: i64,
+    /// When it goes on by itself (while `waiting`).
+    pub next_attempt_ms: Option<i64>,
+    /// Completed, failed or cancelled (Unix ms).
+    pub finished_ms: Option<i64>,
+}
+
+impl Upload {
+    /// The view of a stored upload.
+    pub fn of(u: &crate::store::UploadRow) -> Upload {
+        let state = UploadState::parse(&u.state);
+        Upload {
+            recording_id: u.recording_id,
+            state,
+            bytes: u.bytes,
+            sent: u.offset,
+            percent: if u.bytes == 0 {
+                0.0
+            } else {
+                ((u.offset as f64 / u.bytes as f64) * 1000.0).round() / 10.0
+            },
+            sha256: (!u.sha256.is_empty()).then(|| u.sha256.clone()),
+            failures: u.failures,
+            last_error: u.last_error.clone(),
+            created_ms: u.created_ms,
+            updated_ms: u.updated_ms,
+            next_attempt_ms: (state == UploadState::Waiting).then_some(u.next_ms),
+            finished_ms: u.finished_ms,
+        }
+    }
+}
+
+/// `GET /api/v1/uploads`: the newest uploads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadList {
+    /// Newest first.
+    pub uploads: Vec<Upload>,
+}

@@ -15,7 +15,7 @@
 //!   persistent home; [`http`] a small HTTP/SSE client; [`browser`] headless Chromium over the
 //!   DevTools protocol; [`openapi`] checks responses against `companion/openapi.json`;
 //!   [`prometheus`] a real Prometheus scraping `/metrics`; [`site`] the streamer's site (webhook
-//!   receiver, platform API).
+//!   receiver, platform API, a tus server taking uploads).
 //!
 //! Threads: the rig is synchronous and owned by one test; helpers spawn only short reader threads.
 //! Everything needs root (chroot, mount namespaces), as CI and the README test command provide.

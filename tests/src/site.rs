@@ -1,6 +1,7 @@
 //! The streamer's site as the e2e tests play it: a webhook receiver (`tests/rig/webhook-receiver.py`,
 //! verifying signatures with the verifier shipped in `docs/`) and a platform API serving
-//! destinations and the schedule behind a bearer token. Both on 127.0.0.1.
+//! destinations and the schedule behind a bearer token, and the tus server recordings are uploaded
+//! to (`tests/rig/tus-site`). All on 127.0.0.1.
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -171,5 +172,71 @@ impl Inbox {
     /// Everything received so far.
     pub fn posts(&self) -> Vec<Post> {
         self.posts.lock().unwrap().clone()
+    }
+}
+
+/// The site's upload endpoint: `tests/rig/tus-site/site.cjs`, the tus project's own Node.js
+/// server (installed by `scripts/deps.sh` into `$DECKCAST_CACHE/tus-site`) behind `token`,
+/// storing into `dir` and logging each request to `dir/site.jsonl`; `flags` are the script's
+/// (`--cut-at-half`, `--corrupt`). Stopped (by PID) when dropped.
+#[derive(Debug)]
+pub struct TusSite {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where it stores uploads (each as `<id>` with `<id>.json`).
+    pub dir: std::path::PathBuf,
+}
+
+impl TusSite {
+    /// Starts it on a free port.
+    pub fn start(token: &str, dir: &std::path::Path, flags: &[&str]) -> TusSite {
+        let cache = std::env::var_os("DECKCAST_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/cache/deckcast".into());
+        let modules = cache.join("tus-site/node_modules");
+        assert!(
+            modules.join("@tus/server").is_dir(),
+            "{}: the tus server is not installed (scripts/deps.sh installs it)",
+            modules.display()
+        );
+        let port = crate::util::free_port().unwrap();
+        let child = Command::new("node")
+            .arg(workspace_root().join("tests/rig/tus-site/site.cjs"))
+            .arg(port.to_string())
+            .arg(dir.join("store"))
+            .arg(dir.join("site.jsonl"))
+            .args(flags)
+            .env("NODE_PATH", &modules)
+            .env("SITE_TOKEN", token)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("node is installed by scripts/deps.sh");
+        wait_for("the tus site", Duration::from_secs(20), || {
+            Ok(crate::util::port_open(port).then_some(()))
+        })
+        .unwrap();
+        TusSite {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What it logged: one JSON value per request and event.
+    pub fn log(&self) -> Vec<Value> {
+        received(&self.dir.join("site.jsonl"))
+    }
+}
+
+impl Drop for TusSite {
+    fn drop(&mut self) {
+        let _ = stop_pid(self.child.id(), "TERM", Duration::from_secs(5));
+        let _ = self.child.wait();
     }
 }

@@ -7,7 +7,9 @@
 //! on with the same recording and its tracklist); stopped through the CLI. A scheduled set that
 //! records itself and tells the site (a signed `recording.finished` with the file's SHA-256).
 //! An automatic recording in MKV. Recordings started in OBS through Deckcast: a vendor request,
-//! the hotkey, and the dock's button clicked with the mouse.
+//! the hotkey, and the dock's button clicked with the mouse. A recording uploaded to the tus
+//! project's own server, cut off at half and resumed, the companion killed mid-transfer, a
+//! copy whose SHA-256 the site refuses, and a wrong token.
 use std::time::{Duration, Instant};
 
 use deckcast_tests::companion::{Companion, CompanionHome, call, create_targets};
@@ -1510,4 +1512,476 @@ async fn a_paused_recording_has_the_files_offsets_and_chapters() {
     for what in ["recording paused", "recording resumed"] {
         assert!(history.to_string().contains(what), "{what}: {history}");
     }
+}
+
+/// Runs `deckcast` in the companion's session; its output, asserting it succeeded.
+fn cli_ok(companion: &Companion, args: &[&str]) -> (String, String) {
+    let out = companion.run_in_session(args, "").unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The upload of recording `id` once it is no longer under way, checked against the API
+/// document.
+fn settled_upload(api: &OpenApi, c: &Client, companion: &Companion, id: i64) -> Value {
+    let u = wait_for("the upload to settle", Duration::from_secs(60), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}/upload"))
+            .ok()
+            .filter(|u| {
+                ["complete", "failed", "cancelled"].contains(&u["state"].as_str().unwrap_or(""))
+            }))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    api.check_response("GET", "/api/v1/recordings/{id}/upload", 200, &u)
+        .unwrap();
+    u
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig and Node.js with the tus server (see README: the test command runs this tier)"]
+async fn an_upload_cut_off_at_half_resumes_and_the_site_confirms_the_hash() {
+    use deckcast_tests::site::TusSite;
+    let platform: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            deckcast_tests::artifacts::workspace_root().join("docs/platform-openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let Rig {
+        api,
+        runtime,
+        host_dir,
+        mut companion,
+        c,
+        home,
+        obs,
+        rtmp: _rtmp,
+        ..
+    } = Rig::start("upload", "hybrid_mp4", None);
+    let mut settings = json!({"minTrackSeconds": 1});
+    if let Some(root) = runtime.obs_root() {
+        settings["obsRoot"] = json!(root.to_str().unwrap());
+    }
+    let (status, v) = put_settings(&api, &c, &settings);
+    assert_eq!(status, 200, "{v}");
+    let addr = format!("http://{}", home.addr());
+
+    // A 10 s set, recorded through the API.
+    let (status, started) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    assert_eq!(status, 200, "{started}");
+    let id = started["recording"]["id"].as_i64().unwrap();
+    // Not while it runs: the same answer as a download.
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    set_track(&api, &c, TRACKS[0]);
+    std::thread::sleep(Duration::from_secs(10));
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/stop",
+        "/api/v1/recording/stop",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let rec = wait_for("the hashed recording", Duration::from_secs(30), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["sha256"].is_string()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    let file = rec["file"].as_str().unwrap();
+    let name = std::path::Path::new(file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let host_file = host_dir.join(name);
+    let digest = sha256sum(&host_file);
+    let length = host_file.metadata().unwrap().len();
+    assert_eq!(rec["sha256"], digest.as_str(), "{rec}");
+
+    // No site yet: a precise refusal, nothing queued.
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    assert!(v.to_string().contains("no site is configured"), "{v}");
+    let (status, v) = call(
+        &api,
+        &c,
+        "GET",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 404, "{v}");
+
+    // The site: the tus project's own server, which cuts the first transfer at half the file.
+    let token = deckcast_tests::util::random_hex(16).unwrap();
+    let site_dir = host_dir.join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let site = TusSite::start(&token, &site_dir, &["--cut-at-half"]);
+    let out = companion
+        .run_in_session(&["platform", "token", "set"], &token)
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": site.url()})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Uploaded from the CLI, which shows the progress until the site has it.
+    let (stdout, stderr) = cli_ok(
+        &companion,
+        &[
+            "recordings",
+            "--api",
+            &addr,
+            "upload",
+            &id.to_string(),
+            "--wait",
+        ],
+    );
+    assert!(
+        stdout.contains("complete") && stdout.contains("100.0 %"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("waiting"),
+        "the interruption is shown: {stderr}"
+    );
+    let u = settled_upload(&api, &c, &companion, id);
+    assert_eq!(u["state"], "complete", "{u}");
+    assert_eq!(u["sent"].as_u64(), Some(length), "{u}");
+    assert_eq!(u["bytes"].as_u64(), Some(length), "{u}");
+    assert_eq!(u["percent"].as_f64(), Some(100.0), "{u}");
+    assert_eq!(u["sha256"], digest.as_str(), "{u}");
+
+    // What the site saw: one upload created, cut at half, asked where it stood, resumed from
+    // there (not from 0), and the whole file's SHA-256 checked against the announced one.
+    let log = site.log();
+    let requests: Vec<&Value> = log.iter().filter(|e| e["event"] == "request").collect();
+    let posts: Vec<_> = requests.iter().filter(|e| e["method"] == "POST").collect();
+    assert_eq!(posts.len(), 1, "{log:?}");
+    assert_eq!(posts[0]["status"], 201, "{log:?}");
+    assert_eq!(posts[0]["length"], length.to_string().as_str(), "{log:?}");
+    assert!(requests.iter().all(|e| e["tus"] == "1.0.0"), "{log:?}");
+    let cuts: Vec<_> = log.iter().filter(|e| e["event"] == "cut").collect();
+    assert_eq!(cuts.len(), 1, "{log:?}");
+    assert!(
+        cuts[0]["received"].as_u64().unwrap() * 2 >= length,
+        "{log:?}"
+    );
+    let head = requests
+        .iter()
+        .find(|e| e["method"] == "HEAD")
+        .unwrap_or_else(|| panic!("no HEAD after the cut: {log:?}"));
+    let resumed_at: u64 = head["newOffset"]
+        .to_string()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert!(
+        resumed_at * 5 >= length * 2 && resumed_at < length,
+        "the site kept {resumed_at} of {length} bytes: {log:?}"
+    );
+    let last = requests.iter().rfind(|e| e["method"] == "PATCH").unwrap();
+    assert_eq!(last["offset"], resumed_at.to_string().as_str(), "{log:?}");
+    assert_eq!(last["status"], 204, "{log:?}");
+    let finished: Vec<_> = log.iter().filter(|e| e["event"] == "finished").collect();
+    assert_eq!(finished.len(), 1, "{log:?}");
+    let f = finished[0];
+    assert_eq!(f["sha256"], digest.as_str(), "{f}");
+    assert_eq!(f["announced"], digest.as_str(), "{f}");
+    assert_eq!(f["size"].as_u64(), Some(length), "{f}");
+    assert_eq!(f["metadata"]["filename"], name, "{f}");
+    assert_eq!(f["metadata"]["recordingId"], id.to_string().as_str(), "{f}");
+    // The site's copy is the file, byte for byte.
+    assert_eq!(
+        sha256sum(std::path::Path::new(f["file"].as_str().unwrap())),
+        digest
+    );
+    // The metadata the site read is the documented one.
+    let documented = platform["paths"]["/deckcast/uploads"]["post"]["parameters"][2]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for key in ["filename", "sha256", "recordingId", "durationMs"] {
+        assert!(documented.contains(key), "{key}: {documented}");
+        assert!(f["metadata"][key].is_string(), "{key}: {f}");
+    }
+    let list = c.get_json("/api/v1/uploads").unwrap();
+    api.check_response("GET", "/api/v1/uploads", 200, &list)
+        .unwrap();
+    assert_eq!(list["uploads"][0]["recordingId"], id, "{list}");
+    let history = c.get_json("/api/v1/history?limit=200").unwrap().to_string();
+    for what in [
+        "upload interrupted at",
+        "uploaded to the site",
+        "SHA-256 confirmed",
+    ] {
+        assert!(history.contains(what), "{what}: {history}");
+    }
+    drop(site);
+
+    // Sent again, to a site that stops reading at half; the companion is killed (SIGKILL) while
+    // its transfer hangs, and the one started after it finishes the same upload.
+    let slow_dir = host_dir.join("slow-site");
+    std::fs::create_dir_all(&slow_dir).unwrap();
+    let slow = TusSite::start(&token, &slow_dir, &["--stall-at-half"]);
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": slow.url()})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = companion
+        .run_in_session(&["platform", "token", "set"], &token)
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["state"], "queued", "a completed upload starts again: {v}");
+    wait_for("the transfer to hang", Duration::from_secs(30), || {
+        Ok(slow
+            .log()
+            .iter()
+            .any(|e| e["event"] == "stalled")
+            .then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    companion.kill().unwrap();
+    let (companion, c) = Companion::start_connected(&home, &obs, "info");
+    let u = settled_upload(&api, &c, &companion, id);
+    assert_eq!(u["state"], "complete", "{u}");
+    let log = slow.log();
+    let methods: Vec<&str> = log
+        .iter()
+        .filter(|e| e["event"] == "request")
+        .map(|e| e["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods.iter().filter(|m| **m == "POST").count(),
+        1,
+        "{log:?}"
+    );
+    let head = log
+        .iter()
+        .find(|e| e["method"] == "HEAD")
+        .unwrap_or_else(|| panic!("no HEAD after the restart: {log:?}"));
+    let kept: u64 = head["newOffset"]
+        .to_string()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert!(kept > 0 && kept < length, "{log:?}");
+    let last = log.iter().rfind(|e| e["method"] == "PATCH").unwrap();
+    assert_eq!(last["offset"], kept.to_string().as_str(), "{log:?}");
+    assert_eq!(last["status"], 204, "{log:?}");
+    let f = log.iter().find(|e| e["event"] == "finished").unwrap();
+    assert_eq!(f["sha256"], digest.as_str(), "{f}");
+    drop(slow);
+
+    // A site whose copy comes out different answers 460: the upload fails and says why.
+    let bad_dir = host_dir.join("bad-site");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = TusSite::start(&token, &bad_dir, &["--corrupt"]);
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": bad.url()})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A new site: its token must be given again.
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    assert!(v.to_string().contains("token"), "{v}");
+    let out = companion
+        .run_in_session(&["platform", "token", "set"], &token)
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 202, "{v}");
+    let u = settled_upload(&api, &c, &companion, id);
+    assert_eq!(u["state"], "failed", "{u}");
+    assert!(
+        u["lastError"].as_str().unwrap().contains("SHA-256 differs"),
+        "{u}"
+    );
+    assert!(
+        bad.log()
+            .iter()
+            .any(|e| e["event"] == "finished" && e["sha256"] != e["announced"])
+    );
+
+    // A wrong token: refused at once, with the status, and never retried.
+    let out = companion
+        .run_in_session(&["platform", "token", "set"], "not-the-token")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _) = call(
+        &api,
+        &c,
+        "POST",
+        &format!("/api/v1/recordings/{id}/upload"),
+        "/api/v1/recordings/{id}/upload",
+        None,
+    );
+    assert_eq!(status, 202);
+    let u = settled_upload(&api, &c, &companion, id);
+    assert_eq!(u["state"], "failed", "{u}");
+    assert!(u["lastError"].as_str().unwrap().contains("401"), "{u}");
+    let refused = bad.log().iter().filter(|e| e["status"] == 401).count();
+    assert_eq!(refused, 1, "{:?}", bad.log());
+    drop(bad);
+
+    // From the dashboard: the failed upload shows why; "Upload again" sends it to a working
+    // site and the row follows it to 100 %.
+    let good_dir = host_dir.join("good-site");
+    std::fs::create_dir_all(&good_dir).unwrap();
+    let good = TusSite::start(&token, &good_dir, &[]);
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"baseUrl": good.url()})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = companion
+        .run_in_session(&["platform", "token", "set"], &token)
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut browser = deckcast_tests::browser::Browser::start().await.unwrap();
+    browser
+        .open_dashboard(&addr, c.token.as_deref().unwrap())
+        .await
+        .unwrap();
+    let row = format!("#recording-list li[data-recording-id='{id}']");
+    let text = browser
+        .wait_for(
+            "the failed upload in the dashboard",
+            &format!("(document.querySelector(\"{row} .upload\") || {{}}).textContent"),
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert!(text.contains("failed") && text.contains("401"), "{text}");
+    browser
+        .eval(&format!(
+            "[...document.querySelectorAll(\"{row} .upload button\")].find((b) => b.textContent === 'Upload again').click()"
+        ))
+        .await
+        .unwrap();
+    let done = browser
+        .wait_for(
+            "the upload to complete in the dashboard",
+            &format!(
+                "(() => {{ const s = document.querySelector(\"{row} .upload\"); return s && s.textContent.includes('complete') && [s.textContent, s.querySelector('progress').value]; }})()"
+            ),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    assert!(done[0].as_str().unwrap().contains("100.0 %"), "{done}");
+    assert_eq!(done[1].as_f64(), Some(100.0), "{done}");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        deckcast_tests::artifacts::artifacts_dir()
+            .unwrap()
+            .join("uploads.png"),
+        &png,
+    )
+    .unwrap();
+    drop(browser);
+    let f = good
+        .log()
+        .into_iter()
+        .find(|e| e["event"] == "finished")
+        .unwrap();
+    assert_eq!(f["sha256"], digest.as_str(), "{f}");
+
+    // The token is in no log, history or answer.
+    assert!(!companion.log_text().contains(&token));
+    assert!(
+        !c.get_json("/api/v1/history?limit=500")
+            .unwrap()
+            .to_string()
+            .contains(&token)
+    );
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::pull::{self as platform_pull, PullReport};
+use super::recording::upload::UPLOAD_RECORDINGS;
 use super::{App, AppError};
 use crate::live::{NowPlayingView, ObsConn, SyncStatus};
 use crate::obs::{MainStream, ObsStats};
@@ -31,6 +32,8 @@ pub struct Platform {
     pub last_pull_ms: Option<i64>,
     /// Why the last pull failed.
     pub last_pull_error: Option<String>,
+    /// Every recording is uploaded to the site when it has finished.
+    pub upload_recordings: bool,
 }
 
 /// `PUT /platform`: what to change (absent fields stay).
@@ -49,6 +52,9 @@ pub struct Configure {
     /// Seconds between pulls (30–86400).
     #[serde(default)]
     pub pull_interval_s: Option<u64>,
+    /// Upload every recording to the site when it has finished (`POST <baseUrl>/deckcast/uploads`).
+    #[serde(default)]
+    pub upload_recordings: Option<bool>,
 }
 
 /// Tells a field set to `null` (Some(None)) from an absent one (None).
@@ -126,21 +132,22 @@ impl App {
 
     /// Webhook and pull settings and status.
     pub async fn platform(&self) -> Result<Platform, AppError> {
-        let (sync, base_url, pull_interval_s, last_pull_ms, last_pull_error) = self
-            .db
-            .call(|s| {
-                Ok((
-                    sync_status(s)?,
-                    s.setting(platform_pull::BASE_URL)?,
-                    s.setting(platform_pull::PULL_INTERVAL)?
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(300),
-                    s.setting(platform_pull::LAST_PULL_MS)?
-                        .and_then(|v| v.parse().ok()),
-                    s.setting(platform_pull::LAST_PULL_ERROR)?,
-                ))
-            })
-            .await?;
+        let (sync, base_url, pull_interval_s, last_pull_ms, last_pull_error, upload_recordings) =
+            self.db
+                .call(|s| {
+                    Ok((
+                        sync_status(s)?,
+                        s.setting(platform_pull::BASE_URL)?,
+                        s.setting(platform_pull::PULL_INTERVAL)?
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(300),
+                        s.setting(platform_pull::LAST_PULL_MS)?
+                            .and_then(|v| v.parse().ok()),
+                        s.setting(platform_pull::LAST_PULL_ERROR)?,
+                        s.setting(UPLOAD_RECORDINGS)?.is_some_and(|v| v == "1"),
+                    ))
+                })
+                .await?;
         let secret_in_keyring = self
             .keys
             .get_async(WEBHOOK_SECRET)
@@ -164,6 +171,7 @@ impl App {
             token_in_keyring,
             last_pull_ms,
             last_pull_error,
+            upload_recordings,
         })
     }
 
@@ -203,11 +211,12 @@ impl App {
             )
             .await;
         }
-        let (url, base, interval, pull) = (
+        let (url, base, interval, pull, upload) = (
             req.webhook_url.clone(),
             req.base_url.clone(),
             req.health_interval_s,
             req.pull_interval_s,
+            req.upload_recordings,
         );
         self.db
             .call(move |s| {
@@ -222,6 +231,9 @@ impl App {
                 }
                 if let Some(n) = pull {
                     s.set_setting(platform_pull::PULL_INTERVAL, Some(&n.to_string()))?;
+                }
+                if let Some(on) = upload {
+                    s.set_setting(UPLOAD_RECORDINGS, Some(if on { "1" } else { "0" }))?;
                 }
                 Ok(())
             })

@@ -303,6 +303,27 @@ pub enum RecordingsAction {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+    /// Upload a recording to the streamer's site (resumable; the site checks its SHA-256), or
+    /// show or cancel its upload.
+    Upload {
+        /// Recording id.
+        id: i64,
+        /// Show progress until the upload has completed or failed.
+        #[arg(long)]
+        wait: bool,
+        /// Only show where the upload is.
+        #[arg(long, conflicts_with_all = ["cancel"])]
+        status: bool,
+        /// Cancel the upload.
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// The newest uploads to the streamer's site.
+    Uploads {
+        /// How many.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+    },
     /// Delete a recording: its library entry and, if Deckcast started it, its file (asks first).
     Rm {
         /// Recording id.

@@ -11,6 +11,7 @@ use deckcast_companion::app::recording::{
 };
 use deckcast_companion::app::schedule::{AddEntry, AddFeed, FeedReply, Feeds, Schedule};
 use deckcast_companion::keys::Keys;
+use deckcast_companion::library::{Upload, UploadList};
 use deckcast_companion::report::SessionReport;
 use deckcast_companion::schedule::Entry;
 use deckcast_companion::tracklist::Format;
@@ -207,6 +208,30 @@ impl Client {
             n += chunk.len() as u64;
         }
         Ok(n)
+    }
+
+    /// `POST /recordings/{id}/upload`.
+    pub async fn upload_recording(&self, id: i64) -> anyhow::Result<Upload> {
+        self.json(Method::POST, &format!("/recordings/{id}/upload"), NO_BODY)
+            .await
+    }
+
+    /// `GET /recordings/{id}/upload`.
+    pub async fn upload(&self, id: i64) -> anyhow::Result<Upload> {
+        self.json(Method::GET, &format!("/recordings/{id}/upload"), NO_BODY)
+            .await
+    }
+
+    /// `DELETE /recordings/{id}/upload`.
+    pub async fn cancel_upload(&self, id: i64) -> anyhow::Result<Upload> {
+        self.json(Method::DELETE, &format!("/recordings/{id}/upload"), NO_BODY)
+            .await
+    }
+
+    /// `GET /uploads?limit=`.
+    pub async fn uploads(&self, limit: u32) -> anyhow::Result<UploadList> {
+        self.json(Method::GET, &format!("/uploads?limit={limit}"), NO_BODY)
+            .await
     }
 
     /// `DELETE /recordings/{id}?deleteFile=`.

@@ -1,7 +1,8 @@
-//! `deckcast record start|stop|status` and `deckcast recordings list|show|export|audio|rm`, through the
+//! `deckcast record start|stop|status` and `deckcast recordings list|show|export|audio|upload|uploads|rm`, through the
 //! running companion's API.
 use anyhow::Context;
 use deckcast_companion::app::recording::{Recording, StartedBy};
+use deckcast_companion::library::{Upload, UploadState};
 use deckcast_companion::tracklist::{Format, timestamp};
 
 use super::args::{ApiArgs, RecordAction, RecordingsAction};
@@ -160,6 +161,45 @@ pub async fn recordings(api: ApiArgs, action: RecordingsAction, json: bool) -> a
                 );
             }
         }
+        RecordingsAction::Upload {
+            id,
+            wait,
+            status,
+            cancel,
+        } => {
+            let mut u = if cancel {
+                client.cancel_upload(id).await?
+            } else if status {
+                client.upload(id).await?
+            } else {
+                client.upload_recording(id).await?
+            };
+            if wait {
+                u = follow_upload(&client, u, json).await?;
+            }
+            if json {
+                return print_json(&u);
+            }
+            println!("{}", upload_line(&u));
+            if wait && u.state != UploadState::Complete {
+                anyhow::bail!(
+                    "the upload of recording #{id} {}",
+                    u.last_error.as_deref().unwrap_or(u.state.as_str())
+                );
+            }
+        }
+        RecordingsAction::Uploads { limit } => {
+            let list = client.uploads(limit).await?;
+            if json {
+                return print_json(&list);
+            }
+            if list.uploads.is_empty() {
+                println!("no uploads yet");
+            }
+            for u in &list.uploads {
+                println!("{}", upload_line(u));
+            }
+        }
         RecordingsAction::Rm { id, keep_file, yes } => {
             let r = client.recording(id).await?;
             // Deckcast deletes only files of recordings it started itself.
@@ -186,6 +226,43 @@ pub async fn recordings(api: ApiArgs, action: RecordingsAction, json: bool) -> a
         }
     }
     Ok(())
+}
+
+/// One line: recording, state, progress, the newest problem.
+fn upload_line(u: &Upload) -> String {
+    let mut line = format!(
+        "#{:<5} {:<10} {:>5.1} %  {} of {}",
+        u.recording_id,
+        u.state.as_str(),
+        u.percent,
+        mib(u.sent),
+        mib(u.bytes)
+    );
+    if let Some(at) = u.next_attempt_ms {
+        line.push_str(&format!(", goes on at {}", when(at)));
+    }
+    if let Some(e) = &u.last_error {
+        line.push_str(&format!(" ({e})"));
+    }
+    line
+}
+
+/// Polls the upload every second, a progress line on standard error at each change, until it
+/// has completed, failed or been cancelled.
+async fn follow_upload(client: &Client, mut u: Upload, json: bool) -> anyhow::Result<Upload> {
+    let mut shown = String::new();
+    loop {
+        let line = upload_line(&u);
+        if !json && line != shown {
+            eprintln!("{line}");
+            shown = line;
+        }
+        if !u.state.pending() {
+            return Ok(u);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        u = client.upload(u.recording_id).await?;
+    }
 }
 
 /// Asks on the terminal (standard input); only "y" or "yes" agrees.

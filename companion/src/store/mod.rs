@@ -11,7 +11,8 @@
 //! One file per group of tables, each adding its methods to [`Store`]: [`history`] (targets,
 //! sessions, events), [`health`] (1 s samples and minutes), [`settings`], [`outbox`] (webhooks)
 //! [`schedule`] (sets and calendar feeds), [`alerts`], [`report`] and [`recordings`] (the
-//! recording library and its track changes).
+//! recording library and its track changes) with [`uploads`] (recordings on their way to the
+//! streamer's site).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +27,7 @@ pub mod recordings;
 pub mod report;
 pub mod schedule;
 pub mod settings;
+pub mod uploads;
 
 pub use alerts::AlertRow;
 pub use health::{Point, Sample};
@@ -33,6 +35,7 @@ pub use history::{EndReason, Event, HistoryKind, Session, TargetMeta};
 pub use outbox::OutboxItem;
 pub use recordings::{LiveTarget, RecordingRow};
 pub use report::{SeriesPoint, TargetStats};
+pub use uploads::UploadRow;
 
 /// A database failure. Messages name the file or the operation, never a secret (none are stored).
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +228,21 @@ const MIGRATIONS: &[&str] = &[
         until_ms INTEGER
     );
     CREATE INDEX recording_pauses_by ON recording_pauses (recording_id, from_ms);",
+    // 9: a recording's upload to the streamer's site (one per recording; a new one replaces it).
+    "CREATE TABLE recording_uploads (
+        recording_id INTEGER PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE,
+        state TEXT NOT NULL,
+        url TEXT,
+        bytes INTEGER NOT NULL,
+        offset INTEGER NOT NULL DEFAULT 0,
+        sha256 TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        next_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+    );",
 ];
 
 /// The schema version this build writes.

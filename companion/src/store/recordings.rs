@@ -189,11 +189,15 @@ impl Store {
         Ok(())
     }
 
-    /// Removes recording `id` and its track marks from the library; false when there is none.
+    /// Removes recording `id`, its track marks, pauses and upload from the library; false when there is none.
     pub fn delete_recording(&mut self, id: i64) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM recording_tracks WHERE recording_id = ?1", [id])?;
         tx.execute("DELETE FROM recording_pauses WHERE recording_id = ?1", [id])?;
+        tx.execute(
+            "DELETE FROM recording_uploads WHERE recording_id = ?1",
+            [id],
+        )?;
         let n = tx.execute("DELETE FROM recordings WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(n > 0)

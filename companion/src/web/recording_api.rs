@@ -1,5 +1,6 @@
 //! `/api/v1/recording` (OBS's recording: start, stop, now; settings) and `/api/v1/recordings`
-//! (the library, its tracklists, the files as downloads with range requests, deleting).
+//! (the library, its tracklists, the files as downloads with range requests, deleting, uploads
+//! to the streamer's site) and `/api/v1/uploads`.
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -14,6 +15,7 @@ use crate::app::recording::{
     AudioExport, Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingSettings,
     RecordingStarted, StartedBy,
 };
+use crate::library::{Upload, UploadList};
 use crate::tracklist::Format;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -27,6 +29,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/recordings/{id}/file", get(file))
         .route("/recordings/{id}/audio", get(audio_file).post(make_audio))
         .route("/recordings/{id}/tracklist", get(tracklist))
+        .route(
+            "/recordings/{id}/upload",
+            get(upload).post(start_upload).delete(cancel_upload),
+        )
+        .route("/uploads", get(uploads))
 }
 
 fn bad_query(e: QueryRejection) -> ApiError {
@@ -98,6 +105,39 @@ async fn delete(
 ) -> Result<Json<RecordingDeleted>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     Ok(Json(state.app.delete_recording(id, q.delete_file).await?))
+}
+
+/// Queues the upload to the streamer's site (or answers the one under way).
+async fn start_upload(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Upload>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.app.upload_recording(id).await?),
+    ))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Upload>, ApiError> {
+    Ok(Json(state.app.upload(id).await?))
+}
+
+async fn cancel_upload(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Upload>, ApiError> {
+    Ok(Json(state.app.cancel_upload(id).await?))
+}
+
+async fn uploads(
+    State(state): State<AppState>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Result<Json<UploadList>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(state.app.uploads(q.limit.unwrap_or(50)).await?))
 }
 
 /// Makes the audio-only copy (or finds the one made before).

@@ -20,6 +20,7 @@ mod files;
 pub mod guard;
 mod publish;
 mod sets;
+pub mod upload;
 use crate::tracklist::{self, Entry, Format, Pause, TrackMark, YoutubeChapters};
 
 pub use crate::library::{
@@ -157,6 +158,8 @@ pub(crate) struct RecordingState {
     files: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The disk-space guard's view of the running recording.
     guard: std::sync::Mutex<guard::DiskGuard>,
+    /// Wakes the uploader when an upload is queued.
+    upload_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// What the automatic recording remembers between its ticks.

@@ -1,7 +1,7 @@
 //! A finished recording announced: chapters written into a file whose format OBS took none in
 //! (ffmpeg, when installed), the file read for size and SHA-256 (on the blocking pool, however
 //! large the file), the hash kept in the library, and the `recording.finished` webhook with the
-//! tracklists queued in the outbox.
+//! tracklists queued in the outbox; then its upload to the site, if the site setting asks for it.
 use super::{Chapters, Ending, PublishedTracklist, RecordingFinished, StartedBy, file_name};
 use crate::app::{App, AppError};
 use crate::store::{HistoryKind, RecordingRow};
@@ -39,6 +39,7 @@ impl App {
                 && recording.ending == Some(Ending::Clean))
             .then(|| (tracklist.entries.clone(), recording.duration_ms));
             let files = std::sync::Arc::clone(&self.recording.files);
+            let wake = std::sync::Arc::clone(&self.recording.upload_wake);
             tokio::spawn(async move {
                 let mut recording = recording;
                 // Not while the file is deleted or its audio copied.
@@ -97,6 +98,8 @@ impl App {
                         (None, Some(why))
                     }
                 };
+                drop(_held);
+                super::upload::queue_if_asked(&db, &wake, id, sha256.clone(), now).await;
                 let event = WebhookEvent::RecordingFinished(Box::new(RecordingFinished {
                     recording,
                     file_name: name,
