@@ -1528,7 +1528,7 @@ fn cli_ok(companion: &Companion, args: &[&str]) -> (String, String) {
 /// The upload of recording `id` once it is no longer under way, checked against the API
 /// document.
 fn settled_upload(api: &OpenApi, c: &Client, companion: &Companion, id: i64) -> Value {
-    let u = wait_for("the upload to settle", Duration::from_secs(60), || {
+    let u = wait_for("the upload to settle", Duration::from_secs(90), || {
         Ok(c.get_json(&format!("/api/v1/recordings/{id}/upload"))
             .ok()
             .filter(|u| {
@@ -1975,6 +1975,59 @@ async fn an_upload_cut_off_at_half_resumes_and_the_site_confirms_the_hash() {
         .find(|e| e["event"] == "finished")
         .unwrap();
     assert_eq!(f["sha256"], digest.as_str(), "{f}");
+
+    // Asked to upload every recording: the next set goes to the site by itself once hashed.
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/platform",
+            Some(&json!({"uploadRecordings": true})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (status, started) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    assert_eq!(status, 200, "{started}");
+    let next = started["recording"]["id"].as_i64().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/stop",
+        "/api/v1/recording/stop",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let u = settled_upload(&api, &c, &companion, next);
+    assert_eq!(u["state"], "complete", "{u}");
+    let rec = c.get_json(&format!("/api/v1/recordings/{next}")).unwrap();
+    let next_file = host_dir.join(
+        std::path::Path::new(rec["file"].as_str().unwrap())
+            .file_name()
+            .unwrap(),
+    );
+    let next_digest = sha256sum(&next_file);
+    assert_eq!(u["sha256"], next_digest.as_str(), "{u}");
+    let f = good
+        .log()
+        .into_iter()
+        .find(|e| {
+            e["event"] == "finished" && e["metadata"]["recordingId"] == next.to_string().as_str()
+        })
+        .unwrap_or_else(|| panic!("the site has no copy of #{next}: {:?}", good.log()));
+    assert_eq!(f["sha256"], next_digest.as_str(), "{f}");
+    assert_eq!(
+        sha256sum(std::path::Path::new(f["file"].as_str().unwrap())),
+        next_digest
+    );
+    drop(good);
 
     // The token is in no log, history or answer.
     assert!(!companion.log_text().contains(&token));

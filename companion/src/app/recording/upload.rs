@@ -270,15 +270,15 @@ impl App {
         }
     }
 
-    /// Writes `u` unless it was cancelled or removed meanwhile; false then.
+    /// Writes `u` unless it was cancelled, removed or asked for anew meanwhile; false then.
     async fn save_upload(&self, u: &UploadRow) -> Result<bool, AppError> {
         let u = u.clone();
         Ok(self
             .db
             .call(move |s| {
-                let live = s
-                    .upload(u.recording_id)?
-                    .is_some_and(|now| UploadState::parse(&now.state).pending());
+                let live = s.upload(u.recording_id)?.is_some_and(|now| {
+                    UploadState::parse(&now.state).pending() && now.created_ms == u.created_ms
+                });
                 if live {
                     s.put_upload(&u)?;
                 }
