@@ -617,7 +617,28 @@ impl Obs {
         self.exit = wait_child(&mut self.session, Duration::from_secs(10));
         let _ = util::stop_pid(self.xvfb.id(), "TERM", Duration::from_secs(5));
         let _ = wait_child(&mut self.xvfb, Duration::from_secs(5));
-        exited && self.log().contains("Number of memory leaks")
+        if exited && self.log().contains("Number of memory leaks") {
+            return true;
+        }
+        if let Some(why) = self.excused_crash() {
+            eprintln!(
+                "OBS crashed in obs-websocket's own unload, after Deckcast had unloaded cleanly; \
+                 taken as a clean stop (upstream: obsproject/obs-websocket#468): {why}"
+            );
+            return true;
+        }
+        false
+    }
+
+    /// Whether OBS died inside obs-websocket's own unload (see [`websocket_unload_crash`]);
+    /// the crashing frame, with the core file removed so that a later start on the same home
+    /// does not read it again.
+    fn excused_crash(&self) -> Option<String> {
+        let top = websocket_unload_crash(&self.log(), self.core_gdb().as_deref())?;
+        if let Some(core) = self.core_file() {
+            let _ = std::fs::remove_file(core);
+        }
+        Some(top)
     }
 
     /// Waits (at most 3 s) until obs-websocket has logged no new client disconnect for 300 ms.
@@ -658,14 +679,29 @@ impl Obs {
     /// The backtrace of a core file OBS left in its session directory (with gdb, if the host
     /// has it), or an empty string.
     fn core_backtrace(&self) -> String {
-        let Some(core) = std::fs::read_dir(&self.dir).ok().and_then(|d| {
+        let Some(core) = self.core_file() else {
+            return String::new();
+        };
+        let bt = self
+            .core_gdb()
+            .unwrap_or_else(|| "(gdb did not run)".to_owned());
+        format!("--- core dump {} ---\n{bt}\n", core.display())
+    }
+
+    /// A core file OBS left in its session directory.
+    fn core_file(&self) -> Option<PathBuf> {
+        std::fs::read_dir(&self.dir).ok().and_then(|d| {
             d.flatten().map(|e| e.path()).find(|p| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("core"))
             })
-        }) else {
-            return String::new();
-        };
+        })
+    }
+
+    /// gdb's backtraces of the core file (the crashing thread's first, then every thread's),
+    /// if there is a core and gdb runs.
+    fn core_gdb(&self) -> Option<String> {
+        let core = self.core_file()?;
         let root = match self.runtime {
             Runtime::Chroot { root, .. } => root.clone(),
             Runtime::Host { .. } => PathBuf::from("/"),
@@ -679,17 +715,35 @@ impl Obs {
             .arg(root.join("usr/bin/obs"))
             .arg(&core)
             .output();
-        let bt = match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout)
+        let out = out.ok().filter(|o| o.status.success())?;
+        Some(
+            String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
                 .take(600)
                 .collect::<Vec<_>>()
                 .join("\n"),
-            Err(e) => format!("(gdb did not run: {e})"),
-        };
-        format!("--- core dump {} ---\n{bt}\n", core.display())
+        )
     }
+}
+
+/// Whether an OBS that did not stop cleanly died inside obs-websocket's `obs_module_unload`,
+/// after every other module (Deckcast included, if it was loaded) had unloaded: its `log` ends
+/// with obs-websocket's "Shutting down..." and the core's crashing thread (gdb's first `bt`) is
+/// in `obs-websocket.so`. That is an upstream race in its ASIO server's shutdown
+/// (obsproject/obs-websocket#468, #465), seen about once in 150 stops on CI. A crash anywhere
+/// else, or one without a core and gdb to read it, is never excused. Returns the crashing frame.
+pub fn websocket_unload_crash(log: &str, backtrace: Option<&str>) -> Option<String> {
+    let last = log.lines().rev().find(|l| !l.trim().is_empty())?;
+    if !last.contains("[obs-websocket] [obs_module_unload] Shutting down") {
+        return None;
+    }
+    if log.contains("[deckcast]") && !log.contains("[deckcast] Deckcast unloaded") {
+        return None;
+    }
+    let top = backtrace?.lines().find(|l| l.starts_with("#0"))?;
+    top.contains("/obs-plugins/obs-websocket.so")
+        .then(|| top.to_owned())
 }
 
 impl Drop for Obs {
@@ -782,5 +836,50 @@ fn start_xvfb(runtime: &Runtime, dir: &Path) -> Result<(Child, u32)> {
                 util::tail(&dir.join("xvfb.log"), 20)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::websocket_unload_crash;
+
+    // The last lines of OBS 30.2.3's log and the crashing frame gdb read from its core, as a CI
+    // run on 2026-12-03 printed them (a_filling_disk_stops_the_recording_cleanly_...).
+    const LOG: &str = "01:40:23.409: Output 'deckcast:5992f98ad4a2': Total frames output: 1981\n\
+        01:40:23.493: [deckcast] Deckcast unloaded (the dock sent 0 request(s))\n\
+        01:40:23.493: [obs-websocket] [obs_module_unload] Shutting down...\n";
+    const WS_FRAME: &str = "#0  0x00007f369c333561 in ?? () from /var/cache/deckcast/chroot/trixie-e87a06a75c27/usr/lib/x86_64-linux-gnu/obs-plugins/obs-websocket.so";
+
+    fn bt(top: &str) -> String {
+        format!(
+            "{top}\n#1  0x00007f369c333c91 in ?? () from /x/obs-websocket.so\nThread 2 (LWP 1):\n#0  0x1 in ?? () from /x/libc.so.6"
+        )
+    }
+
+    #[test]
+    fn a_crash_in_obs_websockets_own_unload_is_recognised() {
+        let got = websocket_unload_crash(LOG, Some(&bt(WS_FRAME)));
+        assert_eq!(got.as_deref(), Some(WS_FRAME));
+    }
+
+    #[test]
+    fn any_other_crash_is_not_excused() {
+        let ours =
+            "#0  0x00007f36 in deckcast_obs::targets::stop () from /x/obs-plugins/deckcast.so";
+        assert_eq!(websocket_unload_crash(LOG, Some(&bt(ours))), None);
+        // No core (or no gdb): nothing to tell it by.
+        assert_eq!(websocket_unload_crash(LOG, None), None);
+        // Deckcast had not finished its own unload.
+        let early = LOG.replace("[deckcast] Deckcast unloaded", "[deckcast] target stopping");
+        assert_eq!(websocket_unload_crash(&early, Some(&bt(WS_FRAME))), None);
+        // OBS got past obs-websocket's unload: the crash was elsewhere.
+        let later = format!("{LOG}01:40:23.600: Freeing OBS context data\n");
+        assert_eq!(websocket_unload_crash(&later, Some(&bt(WS_FRAME))), None);
+    }
+
+    #[test]
+    fn without_deckcast_loaded_only_the_frame_and_the_log_count() {
+        let log = "01:40:23.493: [obs-websocket] [obs_module_unload] Shutting down...\n";
+        assert!(websocket_unload_crash(log, Some(&bt(WS_FRAME))).is_some());
     }
 }
