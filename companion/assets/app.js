@@ -219,7 +219,7 @@ async function loadSchedule() {
       li.dataset.entryId = e.id;
       const when = `${time(e.startMs)} – ${new Date(e.endMs).toLocaleTimeString()}`;
       const outs = e.targets.length + (e.startMain ? 1 : 0);
-      li.append(`${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.record ? " · recorded" : ""}${e.origin !== "local" ? ` · ${e.origin}` : ""}`);
+      li.append(`${when} · ${e.title} · ${e.state}${e.note ? ` (${e.note})` : ""} · ${outs} output(s)${e.record ? " · recorded" : ""}${e.reair ? ` · re-air of #${e.reair.recordingId}${e.reair.loop ? ", looping" : ""}` : ""}${e.origin !== "local" ? ` · ${e.origin}` : ""}`);
       return li;
     };
     $("#upcoming").replaceChildren(...sched.entries.filter((e) => e.endMs > now && ["planned", "running"].includes(e.state)).map(item));
@@ -284,15 +284,81 @@ function uploadControls(r, u) {
   return span;
 }
 
+// A checkbox per target (value: its id), for the set and re-air editors.
+function targetChecks() {
+  return (state.snapshot ? state.snapshot.targets : []).map((t) => {
+    const l = document.createElement("label");
+    l.className = "check";
+    const i = document.createElement("input");
+    i.type = "checkbox";
+    i.name = "target";
+    i.value = t.id;
+    l.append(i, ` ${t.name}`);
+    return l;
+  });
+}
+
+// What is re-airing (or why the last re-air ended), and the button that stops it.
+function showReair(r) {
+  const playing = r && r.state === "playing";
+  let text = "";
+  if (playing) {
+    const at = r.positionMs != null ? ` · ${duration(r.positionMs / 1000)}${r.durationMs ? ` of ${duration(r.durationMs / 1000)}` : ""}` : "";
+    const loop = r.loop ? ` · loop ${r.loops + 1}` : "";
+    const track = r.track ? ` · on air: ${r.track.artist} – ${r.track.title}` : "";
+    text = `re-airing #${r.recordingId} in '${r.scene}'${at}${loop}${track}`;
+  } else if (r && r.ended) {
+    text = `last re-air (#${r.recordingId}) ended: ${r.ended}`;
+  }
+  $("#reair-now").textContent = text;
+  $("#reair-stop").hidden = !playing;
+}
+
+function openReairEditor(r) {
+  state.reairing = r.id;
+  const f = $("#reair-form");
+  f.reset();
+  setField(f, "title", `Re-air recording #${r.id}`);
+  $("#reair-targets").replaceChildren(...targetChecks());
+  $("#reair-error").textContent = "";
+  $("#reair-editor").showModal();
+}
+
+$("#reair-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  const body = {
+    recordingId: state.reairing,
+    targets: [...document.querySelectorAll("#reair-targets input:checked")].map((i) => i.value),
+    loop: f.loop.checked,
+  };
+  if (f.scene.value.trim()) body.scene = f.scene.value.trim();
+  try {
+    showReair(await api("POST", "/reair", body));
+    $("#reair-editor").close();
+  } catch (e) {
+    $("#reair-error").textContent = e.message;
+  }
+});
+$("#reair-cancel").addEventListener("click", () => $("#reair-editor").close());
+$("#reair-stop").addEventListener("click", async () => {
+  $("#reair-stop").disabled = true;
+  await api("POST", "/reair/stop").then(showReair).catch((e) => notice(e.message));
+  $("#reair-stop").disabled = false;
+});
+
 // The recording library: each entry with its download (range requests), tracklist exports,
-// upload to the site and delete (asks first; the file only of a recording Deckcast started).
+// upload to the site, re-air and delete (asks first; the file only of a recording Deckcast
+// started).
 async function loadRecordings() {
   try {
-    const [now, list, uploads] = await Promise.all([
+    const [now, list, uploads, reair] = await Promise.all([
       api("GET", "/recording").catch(() => null),
       api("GET", "/recordings?limit=30"),
       api("GET", "/uploads?limit=100").catch(() => ({ uploads: [] })),
+      api("GET", "/reair").catch(() => null),
     ]);
+    showReair(reair);
     const uploadOf = new Map(uploads.uploads.map((u) => [u.recordingId, u]));
     const live = now && now.active && now.recording;
     $("#recording-now").textContent = live
@@ -337,7 +403,13 @@ async function loadRecordings() {
           }
           audio.disabled = false;
         });
-        li.append(" ", audio, " ", uploadControls(r, uploadOf.get(r.id)));
+        const again = document.createElement("button");
+        again.type = "button";
+        again.className = "quiet small-button";
+        again.textContent = "Re-air";
+        again.title = "Play it again in OBS, streamed to targets, Now Playing from its tracklist";
+        again.addEventListener("click", () => openReairEditor(r));
+        li.append(" ", audio, " ", uploadControls(r, uploadOf.get(r.id)), " ", again);
         const b = document.createElement("button");
         b.type = "button";
         b.className = "quiet small-button";
@@ -465,16 +537,7 @@ function openSetEditor(kind) {
   $("#feed-preview").hidden = true;
   $("#set-submit").textContent = kind === "feed" ? "Preview" : "Save";
   const box = $("#set-targets");
-  box.replaceChildren(...(state.snapshot ? state.snapshot.targets : []).map((t) => {
-    const l = document.createElement("label");
-    l.className = "check";
-    const i = document.createElement("input");
-    i.type = "checkbox";
-    i.name = "target";
-    i.value = t.id;
-    l.append(i, ` ${t.name}`);
-    return l;
-  }));
+  box.replaceChildren(...targetChecks());
   $("#set-error").textContent = "";
   $("#set-editor").showModal();
 }
@@ -485,6 +548,9 @@ $("#set-form").addEventListener("submit", async (ev) => {
   const targets = [...document.querySelectorAll("#set-targets input:checked")].map((i) => i.value);
   const common = { targets, startMain: f.startMain.checked, record: f.record.checked };
   if (f.scene.value.trim()) common.scene = f.scene.value.trim();
+  if (state.setKind !== "feed" && f.reair.value) {
+    common.reair = { recordingId: Number(f.reair.value), loop: f.reairLoop.checked };
+  }
   try {
     if (state.setKind === "feed") {
       const defaultLengthMinutes = Number(f.defaultLength.value || 0);
@@ -512,6 +578,9 @@ $("#set-form").addEventListener("submit", async (ev) => {
   }
 });
 $("#set-cancel").addEventListener("click", () => $("#set-editor").close());
+$("#set-form").elements.reair.addEventListener("input", (ev) => {
+  if (ev.target.value) ev.target.form.elements.record.checked = false;
+});
 
 function showPreview(p) {
   const sets = p.instances.map((i) => {

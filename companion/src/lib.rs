@@ -16,6 +16,8 @@
 //!   YouTube chapters, Mixcloud sections, text).
 //! - [`tus`] is the resumable-upload protocol a recording reaches the streamer's site with;
 //!   [`uploader`] is the task that carries uploads out (`app::recording` queues them).
+//! - [`player`] is the task that follows a re-air (`app::reair`): Now Playing from the
+//!   recording's tracklist at the media source's position.
 //! - [`status`] gathers what `deckcast status` prints; [`analyze`] and [`listen`] run the live
 //!   tempo tracker (`deckcast-dsp`) over a WAV file or an audio interface.
 //! - [`serve`] wires `deckcast serve` together.
@@ -39,6 +41,7 @@ pub mod listen;
 pub mod live;
 pub mod logging;
 pub mod obs;
+pub mod player;
 pub mod readers;
 pub mod recfiles;
 pub mod remux;

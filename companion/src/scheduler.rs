@@ -4,7 +4,8 @@
 //! (stopping only what the set itself started and no other running set needs) and marks sets
 //! missed when their whole slot passed while the companion was down. A set with `record` on
 //! starts OBS's recording first (unless OBS already records) and stops it at its end if it
-//! started it.
+//! started it. A set with a re-air plays its recording again in the set's scene
+//! ([`crate::app::reair`]) once its targets are started, and stops it at its end.
 //!
 //! What a set starts is recorded in the database as it happens, so a target the user had live
 //! before the set stays live after it. A target that fails to start is retried every
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::alerts::AlertKind;
 use crate::app::App;
+use crate::app::reair::StartReAir;
 use crate::obs::ObsLink;
 use crate::schedule::{Entry, EntryState};
 use crate::store::{HistoryKind, StoreError};
@@ -33,6 +35,8 @@ use crate::store::{HistoryKind, StoreError};
 pub const RETRY: Duration = Duration::from_secs(10);
 /// The `reported` key of a set's recording (target ids are never empty).
 const RECORDING_KEY: &str = "";
+/// The `reported` key of a set's re-air (target ids are hex: never this).
+const REAIR_KEY: &str = "#reair";
 /// How many feeds are fetched at once.
 const FEEDS_AT_ONCE: usize = 4;
 
@@ -331,7 +335,35 @@ async fn ensure(
             .await
             .map_err(|err| err.to_string())?;
     }
-    if switch_scene && let Some(scene) = &e.scene {
+    if let Some(plan) = e.reair {
+        // In the set's scene (the re-air switches to it); the set started the targets.
+        let key = (e.id, REAIR_KEY.to_owned());
+        let req = StartReAir {
+            recording_id: plan.recording_id,
+            scene: e.scene.clone(),
+            targets: Vec::new(),
+            looped: plan.looped,
+        };
+        match app.start_reair(req, Some(e.id)).await {
+            Ok(_) => {
+                reported.remove(&key);
+            }
+            Err(err) => {
+                complete = false;
+                if reported.insert(key) {
+                    let message = format!(
+                        "set '{}': the re-air of recording #{} did not start: {err} (retrying every {} s)",
+                        e.title,
+                        plan.recording_id,
+                        RETRY.as_secs()
+                    );
+                    app.report_alert(AlertKind::SetFailed, message.clone());
+                    app.record(HistoryKind::ScheduleProblem, None, message)
+                        .await;
+                }
+            }
+        }
+    } else if switch_scene && let Some(scene) = &e.scene {
         link.set_program_scene(scene)
             .await
             .map_err(|err| err.to_string())?;

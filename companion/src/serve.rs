@@ -106,6 +106,7 @@ pub async fn serve(
         tokio::spawn(crate::scheduler::run(Arc::clone(&app), stop_rx.clone())),
         tokio::spawn(crate::alerter::run(Arc::clone(&app), stop_rx.clone())),
         tokio::spawn(crate::uploader::run(Arc::clone(&app), stop_rx.clone())),
+        tokio::spawn(crate::player::run(Arc::clone(&app), stop_rx.clone())),
         tokio::spawn(crate::webhooks::run(
             db.clone(),
             keys.clone(),

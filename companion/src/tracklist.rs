@@ -44,7 +44,7 @@ impl TrackMark {
     }
 }
 
-fn label(artist: &str, title: &str) -> String {
+pub fn label(artist: &str, title: &str) -> String {
     match (artist.trim().is_empty(), title.trim().is_empty()) {
         (true, _) => title.trim().to_owned(),
         (false, true) => artist.trim().to_owned(),

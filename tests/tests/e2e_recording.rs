@@ -2038,3 +2038,392 @@ async fn an_upload_cut_off_at_half_resumes_and_the_site_confirms_the_hash() {
             .contains(&token)
     );
 }
+
+/// The re-air's media source (`app::reair::REAIR_INPUT`).
+const REAIR_INPUT: &str = "Deckcast re-air";
+
+/// Now Playing's text and the re-air source's position (ms; `None` without the source).
+async fn on_air(client: &obws::Client) -> (String, Option<i64>) {
+    use obws::requests::inputs::InputId;
+    let text = deckcast_tests::vendor::ok(client, "GetAnalysis", json!({"source": "Now Playing"}))
+        .await
+        .map(|v| v["text"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let cursor = client
+        .media_inputs()
+        .status(InputId::Name(REAIR_INPUT))
+        .await
+        .ok()
+        .and_then(|s| s.cursor)
+        .map(|c| c.whole_milliseconds() as i64);
+    (text, cursor)
+}
+
+/// Polls Now Playing and the re-air source's position every 100 ms until `want` titles have
+/// come on air (or `limit`); each change with the position OBS gave right after it (s).
+async fn changes(client: &obws::Client, want: usize, limit: Duration) -> Vec<(String, f64)> {
+    let t0 = Instant::now();
+    let (mut last, _) = on_air(client).await;
+    let mut seen = Vec::new();
+    while seen.len() < want && t0.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (text, cursor) = on_air(client).await;
+        if text != last {
+            seen.push((text.clone(), cursor.unwrap_or(-1) as f64 / 1000.0));
+            last = text;
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn a_recorded_set_re_airs_to_a_target_with_each_track_on_air_at_its_chapter() {
+    use obws::requests::inputs::{Create, InputId};
+    use obws::requests::scenes::SceneId;
+    let Rig {
+        api,
+        runtime,
+        rtmp,
+        obs,
+        home,
+        companion,
+        c,
+        ..
+    } = Rig::start("reair", "hybrid_mp4", None);
+    let mut settings = json!({"minTrackSeconds": 1});
+    if let Some(root) = runtime.obs_root() {
+        settings["obsRoot"] = json!(root.to_str().unwrap());
+    }
+    let (status, v) = put_settings(&api, &c, &settings);
+    assert_eq!(status, 200, "{v}");
+    let addr = format!("http://{}", home.addr());
+    let client = obs.client().await.unwrap();
+    // A scene for re-airs with a Now Playing source in it.
+    client.scenes().create("Re-air").await.unwrap();
+    client
+        .inputs()
+        .create(Create {
+            scene: SceneId::Name("Re-air"),
+            input: "Now Playing",
+            kind: "deckcast_now_playing",
+            settings: Some(json!({"audio_source": "Music", "template": "{artist} – {title}"})),
+            enabled: Some(true),
+        })
+        .await
+        .unwrap();
+
+    // A 21 s set: A at 1 s, B at 8 s, C at 14 s.
+    let (status, started) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/start",
+        "/api/v1/recording/start",
+        None,
+    );
+    assert_eq!(status, 200, "{started}");
+    let t0 = Instant::now();
+    let id = started["recording"]["id"].as_i64().unwrap();
+    for (at, track) in [(1.0, TRACKS[0]), (8.0, TRACKS[1]), (14.0, TRACKS[2])] {
+        sleep_until(t0, at);
+        set_track(&api, &c, track);
+    }
+    sleep_until(t0, 21.0);
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/recording/stop",
+        "/api/v1/recording/stop",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let rec = wait_for("the finished recording", Duration::from_secs(30), || {
+        Ok(c.get_json(&format!("/api/v1/recordings/{id}"))
+            .ok()
+            .filter(|v| v["ending"] == "clean"))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    // The reference: the chapters ffprobe reads in the file.
+    let mut in_file = chapters(rec["file"].as_str().unwrap());
+    in_file.retain(|(_, t)| t != "Start");
+    assert_eq!(in_file.len(), 3, "{in_file:?}");
+    let ids = create_targets(
+        &api,
+        &c,
+        &[json!({"name": "Rerun", "platform": "custom", "server": rtmp.url(), "key": "rerun"})],
+    );
+    let target = ids[0].clone();
+
+    // Refusals, each precise, with nothing changed in OBS.
+    let refusals = [
+        (json!({"recordingId": 999}), 404, "no recording with id 999"),
+        (
+            json!({"recordingId": id, "scene": "Nope"}),
+            404,
+            "no scene named 'Nope'",
+        ),
+        (
+            json!({"recordingId": id, "targets": ["000000000000"]}),
+            404,
+            "no target with id",
+        ),
+        (json!({"recording": id}), 400, "recording"),
+    ];
+    for (body, want, text) in refusals {
+        let (status, v) = call(
+            &api,
+            &c,
+            "POST",
+            "/api/v1/reair",
+            "/api/v1/reair",
+            Some(&body),
+        );
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v.to_string().contains(text), "{body}: {v}");
+    }
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/reair/stop",
+        "/api/v1/reair/stop",
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        client
+            .media_inputs()
+            .status(InputId::Name(REAIR_INPUT))
+            .await
+            .is_err()
+    );
+
+    // Re-aired in a loop to the target: each track comes on air when the source reaches its
+    // chapter (OBS's own position, read right after the change), ±1 s.
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/reair",
+        "/api/v1/reair",
+        Some(&json!({"recordingId": id, "scene": "Re-air", "targets": [target], "loop": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "playing", "{v}");
+    assert_eq!(v["targets"], json!([target]), "{v}");
+    assert_eq!(
+        client
+            .scenes()
+            .current_program_scene()
+            .await
+            .unwrap()
+            .id
+            .name,
+        "Re-air"
+    );
+    let seen = changes(&client, 3, Duration::from_secs(40)).await;
+    eprintln!("on air at (s into the file): {seen:?}; chapters: {in_file:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}\n{}", companion.log_text());
+    for ((text, at), (chapter, title)) in seen.iter().zip(&in_file) {
+        assert_eq!(title, text, "{seen:?} vs {in_file:?}");
+        assert!(
+            (at - chapter).abs() <= 1.0,
+            "{text} on air at {at} s into the file, its chapter at {chapter} s: {seen:?}"
+        );
+    }
+    deckcast_tests::rtmp::ffprobe_until_av(&rtmp.stream_url("rerun"), Duration::from_secs(20))
+        .unwrap();
+    // The loop: back at the start, the first track comes on air again at its chapter.
+    let again = changes(&client, 1, Duration::from_secs(30)).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].0, in_file[0].1, "{again:?}");
+    assert!((again[0].1 - in_file[0].0).abs() <= 1.0, "{again:?}");
+    let now = c.get_json("/api/v1/reair").unwrap();
+    api.check_response("GET", "/api/v1/reair", 200, &now)
+        .unwrap();
+    assert_eq!(now["loops"], 1, "{now}");
+    assert_eq!(now["track"]["title"], TRACKS[0].1, "{now}");
+    let (stdout, _) = cli_ok(&companion, &["reair", "--api", &addr, "status"]);
+    assert!(
+        stdout.contains(&format!(
+            "re-airing recording #{id} in scene 'Re-air', looping"
+        )) && stdout.contains(&format!("on air: {}", in_file[0].1)),
+        "{stdout}"
+    );
+    // A second re-air at once is refused.
+    let (status, v) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/reair",
+        "/api/v1/reair",
+        Some(&json!({"recordingId": id})),
+    );
+    assert_eq!(status, 409, "{v}");
+
+    // The dashboard shows it, offers a re-air per recording, and stops it: the source gone,
+    // the target it started stopped, the scene before it back.
+    let mut browser = deckcast_tests::browser::Browser::start().await.unwrap();
+    browser
+        .open_dashboard(&addr, c.token.as_deref().unwrap())
+        .await
+        .unwrap();
+    let shown = browser
+        .wait_for(
+            "the re-air in the dashboard",
+            &format!(
+                "(() => {{ const t = document.querySelector('#reair-now').textContent; return t.includes('re-airing #{id}') && !document.querySelector('#reair-stop').hidden && t; }})()"
+            ),
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    assert!(shown.as_str().unwrap().contains("in 'Re-air'"), "{shown}");
+    let offered = browser
+        .eval(&format!(
+            "(() => {{ const b = [...document.querySelectorAll(\"#recording-list li[data-recording-id='{id}'] button\")].find((b) => b.textContent === 'Re-air'); b.click(); const d = document.querySelector('#reair-editor'); const names = document.querySelector('#reair-targets').textContent; d.close(); return [d.querySelector('h2').textContent, names]; }})()"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(offered[0], format!("Re-air recording #{id}"), "{offered}");
+    assert!(offered[1].as_str().unwrap().contains("Rerun"), "{offered}");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(
+        deckcast_tests::artifacts::artifacts_dir()
+            .unwrap()
+            .join("reair.png"),
+        &png,
+    )
+    .unwrap();
+    browser
+        .eval("document.querySelector('#reair-stop').click()")
+        .await
+        .unwrap();
+    let ended = browser
+        .wait_for(
+            "the re-air stopped in the dashboard",
+            "(() => { const t = document.querySelector('#reair-now').textContent; return t.includes('ended: stopped') && document.querySelector('#reair-stop').hidden && t; })()",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    assert!(
+        ended.as_str().unwrap().contains(&format!("#{id}")),
+        "{ended}"
+    );
+    drop(browser);
+    let v = c.get_json("/api/v1/reair").unwrap();
+    api.check_response("GET", "/api/v1/reair", 200, &v).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["ended"].as_str()),
+        (Some("idle"), Some("stopped"))
+    );
+    assert!(
+        client
+            .media_inputs()
+            .status(InputId::Name(REAIR_INPUT))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        client
+            .scenes()
+            .current_program_scene()
+            .await
+            .unwrap()
+            .id
+            .name,
+        "Scene"
+    );
+    wait_for("the target stopped", Duration::from_secs(15), || {
+        let snap = c.get_json("/api/v1/snapshot")?;
+        Ok((snap["targets"][0]["state"] == "idle").then_some(()))
+    })
+    .unwrap();
+
+    // Scheduled: a set with the re-air starts its target and plays the recording once in its
+    // scene; the set ends when the file has played to its end.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 2_000;
+    let set = json!({
+        "title": "Rerun of the set",
+        "start": start,
+        "end": start + 600_000,
+        "targets": [target],
+        "scene": "Re-air",
+        "reair": {"recordingId": id},
+    });
+    let (status, entry) = call(
+        &api,
+        &c,
+        "POST",
+        "/api/v1/schedule",
+        "/api/v1/schedule",
+        Some(&set),
+    );
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(
+        entry["record"], false,
+        "a re-air is not recorded unless asked: {entry}"
+    );
+    assert_eq!(
+        entry["reair"],
+        json!({"recordingId": id, "loop": false}),
+        "{entry}"
+    );
+    let set_id = entry["id"].as_i64().unwrap();
+    let playing = wait_for("the set's re-air", Duration::from_secs(20), || {
+        Ok(c.get_json("/api/v1/reair")
+            .ok()
+            .filter(|v| v["state"] == "playing"))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    assert_eq!(playing["setId"], set_id, "{playing}");
+    deckcast_tests::rtmp::ffprobe_until_av(&rtmp.stream_url("rerun"), Duration::from_secs(20))
+        .unwrap();
+    let done = wait_for(
+        "the set's end with the file's",
+        Duration::from_secs(45),
+        || {
+            let s = c.get_json("/api/v1/schedule")?;
+            Ok(s["entries"]
+                .as_array()
+                .and_then(|a| a.iter().find(|e| e["id"] == set_id).cloned())
+                .filter(|e| e["state"] == "done"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
+    let took =
+        (done["endedMs"].as_i64().unwrap() - done["startedMs"].as_i64().unwrap()) as f64 / 1000.0;
+    assert!((took - 21.0).abs() < 4.0, "the set ran {took} s: {done}");
+    let now = c.get_json("/api/v1/reair").unwrap();
+    assert_eq!(now["ended"], "it played to the end", "{now}");
+    wait_for("the set's target stopped", Duration::from_secs(15), || {
+        let snap = c.get_json("/api/v1/snapshot")?;
+        Ok((snap["targets"][0]["state"] == "idle").then_some(()))
+    })
+    .unwrap();
+    assert!(
+        client
+            .media_inputs()
+            .status(InputId::Name(REAIR_INPUT))
+            .await
+            .is_err()
+    );
+    let history = c.get_json("/api/v1/history?limit=200").unwrap().to_string();
+    for what in [
+        format!(
+            "re-air of recording #{id} started in scene 'Re-air', looping, streaming to {target}"
+        ),
+        format!("re-air of recording #{id} ended: stopped"),
+        format!("re-air of recording #{id} ended: it played to the end"),
+    ] {
+        assert!(history.contains(&what), "{what}: {history}");
+    }
+    drop(client);
+}

@@ -9,6 +9,7 @@
 //! - [`alerts`]: alert rules, alerts and their delivery (desktop, channels, webhook);
 //! - [`protect`]: automatic protection carried out (bitrate steps, stopping a stalled target);
 //! - [`recording`]: set recording, the recording library, tracklists and their exports;
+//! - [`reair`]: a recording played again in OBS, Now Playing following its tracklist;
 //! - [`report`]: stream reports and the history charts' data.
 //!
 //! An [`App`] either follows OBS (`deckcast serve`: the supervisor keeps its link and it records
@@ -35,6 +36,7 @@ pub mod nowplaying;
 pub mod platform;
 pub mod protect;
 pub mod pull;
+pub mod reair;
 pub mod recording;
 pub mod report;
 pub mod schedule;
@@ -113,6 +115,8 @@ pub struct App {
     pub(crate) alerts: alerts::AlertsState,
     /// The recording being followed.
     pub(crate) recording: recording::RecordingState,
+    /// The re-air playing.
+    pub(crate) reair: reair::ReAirCell,
 }
 
 impl App {
@@ -144,6 +148,7 @@ impl App {
             pull_lock: tokio::sync::Mutex::new(()),
             alerts: alerts::AlertsState::default(),
             recording: recording::RecordingState::default(),
+            reair: reair::ReAirCell::default(),
         })
     }
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{App, AppError};
 use crate::live::ObsState;
 use crate::schedule::{
-    Conflict, Entry, EntryState, FEED_HORIZON_MS, FEED_LOOKBACK_MS, Feed, NewEntry, NewFeed, Time,
-    conflicts,
+    Conflict, Entry, EntryState, FEED_HORIZON_MS, FEED_LOOKBACK_MS, Feed, NewEntry, NewFeed,
+    ReAirPlan, Time, conflicts,
 };
 use crate::store::{HistoryKind, StoreError};
 use crate::webhooks::WebhookEvent;
@@ -44,9 +44,12 @@ pub struct AddEntry {
     /// Scene to switch to at the start.
     #[serde(default)]
     pub scene: Option<String>,
-    /// Record the set with OBS's recording (default on).
+    /// Record the set with OBS's recording (default on, off for a re-air).
     #[serde(default)]
     pub record: Option<bool>,
+    /// A recording to play again during the set, in its scene.
+    #[serde(default)]
+    pub reair: Option<ReAirPlan>,
 }
 
 /// `POST /feeds`: a calendar to subscribe to.
@@ -213,7 +216,7 @@ impl App {
 
     /// Unknown targets are refused while OBS is connected (otherwise the scheduler reports them
     /// when the set runs).
-    fn check_targets(&self, targets: &[String]) -> Result<(), AppError> {
+    pub(crate) fn check_targets(&self, targets: &[String]) -> Result<(), AppError> {
         let snap = self.live.get();
         if snap.obs.state != ObsState::Connected {
             return Ok(());
@@ -251,6 +254,10 @@ impl App {
             return Err(AppError::invalid("a set needs targets, startMain, or both"));
         }
         self.check_targets(&req.targets)?;
+        if let Some(plan) = &req.reair {
+            // Finished, and its file readable: the checks a re-air makes when it starts.
+            self.recording_file(plan.recording_id).await?;
+        }
         let entry = NewEntry {
             title,
             start_ms,
@@ -258,7 +265,8 @@ impl App {
             targets: req.targets,
             start_main: req.start_main,
             scene: req.scene.filter(|s| !s.trim().is_empty()),
-            record: req.record.unwrap_or(true),
+            record: req.record.unwrap_or(req.reair.is_none()),
+            reair: req.reair,
         };
         let now = self.now_ms();
         let e = self.db.call(move |s| s.add_entry(&entry, now)).await?;
@@ -278,11 +286,7 @@ impl App {
             return Err(AppError::NotFound(format!("no set {id}")));
         };
         match e.state {
-            EntryState::Running => {
-                let running = self.db.call(|s| s.entries_in(EntryState::Running)).await?;
-                let others: Vec<&Entry> = running.iter().filter(|o| o.id != id).collect();
-                self.finish_set(&e, &others, EntryState::Cancelled).await;
-            }
+            EntryState::Running => self.finish_running(&e, EntryState::Cancelled).await?,
             EntryState::Planned => {
                 let now = self.now_ms();
                 self.db
@@ -310,6 +314,25 @@ impl App {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Ends running set `id` now, as at its end time (its re-air played to the end); no-op if
+    /// it is no longer running.
+    pub async fn end_set_now(&self, id: i64) -> Result<(), AppError> {
+        match self.db.call(move |s| s.entry(id)).await? {
+            Some(e) if e.state == EntryState::Running => {
+                self.finish_running(&e, EntryState::Done).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`App::finish_set`] for running set `e`, with the other running sets.
+    async fn finish_running(&self, e: &Entry, state: EntryState) -> Result<(), AppError> {
+        let running = self.db.call(|s| s.entries_in(EntryState::Running)).await?;
+        let others: Vec<&Entry> = running.iter().filter(|o| o.id != e.id).collect();
+        self.finish_set(e, &others, state).await;
         Ok(())
     }
 
@@ -351,6 +374,9 @@ impl App {
             }
         }
         self.stop_set_recording(e, others).await;
+        if e.reair.is_some() {
+            self.stop_set_reair(e.id).await;
+        }
         for (id, targets, main) in handed {
             if let Err(err) = self
                 .db

@@ -245,6 +245,7 @@ fn set_in(app: &App, start_in: Duration, length: Duration) -> AddEntry {
         start_main: true,
         scene: Some("Live".into()),
         record: None,
+        reair: None,
     }
 }
 
@@ -1406,5 +1407,177 @@ async fn the_disk_guard_stops_the_recording_marks_its_entry_and_only_that_one() 
         .recording;
     let done = rig.app.stop_recording().await.unwrap();
     assert_eq!((done.id, done.ending), (next.id, Some(Ending::Clean)));
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_re_air_follows_its_tracklist_and_ends_its_set_at_the_files_end() {
+    use super::reair::{REAIR_INPUT, ReAirState, StartReAir};
+    use super::recording::{RecordingSettings, StartedBy};
+    use crate::schedule::ReAirPlan;
+    use deckcast_protocol::nowplaying::SetNowPlaying;
+    let root = std::env::temp_dir().join(format!("deckcast-reair-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("rec")).unwrap();
+    std::fs::write(root.join("rec/set-1.mp4"), b"a set").unwrap();
+    let fake = FakeObs::new();
+    fake.add_target("a", "Alpha", None);
+    fake.set_media_ms(20_000);
+    let mut rig = Rig::new(Arc::clone(&fake));
+    rig.knows("a", "ka").await;
+    rig.app
+        .set_recording_settings(RecordingSettings {
+            obs_root: Some(root.to_str().unwrap().to_owned()),
+            min_track_seconds: 1,
+            ..RecordingSettings::default()
+        })
+        .await
+        .unwrap();
+    rig.supervise();
+    rig.schedule();
+    rig.tasks.push(tokio::spawn(crate::player::run(
+        Arc::clone(&rig.app),
+        rig.stop.subscribe(),
+    )));
+    rig.until("connected", Duration::from_secs(10), Rig::connected)
+        .await;
+    // A 20 s set: One at 1 s, Two at 8 s, Three at 14 s.
+    let rec = rig.app.start_recording(StartedBy::Api, None).await.unwrap();
+    let id = rec.recording.id;
+    for (wait, title) in [(1, "One"), (7, "Two"), (6, "Three")] {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        rig.app.set_now_playing(track("A", title)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    rig.app.stop_recording().await.unwrap();
+    rig.until("the recording closed", Duration::from_secs(10), |_| {
+        fake.requests_of::<SetNowPlaying>().len() == 3
+    })
+    .await;
+
+    // Refused: a re-air of a recording that does not exist, into a scene OBS lacks, or a
+    // second one at once; nothing changes in OBS.
+    let missing = StartReAir {
+        recording_id: 99,
+        scene: None,
+        targets: Vec::new(),
+        looped: false,
+    };
+    assert!(matches!(
+        rig.app.start_reair(missing, None).await,
+        Err(super::AppError::NotFound(_))
+    ));
+    let err = rig
+        .app
+        .start_reair(
+            StartReAir {
+                recording_id: id,
+                scene: Some("Nope".into()),
+                targets: Vec::new(),
+                looped: false,
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no scene named 'Nope'"), "{err}");
+    assert!(fake.media().is_empty());
+
+    // Scheduled: the set starts its target and the re-air in its scene.
+    let start = rig.app.now_ms() + 2_000;
+    let set = rig
+        .app
+        .add_set(AddEntry {
+            title: "Rerun".into(),
+            start: Time::Ms(start),
+            end: Time::Ms(start + 600_000),
+            targets: vec!["a".into()],
+            start_main: false,
+            scene: Some("Re-air".into()),
+            record: None,
+            reair: Some(ReAirPlan {
+                recording_id: id,
+                looped: false,
+            }),
+        })
+        .await
+        .unwrap();
+    assert!(!set.record, "a re-air is not recorded unless asked");
+    rig.until("the re-air's start", Duration::from_secs(10), |r| {
+        r.app.reair().state == ReAirState::Playing
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let media = fake.media();
+    let m = &media[REAIR_INPUT];
+    assert_eq!(
+        (m.scene.as_str(), m.file.as_str(), m.looping),
+        ("Re-air", "/rec/set-1.mp4", false)
+    );
+    assert_eq!(
+        fake.scene_switches().last().map(String::as_str),
+        Some("Re-air")
+    );
+    assert_eq!(rig.app.reair().set_id, Some(set.id));
+    let busy = rig
+        .app
+        .start_reair(
+            StartReAir {
+                recording_id: id,
+                scene: None,
+                targets: Vec::new(),
+                looped: false,
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(busy.to_string().contains("is re-airing"), "{busy}");
+    // Each track goes on air as the source's position reaches it (a tick, 200 ms, late at
+    // most).
+    let mut seen: Vec<(String, f64)> = Vec::new();
+    while seen.len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{seen:?}");
+        let titles: Vec<String> = fake
+            .requests_of::<SetNowPlaying>()
+            .into_iter()
+            .skip(3)
+            .map(|s| s.track.title)
+            .collect();
+        if titles.len() > seen.len() {
+            seen.push((titles[seen.len()].clone(), started.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for ((title, at), (want, want_at)) in
+        seen.iter()
+            .zip([("One", 1.0), ("Two", 8.0), ("Three", 14.0)])
+    {
+        assert_eq!(title, want, "{seen:?}");
+        assert!(*at >= want_at - 0.1 && *at < want_at + 0.5, "{seen:?}");
+    }
+    assert_eq!(rig.app.reair().track.unwrap().title, "Three");
+    // The set ends when the file has played to its end: target stopped, source removed.
+    rig.until("the set's end", Duration::from_secs(30), |r| {
+        r.fake.target_state("a") == Some(TargetState::Idle) && r.fake.media().is_empty()
+    })
+    .await;
+    let ended = started.elapsed();
+    assert!(
+        (Duration::from_secs(19)..Duration::from_secs(22)).contains(&ended),
+        "ended after {ended:?}"
+    );
+    let now = rig.app.reair();
+    assert_eq!(now.state, ReAirState::Idle);
+    assert_eq!(now.ended.as_deref(), Some("it played to the end"));
+    let sid = set.id;
+    let entry = rig
+        .app
+        .db
+        .call(move |s| s.entry(sid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    std::fs::remove_dir_all(&root).unwrap();
     rig.stop().await;
 }

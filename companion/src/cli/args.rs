@@ -86,6 +86,17 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Play a recorded set again in OBS, streamed to targets, Now Playing from its tracklist
+    /// (through the running companion's API).
+    Reair {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: ReairAction,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// The recording library and its tracklists (through the running companion's API).
     Recordings {
         #[command(flatten)]
@@ -230,9 +241,17 @@ pub enum ScheduleAction {
         /// Scene to switch to at the start.
         #[arg(long)]
         scene: Option<String>,
-        /// Do not record the set (sets are recorded with OBS's recording by default).
+        /// Do not record the set (sets are recorded with OBS's recording by default, a re-air
+        /// is not).
         #[arg(long)]
         no_record: bool,
+        /// Play this recording again during the set, in its scene (the set ends when it has
+        /// played to its end, unless --loop).
+        #[arg(long, value_name = "RECORDING")]
+        reair: Option<i64>,
+        /// With --reair: play it again and again until the set's end.
+        #[arg(long = "loop", requires = "reair")]
+        looped: bool,
     },
     /// Cancel a set (a running one stops its outputs).
     Rm {
@@ -335,6 +354,29 @@ pub enum RecordingsAction {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReairAction {
+    /// Play a recording again: its file in a media source in the scene (switched to), the
+    /// targets started, Now Playing following its tracklist.
+    Start {
+        /// Recording id.
+        id: i64,
+        /// Scene to play it in (default: the program scene).
+        #[arg(long)]
+        scene: Option<String>,
+        /// Target id to stream it to (repeatable; started if idle, stopped at the end).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Play it again and again until stopped.
+        #[arg(long = "loop")]
+        looped: bool,
+    },
+    /// Stop the re-air (the scene before it comes back, the targets it started stop).
+    Stop,
+    /// What is re-airing, where it is and the track on air.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

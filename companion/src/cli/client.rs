@@ -6,6 +6,7 @@ use deckcast_companion::Secret;
 use deckcast_companion::alerts::Alert;
 use deckcast_companion::app::alerts::AlertList;
 use deckcast_companion::app::nowplaying::TempoInput;
+use deckcast_companion::app::reair::{ReAir, StartReAir};
 use deckcast_companion::app::recording::{
     AudioExport, Recording, RecordingDeleted, RecordingList, RecordingNow, RecordingStarted,
 };
@@ -226,6 +227,21 @@ impl Client {
     pub async fn cancel_upload(&self, id: i64) -> anyhow::Result<Upload> {
         self.json(Method::DELETE, &format!("/recordings/{id}/upload"), NO_BODY)
             .await
+    }
+
+    /// `GET /reair`.
+    pub async fn reair(&self) -> anyhow::Result<ReAir> {
+        self.json(Method::GET, "/reair", NO_BODY).await
+    }
+
+    /// `POST /reair`.
+    pub async fn start_reair(&self, req: &StartReAir) -> anyhow::Result<ReAir> {
+        self.json(Method::POST, "/reair", Some(req)).await
+    }
+
+    /// `POST /reair/stop`.
+    pub async fn stop_reair(&self) -> anyhow::Result<ReAir> {
+        self.json(Method::POST, "/reair/stop", NO_BODY).await
     }
 
     /// `GET /uploads?limit=`.

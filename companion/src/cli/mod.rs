@@ -19,6 +19,7 @@ mod alerts;
 pub mod args;
 mod client;
 mod listen;
+mod reair;
 mod recording;
 mod schedule;
 mod secrets;
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts { api, action, json } => alerts::command(api, action, json).await,
         Command::Record { api, action, json } => recording::record(api, action, json).await,
         Command::Recordings { api, action, json } => recording::recordings(api, action, json).await,
+        Command::Reair { api, action, json } => reair::reair(api, action, json).await,
         Command::Report { api, session, json } => alerts::report(api, session, json).await,
         Command::Listen {
             device,

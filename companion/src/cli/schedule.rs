@@ -6,7 +6,7 @@ use deckcast_companion::app::schedule::{
     read_calendar,
 };
 use deckcast_companion::schedule::ics::Parsed;
-use deckcast_companion::schedule::{Feed, Time};
+use deckcast_companion::schedule::{Feed, ReAirPlan, Time};
 use serde::Serialize;
 
 use super::args::{ApiArgs, FeedsAction, ScheduleAction};
@@ -58,6 +58,8 @@ pub async fn schedule(api: ApiArgs, action: ScheduleAction, json: bool) -> anyho
             start_main,
             scene,
             no_record,
+            reair,
+            looped,
         } => {
             let e = client
                 .add_set(&AddEntry {
@@ -67,7 +69,16 @@ pub async fn schedule(api: ApiArgs, action: ScheduleAction, json: bool) -> anyho
                     targets,
                     start_main,
                     scene,
-                    record: Some(!no_record),
+                    // A re-air is not recorded unless asked (`no_record` off is no ask).
+                    record: if no_record {
+                        Some(false)
+                    } else {
+                        reair.is_none().then_some(true)
+                    },
+                    reair: reair.map(|recording_id| ReAirPlan {
+                        recording_id,
+                        looped,
+                    }),
                 })
                 .await?;
             if json {

@@ -60,6 +60,22 @@ struct State {
     chapters_supported: bool,
     /// The plugin's mark on the running recording (started with `StartRecording`).
     recording_origin: Option<RecordingOrigin>,
+    /// Media sources playing: name -> (scene, file, looping, started at).
+    media: BTreeMap<String, FakeMedia>,
+    /// How long every media file is (ms).
+    media_ms: i64,
+}
+
+/// A media source of the fake: its file plays on tokio's clock.
+#[derive(Debug, Clone)]
+pub struct FakeMedia {
+    /// The scene it was added to.
+    pub scene: String,
+    /// The file.
+    pub file: String,
+    /// Whether it loops.
+    pub looping: bool,
+    started: tokio::time::Instant,
 }
 
 /// The fake OBS.
@@ -92,6 +108,8 @@ impl FakeObs {
             chapters: Vec::new(),
             chapters_supported: true,
             recording_origin: None,
+            media: BTreeMap::new(),
+            media_ms: 60_000,
         })))
     }
 
@@ -206,6 +224,16 @@ impl FakeObs {
     /// Whether OBS's own stream is live.
     pub fn main_stream_live(&self) -> bool {
         self.state().main_stream
+    }
+
+    /// How long the media files the fake plays are (default 60 s).
+    pub fn set_media_ms(&self, ms: i64) {
+        self.state().media_ms = ms;
+    }
+
+    /// The media sources in OBS now.
+    pub fn media(&self) -> BTreeMap<String, FakeMedia> {
+        self.state().media.clone()
     }
 
     /// Program scenes switched to, in order.
@@ -523,6 +551,66 @@ impl FakeLink {
 
     pub(super) async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         self.live()?.scenes.push(scene.to_owned());
+        Ok(())
+    }
+
+    /// "Scene", "Re-air", and every scene switched to.
+    pub(super) async fn scene_names(&self) -> Result<Vec<String>, LinkError> {
+        let s = self.live()?;
+        let mut names = vec!["Scene".to_owned(), "Re-air".to_owned()];
+        for n in &s.scenes {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        Ok(names)
+    }
+
+    pub(super) async fn play_media(
+        &self,
+        scene: &str,
+        input: &str,
+        file: &str,
+        looping: bool,
+    ) -> Result<(), LinkError> {
+        self.live()?.media.insert(
+            input.to_owned(),
+            FakeMedia {
+                scene: scene.to_owned(),
+                file: file.to_owned(),
+                looping,
+                started: tokio::time::Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) async fn media_playback(
+        &self,
+        input: &str,
+    ) -> Result<Option<super::MediaPlayback>, LinkError> {
+        let s = self.live()?;
+        let Some(m) = s.media.get(input) else {
+            return Ok(None);
+        };
+        let length = s.media_ms.max(1);
+        let played = m.started.elapsed().as_millis() as i64;
+        let (phase, cursor) = if m.looping {
+            (super::MediaPhase::Playing, Some(played % length))
+        } else if played < length {
+            (super::MediaPhase::Playing, Some(played))
+        } else {
+            (super::MediaPhase::Ended, None)
+        };
+        Ok(Some(super::MediaPlayback {
+            phase,
+            cursor_ms: cursor,
+            duration_ms: Some(length),
+        }))
+    }
+
+    pub(super) async fn remove_input(&self, input: &str) -> Result<(), LinkError> {
+        self.live()?.media.remove(input);
         Ok(())
     }
 }

@@ -201,6 +201,36 @@ pub struct RecordOutput {
     pub bytes: u64,
 }
 
+/// Where a media source's playback is (`GetMediaInputStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaPhase {
+    /// Opening the file or buffering: not playing yet.
+    Starting,
+    /// Playing.
+    Playing,
+    /// Paused.
+    Paused,
+    /// Stopped (by someone in OBS).
+    Stopped,
+    /// Played to the end (not looping).
+    Ended,
+    /// OBS could not play the file.
+    Error,
+    /// Nothing (no file opened).
+    Idle,
+}
+
+/// A media source's playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPlayback {
+    /// Where it is.
+    pub phase: MediaPhase,
+    /// The position in the file (ms), while there is one.
+    pub cursor_ms: Option<i64>,
+    /// The file's length (ms), once known.
+    pub duration_ms: Option<i64>,
+}
+
 impl LinkEvent {
     /// Decodes a `deckcast` vendor event; a payload this companion cannot read is logged (a
     /// contract break worth a line, not a silent gap: the polls still correct the picture).
@@ -359,6 +389,33 @@ impl ObsLink {
     /// Switches the program scene.
     pub async fn set_program_scene(&self, scene: &str) -> Result<(), LinkError> {
         dispatch!(self, l => l.set_program_scene(scene).await)
+    }
+
+    /// The names of OBS's scenes.
+    pub async fn scene_names(&self) -> Result<Vec<String>, LinkError> {
+        dispatch!(self, l => l.scene_names().await)
+    }
+
+    /// Plays `file` (a path as OBS sees it) in a media source named `input` added to `scene`,
+    /// from its start, looping if asked; an input of that name left from before is replaced.
+    pub async fn play_media(
+        &self,
+        scene: &str,
+        input: &str,
+        file: &str,
+        looping: bool,
+    ) -> Result<(), LinkError> {
+        dispatch!(self, l => l.play_media(scene, input, file, looping).await)
+    }
+
+    /// The playback of media source `input`; `None` if OBS has no input of that name.
+    pub async fn media_playback(&self, input: &str) -> Result<Option<MediaPlayback>, LinkError> {
+        dispatch!(self, l => l.media_playback(input).await)
+    }
+
+    /// Removes input `input` from OBS (every scene); no-op if there is none.
+    pub async fn remove_input(&self, input: &str) -> Result<(), LinkError> {
+        dispatch!(self, l => l.remove_input(input).await)
     }
 }
 

@@ -366,6 +366,112 @@ impl WsLink {
                 LinkError::Obs(format!("switching to scene '{scene}': {}", error_chain(&e)))
             })
     }
+
+    pub(super) async fn scene_names(&self) -> Result<Vec<String>, LinkError> {
+        let list = self.client.scenes().list().await.map_err(obs_error)?;
+        Ok(list.scenes.into_iter().map(|s| s.id.name).collect())
+    }
+
+    pub(super) async fn play_media(
+        &self,
+        scene: &str,
+        input: &str,
+        file: &str,
+        looping: bool,
+    ) -> Result<(), LinkError> {
+        use obws::requests::inputs::Create;
+        self.remove_input(input).await?;
+        let settings = MediaSourceSettings {
+            is_local_file: true,
+            local_file: file,
+            looping,
+            restart_on_activate: false,
+            close_when_inactive: false,
+            clear_on_media_end: true,
+            hw_decode: false,
+        };
+        self.client
+            .inputs()
+            .create(Create {
+                scene: obws::requests::scenes::SceneId::Name(scene),
+                input,
+                kind: "ffmpeg_source",
+                settings: Some(settings),
+                enabled: Some(true),
+            })
+            .await
+            .map_err(|e| {
+                LinkError::Obs(format!(
+                    "adding the media source '{input}' to scene '{scene}': {}",
+                    error_chain(&e)
+                ))
+            })?;
+        Ok(())
+    }
+
+    pub(super) async fn media_playback(
+        &self,
+        input: &str,
+    ) -> Result<Option<super::MediaPlayback>, LinkError> {
+        use super::MediaPhase as P;
+        use obws::requests::inputs::InputId;
+        use obws::responses::media_inputs::MediaState as S;
+        let status = match self
+            .client
+            .media_inputs()
+            .status(InputId::Name(input))
+            .await
+        {
+            Ok(s) => s,
+            Err(obws::error::Error::Api {
+                code: StatusCode::ResourceNotFound,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(obs_error(e)),
+        };
+        let phase = match status.state {
+            S::Playing => P::Playing,
+            S::Opening | S::Buffering => P::Starting,
+            S::Paused => P::Paused,
+            S::Stopped => P::Stopped,
+            S::Ended => P::Ended,
+            S::Error => P::Error,
+            _ => P::Idle,
+        };
+        Ok(Some(super::MediaPlayback {
+            phase,
+            cursor_ms: status.cursor.map(|d| d.whole_milliseconds() as i64),
+            duration_ms: status.duration.map(|d| d.whole_milliseconds() as i64),
+        }))
+    }
+
+    pub(super) async fn remove_input(&self, input: &str) -> Result<(), LinkError> {
+        use obws::requests::inputs::InputId;
+        match self.client.inputs().remove(InputId::Name(input)).await {
+            Ok(())
+            | Err(obws::error::Error::Api {
+                code: StatusCode::ResourceNotFound,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(LinkError::Obs(format!(
+                "removing the media source '{input}': {}",
+                error_chain(&e)
+            ))),
+        }
+    }
+}
+
+/// OBS's Media Source (`ffmpeg_source`) settings for a re-air: the file from its start, playing
+/// at once, never closed while hidden (its position is the show's clock), cleared at its end.
+#[derive(serde::Serialize)]
+struct MediaSourceSettings<'a> {
+    is_local_file: bool,
+    local_file: &'a str,
+    looping: bool,
+    restart_on_activate: bool,
+    close_when_inactive: bool,
+    clear_on_media_end: bool,
+    hw_decode: bool,
 }
 
 #[cfg(test)]

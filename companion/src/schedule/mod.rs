@@ -136,6 +136,20 @@ pub struct Entry {
     /// Whether this set started the recording running now.
     #[serde(skip)]
     pub started_record: bool,
+    /// A recording to play again during the set (see [`crate::app::reair`]).
+    pub reair: Option<ReAirPlan>,
+}
+
+/// A set's re-air: which recording, and whether it loops (otherwise the set ends when it has
+/// played to its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReAirPlan {
+    /// The recording.
+    pub recording_id: i64,
+    /// Play it again and again until the set's end.
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
 }
 
 /// A new local entry (validated by the caller).
@@ -160,6 +174,9 @@ pub struct NewEntry {
     /// Record the set.
     #[serde(default = "yes")]
     pub record: bool,
+    /// A recording to play again during the set.
+    #[serde(default)]
+    pub reair: Option<ReAirPlan>,
 }
 
 fn yes() -> bool {
@@ -331,6 +348,7 @@ pub(crate) fn test_entry(title: &str, s: i64, e: i64, targets: &[&str]) -> NewEn
         start_main: false,
         scene: None,
         record: true,
+        reair: None,
     }
 }
 

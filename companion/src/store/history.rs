@@ -78,6 +78,8 @@ names! {
         AlertAction = "alert_action",
         /// A recording started, ended or could not take chapters.
         Recording = "recording",
+        /// A re-air started or ended.
+        ReAir = "reair",
     }
 }
 

@@ -243,6 +243,9 @@ const MIGRATIONS: &[&str] = &[
         next_ms INTEGER NOT NULL,
         finished_ms INTEGER
     );",
+    // 10: a set's re-air (a recording played again during it).
+    "ALTER TABLE schedule ADD COLUMN reair_recording INTEGER;
+    ALTER TABLE schedule ADD COLUMN reair_loop INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

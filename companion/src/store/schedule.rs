@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, json_list};
 use crate::schedule::ics::Instance;
-use crate::schedule::{Entry, EntryState, Feed, NewEntry, NewFeed, Origin, PlannedSet};
+use crate::schedule::{Entry, EntryState, Feed, NewEntry, NewFeed, Origin, PlannedSet, ReAirPlan};
 
 impl ToSql for EntryState {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -46,7 +46,8 @@ type StoredSet = (
 );
 
 const ENTRY_COLUMNS: &str = "id, title, start_ms, end_ms, targets, start_main, scene, origin, \
-    feed_id, state, started_ms, ended_ms, note, started_targets, started_main, record, started_record";
+    feed_id, state, started_ms, ended_ms, note, started_targets, started_main, record, started_record, \
+    reair_recording, reair_loop";
 
 fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
     let targets: String = r.get(4)?;
@@ -68,6 +69,15 @@ fn entry_of(r: &Row) -> rusqlite::Result<Entry> {
         started_main: r.get(14)?,
         record: r.get(15)?,
         started_record: r.get(16)?,
+        reair: r
+            .get::<_, Option<i64>>(17)?
+            .map(|recording_id| -> rusqlite::Result<ReAirPlan> {
+                Ok(ReAirPlan {
+                    recording_id,
+                    looped: r.get(18)?,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -94,10 +104,10 @@ impl Store {
     pub fn add_entry(&mut self, e: &NewEntry, now_ms: i64) -> Result<Entry, StoreError> {
         self.conn.execute(
             "INSERT INTO schedule (title, start_ms, end_ms, targets, start_main, scene, origin, created_ms,
-               record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7, ?8)",
+               record, reair_recording, reair_loop)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', ?7, ?8, ?9, ?10)",
             params![e.title, e.start_ms, e.end_ms, json_list(&e.targets), e.start_main, e.scene, now_ms,
-                    e.record],
+                    e.record, e.reair.map(|r| r.recording_id), e.reair.is_some_and(|r| r.looped)],
         )?;
         let id = self.conn.last_insert_rowid();
         Ok(self

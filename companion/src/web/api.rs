@@ -50,6 +50,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .merge(super::alerts_api::routes())
         .merge(super::report_api::routes())
         .merge(super::recording_api::routes())
+        .merge(super::reair_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

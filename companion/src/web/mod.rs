@@ -31,6 +31,7 @@ mod assets;
 mod auth;
 pub mod metrics;
 mod platform_api;
+mod reair_api;
 mod recording_api;
 mod report_api;
 mod schedule_api;

@@ -280,7 +280,7 @@ impl App {
             .await?)
     }
 
-    async fn entry(&self, id: i64) -> Result<RecordingRow, AppError> {
+    pub(crate) async fn entry(&self, id: i64) -> Result<RecordingRow, AppError> {
         self.db
             .call(move |s| s.recording(id))
             .await?
