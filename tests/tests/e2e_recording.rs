@@ -2169,7 +2169,7 @@ async fn a_recorded_set_re_airs_to_a_target_with_each_track_on_air_at_its_chapte
             404,
             "no target with id",
         ),
-        (json!({"recording": id}), 400, "recording"),
+        (json!({"recording": id}), 400, "unknown field `recording`"),
     ];
     for (body, want, text) in refusals {
         let (status, v) = call(
@@ -2403,6 +2403,17 @@ async fn a_recorded_set_re_airs_to_a_target_with_each_track_on_air_at_its_chapte
     assert!((took - 21.0).abs() < 4.0, "the set ran {took} s: {done}");
     let now = c.get_json("/api/v1/reair").unwrap();
     assert_eq!(now["ended"], "it played to the end", "{now}");
+    assert_eq!(
+        client
+            .scenes()
+            .current_program_scene()
+            .await
+            .unwrap()
+            .id
+            .name,
+        "Scene",
+        "the scene before the set's re-air is back"
+    );
     wait_for("the set's target stopped", Duration::from_secs(15), || {
         let snap = c.get_json("/api/v1/snapshot")?;
         Ok((snap["targets"][0]["state"] == "idle").then_some(()))

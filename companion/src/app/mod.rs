@@ -117,6 +117,8 @@ pub struct App {
     pub(crate) recording: recording::RecordingState,
     /// The re-air playing.
     pub(crate) reair: reair::ReAirCell,
+    /// Sets being finished now (each once, see [`App::finish_set`]).
+    ending_sets: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl App {
@@ -149,6 +151,7 @@ impl App {
             alerts: alerts::AlertsState::default(),
             recording: recording::RecordingState::default(),
             reair: reair::ReAirCell::default(),
+            ending_sets: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 

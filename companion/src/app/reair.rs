@@ -9,8 +9,8 @@
 //! the settings table and followed again while OBS still has the source.
 //!
 //! A scheduled set may carry a re-air ([`crate::schedule::ReAirPlan`]): the scheduler starts it
-//! with the set (in the set's scene; the set starts its targets) and the set ends when a re-air
-//! that does not loop has played to its end.
+//! with the set (in the set's scene; the set starts its targets), and the set ends with it when
+//! it is over before the set's end: played to the end without loop, stopped, or lost in OBS.
 use std::time::Duration;
 
 use deckcast_protocol::nowplaying::Track;
@@ -253,6 +253,8 @@ pub(crate) struct ReAirCell {
     last: std::sync::Mutex<Option<ReAir>>,
     /// Wakes the player when a re-air starts.
     wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Why a set's re-air is over, left by the player for the set's end to record.
+    ending: std::sync::Mutex<Option<String>>,
 }
 
 impl ReAirCell {
@@ -354,7 +356,10 @@ impl App {
             return Err(e.into());
         }
         let snap = self.live.get();
-        for t in &req.targets {
+        let mut wanted = req.targets.clone();
+        wanted.sort();
+        wanted.dedup();
+        for t in &wanted {
             if snap
                 .targets
                 .iter()
@@ -385,8 +390,24 @@ impl App {
     }
 
     /// Stops the re-air: the media source removed, the targets it started stopped, the scene
-    /// before it back on (if the re-air's is still on).
+    /// before it back on (if the re-air's is still on); a scheduled set's re-air ends its set.
+    /// Refused while OBS is not connected (nothing could be undone then).
     pub async fn stop_reair(&self) -> Result<ReAir, AppError> {
+        let set_id = {
+            let _op = self.reair.ops.lock().await;
+            let Some(set_id) = self.reair.now().as_ref().map(|p| p.set_id) else {
+                return Err(AppError::Conflict("no re-air is playing".to_owned()));
+            };
+            // Without OBS nothing could be undone: the re-air stays, to be stopped once OBS is
+            // back.
+            self.obs()?;
+            set_id
+        };
+        if let Some(set) = set_id {
+            // A scheduled re-air stopped ends its set (its targets first, as at its end).
+            self.end_set_reair(set, "stopped".to_owned()).await;
+            return Ok(self.reair());
+        }
         let _op = self.reair.ops.lock().await;
         let taken = self.reair.now().take();
         let Some(p) = taken else {
@@ -407,7 +428,14 @@ impl App {
             }
         };
         if let Some(p) = mine {
-            self.end_reair(p, "its set ended".to_owned()).await;
+            let why = self
+                .reair
+                .ending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| "its set ended".to_owned());
+            self.end_reair(p, why).await;
         }
     }
 
@@ -433,20 +461,28 @@ impl App {
                 return;
             }
         }
+        let _op = self.reair.ops.lock().await;
+        let mut now = self.reair.now();
+        if now.is_some() {
+            return; // one started meanwhile (the API or a set)
+        }
         tracing::info!(
             "following the re-air of recording #{} a previous run started",
             p.recording_id
         );
-        *self.reair.now() = Some(p);
+        *now = Some(p);
+        drop(now);
         self.reair.wake.notify_one();
     }
 
     /// One look at the media source (the player task, every [`TICK`]): the track at its
     /// position on air, or the re-air ended.
     pub async fn reair_tick(&self) {
-        if !self.reair_playing() {
+        // Which re-air this look is for: one stopped and another started while OBS answered
+        // is left alone.
+        let Some(this) = self.reair.now().as_ref().map(|p| p.started_ms) else {
             return;
-        }
+        };
         let Some(link) = self.link() else {
             return; // OBS away: the supervisor reconnects, the re-air waits
         };
@@ -460,7 +496,7 @@ impl App {
         let now = self.now_ms();
         let step = {
             let mut g = self.reair.now();
-            let Some(p) = g.as_mut() else {
+            let Some(p) = g.as_mut().filter(|p| p.started_ms == this) else {
                 return;
             };
             match m {
@@ -477,24 +513,40 @@ impl App {
                 }
             }
             Step::End(reason) => {
-                let set_id = {
-                    let _op = self.reair.ops.lock().await;
-                    let taken = self.reair.now().take();
-                    let Some(p) = taken else {
-                        return;
-                    };
-                    let set_id = p.set_id;
-                    self.end_reair(p, reason.clone()).await;
-                    set_id
-                };
-                if reason == PLAYED_TO_THE_END
-                    && let Some(set) = set_id
-                    && let Err(e) = self.end_set_now(set).await
-                {
-                    tracing::warn!("re-air: ending set {set}: {e}");
+                let set_id = self
+                    .reair
+                    .now()
+                    .as_ref()
+                    .filter(|p| p.started_ms == this)
+                    .and_then(|p| p.set_id);
+                if let Some(set) = set_id {
+                    // The set ends with its re-air, whatever ended it.
+                    self.end_set_reair(set, reason).await;
+                    return;
+                }
+                let _op = self.reair.ops.lock().await;
+                let taken = self.reair.now().take_if(|p| p.started_ms == this);
+                if let Some(p) = taken {
+                    self.end_reair(p, reason).await;
                 }
             }
         }
+    }
+
+    /// Ends scheduled set `set` because its re-air is over (`reason`): the set's targets stop
+    /// first (nothing else goes out on them), then the re-air, recorded with `reason`.
+    async fn end_set_reair(&self, set: i64, reason: String) {
+        *self.reair.ending.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        if let Err(e) = self.end_set_now(set).await {
+            tracing::warn!("re-air: ending set {set}: {e}");
+        }
+        // A set no longer running leaves its re-air to be ended here.
+        self.stop_set_reair(set).await;
+        self.reair
+            .ending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// Undoes what a re-air changed in OBS and records why it ended.

@@ -339,7 +339,22 @@ impl App {
     /// Stops what the set itself started (a target the user had live before stays live) and ends
     /// it as `state` (done or cancelled). An output another running set also wants is handed to
     /// that set instead, which stops it when it ends.
+    /// A set is finished once: the scheduler (its end time), the player (its re-air over) and
+    /// the user (cancel) may all reach here together; the later ones find it ended.
     pub async fn finish_set(&self, e: &Entry, others: &[&Entry], state: EntryState) {
+        let Some(_claim) = SetEnd::claim(&self.ending_sets, e.id) else {
+            return; // being finished right now
+        };
+        let id = e.id;
+        let e = match self.db.call(move |s| s.entry(id)).await {
+            Ok(Some(cur)) if cur.state == EntryState::Running => cur,
+            Ok(_) => return, // finished meanwhile
+            Err(err) => {
+                tracing::error!("schedule: {err}");
+                return;
+            }
+        };
+        let e = &e;
         // (set, targets, main) handed over, applied after the stops.
         let mut handed: Vec<(i64, Vec<String>, bool)> = Vec::new();
         let mut hand = |to: i64, target: Option<&String>| {
@@ -582,6 +597,29 @@ impl App {
             self.schedule_changed();
         }
         Ok(result)
+    }
+}
+
+/// The claim on finishing one set, released when dropped.
+struct SetEnd<'a> {
+    sets: &'a std::sync::Mutex<std::collections::HashSet<i64>>,
+    id: i64,
+}
+
+impl<'a> SetEnd<'a> {
+    /// Claims set `id`, or `None` while another finishes it.
+    fn claim(sets: &'a std::sync::Mutex<std::collections::HashSet<i64>>, id: i64) -> Option<Self> {
+        let fresh = sets.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        fresh.then_some(SetEnd { sets, id })
+    }
+}
+
+impl Drop for SetEnd<'_> {
+    fn drop(&mut self) {
+        self.sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 

@@ -1578,6 +1578,66 @@ async fn a_scheduled_re_air_follows_its_tracklist_and_ends_its_set_at_the_files_
         .unwrap()
         .unwrap();
     assert_eq!(entry.state, EntryState::Done);
+
+    // A second re-air set, stopped by the user: refused while OBS is away (nothing changes),
+    // then the stop ends the set too, once: its target stops, the re-air ends "stopped".
+    let start = rig.app.now_ms() + 2_000;
+    let again = rig
+        .app
+        .add_set(AddEntry {
+            title: "Rerun two".into(),
+            start: Time::Ms(start),
+            end: Time::Ms(start + 600_000),
+            targets: vec!["a".into()],
+            start_main: false,
+            scene: Some("Re-air".into()),
+            record: None,
+            reair: Some(ReAirPlan {
+                recording_id: id,
+                looped: true,
+            }),
+        })
+        .await
+        .unwrap();
+    rig.until("the second re-air", Duration::from_secs(10), |r| {
+        r.app.reair().set_id == Some(again.id)
+            && r.fake.target_state("a") == Some(TargetState::Live)
+    })
+    .await;
+    fake.set_up(false);
+    rig.until("OBS away", Duration::from_secs(10), |r| !r.connected())
+        .await;
+    assert!(matches!(
+        rig.app.stop_reair().await,
+        Err(super::AppError::ObsDown)
+    ));
+    assert_eq!(rig.app.reair().state, ReAirState::Playing);
+    fake.set_up(true);
+    rig.until("connected again", Duration::from_secs(30), Rig::connected)
+        .await;
+    let stopped = rig.app.stop_reair().await.unwrap();
+    assert_eq!(stopped.state, ReAirState::Idle);
+    assert_eq!(stopped.ended.as_deref(), Some("stopped"));
+    assert_eq!(fake.target_state("a"), Some(TargetState::Idle));
+    assert!(fake.media().is_empty());
+    let sid = again.id;
+    let entry = rig
+        .app
+        .db
+        .call(move |s| s.entry(sid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    // The scheduler's next ticks find the set ended: it is not finished a second time.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ends = rig
+        .history()
+        .await
+        .into_iter()
+        .filter(|(k, m)| *k == HistoryKind::ScheduleEnded && m.contains("Rerun two"))
+        .count();
+    assert_eq!(ends, 1);
     std::fs::remove_dir_all(&root).unwrap();
     rig.stop().await;
 }
