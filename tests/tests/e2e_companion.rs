@@ -262,7 +262,16 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
             "{with_token}"
         );
     }
-    assert_eq!(prom.query("deckcast_target_kbps > 50").unwrap().len(), 3);
+    assert_eq!(
+        prom.query("deckcast_target_sent_bytes_per_second > 6250")
+            .unwrap()
+            .len(),
+        3
+    );
+    // The live scrape passes Prometheus' own linter (names, units, types, help).
+    for scrape in [&open, &with_token] {
+        promtool_check_metrics(scrape);
+    }
     assert_eq!(
         prom.query("deckcast_obs_connected").unwrap()[0]["value"][1],
         "1"
@@ -721,4 +730,29 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     drop(obs);
     let _ = std::fs::remove_dir_all(&home.dir);
     let _ = std::fs::remove_dir_all(&obs_home);
+}
+
+/// `promtool check metrics` on an exposition: exit 0 and no lint finding.
+fn promtool_check_metrics(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}\n--- scrape ---\n{text}"
+    );
 }

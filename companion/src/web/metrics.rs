@@ -78,16 +78,16 @@ pub fn render(snap: &Snapshot, ids: bool) -> String {
     if let Some(s) = &snap.stats {
         for (name, kind, help, v) in [
             (
-                "deckcast_obs_cpu_percent",
+                "deckcast_obs_cpu_ratio",
                 "gauge",
-                "OBS CPU use (percent of one core).",
-                s.cpu_percent,
+                "OBS CPU use (1 = one core busy).",
+                s.cpu_percent / 100.0,
             ),
             (
-                "deckcast_obs_memory_megabytes",
+                "deckcast_obs_memory_bytes",
                 "gauge",
                 "OBS resident memory.",
-                s.memory_mb,
+                s.memory_mb * 1_048_576.0,
             ),
             (
                 "deckcast_obs_fps",
@@ -96,10 +96,10 @@ pub fn render(snap: &Snapshot, ids: bool) -> String {
                 s.active_fps,
             ),
             (
-                "deckcast_obs_frame_render_milliseconds",
+                "deckcast_obs_frame_render_seconds",
                 "gauge",
                 "Average frame render time.",
-                s.average_frame_render_ms,
+                s.average_frame_render_ms / 1000.0,
             ),
             (
                 "deckcast_obs_render_skipped_frames_total",
@@ -166,10 +166,10 @@ pub fn render(snap: &Snapshot, ids: bool) -> String {
     type Field = fn(&crate::live::Tile) -> f64;
     let fields: [(&str, &str, &str, Field); 7] = [
         (
-            "deckcast_target_kbps",
+            "deckcast_target_sent_bytes_per_second",
             "gauge",
             "Bitrate sent to the target.",
-            |t| t.kbps,
+            |t| t.kbps * 125.0,
         ),
         (
             "deckcast_target_fps",
@@ -215,13 +215,17 @@ pub fn render(snap: &Snapshot, ids: bool) -> String {
         }
     }
     o.family(
-        "deckcast_target_expected_kbps",
+        "deckcast_target_encoder_bytes_per_second",
         "gauge",
         "The bitrate the target's encoders are set to (video + audio), where known.",
     );
     for (t, l) in snap.targets.iter().zip(&labels) {
         if let Some(k) = t.expected_kbps {
-            o.sample("deckcast_target_expected_kbps", l, f64::from(k));
+            o.sample(
+                "deckcast_target_encoder_bytes_per_second",
+                l,
+                f64::from(k) * 125.0,
+            );
         }
     }
     if let Some(a) = &snap.audio {
@@ -316,7 +320,15 @@ mod tests {
         );
         assert!(text.contains("state=\"idle\"} 0\n"));
         assert!(text.contains("# TYPE deckcast_target_dropped_frames_total counter\n"));
-        assert_eq!(text.matches("deckcast_target_kbps{").count(), 1);
+        assert_eq!(
+            text.matches("deckcast_target_sent_bytes_per_second{")
+                .count(),
+            1
+        );
+        // Base units only (seconds, bytes, ratios), as Prometheus names them.
+        for unit in ["percent", "kbps", "megabytes", "milliseconds"] {
+            assert!(!text.contains(unit), "{unit}: {text}");
+        }
     }
 
     /// Every metric the shipped Prometheus rules use is one the companion exports.
