@@ -18,7 +18,7 @@ PKGS=(
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)
   xvfb xdotool dunst                # an X server, clicks on the dock, a real freedesktop notification daemon
-  cmake dpkg-dev lintian systemd shellcheck  # packaging: CMake layouts, the .deb and its checks
+  cmake dpkg-dev lintian systemd shellcheck man-db  # packaging: CMake layouts, the .deb and its checks (man renders the man pages)
   python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
   gdb                               # backtraces of an OBS core dump in e2e failure reports
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device

@@ -154,3 +154,165 @@ fn analyze_prints_the_tempo_of_a_wav_file() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// With `--json`, an error is one JSON object on standard error, with the exit status in it.
+fn json_error(out: &Output) -> serde_json::Value {
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of JSON: {err}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON on standard error");
+    assert_eq!(
+        v["error"]["exitCode"].as_i64(),
+        out.status.code().map(i64::from),
+        "{v}"
+    );
+    v
+}
+
+#[test]
+fn json_prints_errors_as_json_with_the_documented_exit_code() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = deckcast(&["--json", "status", "--port", &port.to_string()]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json_error(&out);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot reach obs-websocket"), "{v}");
+    assert_eq!(v["error"]["causes"][0].as_str(), Some(message), "{v}");
+
+    // The flag is global: after the command too, and for usage errors (exit 2).
+    let out = deckcast(&["status", "--no-such-flag", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_error(&out);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected argument '--no-such-flag'"),
+        "{v}"
+    );
+
+    // Without --json the same error stays text.
+    let out = deckcast(&["status", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+}
+
+#[test]
+fn serve_without_a_keyring_exits_8_in_json_too() {
+    let dir = std::env::temp_dir().join(format!(
+        "deckcast-cli-nokeyring-json-{}",
+        std::process::id()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
+        .args(["--json", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/deckcast-test-bus",
+        )
+        .env_remove("DECKCAST_DASHBOARD_TOKEN")
+        .env_remove("DECKCAST_OBS_PASSWORD")
+        .output()
+        .expect("running deckcast");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(8));
+    let v = json_error(&out);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DECKCAST_DASHBOARD_TOKEN"),
+        "{v}"
+    );
+}
+
+#[test]
+fn values_out_of_range_are_usage_errors_not_silently_clamped() {
+    for (args, says) in [
+        (&["serve", "--keep-raw-hours", "0"][..], "--keep-raw-hours"),
+        (&["serve", "--keep-raw-hours", "721"][..], "1..=720"),
+        (
+            &[
+                "feeds",
+                "add",
+                "https://example.com/x.ics",
+                "--refresh-minutes",
+                "0",
+            ][..],
+            "1..=1440",
+        ),
+        (
+            &["feeds", "preview", "x.ics", "--default-length", "1441"][..],
+            "0..=1440",
+        ),
+        (
+            &["analyze", "x.wav", "--min-bpm", "10"][..],
+            "not a BPM in 30–400",
+        ),
+        (&["analyze", "x.wav", "--step", "0"][..], "not a step"),
+        (&["analyze", "x.wav", "--step", "nan"][..], "not a step"),
+        (
+            &["listen", "--seconds=-1"][..],
+            "not a positive number of seconds",
+        ),
+        (&["recordings", "list", "--limit", "0"][..], "1..=500"),
+    ] {
+        let out = deckcast(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_and_man_pages_list_the_exit_codes_and_completions_parse() {
+    let out = deckcast(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("8  no usable keyring"), "{help}");
+    assert!(help.contains("--json"), "{help}");
+
+    let dir = std::env::temp_dir().join(format!("deckcast-cli-docs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let out = deckcast(&["generate-docs", dir_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(dir.join("man1/deckcast.1")).unwrap();
+    assert!(
+        page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH deckcast 1"),
+        "{page}"
+    );
+    assert!(page.contains("no usable keyring"), "{page}");
+    // Every command has its own page (a page per subcommand, as git does).
+    for sub in ["serve", "schedule-add", "recordings-export", "reair-start"] {
+        let p = dir.join(format!("man1/deckcast-{sub}.1"));
+        assert!(p.exists(), "{}", p.display());
+    }
+    // The hidden packaging command is not documented.
+    assert!(!dir.join("man1/deckcast-generate-docs.1").exists());
+    let bash = dir.join("completions/deckcast.bash");
+    let text = std::fs::read_to_string(&bash).unwrap();
+    assert!(text.contains("complete -F _deckcast"), "{text}");
+    assert!(text.contains("--keep-raw-hours"));
+    let syntax = Command::new("bash").arg("-n").arg(&bash).output().unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    assert!(dir.join("completions/_deckcast").exists());
+    assert!(dir.join("completions/deckcast.fish").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

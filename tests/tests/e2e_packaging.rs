@@ -162,8 +162,11 @@ async fn the_deb_is_clean_loads_from_the_system_path_and_purges_completely() {
         lint.status.success(),
         "lintian reports errors:\n{lint_text}"
     );
+    // Not even warnings (the man pages are there, the unit is where Debian wants it).
     assert!(
-        !lint_text.lines().any(|l| l.starts_with("E: ")),
+        !lint_text
+            .lines()
+            .any(|l| l.starts_with("E: ") || l.starts_with("W: ")),
         "{lint_text}"
     );
 
@@ -190,7 +193,40 @@ async fn the_deb_is_clean_loads_from_the_system_path_and_purges_completely() {
                 && l.split(['=', ' ']).any(|c| c == "8")),
         "{unit_text}"
     );
+    // Tied to the graphical session: started with it, stopped with it.
+    for line in [
+        "PartOf=graphical-session.target",
+        "WantedBy=graphical-session.target",
+    ] {
+        assert!(unit_text.lines().any(|l| l == line), "{line}: {unit_text}");
+    }
     verify_unit(&unit, Some(&extracted.join("usr/bin")), &out_dir);
+
+    // Man pages (compressed, one per command) and completions for three shells.
+    let man1 = extracted.join("usr/share/man/man1");
+    for page in [
+        "deckcast.1.gz",
+        "deckcast-serve.1.gz",
+        "deckcast-schedule-add.1.gz",
+    ] {
+        assert!(man1.join(page).exists(), "{page} in the package");
+    }
+    let rendered = run(Command::new("man")
+        .args(["--warnings", "-E", "UTF-8", "-l"])
+        .arg(man1.join("deckcast.1.gz"))
+        .env("MANWIDTH", "100")
+        .env("MAN_KEEP_FORMATTING", "0"));
+    assert!(rendered.contains("no usable keyring"), "{rendered}");
+    for file in [
+        "usr/share/bash-completion/completions/deckcast",
+        "usr/share/zsh/vendor-completions/_deckcast",
+        "usr/share/fish/vendor_completions.d/deckcast.fish",
+    ] {
+        assert!(extracted.join(file).exists(), "{file} in the package");
+    }
+    run(Command::new("bash")
+        .arg("-n")
+        .arg(extracted.join("usr/share/bash-completion/completions/deckcast")));
 
     // The Prometheus alerting rules ship with the package and pass promtool.
     let rules = extracted.join("usr/share/deckcast/prometheus/deckcast-alerts.rules.yml");

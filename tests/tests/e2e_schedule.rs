@@ -130,6 +130,19 @@ DTEND;TZID=Europe/Berlin:20300105T000000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEV
     let (port, hits) = serve_ics(ics);
     // Like Google's "secret address": the path is the credential.
     let url = format!("http://127.0.0.1:{port}/calendar/private-5ecre7c0de/basic.ics");
+    // A refresh interval out of range is refused, not silently clamped.
+    let r = c
+        .post(
+            "/api/v1/feeds",
+            &json!({"url": url, "targets": [id], "refreshMinutes": 0}),
+        )
+        .unwrap();
+    let body = r.json().unwrap();
+    assert_eq!(r.status, 400, "{body}");
+    assert!(
+        body.to_string().contains("refreshMinutes must be 1–1440"),
+        "{body}"
+    );
     let r = c
         .post(
             "/api/v1/feeds",

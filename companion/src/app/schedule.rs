@@ -466,7 +466,11 @@ impl App {
             ));
         }
         self.check_targets(&req.targets)?;
-        let refresh_s = i64::from(req.refresh_minutes.unwrap_or(15).clamp(1, 24 * 60)) * 60;
+        let refresh = req.refresh_minutes.unwrap_or(15);
+        if !(1..=24 * 60).contains(&refresh) {
+            return Err(AppError::invalid("refreshMinutes must be 1–1440"));
+        }
+        let refresh_s = i64::from(refresh) * 60;
         let new = NewFeed {
             url: url.clone(),
             targets: req.targets,

@@ -3,13 +3,30 @@ use clap::{Args, Parser, Subcommand};
 use deckcast_dsp::tempo::Correction;
 use deckcast_protocol::targets::Platform;
 
+/// The exit codes, for `--help` and the man page (main.rs maps errors to them).
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  any other error
+  2  usage error (an unknown option, a value out of range)
+  3  OBS unreachable
+  4  obs-websocket authentication failed
+  5  the Deckcast plugin is not loaded in OBS
+  6  unsupported OBS or obs-websocket version
+  7  OBS is still starting
+  8  no usable keyring (unlock it, or set the DECKCAST_* variable the message names)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "deckcast",
     version,
-    about = "Deckcast companion: multistreaming and live tools for OBS Studio"
+    about = "Deckcast companion: multistreaming and live tools for OBS Studio",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
+    /// Print JSON instead of text; an error is then one JSON object on standard error.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,8 +47,8 @@ pub enum Command {
         /// Another origin allowed to change state (e.g. a reverse proxy's https://host); repeatable.
         #[arg(long = "allow-origin")]
         allow_origins: Vec<String>,
-        /// Hours of 1 s health samples to keep before rolling them up per minute.
-        #[arg(long, default_value_t = 6)]
+        /// Hours of 1 s health samples to keep before rolling them up per minute (1–720).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=720))]
         keep_raw_hours: u64,
     },
     /// The dashboard/API token.
@@ -50,9 +67,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: ScheduleAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// The report of a stream session (through the running companion's API): per-target uptime,
     /// bitrate, drops and reconnects, alerts, tracks played.
@@ -61,9 +75,6 @@ pub enum Command {
         api: ApiArgs,
         /// Session id (default: the newest session).
         session: Option<i64>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Alerts (through the running companion's API), and the Prometheus rules file.
     Alerts {
@@ -71,9 +82,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: AlertsAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// Record the set with OBS's own recording, chaptered by track (through the running
     /// companion's API).
@@ -82,9 +90,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: RecordAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// Play a recorded set again in OBS, streamed to targets, Now Playing from its tracklist
     /// (through the running companion's API).
@@ -93,9 +98,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: ReairAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// The recording library and its tracklists (through the running companion's API).
     Recordings {
@@ -103,9 +105,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: RecordingsAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// iCalendar subscriptions (through the running companion's API).
     Feeds {
@@ -113,9 +112,6 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         action: FeedsAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// The streamer's web platform (webhook signing secret).
     Platform {
@@ -135,17 +131,11 @@ pub enum Command {
         data: DataArgs,
         #[command(subcommand)]
         action: TargetsAction,
-        /// Print JSON instead of text.
-        #[arg(long, global = true)]
-        json: bool,
     },
     /// Show OBS, obs-websocket and Deckcast plugin versions.
     Status {
         #[command(flatten)]
         obs: ObsArgs,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Detect the tempo of an audio interface outside OBS (the same tracker as the OBS source).
     Listen {
@@ -156,23 +146,20 @@ pub enum Command {
         #[arg(long)]
         list: bool,
         /// Stop after this many seconds of audio (default: until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         seconds: Option<f64>,
         /// Lowest BPM to report.
-        #[arg(long, default_value_t = 70.0)]
+        #[arg(long, default_value_t = 70.0, value_parser = bpm)]
         min_bpm: f64,
         /// Highest BPM (exclusive).
-        #[arg(long, default_value_t = 180.0)]
+        #[arg(long, default_value_t = 180.0, value_parser = bpm)]
         max_bpm: f64,
         /// Correction after folding.
         #[arg(long, value_enum, default_value = "none")]
         correction: CorrectionArg,
         /// Timeline step in seconds.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = step)]
         step: f64,
-        /// Print JSON (timeline and tempo) at the end instead of text as it goes.
-        #[arg(long)]
-        json: bool,
         /// Send the stable BPM to the running companion, which shows it in OBS's Now Playing sources.
         #[arg(long)]
         to_companion: bool,
@@ -184,20 +171,23 @@ pub enum Command {
         /// The WAV file (16/24/32-bit integer or float, any sample rate and channel count).
         file: std::path::PathBuf,
         /// Lowest BPM to report (readings fold into the range by octaves).
-        #[arg(long, default_value_t = 70.0)]
+        #[arg(long, default_value_t = 70.0, value_parser = bpm)]
         min_bpm: f64,
         /// Highest BPM (exclusive).
-        #[arg(long, default_value_t = 180.0)]
+        #[arg(long, default_value_t = 180.0, value_parser = bpm)]
         max_bpm: f64,
         /// Correction after folding.
         #[arg(long, value_enum, default_value = "none")]
         correction: CorrectionArg,
         /// Timeline step in seconds.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = step)]
         step: f64,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+    },
+    /// Write the man pages and shell completions (bash, zsh, fish) into DIR (packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man1/ and completions/ are made in it).
+        dir: std::path::PathBuf,
     },
 }
 
@@ -396,11 +386,12 @@ pub enum FeedsAction {
         /// Scene to switch to.
         #[arg(long)]
         scene: Option<String>,
-        /// Minutes between refreshes.
-        #[arg(long, default_value_t = 15)]
+        /// Minutes between refreshes (1–1440).
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
         refresh_minutes: u32,
-        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them.
-        #[arg(long, default_value_t = 60)]
+        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them
+        /// (at most 1440).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1440))]
         default_length: u32,
         /// Do not record the feed's sets (recorded with OBS's recording by default).
         #[arg(long)]
@@ -417,8 +408,9 @@ pub enum FeedsAction {
         /// Window end: RFC 3339 or Unix ms (default: 90 days ahead).
         #[arg(long)]
         to: Option<String>,
-        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them.
-        #[arg(long, default_value_t = 60)]
+        /// Length (minutes) of sets the calendar gives no length; 0: do not schedule them
+        /// (at most 1440).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1440))]
         default_length: u32,
     },
     /// Fetch a feed now.
@@ -607,4 +599,34 @@ pub struct ObsArgs {
     /// Read the obs-websocket password from standard input (first line).
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+/// A BPM for the tracker's range: 30–400.
+fn bpm(v: &str) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|e| format!("{e}"))?;
+    if (30.0..=400.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("{v} is not a BPM in 30–400"))
+    }
+}
+
+/// A timeline step: more than 0, at most 60 s.
+fn step(v: &str) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|e| format!("{e}"))?;
+    if x > 0.0 && x <= 60.0 {
+        Ok(x)
+    } else {
+        Err(format!("{v} is not a step in (0, 60] seconds"))
+    }
+}
+
+/// A length of audio in seconds: more than 0.
+fn seconds(v: &str) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|e| format!("{e}"))?;
+    if x > 0.0 && x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("{v} is not a positive number of seconds"))
+    }
 }

@@ -18,6 +18,7 @@ use deckcast_companion::supervisor::SupervisorConfig;
 mod alerts;
 pub mod args;
 mod client;
+mod docs;
 mod listen;
 mod reair;
 mod recording;
@@ -29,6 +30,7 @@ use args::{Cli, Command, DbAction, ObsArgs, PlatformAction};
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
     match cli.command {
         Command::Serve {
             obs,
@@ -58,9 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 supervisor: SupervisorConfig {
                     host: obs.host,
                     port: obs.port,
-                    keep_raw: std::time::Duration::from_secs(
-                        keep_raw_hours.clamp(1, 24 * 30) * 3600,
-                    ),
+                    keep_raw: std::time::Duration::from_secs(keep_raw_hours * 3600),
                     ..SupervisorConfig::default()
                 },
                 extra_origins: allow_origins,
@@ -78,19 +78,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: PlatformAction::Token { action },
         } => secrets::command(action, deckcast_companion::app::pull::TOKEN).await,
         Command::Key { action } => targets::key(action).await,
-        Command::Targets {
-            obs,
-            data,
-            action,
-            json,
-        } => targets::command(obs, data, action, json).await,
-        Command::Schedule { api, action, json } => schedule::schedule(api, action, json).await,
-        Command::Feeds { api, action, json } => schedule::feeds(api, action, json).await,
-        Command::Alerts { api, action, json } => alerts::command(api, action, json).await,
-        Command::Record { api, action, json } => recording::record(api, action, json).await,
-        Command::Recordings { api, action, json } => recording::recordings(api, action, json).await,
-        Command::Reair { api, action, json } => reair::reair(api, action, json).await,
-        Command::Report { api, session, json } => alerts::report(api, session, json).await,
+        Command::Targets { obs, data, action } => targets::command(obs, data, action, json).await,
+        Command::Schedule { api, action } => schedule::schedule(api, action, json).await,
+        Command::Feeds { api, action } => schedule::feeds(api, action, json).await,
+        Command::Alerts { api, action } => alerts::command(api, action, json).await,
+        Command::Record { api, action } => recording::record(api, action, json).await,
+        Command::Recordings { api, action } => recording::recordings(api, action, json).await,
+        Command::Reair { api, action } => reair::reair(api, action, json).await,
+        Command::Report { api, session } => alerts::report(api, session, json).await,
         Command::Listen {
             device,
             list,
@@ -99,7 +94,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             max_bpm,
             correction,
             step,
-            json,
             to_companion,
             api,
         } => {
@@ -135,7 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Status { obs, json } => {
+        Command::Status { obs } => {
             let status = Status::fetch(&obs.resolve()?).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -150,11 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             max_bpm,
             correction,
             step,
-            json,
         } => {
-            if step.is_nan() || step <= 0.0 {
-                anyhow::bail!("--step must be positive");
-            }
             let correction = correction.into();
             let analysis = tokio::task::spawn_blocking(move || {
                 deckcast_companion::analyze::analyze(&file, min_bpm, max_bpm, correction, step)
@@ -167,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::GenerateDocs { dir } => docs::generate(&dir),
     }
 }
 
@@ -203,6 +194,63 @@ impl ObsArgs {
             port: self.port,
             password,
         })
+    }
+}
+
+/// An error as `--json` prints it: `{"error": {"message", "causes", "exitCode"}}`.
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorReport {
+    error: ErrorBody,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    /// The whole message, as the text form prints it.
+    message: String,
+    /// The chain of causes, outermost first.
+    causes: Vec<String>,
+    /// The process's exit status.
+    exit_code: u8,
+}
+
+impl ErrorReport {
+    /// The report of `err`, which exits with `code`.
+    pub fn new(err: &anyhow::Error, code: u8) -> ErrorReport {
+        ErrorReport {
+            error: ErrorBody {
+                message: format!("{err:#}"),
+                causes: err.chain().map(ToString::to_string).collect(),
+                exit_code: code,
+            },
+        }
+    }
+
+    /// The report of a usage error (exit 2).
+    pub fn usage(err: &clap::Error) -> ErrorReport {
+        // clap's first line says it all ("error: invalid value '0' for '--step <STEP>': ...").
+        let rendered = err.to_string();
+        let text = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        ErrorReport {
+            error: ErrorBody {
+                message: text.clone(),
+                causes: vec![text],
+                exit_code: 2,
+            },
+        }
+    }
+
+    /// Prints it as one line on standard error.
+    pub fn print(&self) {
+        match serde_json::to_string(self) {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => eprintln!("deckcast: {e}"),
+        }
     }
 }
 
