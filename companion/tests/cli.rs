@@ -41,11 +41,19 @@ fn status_against_a_closed_port_fails_with_exit_3_and_says_why() {
     assert!(out.stdout.is_empty());
 }
 
-#[test]
-fn serve_without_a_keyring_exits_8_and_names_the_alternative() {
-    let dir = std::env::temp_dir().join(format!("deckcast-cli-nokeyring-{}", std::process::id()));
+/// `deckcast [--json] serve` with no Secret Service on the session bus and no token in the
+/// environment.
+fn serve_without_a_keyring(json: bool) -> Output {
+    let dir = std::env::temp_dir().join(format!(
+        "deckcast-cli-nokeyring-{json}-{}",
+        std::process::id()
+    ));
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir"];
+    if json {
+        args.insert(0, "--json");
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(args)
         .arg(&dir)
         .env(
             "DBUS_SESSION_BUS_ADDRESS",
@@ -56,6 +64,12 @@ fn serve_without_a_keyring_exits_8_and_names_the_alternative() {
         .output()
         .expect("running deckcast");
     let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[test]
+fn serve_without_a_keyring_exits_8_and_names_the_alternative() {
+    let out = serve_without_a_keyring(false);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains("DECKCAST_DASHBOARD_TOKEN"), "{err}");
@@ -208,22 +222,7 @@ fn json_prints_errors_as_json_with_the_documented_exit_code() {
 
 #[test]
 fn serve_without_a_keyring_exits_8_in_json_too() {
-    let dir = std::env::temp_dir().join(format!(
-        "deckcast-cli-nokeyring-json-{}",
-        std::process::id()
-    ));
-    let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
-        .args(["--json", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/deckcast-test-bus",
-        )
-        .env_remove("DECKCAST_DASHBOARD_TOKEN")
-        .env_remove("DECKCAST_OBS_PASSWORD")
-        .output()
-        .expect("running deckcast");
-    let _ = std::fs::remove_dir_all(&dir);
+    let out = serve_without_a_keyring(true);
     assert_eq!(out.status.code(), Some(8));
     let v = json_error(&out);
     assert!(
