@@ -339,6 +339,7 @@ impl App {
     /// Stops what the set itself started (a target the user had live before stays live) and ends
     /// it as `state` (done or cancelled). An output another running set also wants is handed to
     /// that set instead, which stops it when it ends.
+    ///
     /// A set is finished once: the scheduler (its end time), the player (its re-air over) and
     /// the user (cancel) may all reach here together; the later ones find it ended.
     pub async fn finish_set(&self, e: &Entry, others: &[&Entry], state: EntryState) {
