@@ -41,7 +41,7 @@ pub enum Command {
         /// the network, still behind the token).
         #[arg(long, env = "DECKCAST_LISTEN", default_value = "127.0.0.1:8750")]
         listen: std::net::SocketAddr,
-        /// Where the database lives [default: $XDG_DATA_HOME/deckcast or ~/.local/share/deckcast].
+        /// Where the database lives [default: the user's data directory: $XDG_DATA_HOME/deckcast or ~/.local/share/deckcast on Linux].
         #[arg(long, env = "DECKCAST_DATA_DIR")]
         data_dir: Option<std::path::PathBuf>,
         /// Another origin allowed to change state (e.g. a reverse proxy's https://host); repeatable.

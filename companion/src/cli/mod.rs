@@ -161,23 +161,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The first line of standard input, or a hidden prompt on a terminal.
+/// The first line of standard input, or a hidden prompt on a terminal (rpassword: raw mode on
+/// the terminal, so Ctrl-C arrives as a key and the terminal is restored before we exit).
 pub(crate) fn read_secret(what: &str) -> anyhow::Result<Option<Secret>> {
     use std::io::IsTerminal;
-    let mut line = String::new();
-    if std::io::stdin().is_terminal() {
-        eprint!("{what} (input is not shown): ");
-        // Echo off via stty, the most portable way without extra crates.
-        let _ = std::process::Command::new("stty").arg("-echo").status();
-        let r = std::io::stdin().read_line(&mut line);
-        let _ = std::process::Command::new("stty").arg("echo").status();
-        eprintln!();
-        r.with_context(|| format!("reading {what}"))?;
+    let line = if std::io::stdin().is_terminal() {
+        // rpassword raises SIGINT on Ctrl-C while the terminal is still raw; with a handler
+        // registered the process lives on, rpassword restores echo and we exit with an error.
+        #[cfg(unix)]
+        let _sigint =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        match rpassword::prompt_password(format!("{what} (input is not shown): ")) {
+            Ok(line) => line,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                anyhow::bail!("cancelled while reading {what}")
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {what}")),
+        }
     } else {
+        let mut line = String::new();
         std::io::stdin()
             .read_to_string(&mut line)
             .with_context(|| format!("reading {what} from standard input"))?;
-    }
+        line
+    };
     Ok(Secret::new(line.lines().next().unwrap_or_default()))
 }
 
@@ -283,14 +290,13 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-/// `$XDG_DATA_HOME/deckcast` or `~/.local/share/deckcast`.
+/// The platform's per-user data directory for Deckcast (the `directories` crate):
+/// `$XDG_DATA_HOME/deckcast` or `~/.local/share/deckcast` on Linux, `%APPDATA%\deckcast\data` on
+/// Windows, `~/Library/Application Support/deckcast` on macOS; `./deckcast` when there is no home.
 pub(crate) fn default_data_dir() -> std::path::PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))
-        .unwrap_or_else(|| std::path::PathBuf::from("."))
-        .join("deckcast")
+    directories::ProjectDirs::from("", "", "deckcast")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("deckcast"))
 }
 
 async fn shutdown_signal() {

@@ -1,12 +1,14 @@
 //! Secrets for Deckcast: stream keys, passwords and tokens.
 //!
 //! - [`Secret`] never prints its value (`Debug`/`Display` show `***`).
-//! - [`KeyStore`] keeps secrets in the OS keyring (the Secret Service on Linux, through
-//!   `keyring-core`), or, where no keyring answers, in memory for the session only ([`open`] tells
-//!   which and why). Secrets are never written to plain files by this crate.
+//! - [`KeyStore`] keeps secrets in the OS keyring through `keyring-core` (the Secret Service on
+//!   Linux, Credential Manager on Windows, the login keychain on macOS), or, where no keyring
+//!   answers, in memory for the session only ([`open`] tells which and why). Secrets are never
+//!   written to plain files by this crate. Only the Linux store is built and tested by this
+//!   project's CI; the Windows and macOS stores are compiled on those platforms only.
 //! - [`redact`] removes known secrets from text before it reaches a log.
 //!
-//! Threads: every call may block on D-Bus for a few milliseconds; call from worker threads, never
+//! Threads: every call may block on the keyring (D-Bus on Linux) for a few milliseconds; call from worker threads, never
 //! from OBS's UI, audio or graphics threads, nor from an async runtime thread without
 //! `spawn_blocking`.
 #![forbid(unsafe_code)]
@@ -182,16 +184,32 @@ impl KeyringStore {
     }
 }
 
+/// The Secret Service (GNOME Keyring, KWallet) over the session bus, through the blocking libdbus
+/// store: no executor thread, so nothing runs in OBS's process between calls.
 #[cfg(target_os = "linux")]
 fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, KeyError> {
-    let store = zbus_secret_service_keyring_store::Store::new().map_err(keyring_error)?;
+    let store = dbus_secret_service_keyring_store::Store::new().map_err(keyring_error)?;
     Ok(store)
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Windows Credential Manager (generic credentials of the signed-in user).
+#[cfg(windows)]
+fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, KeyError> {
+    let store = windows_native_keyring_store::Store::new().map_err(keyring_error)?;
+    Ok(store)
+}
+
+/// The login keychain of the signed-in macOS user.
+#[cfg(target_os = "macos")]
+fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, KeyError> {
+    let store = apple_native_keyring_store::keychain::Store::new().map_err(keyring_error)?;
+    Ok(store)
+}
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, KeyError> {
     Err(KeyError::Keyring(
-        "no keyring backend is built for this platform yet".into(),
+        "no keyring backend is built for this platform".into(),
     ))
 }
 
