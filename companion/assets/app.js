@@ -19,7 +19,7 @@ async function api(method, path, body) {
   }
   if (!r.ok) {
     const err = await r.json().catch(() => ({}));
-    throw new Error((err.error && err.error.message) || `${method} ${path}: HTTP ${r.status}`);
+    throw new Error(err.detail || `${method} ${path}: HTTP ${r.status}`);
   }
   return r.status === 204 ? null : r.json();
 }

@@ -16,7 +16,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
       return;
     }
     const body = await r.json().catch(() => ({}));
-    out.textContent = (body.error && body.error.message) || `login failed (${r.status})`;
+    out.textContent = body.detail || `login failed (${r.status})`;
   } catch (e) {
     out.textContent = `cannot reach the companion: ${e}`;
   }

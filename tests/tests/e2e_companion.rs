@@ -92,10 +92,7 @@ async fn the_companion_runs_targets_survives_restarts_and_shows_it_live() {
     api.check_response("POST", "/api/v1/targets", 400, &body)
         .unwrap();
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("line 1"),
+        body["detail"].as_str().unwrap().contains("line 1"),
         "{body}"
     );
     let (status, body) = call(

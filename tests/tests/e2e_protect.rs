@@ -73,7 +73,7 @@ async fn a_dedicated_encoder_steps_its_bitrate_and_a_stalled_shared_target_is_st
     let (status, bad) = put_rules(&api, &c, &json!({"protect": {"floorPercent": 1}}));
     assert_eq!(status, 400, "{bad}");
     assert!(
-        bad["error"]["message"]
+        bad["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("floorPercent"),

@@ -16,23 +16,13 @@ use deckcast_companion::library::{Upload, UploadList};
 use deckcast_companion::report::SessionReport;
 use deckcast_companion::schedule::Entry;
 use deckcast_companion::tracklist::Format;
+use deckcast_companion::web::Problem;
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::args::ApiArgs;
 use super::blocking;
-
-/// The companion's error body.
-#[derive(Debug, serde::Deserialize)]
-struct ErrorWire {
-    error: ErrorBody,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ErrorBody {
-    message: String,
-}
 
 /// The API of a running companion.
 #[derive(Debug)]
@@ -82,8 +72,8 @@ impl Client {
             return Ok(resp);
         }
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorWire>(&text)
-            .map(|e| e.error.message)
+        let message = serde_json::from_str::<Problem>(&text)
+            .map(|p| p.detail)
             .unwrap_or(text);
         anyhow::bail!("{message} (HTTP {status})")
     }

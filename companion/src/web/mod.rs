@@ -211,7 +211,7 @@ pub async fn run_with(
     Ok(())
 }
 
-/// An API error: HTTP status plus `{"error": {"code", "message"}}`.
+/// An API error: an HTTP status and a [`Problem`] (`application/problem+json`).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -219,15 +219,25 @@ pub struct ApiError {
     message: String,
 }
 
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
-    code: &'static str,
-    message: &'a str,
-}
+/// The media type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Serialize)]
-struct ErrorWire<'a> {
-    error: ErrorBody<'a>,
+/// An error answer in RFC 9457's problem-details shape: `type` is `about:blank` (the status
+/// says what kind of problem it is), `title` the status's reason phrase, `detail` what went wrong
+/// and how to fix it, and the extension member `code` a stable machine-readable name.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Problem {
+    /// `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// What went wrong, for programs (`not_found`, `obs_unavailable`, …).
+    pub code: String,
 }
 
 impl ApiError {
@@ -243,16 +253,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(ErrorWire {
-                error: ErrorBody {
-                    code: self.code,
-                    message: &self.message,
-                },
-            }),
-        )
-            .into_response()
+        let problem = Problem {
+            kind: String::from("about:blank"),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.message,
+            code: self.code.to_owned(),
+        };
+        let mut r = (self.status, axum::Json(problem)).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(PROBLEM_JSON),
+        );
+        r
     }
 }
 

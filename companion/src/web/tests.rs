@@ -57,13 +57,24 @@ async fn send(state: &AppState, r: Request<Body>) -> (StatusCode, Vec<(String, S
 #[tokio::test]
 async fn the_api_needs_the_token() {
     let st = state();
-    let (status, _, body) = send(
+    let (status, headers, body) = send(
         &st,
         req("GET", "/api/v1/status").body(Body::empty()).unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(body["code"], "unauthorized");
+    // RFC 9457 problem details, with their own media type.
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["title"], "Unauthorized");
+    assert_eq!(body["status"], 401);
+    assert!(body["detail"].as_str().unwrap().contains("token"), "{body}");
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/problem+json"),
+        "{headers:?}"
+    );
     let wrong = req("GET", "/api/v1/status")
         .header(header::AUTHORIZATION, "Bearer nope")
         .body(Body::empty())
@@ -90,7 +101,7 @@ async fn foreign_origins_and_hosts_are_refused_and_bad_json_is_explained() {
         .unwrap();
     let (status, _, body) = send(&st, evil).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"]["code"], "forbidden_origin");
+    assert_eq!(body["code"], "forbidden_origin");
     let rebound = Request::builder()
         .uri("/api/v1/status")
         .header(header::HOST, "attacker.example:8750")
@@ -106,11 +117,8 @@ async fn foreign_origins_and_hosts_are_refused_and_bad_json_is_explained() {
         .unwrap();
     let (status, _, body) = send(&st, malformed).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"]["code"], "invalid_json");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("EOF"),
-        "{body}"
-    );
+    assert_eq!(body["code"], "invalid_json");
+    assert!(body["detail"].as_str().unwrap().contains("EOF"), "{body}");
     // Valid JSON while OBS is away: a clear 503, not a hang.
     let valid = req("POST", "/api/v1/targets")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
@@ -119,7 +127,7 @@ async fn foreign_origins_and_hosts_are_refused_and_bad_json_is_explained() {
         .unwrap();
     let (status, _, body) = send(&st, valid).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "obs_unavailable");
+    assert_eq!(body["code"], "obs_unavailable");
 }
 
 #[tokio::test]
@@ -199,6 +207,11 @@ async fn metrics_and_openapi_are_served() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["info"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "info.version follows the crate's version"
+    );
     assert!(doc["paths"]["/api/v1/targets/{id}"]["patch"].is_object());
 }
 
@@ -221,7 +234,7 @@ async fn every_documented_operation_exists_and_is_guarded_as_documented() {
             );
             let public = op["security"].as_array().is_some_and(Vec::is_empty);
             assert_eq!(
-                status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "unauthorized",
+                status == StatusCode::UNAUTHORIZED && body["code"] == "unauthorized",
                 !public,
                 "{method} {path}: {status} {body}"
             );
@@ -248,7 +261,7 @@ async fn guessing_the_token_locks_logins_and_bearer_checks_out() {
     assert_eq!(send(&st, login("guess")).await.0, StatusCode::UNAUTHORIZED);
     let (status, headers, body) = send(&st, login(TOKEN)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert_eq!(body["code"], "too_many_attempts");
     assert!(
         headers.iter().any(|(k, v)| k == "retry-after" && v == "1"),
         "{headers:?}"
