@@ -14,6 +14,17 @@ use crate::util;
 /// Service name of the companion's keyring entries.
 pub const KEYRING_SERVICE: &str = "deckcast-companion";
 
+/// Shell: starts gnome-keyring with the login keyring unlocked by `$KEYRING_PW`, then waits (at
+/// most 5 s) until the daemon owns `org.freedesktop.secrets` and the `default` alias names a
+/// collection. `--unlock` can return before the daemon is on the bus; a client asking earlier
+/// would have D-Bus start a second daemon, which then finds the login keyring half written.
+const UNLOCK_KEYRING: &str = "printf %s \"$KEYRING_PW\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; \
+    i=0; until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true \
+    && dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+    org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null | grep -q collection/; \
+    do i=$((i+1)); [ $i -ge 50 ] && break; sleep 0.1; done; ";
+
 /// A companion's persistent home: HOME (keyring), data dir and port survive restarts.
 #[derive(Debug, Clone)]
 pub struct CompanionHome {
@@ -89,9 +100,9 @@ impl CompanionHome {
     /// print (gnome-keyring announces `GNOME_KEYRING_CONTROL=...`).
     fn in_session(&self, argv: &[String], stdin: &str) -> Result<std::process::Output> {
         let out_file = self.dir.join(format!(".out-{}", util::random_hex(4)?));
-        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$STDIN_DATA" | "$@" > "$OUT_FILE""#;
+        let script = format!(r#"{UNLOCK_KEYRING}printf %s "$STDIN_DATA" | "$@" > "$OUT_FILE""#);
         let out = Command::new("dbus-run-session")
-            .args(["--", "sh", "-c", script, "sh"])
+            .args(["--", "sh", "-c", &script, "sh"])
             .args(argv)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -186,9 +197,11 @@ impl Companion {
         let log_file = std::fs::File::create(&log)?;
         let pid_file = home.dir.join("companion.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let script = r#"printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; unset KEYRING_PW; printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$PID_FILE.bus"; echo $$ > "$PID_FILE"; exec "$@""#;
+        let script = format!(
+            r#"{UNLOCK_KEYRING}printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$PID_FILE.bus"; echo $$ > "$PID_FILE"; exec "$@""#
+        );
         let session = Command::new("dbus-run-session")
-            .args(["--", "sh", "-c", script, "sh"])
+            .args(["--", "sh", "-c", &script, "sh"])
             .arg(&deckcast)
             .args(["serve", "--obs-port", &obs_port.to_string(), "--listen"])
             .arg(home.addr().to_string())
