@@ -206,7 +206,42 @@ impl Browser {
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
         )
         .await?;
+        // A phone has a touch screen (and `pointer: coarse`); a desktop has a mouse.
+        self.call(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": mobile, "maxTouchPoints": if mobile { 5 } else { 1 }}),
+        )
+        .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    /// Taps the middle of the first element matching `selector` with a finger (scrolled into
+    /// view first; a touch start and end through `Input.dispatchTouchEvent`: the page gets the
+    /// touch events, then the click a tap makes). Fails if nothing matches.
+    pub async fn tap(&mut self, selector: &str) -> Result<()> {
+        let sel = serde_json::to_string(selector)?;
+        let at = self
+            .eval(&format!(
+                "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+                 e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+                 return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ))
+            .await?;
+        let xy = at
+            .as_array()
+            .with_context(|| format!("nothing to tap at {selector}"))?;
+        let point = json!([{"x": xy[0], "y": xy[1]}]);
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": point}),
+        )
+        .await?;
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchEnd", "touchPoints": []}),
+        )
+        .await?;
         Ok(())
     }
 

@@ -106,7 +106,7 @@ impl OpenApi {
         }
         let root = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$ref": format!("#{pointer}"),
+            "$ref": format!("#{}", fragment(pointer)),
             "paths": self.doc["paths"],
             "components": self.doc["components"],
         });
@@ -117,6 +117,20 @@ impl OpenApi {
         cache.insert(pointer.to_owned(), v.clone());
         Ok(v)
     }
+}
+
+/// `pointer` as a URI fragment: percent-encoded where RFC 3986 does not allow a character
+/// (`{id}` in a path), as RFC 6901 §6 says.
+fn fragment(pointer: &str) -> String {
+    let mut out = String::with_capacity(pointer.len());
+    for b in pointer.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `s` as one JSON-pointer segment (RFC 6901).
@@ -156,6 +170,10 @@ mod tests {
         assert!(api.check_schema("Problem", &bad_code).is_err());
         api.check_response("GET", "/api/v1/status", 401, &err)
             .unwrap();
+        let not_found = json!({"type": "about:blank", "title": "Not Found", "status": 404,
+                               "detail": "no target with id \"x\"", "code": "not_found"});
+        api.check_response("GET", "/api/v1/targets/{id}", 404, &not_found)
+            .unwrap();
         assert!(
             api.check_response("GET", "/api/v1/status", 418, &err)
                 .is_err()
@@ -183,6 +201,30 @@ mod tests {
                 api.validator(&format!("/components/schemas/{}", escape(&name)))
                     .unwrap_or_else(|e| panic!("{rel}: {e}"));
             }
+            // Every documented JSON answer, as `check_response` finds it ({id} paths included).
+            let mut answers = 0;
+            for (path, ops) in api.doc()["paths"].as_object().unwrap() {
+                for (method, op) in ops.as_object().unwrap() {
+                    let Some(responses) = op["responses"].as_object() else {
+                        continue;
+                    };
+                    for (status, r) in responses {
+                        for (media, c) in r["content"].as_object().into_iter().flatten() {
+                            if media.ends_with("json") && c.get("schema").is_some() {
+                                let pointer = format!(
+                                    "/paths/{}/{method}/responses/{status}/content/{}/schema",
+                                    escape(path),
+                                    escape(media)
+                                );
+                                api.validator(&pointer)
+                                    .unwrap_or_else(|e| panic!("{rel}: {e}"));
+                                answers += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(answers > 0, "{rel}: {answers}");
         }
     }
 }

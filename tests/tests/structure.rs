@@ -339,3 +339,37 @@ fn companion_modules_have_no_import_cycles() {
     // The check itself sees dependencies (the web layer uses the app).
     assert!(graph["web"].contains("app"), "{graph:?}");
 }
+
+/// The README's pictures exist, are real PNGs of a useful size, and each is one the e2e rig takes
+/// from the running product (`keep("<name>", ..)` in `e2e_screenshots.rs`), so
+/// `scripts/screenshots.sh` can bring every one of them up to date.
+#[test]
+fn the_readme_shows_pictures_the_rig_takes() {
+    let root = artifacts::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let rig = std::fs::read_to_string(root.join("tests/tests/e2e_screenshots.rs")).unwrap();
+    let names: Vec<&str> = readme
+        .split("](docs/images/")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(".png)").map(|(name, _)| name))
+        .collect();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let path = root.join(format!("docs/images/{name}.png"));
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap_or_else(|e| panic!("{name}.png is not a PNG: {e}"));
+        let info = reader.info();
+        assert!(
+            info.width >= 300 && info.height >= 300,
+            "{name}.png is {}x{}",
+            info.width,
+            info.height
+        );
+        assert!(
+            rig.contains(&format!("keep(\"{name}\"")),
+            "{name}.png is not one the rig takes (e2e_screenshots.rs)"
+        );
+    }
+}
