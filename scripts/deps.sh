@@ -15,6 +15,7 @@ PKGS=(
   g++ qt6-base-dev                  # the plugin's native dock (C++/Qt shim, obs-plugin/ui)
   iproute2 procps                   # ss, kill
   libdbus-1-dev                     # the keyring store (libdbus, blocking: no thread in OBS)
+  tzdata                            # floating calendar times in a chosen local zone (TZ=…) in tests
   dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)

@@ -465,6 +465,169 @@ async function loadHistory() {
   }
 }
 
+// Now playing from DJ software: the configured readers, added and removed here.
+const NP_KINDS = {
+  virtualdj: "VirtualDJ", serato: "Serato DJ 3", serato4: "Serato DJ 4",
+  icecast: "Icecast receiver", mpris: "MPRIS players", file: "File",
+};
+state.npSources = [];
+
+function sourceText(src) {
+  const where = src.kind === "icecast" ? `port ${src.port} on 127.0.0.1`
+    : src.kind === "mpris" ? (src.player ? `players named “${src.player}”` : "every player")
+    : src.kind === "file" ? `${src.path} as “${src.format}”` : src.path;
+  return `${NP_KINDS[src.kind] || src.kind}: ${where}`;
+}
+
+async function loadSources() {
+  try {
+    const r = await api("GET", "/nowplaying/sources");
+    state.npSources = r.sources;
+    $("#np-none").hidden = r.sources.length > 0;
+    $("#np-list").replaceChildren(...r.sources.map((src, i) => {
+      const li = document.createElement("li");
+      li.dataset.kind = src.kind;
+      li.append(`${sourceText(src)} `);
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "quiet small-button danger";
+      rm.dataset.action = "remove-source";
+      rm.textContent = "Remove";
+      rm.addEventListener("click", () => saveSources(state.npSources.filter((_, j) => j !== i)));
+      li.append(rm);
+      return li;
+    }));
+    $("#np-error").textContent = "";
+  } catch (e) {
+    $("#np-error").textContent = `DJ software: ${e.message}`;
+  }
+}
+
+async function saveSources(sources) {
+  try {
+    await api("PUT", "/nowplaying/sources", { sources });
+  } catch (e) {
+    $("#np-error").textContent = e.message;
+    throw e;
+  } finally {
+    loadSources();
+  }
+}
+
+function showSourceFields() {
+  const kind = $("#np-form").elements.kind.value;
+  for (const l of $("#np-form").querySelectorAll("[data-for]")) l.hidden = !l.dataset.for.split(" ").includes(kind);
+}
+
+$("#np-add").addEventListener("click", () => {
+  $("#np-form").reset();
+  showSourceFields();
+  $("#np-form-error").textContent = "";
+  $("#np-editor").showModal();
+});
+$("#np-form").elements.kind.addEventListener("change", showSourceFields);
+$("#np-cancel").addEventListener("click", () => { $("#np-form").elements.password.value = ""; $("#np-editor").close(); });
+$("#np-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  const src = { kind: f.kind.value };
+  if (["virtualdj", "serato", "serato4", "file"].includes(src.kind)) src.path = f.path.value.trim();
+  if (src.kind === "file") src.format = f.format.value;
+  if (src.kind === "icecast") {
+    src.port = Number(f.port.value);
+    if (f.password.value) src.password = f.password.value;
+  }
+  if (src.kind === "mpris" && f.player.value.trim()) src.player = f.player.value.trim();
+  try {
+    await api("PUT", "/nowplaying/sources", { sources: [...state.npSources, src] });
+    f.password.value = "";
+    $("#np-editor").close();
+  } catch (e) {
+    $("#np-form-error").textContent = e.message;
+  }
+  loadSources();
+});
+
+// Your site: webhooks, pulls, uploads and their state, with the dead letters listed.
+state.site = null;
+
+async function loadSite() {
+  try {
+    const p = await api("GET", "/platform");
+    state.site = p;
+    const root = $("#site");
+    setField(root, "webhook", p.webhookUrl ? `${p.webhookUrl} · every ${p.healthIntervalS} s` : "off");
+    setField(root, "delivered", p.lastDeliveredMs ? `${time(p.lastDeliveredMs)} · ${p.pending} waiting` : `${p.pending} waiting`);
+    setField(root, "base", p.baseUrl ? `${p.baseUrl} · every ${p.pullIntervalS} s` : "off");
+    setField(root, "pull", p.lastPullError ? `failed: ${p.lastPullError}` : (p.lastPullMs ? `${time(p.lastPullMs)} · ok` : "never"));
+    setField(root, "token", p.tokenInKeyring ? "•••••• in the keyring" : "not set");
+    setField(root, "secret", p.secretInKeyring ? "in the keyring (deckcast platform secret show)" : "none yet");
+    setField(root, "uploads", p.uploadRecordings ? "every finished recording" : "on request");
+    setField(root, "dead", p.dead ? `${p.dead} event(s), newest ${time(p.lastDeadMs)}` : "none");
+    root.dataset.pull = p.lastPullError ? "failed" : (p.lastPullMs ? "ok" : "never");
+    $("#site-summary").textContent = p.lastError ? `webhooks failing: ${p.lastError}` : "";
+    $("#site-pull").disabled = !p.baseUrl;
+    const dead = p.dead ? (await api("GET", "/platform/outbox?limit=200")).events.filter((e) => e.deadMs) : [];
+    $("#site-dead").replaceChildren(...dead.slice(0, 20).map((e) => {
+      const li = document.createElement("li");
+      li.dataset.kind = e.kind;
+      li.textContent = `${time(e.deadMs)} · ${e.kind} · ${e.attempts} attempt(s) · ${e.lastError || "refused"}`;
+      return li;
+    }));
+    $("#site-error").textContent = "";
+  } catch (e) {
+    $("#site-error").textContent = `site: ${e.message}`;
+  }
+}
+
+$("#site-edit").addEventListener("click", () => {
+  const p = state.site || {};
+  const f = $("#site-form").elements;
+  // The webhook URL is shown shortened (it may hold a key): type it again to change it.
+  f.webhookUrl.value = "";
+  f.webhookUrl.placeholder = p.webhookUrl ? `now ${p.webhookUrl} (empty: keep)` : "https://example.com/deckcast";
+  f.healthIntervalS.value = p.healthIntervalS || 60;
+  f.baseUrl.value = p.baseUrl || "";
+  f.pullIntervalS.value = p.pullIntervalS || 300;
+  f.token.value = "";
+  f.uploadRecordings.checked = !!p.uploadRecordings;
+  f.webhooksOff.checked = false;
+  $("#site-form-error").textContent = "";
+  $("#site-editor").showModal();
+});
+$("#site-cancel").addEventListener("click", () => { $("#site-form").elements.token.value = ""; $("#site-editor").close(); });
+$("#site-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  const body = {
+    healthIntervalS: Number(f.healthIntervalS.value),
+    baseUrl: f.baseUrl.value.trim() || null,
+    pullIntervalS: Number(f.pullIntervalS.value),
+    uploadRecordings: f.uploadRecordings.checked,
+  };
+  if (f.webhooksOff.checked) body.webhookUrl = null;
+  else if (f.webhookUrl.value.trim()) body.webhookUrl = f.webhookUrl.value.trim();
+  if (f.token.value) body.token = f.token.value;
+  try {
+    await api("PUT", "/platform", body);
+    f.token.value = "";
+    $("#site-editor").close();
+  } catch (e) {
+    $("#site-form-error").textContent = e.message;
+  }
+  loadSite();
+});
+$("#site-pull").addEventListener("click", async () => {
+  $("#site-pull").disabled = true;
+  try {
+    const r = await api("POST", "/platform/pull");
+    $("#site-summary").textContent = `pulled: ${r.targetsCreated} new and ${r.targetsUpdated} changed target(s), sets +${r.sets[0]} ~${r.sets[1]} −${r.sets[2]}${r.problems.length ? ` · ${r.problems.join("; ")}` : ""}`;
+  } catch (e) {
+    $("#site-summary").textContent = e.message;
+  }
+  loadSite();
+});
+
 async function onTileAction(id, ev) {
   const action = ev.target.dataset && ev.target.dataset.action;
   if (!action) return;
@@ -789,4 +952,7 @@ loadChart(Date.now() - 3600 * 1000, Date.now());
 setInterval(loadHistory, 15000);
 loadRecordings();
 setInterval(loadRecordings, 5000);
+loadSources();
+loadSite();
+setInterval(loadSite, 10000);
 setInterval(loadSchedule, 30000);

@@ -315,3 +315,76 @@ fn help_and_man_pages_list_the_exit_codes_and_completions_parse() {
     assert!(dir.join("completions/deckcast.fish").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Floating times (no `TZID`, no `Z`) are this computer's wall clock, RFC 5545 §3.3.5: a daily
+/// 20:00 set stays at 20:00 local across the change to summer time, so its UTC start moves by an
+/// hour; in UTC it does not move. The local zone comes from `TZ`, as for any program.
+#[test]
+fn floating_recurrences_follow_the_local_clock_across_summer_time() {
+    let dir = std::env::temp_dir().join(format!("deckcast-floating-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ics = dir.join("floating.ics");
+    std::fs::write(
+        &ics,
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//floating//EN\r\nBEGIN:VEVENT\r\n\
+         UID:floating-daily\r\nSUMMARY:Evening set\r\nDTSTART:20260327T200000\r\n\
+         DTEND:20260327T210000\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let starts = |tz: &str| -> Vec<i64> {
+        let out = Command::new(env!("CARGO_BIN_EXE_deckcast"))
+            .args(["--json", "feeds", "preview"])
+            .arg(&ics)
+            .args([
+                "--from",
+                "2026-03-26T00:00:00Z",
+                "--to",
+                "2026-04-02T00:00:00Z",
+            ])
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["instances"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|i| i["startMs"].as_i64().unwrap())
+            .collect()
+    };
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
+    };
+    // London moves from GMT to BST (UTC+1) at 01:00 UTC on Sunday 29 March 2026.
+    assert_eq!(
+        starts("Europe/London"),
+        vec![
+            at("2026-03-27T20:00:00Z"),
+            at("2026-03-28T20:00:00Z"),
+            at("2026-03-29T19:00:00Z"),
+            at("2026-03-30T19:00:00Z"),
+            at("2026-03-31T19:00:00Z"),
+        ]
+    );
+    // New York has been on EDT (UTC−4) since 8 March: every set at 00:00 UTC the next day.
+    assert_eq!(
+        starts("America/New_York"),
+        (0..5)
+            .map(|d| at("2026-03-28T00:00:00Z") + d * 86_400_000)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        starts("UTC"),
+        (0..5)
+            .map(|d| at("2026-03-27T20:00:00Z") + d * 86_400_000)
+            .collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::pull::{self as platform_pull, PullReport};
 use super::recording::upload::UPLOAD_RECORDINGS;
 use super::{App, AppError};
+use crate::Secret;
 use crate::live::{NowPlayingView, ObsConn, SyncStatus};
 use crate::obs::{MainStream, ObsStats};
 use crate::store::{HistoryKind, OutboxItem};
@@ -37,7 +38,7 @@ pub struct Platform {
 }
 
 /// `PUT /platform`: what to change (absent fields stay).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Configure {
     /// `null` turns webhooks off; absent leaves them as they are.
@@ -55,6 +56,29 @@ pub struct Configure {
     /// Upload every recording to the site when it has finished (`POST <baseUrl>/deckcast/uploads`).
     #[serde(default)]
     pub upload_recordings: Option<bool>,
+    /// The site's API token for pulls and uploads: stored in the keyring, never returned (what
+    /// `deckcast platform token set` stores).
+    #[serde(default, deserialize_with = "secret")]
+    pub token: Option<Secret>,
+}
+
+/// The longest site token taken (bytes).
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Whether a base URL is set once a request that changes it (`new`) is applied to `old`.
+fn base_set_after(old: &Option<String>, new: &Option<Option<String>>) -> bool {
+    match new {
+        Some(b) => b.is_some(),
+        None => old.is_some(),
+    }
+}
+
+/// A write-only secret field: a non-empty string, kept as a [`Secret`] from the first moment.
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    let s = String::deserialize(d)?;
+    Secret::new(s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("the token is empty"))
 }
 
 /// Tells a field set to `null` (Some(None)) from an absent one (None).
@@ -208,6 +232,25 @@ impl App {
                 HistoryKind::Platform,
                 None,
                 "the site's address changed: its token was removed from the keyring; set it again for the new site (deckcast platform token set)".into(),
+            )
+            .await;
+        }
+        if let Some(token) = &req.token {
+            if token.expose().len() > MAX_TOKEN_LEN {
+                return Err(AppError::invalid(format!(
+                    "token is longer than {MAX_TOKEN_LEN} bytes"
+                )));
+            }
+            if !base_set_after(&old_base, &req.base_url) {
+                return Err(AppError::invalid(
+                    "set the site's baseUrl before its token (the token is only ever sent there)",
+                ));
+            }
+            self.keys.set_async(platform_pull::TOKEN, token).await?;
+            self.record(
+                HistoryKind::Platform,
+                None,
+                "the site's token was stored in the keyring".into(),
             )
             .await;
         }

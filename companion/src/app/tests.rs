@@ -439,6 +439,60 @@ async fn the_icecast_password_goes_to_the_keyring_and_never_comes_back() {
     );
 }
 
+#[tokio::test]
+async fn the_sites_token_goes_to_the_keyring_only_with_an_address_and_never_comes_back() {
+    use super::platform::Configure;
+    let rig = Rig::new(FakeObs::new());
+    let parse = |v: serde_json::Value| serde_json::from_value::<Configure>(v).unwrap();
+    // An empty token is a decoding error; a token with no site to send it to is refused.
+    assert!(serde_json::from_value::<Configure>(serde_json::json!({"token": ""})).is_err());
+    let err = rig
+        .app
+        .configure_platform(parse(serde_json::json!({"token": "site-secret-1"})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("baseUrl"), "{err}");
+    assert!(rig.keys.get(super::pull::TOKEN).unwrap().is_none());
+    // With the address in the same request: stored, never printed or returned.
+    let req =
+        parse(serde_json::json!({"baseUrl": "https://site.example", "token": "site-secret-1"}));
+    assert!(!format!("{req:?}").contains("site-secret-1"));
+    let back = rig.app.configure_platform(req).await.unwrap();
+    assert!(back.token_in_keyring);
+    let shown = serde_json::to_string(&back).unwrap();
+    assert!(!shown.contains("site-secret-1"), "{shown}");
+    assert_eq!(
+        rig.keys.get(super::pull::TOKEN).unwrap().unwrap().expose(),
+        "site-secret-1"
+    );
+    // Too long: refused, the stored one kept.
+    let long = "x".repeat(super::platform::MAX_TOKEN_LEN + 1);
+    assert!(
+        rig.app
+            .configure_platform(parse(serde_json::json!({"token": long})))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        rig.keys.get(super::pull::TOKEN).unwrap().unwrap().expose(),
+        "site-secret-1"
+    );
+    // A new address and a new token together: the old token goes, the new one stays.
+    let back = rig
+        .app
+        .configure_platform(parse(
+            serde_json::json!({"baseUrl": "https://other.example", "token": "site-secret-2"}),
+        ))
+        .await
+        .unwrap();
+    assert!(back.token_in_keyring);
+    assert_eq!(
+        rig.keys.get(super::pull::TOKEN).unwrap().unwrap().expose(),
+        "site-secret-2"
+    );
+}
+
 /// Messages of the history's `schedule_problem` events.
 async fn problems(app: &App) -> Vec<String> {
     app.history(1000)
