@@ -16,6 +16,7 @@ PKGS=(
   iproute2 procps                   # ss, kill
   libdbus-1-dev                     # the keyring store (libdbus, blocking: no thread in OBS)
   tzdata                            # floating calendar times in a chosen local zone (TZ=…) in tests
+  curl openssl zbar-tools librsvg2-bin  # serve --lan: a phone's HTTPS client, the certificate, QR decoding
   dbus-daemon dbus-bin gnome-keyring libsecret-tools  # the companion's keyring (Secret Service) in tests
   chromium                          # the dashboard in a real browser (tests)
   prometheus                        # scraping the companion's /metrics, promtool on the shipped rules (tests)

@@ -628,6 +628,25 @@ $("#site-pull").addEventListener("click", async () => {
   loadSite();
 });
 
+// Pairing a phone (serve --lan): a one-time code in a QR code.
+$("#pair-phone").addEventListener("click", async () => {
+  const img = $("#pair-qr");
+  img.hidden = true;
+  $("#pair-url").textContent = "";
+  $("#pair-fingerprint").textContent = "";
+  $("#pair-error").textContent = "";
+  $("#pair-dialog").showModal();
+  try {
+    const p = await api("POST", "/pairing");
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(p.svg)}`;
+    img.hidden = false;
+    $("#pair-url").textContent = `or open ${p.url} (until ${time(p.expiresMs)})`;
+    $("#pair-fingerprint").textContent = `The phone's browser will warn about the certificate: accept it if its SHA-256 fingerprint is ${p.fingerprint}.`;
+  } catch (e) {
+    $("#pair-error").textContent = e.message;
+  }
+});
+
 async function onTileAction(id, ev) {
   const action = ev.target.dataset && ev.target.dataset.action;
   if (!action) return;

@@ -36,6 +36,7 @@ pub mod app;
 pub mod bus;
 pub mod fetch;
 pub mod keys;
+pub mod lan;
 pub mod library;
 pub mod listen;
 pub mod live;

@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub supervisor: SupervisorConfig,
     /// Origins besides the dashboard's own that may change state.
     pub extra_origins: Vec<String>,
+    /// LAN mode (`--lan`): HTTPS with this certificate, phones paired by one-time codes.
+    pub lan: Option<crate::lan::Lan>,
 }
 
 /// Why `serve` could not start.
@@ -91,6 +93,10 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     let mut state = AppState::new(Arc::clone(&app), token, addr, stop_rx.clone());
     state.extra_origins = cfg.extra_origins.clone();
+    state.lan = cfg
+        .lan
+        .clone()
+        .map(|l| Arc::new(web::pairing::LanState::new(l)));
     let dialer = Dialer::Keyring {
         host: cfg.supervisor.host.clone(),
         port: cfg.supervisor.port,
@@ -116,11 +122,23 @@ pub async fn serve(
         )),
         tokio::spawn(show_reports(Arc::clone(&app), db, stop_rx.clone())),
     ];
-    tracing::info!(
-        "dashboard on http://{addr}/ (log in with the token from `deckcast token show`); following OBS at {}:{}",
-        cfg.supervisor.host,
-        cfg.supervisor.port
-    );
+    match &state.lan {
+        None => tracing::info!(
+            "dashboard on http://{addr}/ (log in with the token from `deckcast token show`); following OBS at {}:{}",
+            cfg.supervisor.host,
+            cfg.supervisor.port
+        ),
+        Some(lan) => {
+            tracing::info!(
+                "dashboard on the local network at {}/ (HTTPS, certificate SHA-256 {}); following OBS at {}:{}",
+                lan.lan.base_url,
+                lan.lan.fingerprint,
+                cfg.supervisor.host,
+                cfg.supervisor.port
+            );
+            show_pairing(lan);
+        }
+    }
     let stop = async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -132,6 +150,30 @@ pub async fn serve(
     }
     served?;
     Ok(())
+}
+
+/// On a terminal: a one-time pairing URL and its QR code for a phone. Never into the log (the
+/// code is a secret for its 10 minutes); without a terminal the dashboard's "Pair a phone" shows
+/// one.
+fn show_pairing(lan: &web::pairing::LanState) {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        tracing::info!("pair a phone from the dashboard (Pair a phone): it shows a QR code");
+        return;
+    }
+    match lan.issue() {
+        Ok(p) => {
+            let qr = crate::lan::terminal_qr(&p.url).unwrap_or_default();
+            println!(
+                "\nPair a phone on this network: scan the code, or open {url}\n\
+                 (works once, for 10 minutes; the browser will warn about the certificate: \
+                 accept it if its SHA-256 fingerprint is {fp})\n\n{qr}",
+                url = p.url,
+                fp = p.fingerprint,
+            );
+        }
+        Err(e) => tracing::warn!("no pairing code: {e}"),
+    }
 }
 
 /// Runs the DJ-software readers and shows what they report through the app.

@@ -14,6 +14,8 @@ pub struct SlowLink {
     host_if: String,
     /// The namespace side's IPv4 address (where servers inside listen).
     pub addr: String,
+    /// The host side's IPv4 address (where the namespace reaches this machine).
+    pub host: String,
 }
 
 fn run(args: &[&str]) -> Result<()> {
@@ -40,6 +42,7 @@ impl SlowLink {
             ns: format!("dc{tag}"),
             host_if: format!("dc{tag}a"),
             addr: format!("10.213.{n}.{}", m + 2),
+            host: format!("10.213.{n}.{}", m + 1),
         };
         let peer = format!("dc{tag}b");
         let host_addr = format!("10.213.{n}.{}/30", m + 1);

@@ -1393,8 +1393,8 @@ async fn a_start_refused_for_a_missing_folder_says_why_and_marks_no_later_record
     let e = vendor::call(&client, "StartRecording", json!({"from": "dock"}))
         .await
         .unwrap();
-    assert_eq!(e["code"], "conflict", "{e}");
-    let message = e["detail"].as_str().unwrap_or_default();
+    assert_eq!(e["error"]["code"], "conflict", "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(&guest_dir.display().to_string()) && message.contains("does not exist"),
         "{e}"

@@ -47,6 +47,11 @@ pub enum Command {
         /// Another origin allowed to change state (e.g. a reverse proxy's https://host); repeatable.
         #[arg(long = "allow-origin")]
         allow_origins: Vec<String>,
+        /// Serve the dashboard to phones on the local network: HTTPS with a self-signed
+        /// certificate (kept in the data directory), on every interface unless --listen names an
+        /// address; prints a one-time pairing QR code on a terminal (the dashboard shows one too).
+        #[arg(long)]
+        lan: bool,
         /// Hours of 1 s health samples to keep before rolling them up per minute (1–720).
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=720))]
         keep_raw_hours: u64,

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             data_dir,
             allow_origins,
+            lan,
             keep_raw_hours,
         } => {
             deckcast_companion::logging::init();
@@ -52,11 +53,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let keys = keys.clone();
                 blocking(move || keys.dashboard_token()).await?;
             }
+            let listen = if lan {
+                deckcast_companion::lan::listen_address(listen)
+            } else {
+                listen
+            };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            let lan = if lan {
+                let bound = listener.local_addr()?;
+                let ip = deckcast_companion::lan::phone_address(bound)?;
+                let dir = data_dir.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        deckcast_companion::lan::prepare(&dir, ip, bound.port())
+                    })
+                    .await??,
+                )
+            } else {
+                None
+            };
             let cfg = ServeConfig {
-                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                data_dir,
                 supervisor: SupervisorConfig {
                     host: obs.host,
                     port: obs.port,
@@ -64,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..SupervisorConfig::default()
                 },
                 extra_origins: allow_origins,
+                lan,
             };
             serve(cfg, keys, listener, shutdown_signal()).await?;
             Ok(())

@@ -45,6 +45,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/nowplaying", put(set_now_playing))
         .route("/nowplaying/sources", get(get_sources).put(put_sources))
         .route("/nowplaying/tempo", put(set_tempo))
+        .route("/pairing", post(super::pairing::create))
         .merge(super::schedule_api::routes())
         .merge(super::platform_api::routes())
         .merge(super::alerts_api::routes())
@@ -73,10 +74,14 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `POST /api/v1/login`: the token, or (LAN mode) a phone's one-time pairing code.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Login {
-    token: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    pairing_code: Option<String>,
 }
 
 async fn login(
@@ -88,23 +93,40 @@ async fn login(
     if let Some(s) = state.locked_for() {
         return Ok(auth::locked_out(s));
     }
-    let right = state.token_ok(login.token.trim());
+    let (right, wrong) = match (&login.token, &login.pairing_code) {
+        (Some(token), None) => (
+            state.token_ok(token.trim()),
+            "wrong token (deckcast token show prints it)",
+        ),
+        (None, Some(code)) => (
+            state.lan.as_ref().is_some_and(|l| l.redeem(code.trim())),
+            "this pairing code is wrong, used or expired: show a new QR code (dashboard: Pair a phone)",
+        ),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "send either token or pairingCode",
+            ));
+        }
+    };
     state.note_token(right);
     if !right {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "wrong token (deckcast token show prints it)",
+            wrong,
         ));
     }
     let id = state
         .new_session()
         .map_err(|e| ApiError::from(crate::app::AppError::from(e)))?;
-    // Behind a TLS proxy the cookie never travels without TLS.
-    let tls = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    // Served over TLS (LAN mode), or behind a TLS proxy: the cookie never travels without TLS.
+    let tls = state.lan.is_some()
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let cookie = format!(
         "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
         auth::SESSION_COOKIE,

@@ -9,6 +9,7 @@ use super::AppState;
 
 const INDEX: &str = include_str!("../../assets/index.html");
 const LOGIN: &str = include_str!("../../assets/login.html");
+const PAIR: &str = include_str!("../../assets/pair.html");
 const FILES: &[(&str, &str, &str)] = &[
     (
         "app.js",
@@ -19,6 +20,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "login.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/login.js"),
+    ),
+    (
+        "pair.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/pair.js"),
     ),
     (
         "app.css",
@@ -34,6 +40,7 @@ pub(super) fn routes(_state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/login", get(login))
+        .route("/pair", get(pair))
         .route("/assets/{name}", get(asset))
 }
 
@@ -60,6 +67,11 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn login() -> Response {
     page(LOGIN)
+}
+
+/// A phone's pairing page: its script reads the code from the URL's fragment.
+async fn pair() -> Response {
+    page(PAIR)
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

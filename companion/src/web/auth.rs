@@ -27,7 +27,7 @@ pub struct Failures {
 }
 
 /// Equal in time independent of where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -135,7 +135,9 @@ impl AppState {
             .unwrap_or_default();
         match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) => {
-                origin == format!("http://{host}") || self.extra_origins.iter().any(|o| o == origin)
+                let scheme = if self.lan.is_some() { "https" } else { "http" };
+                origin == format!("{scheme}://{host}")
+                    || self.extra_origins.iter().any(|o| o == origin)
             }
             None => headers
                 .get("sec-fetch-site")

@@ -30,6 +30,7 @@ mod api;
 mod assets;
 mod auth;
 pub mod metrics;
+pub mod pairing;
 mod platform_api;
 mod reair_api;
 mod recording_api;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Wrong tokens presented recently (login throttling).
     failures: Arc<Mutex<auth::Failures>>,
+    /// LAN mode (`serve --lan`): HTTPS, and phones paired with one-time codes.
+    pub lan: Option<Arc<pairing::LanState>>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             allowed_hosts,
             shutdown,
             failures: Arc::default(),
+            lan: None,
         }
     }
 }
@@ -153,7 +157,11 @@ pub async fn run_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::TokioIo;
+    let tls = state
+        .lan
+        .as_ref()
+        .map(|l| tokio_rustls::TlsAcceptor::from(Arc::clone(&l.lan.tls)));
     let router = app(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -180,22 +188,21 @@ pub async fn run_with(
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let conn = http.serve_connection(TokioIo::new(sock), service);
-            tokio::pin!(conn);
-            let stopping = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopping => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => serve_connection(TokioIo::new(sock), service, limits, stop).await,
+                Some(tls) => {
+                    // The handshake gets the same time as a request head.
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(sock)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(TokioIo::new(stream), service, limits, stop).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!("dashboard/API: TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("dashboard/API: TLS handshake timed out"),
+                    }
                 }
             }
         });
@@ -209,6 +216,32 @@ pub async fn run_with(
         connections.abort_all();
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends or the server stops (then gracefully).
+async fn serve_connection<I>(
+    io: hyper_util::rt::TokioIo<I>,
+    service: hyper_util::service::TowerToHyperService<Router>,
+    limits: Limits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let stopping = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopping => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// An API error: an HTTP status and a [`Problem`] (`application/problem+json`).
