@@ -621,9 +621,9 @@ $("#site-pull").addEventListener("click", async () => {
   $("#site-pull").disabled = true;
   try {
     const r = await api("POST", "/platform/pull");
-    $("#site-summary").textContent = `pulled: ${r.targetsCreated} new and ${r.targetsUpdated} changed target(s), sets +${r.sets[0]} ~${r.sets[1]} −${r.sets[2]}${r.problems.length ? ` · ${r.problems.join("; ")}` : ""}`;
+    $("#site-report").textContent = `pulled: ${r.targetsCreated} new and ${r.targetsUpdated} changed target(s), sets +${r.sets[0]} ~${r.sets[1]} −${r.sets[2]}${r.problems.length ? ` · ${r.problems.join("; ")}` : ""}`;
   } catch (e) {
-    $("#site-summary").textContent = e.message;
+    $("#site-report").textContent = e.message;
   }
   loadSite();
 });
