@@ -119,7 +119,10 @@ pub fn decode_png(bytes: &[u8]) -> Result<Rgba> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
     let mut reader = decoder.read_info().context("png header")?;
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let size = reader
+        .output_buffer_size()
+        .context("the PNG is too large to decode")?;
+    let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).context("png data")?;
     buf.truncate(info.buffer_size());
     let pixels = match info.color_type {
