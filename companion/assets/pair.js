@@ -2,10 +2,16 @@
 // The code is in the URL's fragment, which the browser never sends to the server. Take it out of
 // the address bar (and the history) at once, then trade it for a session cookie.
 (async () => {
-  const code = decodeURIComponent(location.hash.slice(1));
+  const raw = location.hash.slice(1);
   history.replaceState(null, "", "/pair");
   const status = document.getElementById("pair-status");
   const out = document.getElementById("pair-error");
+  let code = "";
+  try {
+    code = decodeURIComponent(raw);
+  } catch (e) {
+    code = "";
+  }
   if (!code) {
     status.textContent = "";
     out.textContent = "This link has no pairing code: scan the QR code again.";

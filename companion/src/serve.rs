@@ -97,6 +97,23 @@ pub async fn serve(
         .lan
         .clone()
         .map(|l| Arc::new(web::pairing::LanState::new(l)));
+    if let Some(lan) = &state.lan {
+        // Bound to every interface, yet only the names the certificate carries are answered
+        // (DNS rebinding).
+        let host = lan
+            .lan
+            .base_url
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .map_or("", |(h, _)| h)
+            .to_owned();
+        state.allowed_hosts = Some(vec![
+            host,
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+            "[::1]".to_owned(),
+        ]);
+    }
     let dialer = Dialer::Keyring {
         host: cfg.supervisor.host.clone(),
         port: cfg.supervisor.port,

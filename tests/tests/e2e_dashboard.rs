@@ -233,6 +233,15 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
         "the site token reached the page"
     );
     assert!(!html.contains(&key), "a pulled stream key reached the page");
+    // Nor any field's value (values set by script are not in the markup).
+    let values = browser
+        .eval("JSON.stringify([...document.querySelectorAll('input, textarea')].map(e => e.value))")
+        .await
+        .unwrap();
+    assert!(
+        !values.as_str().unwrap().contains(&site_token),
+        "the site token stayed in a form field"
+    );
     let shot = browser.screenshot().await.unwrap();
     std::fs::write(
         deckcast_tests::artifacts::artifacts_dir()

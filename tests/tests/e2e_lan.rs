@@ -118,11 +118,13 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     let token = random_hex(24).unwrap();
     let closed = util::free_port().unwrap();
     let output = dir.join("terminal.txt");
+    let log = dir.join("companion.log");
     let command = format!(
-        "exec {} serve --lan --listen {}:{port} --data-dir {} --obs-port {closed}",
+        "exec {} serve --lan --listen {}:{port} --data-dir {} --obs-port {closed} 2> {}",
         deckcast.display(),
         link.host,
-        data.display()
+        data.display(),
+        log.display()
     );
     // The companion without a keyring: the token and OBS password from the environment.
     let child = Command::new("script")
@@ -142,6 +144,7 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
         child,
         output: output.clone(),
     };
+    let mut last = 0;
     let terminal = wait_for(
         "the pairing QR code on the terminal",
         Duration::from_secs(30),
@@ -150,11 +153,15 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
             if let Ok(mut f) = std::fs::File::open(&lan.output) {
                 let _ = f.read_to_string(&mut text);
             }
+            // The QR code is the last thing printed: done once it stops growing.
             let qr_lines = text
                 .lines()
-                .filter(|l| !l.is_empty() && l.chars().all(|c| " █▀▄\r".contains(c)))
+                .map(|l| l.trim_end_matches('\r'))
+                .filter(|l| !l.is_empty() && l.chars().all(|c| " █▀▄".contains(c)))
                 .count();
-            Ok((text.contains("/pair#") && qr_lines > 20).then_some(text))
+            let done = text.contains("/pair#") && qr_lines > 20 && qr_lines == last;
+            last = qr_lines;
+            Ok(done.then_some(text))
         },
     )
     .unwrap();
@@ -267,6 +274,64 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     let (_, head) = login(&code);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 
+    // Another page's origin, an http:// origin over https, a foreign Host: all refused.
+    for origin in ["https://evil.example".to_owned(), format!("http://{}:{port}", link.host)] {
+        let (_, head) = phone_curl(
+            &link,
+            &[
+                "--cacert",
+                &cacert,
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-H",
+                "content-type: application/json",
+                "-H",
+                &format!("Origin: {origin}"),
+                "--data",
+                r#"{"pairingCode":"x"}"#,
+                &format!("{base}/api/v1/login"),
+            ],
+        );
+        assert!(head.starts_with("HTTP/1.1 403"), "{origin}: {head}");
+    }
+    let (_, code_of) = phone_curl(
+        &link,
+        &[
+            "--cacert",
+            &cacert,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--connect-to",
+            &format!("rebound.example:{port}:{}:{port}", link.host),
+            "-k",
+            &format!("https://rebound.example:{port}/api/v1/status"),
+        ],
+    );
+    assert_eq!(code_of, "403", "a foreign Host (DNS rebinding) is refused");
+    // The metrics need the token from the network.
+    let metrics = |auth: Option<&str>| {
+        let mut args = vec![
+            "--cacert".to_owned(),
+            cacert.clone(),
+            "-o".to_owned(),
+            "/dev/null".to_owned(),
+            "-w".to_owned(),
+            "%{http_code}".to_owned(),
+        ];
+        if let Some(t) = auth {
+            args.extend(["-H".to_owned(), format!("Authorization: Bearer {t}")]);
+        }
+        args.push(format!("{base}/metrics"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        phone_curl(&link, &args).1
+    };
+    assert_eq!(metrics(None), "401");
+    assert_eq!(metrics(Some(&token)), "200");
+
     // The dashboard's "Pair a phone": a new code as an SVG QR code, decoded by zbar.
     let (rc, reply) = phone_curl(
         &link,
@@ -302,5 +367,11 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     assert!(head.starts_with("HTTP/1.1 204"), "{head}");
 
     drop(lan);
+    // The codes and the token were shown on the terminal only: never in the log.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("dashboard on the local network"), "{logged}");
+    for secret in [code.as_str(), second, token.as_str()] {
+        assert!(!logged.contains(secret), "a secret reached the log");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -214,27 +214,8 @@ impl App {
         {
             return Err(AppError::invalid("healthIntervalS must be 5 to 3600"));
         }
-        if matches!(req.webhook_url, Some(Some(_)))
-            && self.keys.get_async(WEBHOOK_SECRET).await?.is_none()
-        {
-            // A signing secret must exist in the keyring before anything is sent.
-            self.keys
-                .set_async(WEBHOOK_SECRET, &crate::keys::random_token()?)
-                .await?;
-        }
-        // The site's token belongs to the site it was given for: a new base URL needs it again
-        // (an API token holder must not be able to send it elsewhere).
+        // The site's address is read once; every check comes before anything is changed.
         let old_base = self.db.call(|s| s.setting(platform_pull::BASE_URL)).await?;
-        let moved = matches!(&req.base_url, Some(new) if *new != old_base && old_base.is_some());
-        if moved {
-            self.keys.delete_async(platform_pull::TOKEN).await?;
-            self.record(
-                HistoryKind::Platform,
-                None,
-                "the site's address changed: its token was removed from the keyring; set it again for the new site (deckcast platform token set)".into(),
-            )
-            .await;
-        }
         if let Some(token) = &req.token {
             if token.expose().len() > MAX_TOKEN_LEN {
                 return Err(AppError::invalid(format!(
@@ -246,11 +227,24 @@ impl App {
                     "set the site's baseUrl before its token (the token is only ever sent there)",
                 ));
             }
-            self.keys.set_async(platform_pull::TOKEN, token).await?;
+        }
+        if matches!(req.webhook_url, Some(Some(_)))
+            && self.keys.get_async(WEBHOOK_SECRET).await?.is_none()
+        {
+            // A signing secret must exist in the keyring before anything is sent.
+            self.keys
+                .set_async(WEBHOOK_SECRET, &crate::keys::random_token()?)
+                .await?;
+        }
+        // The site's token belongs to the site it was given for: a new base URL needs it again
+        // (an API token holder must not be able to send it elsewhere).
+        let moved = matches!(&req.base_url, Some(new) if *new != old_base && old_base.is_some());
+        if moved {
+            self.keys.delete_async(platform_pull::TOKEN).await?;
             self.record(
                 HistoryKind::Platform,
                 None,
-                "the site's token was stored in the keyring".into(),
+                "the site's address changed: its token was removed from the keyring; set it again for the new site (deckcast platform token set)".into(),
             )
             .await;
         }
@@ -283,6 +277,16 @@ impl App {
             .await?;
         if let Some(n) = interval {
             self.set_health_interval_s(n);
+        }
+        // After the address it belongs to is written: a pull never sends it to the old site.
+        if let Some(token) = &req.token {
+            self.keys.set_async(platform_pull::TOKEN, token).await?;
+            self.record(
+                HistoryKind::Platform,
+                None,
+                "the site's token was stored in the keyring".into(),
+            )
+            .await;
         }
         self.record(
             HistoryKind::Platform,

@@ -466,11 +466,14 @@ async fn the_sites_token_goes_to_the_keyring_only_with_an_address_and_never_come
         rig.keys.get(super::pull::TOKEN).unwrap().unwrap().expose(),
         "site-secret-1"
     );
-    // Too long: refused, the stored one kept.
+    // Too long, even with a new address: refused before anything changes (the stored token and
+    // the address stay).
     let long = "x".repeat(super::platform::MAX_TOKEN_LEN + 1);
     assert!(
         rig.app
-            .configure_platform(parse(serde_json::json!({"token": long})))
+            .configure_platform(parse(
+                serde_json::json!({"baseUrl": "https://third.example", "token": long})
+            ))
             .await
             .is_err()
     );
@@ -478,6 +481,16 @@ async fn the_sites_token_goes_to_the_keyring_only_with_an_address_and_never_come
         rig.keys.get(super::pull::TOKEN).unwrap().unwrap().expose(),
         "site-secret-1"
     );
+    let kept = rig.app.platform().await.unwrap();
+    assert_eq!(kept.base_url.as_deref(), Some("https://site.example"));
+    // Turning the site off with a token in the same request: refused, nothing removed.
+    assert!(
+        rig.app
+            .configure_platform(parse(serde_json::json!({"baseUrl": null, "token": "x-y-z"})))
+            .await
+            .is_err()
+    );
+    assert!(rig.keys.get(super::pull::TOKEN).unwrap().is_some());
     // A new address and a new token together: the old token goes, the new one stays.
     let back = rig
         .app

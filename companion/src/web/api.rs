@@ -86,11 +86,13 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<auth::Peer>>,
     headers: axum::http::HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let peer = peer.map_or_else(|| auth::Peer::of(&axum::http::Extensions::new()), |p| p.0);
     let Json(login) = body.map_err(bad_json)?;
-    if let Some(s) = state.locked_for() {
+    if let Some(s) = state.locked_for(&peer) {
         return Ok(auth::locked_out(s));
     }
     let (right, wrong) = match (&login.token, &login.pairing_code) {
@@ -110,7 +112,7 @@ async fn login(
             ));
         }
     };
-    state.note_token(right);
+    state.note_token(&peer, right);
     if !right {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -121,8 +123,8 @@ async fn login(
     let id = state
         .new_session()
         .map_err(|e| ApiError::from(crate::app::AppError::from(e)))?;
-    // Served over TLS (LAN mode), or behind a TLS proxy: the cookie never travels without TLS.
-    let tls = state.lan.is_some()
+    // Over TLS (LAN mode), or behind a TLS proxy: the cookie never travels without TLS.
+    let tls = peer.tls
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())

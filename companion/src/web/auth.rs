@@ -17,13 +17,38 @@ const FREE_FAILURES: u32 = 10;
 /// Longest lockout (seconds).
 const MAX_LOCKOUT_S: i64 = 300;
 
-/// Recent wrong tokens: after [`FREE_FAILURES`], every further wrong token doubles a lockout
-/// (1 s, 2 s, 4 s … [`MAX_LOCKOUT_S`]) during which no token is checked at all. A right token
-/// resets it.
+/// Peers whose wrong tokens are remembered at most (beyond that, those not locked out now are
+/// forgotten).
+const MAX_PEERS: usize = 4096;
+
+/// Recent wrong tokens of one peer address: after [`FREE_FAILURES`], every further wrong token
+/// doubles a lockout (1 s, 2 s, 4 s … [`MAX_LOCKOUT_S`]) during which no token from that address
+/// is checked at all. A right token resets it. Per address, so a phone guessing on the LAN never
+/// locks out this computer (or another phone).
 #[derive(Debug, Default)]
 pub struct Failures {
     count: u32,
     locked_until_ms: i64,
+}
+
+/// Who is at the other end of a request's connection: `run_with` puts it on every request.
+/// Without it (a router called directly, as in unit tests) a request counts as loopback, plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub ip: std::net::IpAddr,
+    /// The connection is TLS (LAN mode).
+    pub tls: bool,
+}
+
+impl Peer {
+    /// The peer of `req`'s connection.
+    pub fn of(extensions: &axum::http::Extensions) -> Peer {
+        extensions.get::<Peer>().copied().unwrap_or(Peer {
+            ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: false,
+        })
+    }
 }
 
 /// Equal in time independent of where the inputs differ.
@@ -51,28 +76,34 @@ impl AppState {
         constant_time_eq(token.as_bytes(), self.token.expose().as_bytes())
     }
 
-    /// Seconds left of a lockout, if one is on.
-    pub fn locked_for(&self) -> Option<i64> {
+    /// Seconds left of `peer`'s lockout, if one is on.
+    pub fn locked_for(&self, peer: &Peer) -> Option<i64> {
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let left = f.locked_until_ms - now_ms();
+        let left = f.get(&peer.ip).map_or(0, |f| f.locked_until_ms) - now_ms();
         (left > 0).then(|| (left + 999) / 1000)
     }
 
-    /// Counts a presented token: a right one clears the failures, a wrong one may start a
-    /// lockout.
-    pub fn note_token(&self, right: bool) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    /// Counts a token (or pairing code) `peer` presented: a right one clears its failures, a
+    /// wrong one may start a lockout for that address.
+    pub fn note_token(&self, peer: &Peer, right: bool) {
+        let mut all = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if right {
-            *f = Failures::default();
+            all.remove(&peer.ip);
             return;
         }
+        if all.len() >= MAX_PEERS && !all.contains_key(&peer.ip) {
+            let now = now_ms();
+            all.retain(|_, f| f.locked_until_ms > now);
+        }
+        let f = all.entry(peer.ip).or_default();
         f.count = f.count.saturating_add(1);
         if f.count > FREE_FAILURES {
             let s = (1i64 << (f.count - FREE_FAILURES - 1).min(16)).min(MAX_LOCKOUT_S);
             f.locked_until_ms = now_ms() + s * 1000;
             tracing::warn!(
-                "dashboard/API: {} wrong tokens; refusing logins for {s} s",
-                f.count
+                "dashboard/API: {} wrong tokens from {}; refusing its logins for {s} s",
+                f.count,
+                peer.ip
             );
         }
     }
@@ -128,14 +159,14 @@ impl AppState {
     /// Whether a state-changing request comes from an allowed origin: its `Origin` must be the
     /// page's own (`http://<Host>`) or a configured one. Without `Origin`, browsers mark
     /// cross-site requests with `Sec-Fetch-Site`; non-browser clients send neither.
-    pub fn same_origin(&self, headers: &HeaderMap) -> bool {
+    pub fn same_origin(&self, headers: &HeaderMap, tls: bool) -> bool {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) => {
-                let scheme = if self.lan.is_some() { "https" } else { "http" };
+                let scheme = if tls { "https" } else { "http" };
                 origin == format!("{scheme}://{host}")
                     || self.extra_origins.iter().any(|o| o == origin)
             }
@@ -154,11 +185,12 @@ fn is_safe(method: &Method) -> bool {
 /// `/api/v1` guard: token or session, then the origin check for state changes.
 pub async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
+    let peer = Peer::of(req.extensions());
     if AppState::bearer_given(headers) {
-        if let Some(s) = state.locked_for() {
+        if let Some(s) = state.locked_for(&peer) {
             return locked_out(s);
         }
-        state.note_token(state.bearer_ok(headers));
+        state.note_token(&peer, state.bearer_ok(headers));
     }
     if !state.bearer_ok(headers) && !state.has_session(headers) {
         return ApiError::new(
@@ -168,7 +200,7 @@ pub async fn require_auth(State(state): State<AppState>, req: Request, next: Nex
         )
         .into_response();
     }
-    if !is_safe(req.method()) && !state.same_origin(headers) {
+    if !is_safe(req.method()) && !state.same_origin(headers, peer.tls) {
         return forbidden_origin();
     }
     next.run(req).await
@@ -203,7 +235,7 @@ pub async fn require_same_origin(
     req: Request,
     next: Next,
 ) -> Response {
-    if !is_safe(req.method()) && !state.same_origin(req.headers()) {
+    if !is_safe(req.method()) && !state.same_origin(req.headers(), Peer::of(req.extensions()).tls) {
         return forbidden_origin();
     }
     next.run(req).await

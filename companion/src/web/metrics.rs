@@ -23,8 +23,21 @@ const STATES: [TargetState; 6] = [
 ];
 
 /// `GET /metrics` (target ids only with the token: `Authorization: Bearer`).
-pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+pub async fn handler(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<super::Peer>>,
+    headers: HeaderMap,
+) -> axum::response::Response {
     let ids = state.authenticated(&headers);
+    // Off this computer (LAN mode) the metrics need the token like everything else.
+    if !ids && state.lan.is_some() && peer.is_some_and(|p| !p.ip.is_loopback()) {
+        return super::ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "metrics from another computer need the token: send 'Authorization: Bearer <token>'",
+        )
+        .into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -32,6 +45,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> impl 
         )],
         render(&state.app.live.get(), ids),
     )
+        .into_response()
 }
 
 fn escape(v: &str) -> String {

@@ -39,7 +39,7 @@ mod schedule_api;
 #[cfg(test)]
 mod tests;
 
-pub use auth::SESSION_COOKIE;
+pub use auth::{Peer, SESSION_COOKIE};
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub struct AppState {
     /// Turns true at shutdown (ends SSE streams so the server can stop).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Wrong tokens presented recently (login throttling).
-    failures: Arc<Mutex<auth::Failures>>,
+    failures: Arc<Mutex<HashMap<std::net::IpAddr, auth::Failures>>>,
     /// LAN mode (`serve --lan`): HTTPS, and phones paired with one-time codes.
     pub lan: Option<Arc<pairing::LanState>>,
 }
@@ -121,13 +121,23 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// connection stays open): a client that trickles bytes cannot hold a connection for ever.
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Connections one address other than loopback may hold at once (a phone's browser opens a few).
+pub const MAX_PER_REMOTE: usize = 8;
+/// Connections kept for loopback clients (this computer's browser, the CLI, Prometheus): the
+/// network can never take them.
+pub const LOOPBACK_RESERVE: usize = 16;
+/// How long a request's body may take to arrive (the API's bodies are small JSON).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many connections the server takes and how long it waits for a request head.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Connections served at once.
     pub connections: usize,
-    /// Time for a request's head (and an idle keep-alive connection).
+    /// Time for a request's head (and an idle keep-alive connection, and a TLS handshake).
     pub header_timeout: std::time::Duration,
+    /// Time for a request's body.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -135,13 +145,17 @@ impl Default for Limits {
         Limits {
             connections: MAX_CONNECTIONS,
             header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves: at most [`MAX_CONNECTIONS`] at once,
-/// each with [`HEADER_TIMEOUT`]. At shutdown in-flight requests finish (SSE streams end with the
-/// shutdown), for at most 10 s. An accept error is logged and the server goes on.
+/// Serves `app` on `listener` until `shutdown` resolves: at most [`MAX_CONNECTIONS`] at once
+/// (of which [`LOOPBACK_RESERVE`] only for loopback, and at most [`MAX_PER_REMOTE`] per other
+/// address), each with [`HEADER_TIMEOUT`] for a request head and [`BODY_TIMEOUT`] for its body.
+/// In LAN mode a connection from the network must speak TLS; loopback may use either. At shutdown
+/// in-flight requests finish (SSE streams end with the shutdown), for at most 10 s. An accept
+/// error is logged and the server goes on.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -149,6 +163,54 @@ pub async fn run(
 ) -> std::io::Result<()> {
     run_with(listener, state, shutdown, Limits::default()).await
 }
+
+/// Connections per remote address, and how many remote ones are open.
+#[derive(Debug, Default)]
+struct Remotes {
+    per_ip: HashMap<std::net::IpAddr, usize>,
+    total: usize,
+}
+
+/// One remote connection counted in [`Remotes`]; uncounted on drop.
+struct RemoteSlot {
+    remotes: Arc<Mutex<Remotes>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for RemoteSlot {
+    fn drop(&mut self) {
+        let mut r = self.remotes.lock().unwrap_or_else(|e| e.into_inner());
+        r.total = r.total.saturating_sub(1);
+        if let Some(n) = r.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                r.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts a connection from `ip` if the limits allow it.
+fn take_remote(
+    remotes: &Arc<Mutex<Remotes>>,
+    ip: std::net::IpAddr,
+    limits: Limits,
+) -> Option<RemoteSlot> {
+    let mut r = remotes.lock().unwrap_or_else(|e| e.into_inner());
+    let mine = r.per_ip.get(&ip).copied().unwrap_or(0);
+    if mine >= MAX_PER_REMOTE || r.total >= limits.connections.saturating_sub(LOOPBACK_RESERVE) {
+        return None;
+    }
+    r.total += 1;
+    *r.per_ip.entry(ip).or_default() += 1;
+    Some(RemoteSlot {
+        remotes: Arc::clone(remotes),
+        ip,
+    })
+}
+
+/// The first byte of a TLS connection (a handshake record).
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// [`run`] with other [`Limits`].
 pub async fn run_with(
@@ -164,13 +226,14 @@ pub async fn run_with(
         .map(|l| tokio_rustls::TlsAcceptor::from(Arc::clone(&l.lan.tls)));
     let router = app(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let remotes: Arc<Mutex<Remotes>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let sock = tokio::select! {
+        let (sock, from) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((sock, _)) => sock,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!("dashboard/API: accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -180,6 +243,18 @@ pub async fn run_with(
             () = &mut shutdown => break,
         };
         while connections.try_join_next().is_some() {}
+        let ip = from.ip().to_canonical();
+        let remote = if ip.is_loopback() {
+            None
+        } else {
+            match take_remote(&remotes, ip, limits) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!("dashboard/API: too many connections from {ip}; refusing another");
+                    continue;
+                }
+            }
+        };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(
                 "dashboard/API: {} connections open; refusing another",
@@ -187,23 +262,45 @@ pub async fn run_with(
             );
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let stop = stop_rx.clone();
         let tls = tls.clone();
         connections.spawn(async move {
-            let _slot = slot;
-            match tls {
-                None => serve_connection(TokioIo::new(sock), service, limits, stop).await,
-                Some(tls) => {
-                    // The handshake gets the same time as a request head.
-                    match tokio::time::timeout(limits.header_timeout, tls.accept(sock)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), service, limits, stop).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!("dashboard/API: TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!("dashboard/API: TLS handshake timed out"),
-                    }
+            let (_slot, _remote) = (slot, remote);
+            let service = |tls: bool| {
+                let peer = auth::Peer { ip, tls };
+                hyper_util::service::TowerToHyperService::new(
+                    tower_http::timeout::RequestBodyTimeout::new(
+                        router.layer(axum::Extension(peer)),
+                        limits.body_timeout,
+                    ),
+                )
+            };
+            let Some(tls) = tls else {
+                serve_connection(TokioIo::new(sock), service(false), limits, stop).await;
+                return;
+            };
+            // LAN mode: TLS, or plain HTTP from this computer only. Every wait is bounded by
+            // the head timeout.
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(limits.header_timeout, sock.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(1))) {
+                return;
+            }
+            if first[0] != TLS_HANDSHAKE {
+                if ip.is_loopback() {
+                    serve_connection(TokioIo::new(sock), service(false), limits, stop).await;
+                } else {
+                    tracing::debug!("dashboard/API: plain HTTP from {ip} refused (LAN mode is HTTPS)");
                 }
+                return;
+            }
+            match tokio::time::timeout(limits.header_timeout, tls.accept(sock)).await {
+                Ok(Ok(stream)) => {
+                    serve_connection(TokioIo::new(stream), service(true), limits, stop).await;
+                }
+                Ok(Err(e)) => tracing::debug!("dashboard/API: TLS handshake from {ip} failed: {e}"),
+                Err(_) => tracing::debug!("dashboard/API: TLS handshake from {ip} timed out"),
             }
         });
     }
@@ -218,10 +315,16 @@ pub async fn run_with(
     Ok(())
 }
 
+/// A connection's service: the router with the connection's [`auth::Peer`] on every request, and
+/// the body timeout.
+type ConnService = hyper_util::service::TowerToHyperService<
+    tower_http::timeout::RequestBodyTimeout<Router>,
+>;
+
 /// Serves one connection (plain or TLS) until it ends or the server stops (then gracefully).
 async fn serve_connection<I>(
     io: hyper_util::rt::TokioIo<I>,
-    service: hyper_util::service::TowerToHyperService<Router>,
+    service: ConnService,
     limits: Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where

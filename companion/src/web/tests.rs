@@ -308,6 +308,7 @@ async fn slow_clients_time_out_and_connections_are_capped() {
     let limits = super::Limits {
         connections: 3,
         header_timeout: std::time::Duration::from_millis(500),
+        body_timeout: std::time::Duration::from_millis(500),
     };
     let server = tokio::spawn(super::run_with(
         listener,
@@ -334,6 +335,18 @@ async fn slow_clients_time_out_and_connections_are_capped() {
         .unwrap();
     let answer = status_of(slow).await;
     assert!(answer.is_empty() || answer.contains("408"), "{answer:?}");
+    // A client trickling a body is cut off too (the login never sees half a token).
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(
+            b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
+        )
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), status_of(trickle))
+        .await
+        .expect("the body deadline ends the request");
+    assert!(!answer.contains(" 204"), "{answer:?}");
     // Three idle connections fill the server; a fourth is closed at once.
     let mut idle = Vec::new();
     for _ in 0..3 {
@@ -399,4 +412,180 @@ fn both_api_documents_list_every_alert_kind_in_order() {
     for e in found {
         assert_eq!(e, &Value::Array(names.clone()));
     }
+}
+
+/// Every `(method, path)` the API's handlers are routed under, read from the router code
+/// (`.route("/path", get(..).post(..))` in `web/*_api.rs`, `api.rs` and `pairing.rs`; all nested
+/// under `/api/v1`).
+fn routed_api_operations() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with("_api.rs") || name == "api.rs" || name == "pairing.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices(".route(") {
+            // The call's text up to its matching parenthesis.
+            let call = &text[at + ".route(".len()..];
+            let mut depth = 1;
+            let end = call
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let call = &call[..end];
+            let route = call.split('"').nth(1).unwrap();
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let routed = call
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| i == 0 || !call.as_bytes()[i - 1].is_ascii_alphanumeric());
+                if routed {
+                    out.push((method.to_owned(), format!("/api/v1{route}")));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_routed_operation_is_documented() {
+    let doc: Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+    let routed = routed_api_operations();
+    assert!(routed.len() >= 50, "{routed:?}");
+    let undocumented: Vec<String> = routed
+        .iter()
+        .filter(|(m, p)| doc["paths"][p][m].is_null())
+        .map(|(m, p)| format!("{} {p}", m.to_ascii_uppercase()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "routed but not in companion/openapi.json: {undocumented:?}"
+    );
+    // The reading is right: what the other test proves routed is found here too.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(
+                routed.iter().any(|(m, p)| m == method && p == path),
+                "{method} {path} is documented but this reading of the router misses it"
+            );
+        }
+    }
+}
+
+fn login_from(ip: &str, token: &str) -> Request<Body> {
+    let mut r = login(token);
+    r.extensions_mut().insert(super::Peer {
+        ip: ip.parse().unwrap(),
+        tls: true,
+    });
+    r
+}
+
+#[tokio::test]
+async fn a_guessing_phone_locks_out_only_itself() {
+    let st = state();
+    for _ in 0..11 {
+        assert_eq!(
+            send(&st, login_from("192.168.1.50", "guess")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        send(&st, login_from("192.168.1.50", TOKEN)).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser is locked out"
+    );
+    // This computer and another phone are not.
+    assert_eq!(send(&st, login(TOKEN)).await.0, StatusCode::NO_CONTENT);
+    let (status, headers, _) = send(&st, login_from("192.168.1.51", TOKEN)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Over TLS the cookie is Secure.
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "set-cookie" && v.contains("; Secure")),
+        "{headers:?}"
+    );
+}
+
+#[test]
+fn the_network_gets_a_few_connections_per_address_and_never_the_loopback_reserve() {
+    let remotes = Arc::default();
+    let limits = super::Limits::default();
+    let phone: std::net::IpAddr = "192.168.1.50".parse().unwrap();
+    let held: Vec<_> = (0..super::MAX_PER_REMOTE)
+        .map(|_| super::take_remote(&remotes, phone, limits).unwrap())
+        .collect();
+    assert!(
+        super::take_remote(&remotes, phone, limits).is_none(),
+        "one address holds at most {}",
+        super::MAX_PER_REMOTE
+    );
+    drop(held);
+    assert!(super::take_remote(&remotes, phone, limits).is_some(), "freed on drop");
+    // Many addresses together stop short of the loopback reserve.
+    let mut others = Vec::new();
+    for i in 0..limits.connections {
+        match super::take_remote(&remotes, format!("10.0.{}.{}", i / 200, i % 200 + 1).parse().unwrap(), limits) {
+            Some(s) => others.push(s),
+            None => break,
+        }
+    }
+    assert_eq!(
+        others.len(),
+        limits.connections - super::LOOPBACK_RESERVE,
+        "remote connections leave {} for loopback",
+        super::LOOPBACK_RESERVE
+    );
+}
+
+#[tokio::test]
+async fn in_lan_mode_loopback_may_use_plain_http_and_tls_works_with_the_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("deckcast-lan-web-{}", std::process::id()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lan = crate::lan::prepare(&dir, addr.ip(), addr.port()).unwrap();
+    let pem = std::fs::read(&lan.cert_path).unwrap();
+    let mut st = state();
+    st.lan = Some(Arc::new(super::pairing::LanState::new(lan)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(super::run(listener, st, async move {
+        let _ = stopped.await;
+    }));
+    // Plain HTTP from this computer (the CLI, a local browser) still works.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    plain.read_to_end(&mut out).await.unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 401"));
+    // HTTPS with the companion's certificate as the only trusted root.
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://127.0.0.1:{}/api/v1/status", addr.port()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
