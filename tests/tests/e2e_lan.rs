@@ -275,7 +275,10 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 
     // Another page's origin, an http:// origin over https, a foreign Host: all refused.
-    for origin in ["https://evil.example".to_owned(), format!("http://{}:{port}", link.host)] {
+    for origin in [
+        "https://evil.example".to_owned(),
+        format!("http://{}:{port}", link.host),
+    ] {
         let (_, head) = phone_curl(
             &link,
             &[
@@ -369,7 +372,10 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     drop(lan);
     // The codes and the token were shown on the terminal only: never in the log.
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("dashboard on the local network"), "{logged}");
+    assert!(
+        logged.contains("dashboard on the local network"),
+        "{logged}"
+    );
     for secret in [code.as_str(), second, token.as_str()] {
         assert!(!logged.contains(secret), "a secret reached the log");
     }

@@ -257,10 +257,21 @@ async fn the_readme_pictures_come_from_the_product_and_the_dashboard_works_on_a_
     .unwrap();
     keep("sources", &scene_png);
 
-    // The dock in OBS (it refreshes every second).
+    // The dock in OBS (it refreshes every second). Under load OBS 32's window can take a while
+    // to be drawn on the X display: shoot until it shows.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let dock = std::fs::read(obs.screenshot("dock-readme").unwrap()).unwrap();
-    assert!(dock.len() > 20_000, "the dock screenshot is blank");
+    let dock = deckcast_tests::util::wait_for(
+        "OBS's window with the dock on the display",
+        Duration::from_secs(30),
+        || {
+            let png = std::fs::read(obs.screenshot("dock-readme")?)?;
+            if png.len() <= 20_000 {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Ok((png.len() > 20_000).then_some(png))
+        },
+    )
+    .unwrap();
     keep("dock", &dock);
 
     // The dashboard on a desktop.

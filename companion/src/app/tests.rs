@@ -486,7 +486,9 @@ async fn the_sites_token_goes_to_the_keyring_only_with_an_address_and_never_come
     // Turning the site off with a token in the same request: refused, nothing removed.
     assert!(
         rig.app
-            .configure_platform(parse(serde_json::json!({"baseUrl": null, "token": "x-y-z"})))
+            .configure_platform(parse(
+                serde_json::json!({"baseUrl": null, "token": "x-y-z"})
+            ))
             .await
             .is_err()
     );

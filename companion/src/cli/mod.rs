@@ -190,8 +190,7 @@ pub(crate) fn read_secret(what: &str) -> anyhow::Result<Option<Secret>> {
         // rpassword raises SIGINT on Ctrl-C while the terminal is still raw; with a handler
         // registered the process lives on, rpassword restores echo and we exit with an error.
         #[cfg(unix)]
-        let sigint =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
         let read = rpassword::prompt_password(format!("{what} (input is not shown): "));
         // The handler stays for the rest of the process (tokio never removes one): Ctrl-C
         // must still end the command afterwards, as it would have without the prompt.

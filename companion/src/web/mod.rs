@@ -250,7 +250,9 @@ pub async fn run_with(
             match take_remote(&remotes, ip, limits) {
                 Some(slot) => Some(slot),
                 None => {
-                    tracing::warn!("dashboard/API: too many connections from {ip}; refusing another");
+                    tracing::warn!(
+                        "dashboard/API: too many connections from {ip}; refusing another"
+                    );
                     continue;
                 }
             }
@@ -291,7 +293,9 @@ pub async fn run_with(
                 if ip.is_loopback() {
                     serve_connection(TokioIo::new(sock), service(false), limits, stop).await;
                 } else {
-                    tracing::debug!("dashboard/API: plain HTTP from {ip} refused (LAN mode is HTTPS)");
+                    tracing::debug!(
+                        "dashboard/API: plain HTTP from {ip} refused (LAN mode is HTTPS)"
+                    );
                 }
                 return;
             }
@@ -317,9 +321,8 @@ pub async fn run_with(
 
 /// A connection's service: the router with the connection's [`auth::Peer`] on every request, and
 /// the body timeout.
-type ConnService = hyper_util::service::TowerToHyperService<
-    tower_http::timeout::RequestBodyTimeout<Router>,
->;
+type ConnService =
+    hyper_util::service::TowerToHyperService<tower_http::timeout::RequestBodyTimeout<Router>>;
 
 /// Serves one connection (plain or TLS) until it ends or the server stops (then gracefully).
 async fn serve_connection<I>(
