@@ -251,6 +251,8 @@ async fn follow(
                         tracing::warn!("OBS stopped answering: {e}");
                         return;
                     }
+                    // `Busy` (NotReady) while OBS quits: keep reading its events until it
+                    // closes the link, so a last event (a recording's stop) is not lost.
                     tracing::warn!("poll: {e}");
                 }
             }

@@ -66,6 +66,10 @@ pub enum LinkError {
     /// OBS accepted the connection but kept answering "not ready" (still loading).
     #[error("OBS is still starting up (obs-websocket answered NotReady for {} s); try again when OBS has finished loading", STARTUP_WAIT.as_secs())]
     NotReady,
+    /// A request on an open link was answered `NotReady`: OBS is quitting (or still loading).
+    /// Not a broken link: its events (a recording's stop, say) may still come before it closes.
+    #[error("{0}: OBS is not ready (quitting or still loading)")]
+    Busy(String),
     /// OBS or obs-websocket is older than Deckcast supports.
     #[error("{what} {found} is too old: Deckcast needs {required}")]
     Unsupported {

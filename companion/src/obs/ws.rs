@@ -36,7 +36,13 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 fn obs_error(err: obws::error::Error) -> LinkError {
-    LinkError::Obs(error_chain(&err))
+    match err {
+        obws::error::Error::Api {
+            code: StatusCode::NotReady,
+            message,
+        } => LinkError::Busy(message.unwrap_or_default()),
+        other => LinkError::Obs(error_chain(&other)),
+    }
 }
 
 fn connect_error(err: obws::error::Error, opts: &ConnectOptions) -> LinkError {
@@ -198,6 +204,8 @@ impl WsLink {
                         && message.to_ascii_lowercase().contains("vendor")
                     {
                         LinkError::PluginMissing
+                    } else if code == StatusCode::NotReady {
+                        LinkError::Busy(request_type.to_owned())
                     } else {
                         LinkError::Obs(format!("{request_type}: {message} ({code:?})"))
                     },
