@@ -526,10 +526,15 @@ async fn the_automatic_recording_runs_while_a_target_is_live() {
         None,
     );
     assert_eq!(status, 200, "{v}");
+    // The entry opens with OBS's recording; its live targets are noted by the next sync (2 s).
     let now = wait_for("the automatic recording", Duration::from_secs(20), || {
-        Ok(c.get_json("/api/v1/recording")
-            .ok()
-            .filter(|v| v["active"] == true && v["recording"].is_object()))
+        Ok(c.get_json("/api/v1/recording").ok().filter(|v| {
+            v["active"] == true
+                && v["recording"].is_object()
+                && v["recording"]["targets"]
+                    .as_array()
+                    .is_some_and(|t| !t.is_empty())
+        }))
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{}", companion.log_text()));
     assert_eq!(now["recording"]["startedBy"], "live", "{now}");
