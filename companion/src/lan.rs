@@ -37,6 +37,8 @@ pub enum LanError {
 /// What LAN mode serves with.
 #[derive(Clone)]
 pub struct Lan {
+    /// The address the phone uses (the certificate's name for this computer).
+    pub ip: IpAddr,
     /// `https://<address>:<port>`: where the phone reaches the dashboard.
     pub base_url: String,
     /// The TLS server configuration (certificate and key).
@@ -153,16 +155,21 @@ pub fn prepare(data_dir: &Path, ip: IpAddr, port: u16) -> Result<Lan, LanError> 
         .with_single_cert(certs, key)
         .map_err(|e| LanError::Cert(e.to_string()))?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let host = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    };
     Ok(Lan {
-        base_url: format!("https://{host}:{port}"),
+        ip,
+        base_url: format!("https://{}:{port}", host_name(ip)),
         tls: Arc::new(tls),
         fingerprint,
         cert_path,
     })
+}
+
+/// `ip` as the host part of a URL or a `Host` header (`[…]` around IPv6).
+pub fn host_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
 }
 
 fn rustls_pki_certs(

@@ -100,15 +100,8 @@ pub async fn serve(
     if let Some(lan) = &state.lan {
         // Bound to every interface, yet only the names the certificate carries are answered
         // (DNS rebinding).
-        let host = lan
-            .lan
-            .base_url
-            .trim_start_matches("https://")
-            .rsplit_once(':')
-            .map_or("", |(h, _)| h)
-            .to_owned();
         state.allowed_hosts = Some(vec![
-            host,
+            crate::lan::host_name(lan.lan.ip),
             "127.0.0.1".to_owned(),
             "localhost".to_owned(),
             "[::1]".to_owned(),
@@ -186,7 +179,7 @@ fn show_pairing(lan: &web::pairing::LanState) {
                  (works once, for 10 minutes; the browser will warn about the certificate: \
                  accept it if its SHA-256 fingerprint is {fp})\n\n{qr}",
                 url = p.url,
-                fp = p.fingerprint,
+                fp = lan.lan.fingerprint,
             );
         }
         Err(e) => tracing::warn!("no pairing code: {e}"),

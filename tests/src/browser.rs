@@ -216,6 +216,33 @@ impl Browser {
         Ok(())
     }
 
+    /// Clicks the first element matching `selector` (as a mouse would, through the DOM); fails
+    /// if nothing matches.
+    pub async fn click(&mut self, selector: &str) -> Result<()> {
+        let expr = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
+            json!(selector)
+        );
+        if self.eval(&expr).await? != json!(true) {
+            bail!("nothing to click at {selector}");
+        }
+        Ok(())
+    }
+
+    /// Sets field `name` of the form at `form` to `value` (text, number, or `true`/`false` for
+    /// a checkbox) and fires its `change` event.
+    pub async fn fill(&mut self, form: &str, name: &str, value: &Value) -> Result<()> {
+        let expr = format!(
+            "(() => {{ const e = document.querySelector({form}).elements[{name}]; \
+             if (e.type === 'checkbox') e.checked = {value}; else e.value = {value}; \
+             e.dispatchEvent(new Event('change')); return true; }})()",
+            form = json!(form),
+            name = json!(name),
+        );
+        self.eval(&expr).await?;
+        Ok(())
+    }
+
     /// Taps the middle of the first element matching `selector` with a finger (scrolled into
     /// view first; a touch start and end through `Input.dispatchTouchEvent`: the page gets the
     /// touch events, then the click a tap makes). Fails if nothing matches.

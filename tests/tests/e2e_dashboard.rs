@@ -13,31 +13,7 @@ use deckcast_tests::openapi::OpenApi;
 use deckcast_tests::rtmp::RtmpServer;
 use deckcast_tests::site::serve_site;
 use deckcast_tests::util::{random_hex, wait_for};
-use serde_json::{Value, json};
-
-/// Sets form field `name` of form `form` to `value` (text, number or checkbox `true`/`false`).
-async fn fill(browser: &mut Browser, form: &str, name: &str, value: &Value) {
-    let expr = format!(
-        "(() => {{ const e = document.querySelector({form}).elements[{name}]; \
-         if (e.type === 'checkbox') e.checked = {value}; else e.value = {value}; \
-         e.dispatchEvent(new Event('change')); return true; }})()",
-        form = json!(form),
-        name = json!(name),
-    );
-    browser.eval(&expr).await.unwrap();
-}
-
-async fn click(browser: &mut Browser, selector: &str) {
-    let expr = format!(
-        "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
-        json!(selector)
-    );
-    assert_eq!(
-        browser.eval(&expr).await.unwrap(),
-        json!(true),
-        "nothing to click at {selector}"
-    );
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: needs the real-OBS rig and chromium (see README: the test command runs this tier)"]
@@ -72,8 +48,11 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
     // DJ software: a text file the software writes, connected from the dashboard.
     let np_file = home.dir.join("nowplaying.txt");
     std::fs::write(&np_file, "").unwrap();
-    click(&mut browser, "#np-add").await;
-    fill(&mut browser, "#np-form", "kind", &json!("file")).await;
+    browser.click("#np-add").await.unwrap();
+    browser
+        .fill("#np-form", "kind", &json!("file"))
+        .await
+        .unwrap();
     assert_eq!(
         browser
             .eval("document.querySelector('#np-form [name=port]').closest('label').hidden && !document.querySelector('#np-form [name=format]').closest('label').hidden")
@@ -82,20 +61,14 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
         json!(true),
         "only the file's fields are shown"
     );
-    fill(
-        &mut browser,
-        "#np-form",
-        "path",
-        &json!(np_file.to_string_lossy()),
-    )
-    .await;
-    fill(
-        &mut browser,
-        "#np-form",
-        "format",
-        &json!("{artist} - {title}"),
-    )
-    .await;
+    browser
+        .fill("#np-form", "path", &json!(np_file.to_string_lossy()))
+        .await
+        .unwrap();
+    browser
+        .fill("#np-form", "format", &json!("{artist} - {title}"))
+        .await
+        .unwrap();
     browser
         .eval("document.querySelector('#np-form').requestSubmit(); true")
         .await
@@ -125,7 +98,10 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
         )
         .await
         .unwrap();
-    click(&mut browser, "#np-list [data-action=remove-source]").await;
+    browser
+        .click("#np-list [data-action=remove-source]")
+        .await
+        .unwrap();
     wait_for("the source to be removed", Duration::from_secs(10), || {
         let s = c.get_json("/api/v1/nowplaying/sources")?;
         Ok(s["sources"]
@@ -143,23 +119,31 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
         json!({"sets": []}),
     )));
     let port = serve_site(site_token.clone(), Arc::clone(&state));
-    click(&mut browser, "#site-edit").await;
-    fill(
-        &mut browser,
-        "#site-form",
-        "baseUrl",
-        &json!(format!("http://127.0.0.1:{port}")),
-    )
-    .await;
-    fill(&mut browser, "#site-form", "token", &json!(site_token)).await;
-    fill(
-        &mut browser,
-        "#site-form",
-        "webhookUrl",
-        &json!(format!("http://127.0.0.1:{port}/hook")),
-    )
-    .await;
-    fill(&mut browser, "#site-form", "healthIntervalS", &json!(5)).await;
+    browser.click("#site-edit").await.unwrap();
+    browser
+        .fill(
+            "#site-form",
+            "baseUrl",
+            &json!(format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .unwrap();
+    browser
+        .fill("#site-form", "token", &json!(site_token))
+        .await
+        .unwrap();
+    browser
+        .fill(
+            "#site-form",
+            "webhookUrl",
+            &json!(format!("http://127.0.0.1:{port}/hook")),
+        )
+        .await
+        .unwrap();
+    browser
+        .fill("#site-form", "healthIntervalS", &json!(5))
+        .await
+        .unwrap();
     browser
         .eval("document.querySelector('#site-form').requestSubmit(); true")
         .await
@@ -188,7 +172,7 @@ async fn dj_software_and_the_site_are_set_up_from_the_dashboard() {
         )
         .await
         .unwrap();
-    click(&mut browser, "#site-pull").await;
+    browser.click("#site-pull").await.unwrap();
     browser
         .wait_for(
             "the pull's report and the pulled target's tile",

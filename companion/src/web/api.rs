@@ -90,7 +90,7 @@ async fn login(
     headers: axum::http::HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let peer = peer.map_or_else(|| auth::Peer::of(&axum::http::Extensions::new()), |p| p.0);
+    let peer = peer.map(|p| p.0).unwrap_or_default();
     let Json(login) = body.map_err(bad_json)?;
     if let Some(s) = state.locked_for(&peer) {
         return Ok(auth::locked_out(s));

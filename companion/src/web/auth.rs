@@ -41,13 +41,20 @@ pub struct Peer {
     pub tls: bool,
 }
 
-impl Peer {
-    /// The peer of `req`'s connection.
-    pub fn of(extensions: &axum::http::Extensions) -> Peer {
-        extensions.get::<Peer>().copied().unwrap_or(Peer {
+impl Default for Peer {
+    /// Loopback, plain HTTP.
+    fn default() -> Peer {
+        Peer {
             ip: std::net::IpAddr::from([127, 0, 0, 1]),
             tls: false,
-        })
+        }
+    }
+}
+
+impl Peer {
+    /// The peer of a request's connection, from its extensions.
+    pub fn of(extensions: &axum::http::Extensions) -> Peer {
+        extensions.get::<Peer>().copied().unwrap_or_default()
     }
 }
 

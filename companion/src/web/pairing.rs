@@ -28,7 +28,16 @@ pub struct LanState {
     codes: Mutex<HashMap<String, i64>>,
 }
 
-/// A code made for a phone.
+/// A one-time code, as its URL.
+#[derive(Debug, Clone)]
+pub struct Code {
+    /// The URL to open on the phone: the code is in its fragment.
+    pub url: String,
+    /// When the code stops working (Unix ms).
+    pub expires_ms: i64,
+}
+
+/// A code made for the dashboard's "Pair a phone", with its QR code.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pairing {
@@ -58,7 +67,7 @@ impl LanState {
     }
 
     /// A new one-time code and its URL.
-    pub fn issue(&self) -> Result<Pairing, crate::keys::KeysError> {
+    pub fn issue(&self) -> Result<Code, crate::keys::KeysError> {
         // 128 random bits are plenty for a code that lives 10 minutes and is used once.
         let code = crate::keys::random_token()?.expose()[..32].to_owned();
         let now = now_ms();
@@ -78,11 +87,19 @@ impl LanState {
             }
             codes.insert(code.clone(), expires_ms);
         }
-        let url = format!("{}/pair#{code}", self.lan.base_url);
-        let svg = crate::lan::svg_qr(&url).unwrap_or_default();
-        Ok(Pairing {
-            url,
+        Ok(Code {
+            url: format!("{}/pair#{code}", self.lan.base_url),
             expires_ms,
+        })
+    }
+
+    /// A new code for the dashboard: its URL as a QR code (SVG) and the certificate's fingerprint.
+    pub fn pairing(&self) -> Result<Pairing, crate::keys::KeysError> {
+        let code = self.issue()?;
+        let svg = crate::lan::svg_qr(&code.url).unwrap_or_default();
+        Ok(Pairing {
+            url: code.url,
+            expires_ms: code.expires_ms,
             fingerprint: self.lan.fingerprint.clone(),
             svg,
         })
@@ -110,7 +127,7 @@ pub(super) async fn create(State(state): State<AppState>) -> Result<Json<Pairing
             "pairing a phone needs the dashboard on the local network: run deckcast serve --lan",
         )
     })?;
-    lan.issue()
+    lan.pairing()
         .map(Json)
         .map_err(|e| ApiError::from(crate::app::AppError::from(e)))
 }
@@ -124,7 +141,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("deckcast-pairing-{}", std::process::id()));
         let lan = crate::lan::prepare(&dir, "192.0.2.9".parse().unwrap(), 8750).unwrap();
         let state = LanState::new(lan);
-        let p = state.issue().unwrap();
+        let p = state.pairing().unwrap();
         let (base, code) = p.url.split_once("/pair#").unwrap();
         assert_eq!(base, "https://192.0.2.9:8750");
         assert_eq!(code.len(), 32);
