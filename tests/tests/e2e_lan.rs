@@ -221,7 +221,7 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
     assert!(page.contains("/assets/pair.js"), "{page}");
     let jar = dir.join("phone-cookies");
     let jar = jar.to_string_lossy().into_owned();
-    let login = |code: &str| {
+    let login_from = |origin: &str, code: &str| {
         phone_curl(
             &link,
             &[
@@ -236,13 +236,14 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
                 "-H",
                 "content-type: application/json",
                 "-H",
-                &format!("Origin: {base}"),
+                &format!("Origin: {origin}"),
                 "--data",
                 &format!(r#"{{"pairingCode":"{code}"}}"#),
                 &format!("{base}/api/v1/login"),
             ],
         )
     };
+    let login = |code: &str| login_from(&base, code);
     let (rc, head) = login(&code);
     assert_eq!(rc, 0);
     assert!(head.starts_with("HTTP/1.1 204"), "{head}");
@@ -279,24 +280,7 @@ fn a_phone_on_the_lan_pairs_by_qr_code_over_https_only() {
         "https://evil.example".to_owned(),
         format!("http://{}:{port}", link.host),
     ] {
-        let (_, head) = phone_curl(
-            &link,
-            &[
-                "--cacert",
-                &cacert,
-                "-D",
-                "-",
-                "-o",
-                "/dev/null",
-                "-H",
-                "content-type: application/json",
-                "-H",
-                &format!("Origin: {origin}"),
-                "--data",
-                r#"{"pairingCode":"x"}"#,
-                &format!("{base}/api/v1/login"),
-            ],
-        );
+        let (_, head) = login_from(&origin, "x");
         assert!(head.starts_with("HTTP/1.1 403"), "{origin}: {head}");
     }
     let (_, code_of) = phone_curl(
