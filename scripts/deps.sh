@@ -59,6 +59,19 @@ if [ "$(cat "$oracle/pins" 2>/dev/null)" != "$pins" ]; then
   echo "$pins" > "$oracle/pins"
 fi
 
+# The OpenAPI 3.1 check of the API documents (tests/src/openapi.rs): openapi-spec-validator,
+# pinned with what it needs, in its own virtualenv.
+oasv=${DECKCAST_CACHE:-/var/cache/deckcast}/openapi-validator
+oasv_pins="openapi-spec-validator==0.9.0 openapi-schema-validator==0.9.0 jsonschema==4.26.0 jsonschema-path==0.5.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1 attrs==26.1.0 pathable==0.6.0 PyYAML==6.0.4 lazy-object-proxy==1.13.0 rfc3339-validator==0.1.4 six==1.17.0 pydantic==2.14.4 pydantic-settings==2.16.3 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing_extensions==4.16.0 python-dotenv==1.2.4"
+if [ "$(cat "$oasv/pins" 2>/dev/null)" != "$oasv_pins" ]; then
+  echo "[deps] OpenAPI validator ($oasv)"
+  rm -rf "$oasv"
+  python3 -m venv "$oasv/venv"
+  # shellcheck disable=SC2086 # the pins are words
+  "$oasv/venv/bin/pip" install -q --disable-pip-version-check $oasv_pins
+  echo "$oasv_pins" > "$oasv/pins"
+fi
+
 # The upload test's site (tests/rig/tus-site): the tus project's own Node.js server, the versions
 # pinned in its package.json, from the npm registry with the machine's Node.js (Debian's nodejs
 # and npm where the machine has none).

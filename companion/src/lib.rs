@@ -41,6 +41,7 @@ pub mod library;
 pub mod listen;
 pub mod live;
 pub mod logging;
+pub mod names;
 pub mod obs;
 pub mod player;
 pub mod readers;

@@ -9,12 +9,21 @@ use crate::store::LiveTarget;
 use crate::tracklist::{self, Entry, YoutubeChapters};
 
 macro_rules! wire {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $text)] $variant,)*
         }
+
+        // By hand: the derive cannot read a rename a macro writes.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::names::names_schema(concat!($($doc, "\n",)*), &[$($text,)*])
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             /// The wire (and database) name.
@@ -133,24 +142,28 @@ pub struct PublishedTracklist {
 }
 
 /// One recording in the library.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Recording {
     /// Library id.
     pub id: i64,
     /// The file as OBS named it (known once OBS reports it).
+    #[schema(required)]
     pub file: Option<String>,
     /// Its container, from the file name (`mp4`, `mkv`, ...).
+    #[schema(required)]
     pub format: Option<String>,
     /// Started (Unix ms).
     pub started_ms: i64,
     /// Ended (Unix ms); none while it runs.
+    #[schema(required)]
     pub ended_ms: Option<i64>,
     /// Length so far (ms).
     pub duration_ms: i64,
     /// Bytes written (the last count seen).
     pub bytes: u64,
     /// The scheduled set it was recorded for.
+    #[schema(required)]
     pub set_id: Option<i64>,
     /// Who started it.
     pub started_by: StartedBy,
@@ -159,11 +172,13 @@ pub struct Recording {
     /// Whether chapters went into the file.
     pub chapters: Chapters,
     /// How it ended; none while it runs.
+    #[schema(required)]
     pub ending: Option<Ending>,
     /// The tracklist (from the recording's start, the minimum track length applied).
     pub tracks: Vec<Entry>,
     /// The finished file's SHA-256 (lower-case hex; none while it runs or when the file could
     /// not be read).
+    #[schema(required)]
     pub sha256: Option<String>,
 }
 
@@ -197,7 +212,7 @@ impl UploadState {
 }
 
 /// A recording's upload to the streamer's site, as the API and the CLI show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Upload {
     /// The recording.
@@ -209,20 +224,25 @@ pub struct Upload {
     /// Bytes the site has confirmed.
     pub sent: u64,
     /// `sent` of `bytes`, 0–100.
+    #[schema(minimum = 0, maximum = 100)]
     pub percent: f64,
     /// The file's SHA-256 as announced to the site (none until read).
+    #[schema(required)]
     pub sha256: Option<String>,
     /// Failures in a row without progress.
     pub failures: i64,
     /// The newest failure.
+    #[schema(required)]
     pub last_error: Option<String>,
     /// Asked for (Unix ms).
     pub created_ms: i64,
     /// Last changed (Unix ms).
     pub updated_ms: i64,
     /// When it goes on by itself (while `waiting`).
+    #[schema(required)]
     pub next_attempt_ms: Option<i64>,
     /// Completed, failed or cancelled (Unix ms).
+    #[schema(required)]
     pub finished_ms: Option<i64>,
 }
 
@@ -252,7 +272,7 @@ impl Upload {
 }
 
 /// `GET /api/v1/uploads`: the newest uploads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadList {
     /// Newest first.
     pub uploads: Vec<Upload>,

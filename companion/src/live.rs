@@ -17,7 +17,7 @@ use crate::obs::{MainStream, ObsStats, ObsVersions};
 pub const SPARK_POINTS: usize = 60;
 
 /// The state of the companion's link to OBS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObsState {
     /// Not connected yet.
@@ -50,27 +50,31 @@ impl ObsState {
 }
 
 /// The companion's link to OBS.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObsConn {
     /// Where the link is.
     pub state: ObsState,
     /// Why it is not connected (no secrets).
+    #[schema(required)]
     pub message: Option<String>,
     /// Since when the state holds (Unix ms).
     pub since_ms: i64,
     /// Versions, once connected.
+    #[schema(required)]
     pub versions: Option<ObsVersions>,
     /// The plugin's version.
+    #[schema(required)]
     pub plugin_version: Option<String>,
     /// Where the plugin keeps keys (`keyring` or `memory`).
+    #[schema(required)]
     pub key_storage: Option<String>,
     /// OBS said it is shutting down (a deliberate exit, not a lost link).
     pub closing: bool,
 }
 
 /// One target's tile.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tile {
     /// Target id.
@@ -88,6 +92,7 @@ pub struct Tile {
     /// State.
     pub state: TargetState,
     /// Last error (redacted by the plugin).
+    #[schema(required)]
     pub last_error: Option<String>,
     /// Bitrate.
     pub kbps: f64,
@@ -106,13 +111,16 @@ pub struct Tile {
     /// Warnings.
     pub warnings: Vec<Warning>,
     /// The bitrate its encoders are set to (video + audio), if the plugin knows it.
+    #[schema(required)]
     pub expected_kbps: Option<u32>,
     /// Its dedicated encoder's video bitrate, configured and running (none: OBS's shared
     /// encoder).
+    #[schema(required)]
     pub video_bitrate: Option<VideoBitrate>,
     /// Active targets streaming from the same encoders, this one included.
     pub encoder_users: u32,
     /// The last [`SPARK_POINTS`] seconds of bitrate, oldest first.
+    #[schema(value_type = Vec<f64>)]
     pub spark: VecDeque<f64>,
 }
 
@@ -166,28 +174,32 @@ pub fn wire_name<T: Serialize>(value: &T) -> String {
 }
 
 /// Webhook delivery to the streamer's site, as the dashboard shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     /// A webhook URL is set.
     pub configured: bool,
     /// The webhook URL (not a secret).
     #[serde(serialize_with = "crate::fetch::serialize_redacted_opt")]
+    #[schema(required)]
     pub webhook_url: Option<String>,
     /// Events waiting for delivery.
     pub pending: i64,
     /// Events given up on (the site refused them for good, or they failed too often).
     pub dead: i64,
     /// When the newest one was given up on (Unix ms).
+    #[schema(required)]
     pub last_dead_ms: Option<i64>,
     /// Last successful delivery (Unix ms).
+    #[schema(required)]
     pub last_delivered_ms: Option<i64>,
     /// The failure of the oldest waiting event, else of the newest dead letter.
+    #[schema(required)]
     pub last_error: Option<String>,
 }
 
 /// What the Now Playing sources show, as far as the companion knows.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NowPlayingView {
     /// Artist.
@@ -195,14 +207,19 @@ pub struct NowPlayingView {
     /// Title.
     pub title: String,
     /// Album.
+    #[schema(required)]
     pub album: Option<String>,
     /// BPM from the DJ software.
+    #[schema(required)]
     pub library_bpm: Option<f64>,
     /// Live BPM from the newest `TempoChanged`.
+    #[schema(required)]
     pub bpm: Option<f64>,
     /// Its confidence.
+    #[schema(required)]
     pub confidence: Option<f64>,
     /// The audio source it was detected from.
+    #[schema(required)]
     pub audio_source: Option<String>,
 }
 
@@ -224,7 +241,7 @@ pub struct StateChange {
 }
 
 /// Everything live.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     /// Grows with every change.
@@ -236,6 +253,7 @@ pub struct Snapshot {
     /// OBS's own stream.
     pub main_stream: MainStream,
     /// OBS's counters.
+    #[schema(required)]
     pub stats: Option<ObsStats>,
     /// Targets, in the plugin's order.
     pub targets: Vec<Tile>,
@@ -248,11 +266,12 @@ pub struct Snapshot {
     /// Alerts not cleared yet, oldest first.
     pub alerts: Vec<crate::alerts::Alert>,
     /// What the plugin's audio meter heard over the last second (none while not measured).
+    #[schema(required)]
     pub audio: Option<AudioView>,
 }
 
 /// The audio meter's last second, as the dashboard and `/metrics` show it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudioView {
     /// The source metered (empty: OBS's program mix).

@@ -14,7 +14,7 @@ pub const MAX_POINTS: i64 = 2000;
 pub const MAX_RANGE_MS: i64 = 90 * 86_400_000;
 
 /// One target in a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetReport {
     /// The numbers.
@@ -29,7 +29,7 @@ pub struct TargetReport {
 }
 
 /// A track that played during a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackPlayed {
     /// When it started (Unix ms).
@@ -39,7 +39,7 @@ pub struct TrackPlayed {
 }
 
 /// The report of one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionReport {
     /// The session.
@@ -55,7 +55,7 @@ pub struct SessionReport {
 }
 
 /// A chart's data: per-target buckets, and what to mark on the time axis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Chart {
     /// Range start (Unix ms).

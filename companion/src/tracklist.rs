@@ -53,10 +53,12 @@ pub fn label(artist: &str, title: &str) -> String {
 }
 
 /// One entry of a tracklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = TracklistEntry)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// From the start the list is for (ms, never negative).
+    #[schema(minimum = 0)]
     pub offset_ms: i64,
     /// The same as `H:MM:SS` or `MM:SS`.
     pub offset: String,
@@ -210,7 +212,7 @@ pub fn text(entries: &[Entry]) -> String {
 }
 
 /// YouTube chapters, and what was changed to meet YouTube's rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct YoutubeChapters {
     /// The description lines (empty when there are too few chapters).
@@ -349,7 +351,7 @@ pub fn cue(entries: &[Entry], file_name: &str, performer: &str, title: &str) -> 
 
 /// One Mixcloud section (its upload API's `sections-N-artist`, `sections-N-song`,
 /// `sections-N-start_time` fields, <https://www.mixcloud.com/developers/#upload>).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MixcloudSection {
     /// `sections-N-artist`.
     pub artist: String,
@@ -360,7 +362,7 @@ pub struct MixcloudSection {
 }
 
 /// Mixcloud sections as one JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MixcloudSections {
     /// In order.
     pub sections: Vec<MixcloudSection>,
@@ -379,7 +381,7 @@ pub fn mixcloud(entries: &[Entry]) -> Vec<MixcloudSection> {
 }
 
 /// The export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// CUE sheet.

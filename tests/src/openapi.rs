@@ -227,4 +227,52 @@ mod tests {
             assert!(answers > 0, "{rel}: {answers}");
         }
     }
+
+    /// Both documents are valid OpenAPI 3.1 as an independent validator (the OpenAPI
+    /// Initiative's schemas, through openapi-spec-validator, installed by scripts/deps.sh) sees
+    /// them: the structure, `$ref`s, unique operation ids, path parameters.
+    #[test]
+    fn both_documents_validate_as_openapi_3_1() {
+        let cache = std::env::var_os("DECKCAST_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("/var/cache/deckcast"));
+        let tool = cache.join("openapi-validator/venv/bin/openapi-spec-validator");
+        for rel in ["companion/openapi.json", "docs/platform-openapi.json"] {
+            let path = crate::artifacts::workspace_root().join(rel);
+            let doc: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(doc["openapi"], "3.1.0", "{rel}");
+            let out = std::process::Command::new(&tool)
+                .arg(&path)
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e} (run scripts/deps.sh)", tool.display()));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.contains(": OK"),
+                "{rel}: {text}"
+            );
+        }
+        // It is not a rubber stamp: a document with an operation id used twice fails.
+        let mut doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                crate::artifacts::workspace_root().join("companion/openapi.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let id = doc["paths"]["/api/v1/status"]["get"]["operationId"].clone();
+        doc["paths"]["/api/v1/snapshot"]["get"]["operationId"] = id;
+        let bad = std::env::temp_dir().join(format!("deckcast-oas-{}.json", std::process::id()));
+        std::fs::write(&bad, doc.to_string()).unwrap();
+        let out = std::process::Command::new(&tool)
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&bad);
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }

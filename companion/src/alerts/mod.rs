@@ -37,6 +37,15 @@ macro_rules! kinds {
             $($(#[$doc])* #[serde(rename = $text)] $variant,)*
         }
 
+        // By hand: the derive cannot read a rename a macro writes.
+        impl utoipa::PartialSchema for AlertKind {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::names::names_schema("What an alert is about.", &[$($text,)*])
+            }
+        }
+
+        impl utoipa::ToSchema for AlertKind {}
+
         impl AlertKind {
             /// Every kind, in the order the dashboard lists them.
             pub const ALL: &[AlertKind] = &[$(AlertKind::$variant),*];
@@ -102,7 +111,9 @@ kinds! {
 }
 
 /// How bad an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth a look.
@@ -122,7 +133,7 @@ impl Severity {
 }
 
 /// Where an alert is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// The condition holds and nobody has acknowledged it.
@@ -145,7 +156,7 @@ impl AlertState {
 }
 
 /// One alert, as stored and shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// Its id (database row).
@@ -157,8 +168,10 @@ pub struct Alert {
     /// Where it is.
     pub state: AlertState,
     /// The target it is about, if any.
+    #[schema(required)]
     pub target_id: Option<String>,
     /// That target's name at the time.
+    #[schema(required)]
     pub target_name: Option<String>,
     /// What happened, for people (measured values included).
     pub message: String,
@@ -171,15 +184,20 @@ pub struct Alert {
     /// When it was raised (Unix ms).
     pub raised_ms: i64,
     /// When someone acknowledged it.
+    #[schema(required)]
     pub acknowledged_ms: Option<i64>,
     /// When it cleared.
+    #[schema(required)]
     pub cleared_ms: Option<i64>,
     /// What the clearing said (the value then), for people.
+    #[schema(required)]
     pub cleared_message: Option<String>,
     /// What Deckcast did about it (automatic protection), if anything.
+    #[schema(required)]
     pub action: Option<String>,
     /// The rule's title for people (`Dead air`).
     #[serde(default)]
+    #[schema(required)]
     pub title: String,
 }
 

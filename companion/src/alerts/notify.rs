@@ -25,7 +25,7 @@ use super::{Alert, AlertState, Severity};
 pub const MAX_TEXT: usize = 1900;
 
 /// A channel's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     /// `{"type", "alert"}` as JSON.
@@ -39,7 +39,7 @@ pub enum ChannelKind {
 }
 
 /// An outgoing alert channel (its URL is in the keyring).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Channel {
     /// Its id (`[a-z0-9-]`, 1–32).

@@ -26,24 +26,30 @@ use serde::{Deserialize, Serialize};
 use super::engine::TargetSeen;
 
 /// The protection settings (part of the alert rules).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Protection {
     /// Lower a dedicated encoder's bitrate while its link drops frames.
     pub lower_bitrate: bool,
     /// One step, in percent of the config's bitrate.
+    #[schema(minimum = 5, maximum = 50)]
     pub step_percent: u32,
     /// The lowest bitrate, in percent of the config's.
+    #[schema(minimum = 10, maximum = 90)]
     pub floor_percent: u32,
     /// Seconds between steps down (and the window "still dropping" is measured over).
+    #[schema(minimum = 3, maximum = 300)]
     pub step_seconds: u32,
     /// Seconds without a dropped frame before a step back up.
+    #[schema(minimum = 5, maximum = 3600)]
     pub recover_seconds: u32,
     /// Stop a shared-encoder target whose link has stalled.
     pub stop_stalled: bool,
     /// The share of frames dropped over `stallSeconds` that counts as stalled (%).
+    #[schema(minimum = 5, maximum = 100)]
     pub stall_percent: f64,
     /// The window a stall is measured over.
+    #[schema(minimum = 3, maximum = 300)]
     pub stall_seconds: u32,
 }
 
@@ -63,24 +69,30 @@ impl Default for Protection {
 }
 
 /// A change to the protection settings: only what is given changes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProtectionPatch {
     /// See [`Protection`].
     pub lower_bitrate: Option<bool>,
     /// See [`Protection`].
+    #[schema(minimum = 5, maximum = 50)]
     pub step_percent: Option<u32>,
     /// See [`Protection`].
+    #[schema(minimum = 10, maximum = 90)]
     pub floor_percent: Option<u32>,
     /// See [`Protection`].
+    #[schema(minimum = 3, maximum = 300)]
     pub step_seconds: Option<u32>,
     /// See [`Protection`].
+    #[schema(minimum = 5, maximum = 3600)]
     pub recover_seconds: Option<u32>,
     /// See [`Protection`].
     pub stop_stalled: Option<bool>,
     /// See [`Protection`].
+    #[schema(minimum = 5, maximum = 100)]
     pub stall_percent: Option<f64>,
     /// See [`Protection`].
+    #[schema(minimum = 3, maximum = 300)]
     pub stall_seconds: Option<u32>,
 }
 

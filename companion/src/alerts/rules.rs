@@ -16,7 +16,7 @@ pub const MAX_TARGET_OVERRIDES: usize = 256;
 
 /// One rule: on/off, a threshold and a time; what each means depends on the rule
 /// ([`spec`] describes it).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     /// On or off.
@@ -30,7 +30,8 @@ pub struct Rule {
 }
 
 /// What a rule's numbers mean, its defaults and limits.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = RuleSpec)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
     /// The rule.
@@ -224,7 +225,7 @@ pub fn spec(kind: AlertKind) -> &'static Spec {
 }
 
 /// One target's overrides.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetRules {
     /// False: no alerts about this target at all.
@@ -243,27 +244,32 @@ fn yes() -> bool {
 }
 
 /// Every rule, the audio the meter follows, desktop notifications, per-target overrides.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRules {
     /// The rules by kind (every kind present).
     pub rules: BTreeMap<AlertKind, Rule>,
     /// The audio source dead air and clipping are measured on (empty: OBS's program mix).
     #[serde(default)]
+    #[schema(required)]
     pub audio_source: String,
     /// Desktop notifications (freedesktop notification service) on or off.
     #[serde(default = "yes")]
+    #[schema(required)]
     pub desktop: bool,
     /// On dead air, switch to this "be right back" scene, and back when the audio returns
     /// (empty: off). The scene must carry the audio the meter listens to, or only a manual
     /// switch ends it.
     #[serde(default)]
+    #[schema(required)]
     pub dead_air_scene: String,
     /// Per-target overrides, by target id.
     #[serde(default)]
+    #[schema(required)]
     pub targets: BTreeMap<String, TargetRules>,
     /// Automatic protection.
     #[serde(default)]
+    #[schema(required)]
     pub protect: Protection,
 }
 
@@ -281,7 +287,7 @@ impl Default for AlertRules {
 }
 
 /// A change to the rules (`PUT /api/v1/alerts/rules`): only what is given changes.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RulesPatch {
     /// Rules to change, by kind; each field optional.
@@ -295,13 +301,34 @@ pub struct RulesPatch {
     pub dead_air_scene: Option<String>,
     /// Per-target overrides to set; `null` removes one.
     #[serde(default)]
+    #[schema(schema_with = nullable_target_rules)]
     pub targets: BTreeMap<String, Option<TargetRules>>,
     /// Protection settings to change.
     pub protect: Option<ProtectionPatch>,
 }
 
+/// The schema of [`RulesPatch::targets`]: target id → overrides or `null` (utoipa's derive has
+/// no map of optional values).
+fn nullable_target_rules() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type,
+    };
+    use utoipa::openapi::{Ref, RefOr};
+    let value = OneOfBuilder::new()
+        .item(Ref::from_schema_name("TargetRules"))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::OneOf(
+            value,
+        )))))
+        .description(Some("null removes a target's overrides."))
+        .build()
+}
+
 /// A change to one rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RulePatch {
     /// On or off.

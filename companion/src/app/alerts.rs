@@ -38,19 +38,23 @@ pub fn channel_account(id: &str) -> String {
 }
 
 /// How a channel's deliveries went.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelStatus {
     /// Last delivery that worked (Unix ms).
+    #[schema(required)]
     pub last_ok_ms: Option<i64>,
     /// Why the last one failed (never the URL).
+    #[schema(required)]
     pub last_error: Option<String>,
     /// When it failed.
+    #[schema(required)]
     pub last_error_ms: Option<i64>,
 }
 
 /// A channel as the API shows it: never its URL.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = AlertChannel)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelView {
     /// The channel.
@@ -64,7 +68,8 @@ pub struct ChannelView {
 
 /// `PUT /alerts/channels/{id}`: a new channel needs `kind` and `url`; otherwise absent fields
 /// stay. `url` is write-only.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = AlertChannelInput)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChannelInput {
     /// A name for people (default: the id).
@@ -72,6 +77,7 @@ pub struct ChannelInput {
     /// The format.
     pub kind: Option<ChannelKind>,
     /// The webhook or topic URL (https, or http to this computer); a secret.
+    #[schema(write_only)]
     pub url: Option<String>,
     /// Least severity sent (default `warning`: everything).
     pub min_severity: Option<Severity>,
@@ -95,7 +101,7 @@ impl std::fmt::Debug for ChannelInput {
 pub const MAX_URL: usize = 2048;
 
 /// `GET /alerts`: the active alerts and the history of a time range.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertList {
     /// Not cleared yet, oldest first.
@@ -105,7 +111,7 @@ pub struct AlertList {
 }
 
 /// `GET /alerts/rules`: the rules and what each one's numbers mean.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RulesView {
     /// The rules.

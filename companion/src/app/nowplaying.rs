@@ -13,7 +13,7 @@ use crate::webhooks::WebhookEvent;
 pub(crate) const NOW_PLAYING_PREFIX: &str = "now playing: ";
 
 /// `PUT /nowplaying/tempo`: a tempo measured outside OBS.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TempoInput {
     /// The tempo.
@@ -21,7 +21,7 @@ pub struct TempoInput {
 }
 
 /// The configured DJ-software readers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sources {
     /// The readers.

@@ -13,7 +13,8 @@ use crate::webhooks::{HEALTH_INTERVAL, WEBHOOK_SECRET, WEBHOOK_URL, sync_status}
 
 /// `GET /platform`: webhook and pull settings with the delivery status. The signing secret and the
 /// site's token are never returned, only whether they are in the keyring.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PlatformStatus)]
 #[serde(rename_all = "camelCase")]
 pub struct Platform {
     /// Delivery status.
@@ -24,21 +25,25 @@ pub struct Platform {
     /// A signing secret is in the keyring.
     pub secret_in_keyring: bool,
     /// The site's base URL for pulls.
+    #[schema(required)]
     pub base_url: Option<String>,
     /// Seconds between pulls.
     pub pull_interval_s: i64,
     /// The site's token is in the keyring.
     pub token_in_keyring: bool,
     /// Last successful pull (Unix ms).
+    #[schema(required)]
     pub last_pull_ms: Option<i64>,
     /// Why the last pull failed.
+    #[schema(required)]
     pub last_pull_error: Option<String>,
     /// Every recording is uploaded to the site when it has finished.
     pub upload_recordings: bool,
 }
 
 /// `PUT /platform`: what to change (absent fields stay).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurePlatform)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Configure {
     /// `null` turns webhooks off; absent leaves them as they are.
@@ -59,6 +64,7 @@ pub struct Configure {
     /// The site's API token for pulls and uploads: stored in the keyring, never returned (what
     /// `deckcast platform token set` stores).
     #[serde(default, deserialize_with = "secret")]
+    #[schema(value_type = Option<String>, write_only, min_length = 1, max_length = 4096)]
     pub token: Option<Secret>,
 }
 
@@ -91,14 +97,14 @@ where
 }
 
 /// The outbox as the API lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outbox {
     /// The newest events.
     pub events: Vec<OutboxItem>,
 }
 
 /// The companion itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Companion {
     /// Its version.
@@ -108,11 +114,12 @@ pub struct Companion {
     /// Whether secrets can be stored.
     pub keyring: bool,
     /// Why not, if not.
+    #[schema(required)]
     pub keyring_error: Option<String>,
 }
 
 /// `GET /status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The companion.
@@ -122,6 +129,7 @@ pub struct Status {
     /// OBS's own stream.
     pub main_stream: MainStream,
     /// OBS's counters.
+    #[schema(required)]
     pub stats: Option<ObsStats>,
     /// Now playing.
     pub now_playing: NowPlayingView,

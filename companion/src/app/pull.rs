@@ -93,7 +93,7 @@ struct SiteSet {
 }
 
 /// What a pull changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullReport {
     /// Targets created for new destinations.

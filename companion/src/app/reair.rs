@@ -35,7 +35,7 @@ const SETTING: &str = "reair";
 const PLAYED_TO_THE_END: &str = "it played to the end";
 
 /// `POST /reair`: what to play again, where and to whom.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartReAir {
     /// The recording (finished, its file readable).
@@ -52,7 +52,7 @@ pub struct StartReAir {
 }
 
 /// Whether a re-air is playing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReAirState {
     /// Nothing is re-airing.
@@ -62,7 +62,7 @@ pub enum ReAirState {
 }
 
 /// The tracklist entry on air in a re-air.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReAirTrack {
     /// Its place in the tracklist (from 0).
@@ -76,33 +76,41 @@ pub struct ReAirTrack {
 }
 
 /// The re-air, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReAir {
     /// Playing or idle.
     pub state: ReAirState,
     /// The recording playing (while idle: the last one played, if any).
+    #[schema(required)]
     pub recording_id: Option<i64>,
     /// The scene it plays in.
+    #[schema(required)]
     pub scene: Option<String>,
     /// Whether it loops.
     #[serde(rename = "loop")]
     pub looped: bool,
     /// When it started (Unix ms).
+    #[schema(required)]
     pub started_ms: Option<i64>,
     /// Where the media source is in the file (ms), as OBS last said.
+    #[schema(required)]
     pub position_ms: Option<i64>,
     /// The file's length (ms), as OBS reads it.
+    #[schema(required)]
     pub duration_ms: Option<i64>,
     /// How many times it has played to the end and started again (loop).
     pub loops: u32,
     /// The tracklist entry on air.
+    #[schema(required)]
     pub track: Option<ReAirTrack>,
     /// Targets the re-air started (stopped when it ends).
     pub targets: Vec<String>,
     /// The scheduled set it belongs to.
+    #[schema(required)]
     pub set_id: Option<i64>,
     /// While idle: why the last re-air ended.
+    #[schema(required)]
     pub ended: Option<String>,
 }
 

@@ -17,7 +17,7 @@ use crate::webhooks::WebhookEvent;
 pub const MAX_FEED_BYTES: usize = 4 << 20;
 
 /// The schedule as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Upcoming and running sets, then recent past ones, by start.
     pub entries: Vec<Entry>,
@@ -26,7 +26,7 @@ pub struct Schedule {
 }
 
 /// `POST /schedule`: a set to add.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddEntry {
     /// Title (1–200 characters).
@@ -53,7 +53,7 @@ pub struct AddEntry {
 }
 
 /// `POST /feeds`: a calendar to subscribe to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddFeed {
     /// URL of the .ics feed (see [`feed_url`]).
@@ -69,10 +69,12 @@ pub struct AddFeed {
     pub scene: Option<String>,
     /// Minutes between refreshes (default 15).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1440)]
     pub refresh_minutes: Option<u32>,
     /// Length (minutes) of sets the calendar gives no length (default 60; 0: do not schedule
     /// them).
     #[serde(default)]
+    #[schema(maximum = 1440)]
     pub default_length_minutes: Option<u32>,
     /// Record every set of the feed (default on).
     #[serde(default)]
@@ -85,7 +87,7 @@ pub const DEFAULT_SET_MINUTES: u32 = 60;
 pub const MAX_SET_MINUTES: u32 = 24 * 60;
 
 /// `POST /feeds/preview`: what a calendar would schedule, without subscribing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreviewFeed {
     /// URL of the .ics feed (see [`feed_url`]).
@@ -98,6 +100,7 @@ pub struct PreviewFeed {
     pub to: Option<Time>,
     /// As [`AddFeed::default_length_minutes`].
     #[serde(default)]
+    #[schema(maximum = 1440)]
     pub default_length_minutes: Option<u32>,
 }
 
@@ -188,17 +191,18 @@ pub fn feed_url(url: &str) -> Result<String, AppError> {
 }
 
 /// A feed after adding or refreshing it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedReply {
     /// The feed.
     pub feed: Feed,
     /// Error of the fetch, if it failed (the feed is kept and retried).
+    #[schema(required)]
     pub fetch_error: Option<String>,
 }
 
 /// The subscriptions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Feeds {
     /// Every feed.
     pub feeds: Vec<Feed>,

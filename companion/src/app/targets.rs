@@ -20,7 +20,7 @@ use crate::store::{EndReason, Event, HistoryKind, Point, Session, TargetMeta};
 use crate::webhooks::WebhookEvent;
 
 /// The recent history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct History {
     /// Stream sessions, newest first.
     pub sessions: Vec<Session>,

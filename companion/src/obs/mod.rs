@@ -108,7 +108,7 @@ impl LinkError {
 }
 
 /// Versions reported by OBS itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObsVersions {
     /// OBS Studio version, e.g. `30.2.3`.
@@ -120,7 +120,7 @@ pub struct ObsVersions {
 }
 
 /// OBS's own stream output.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MainStream {
     /// Live.
@@ -140,7 +140,7 @@ pub struct MainStream {
 }
 
 /// OBS's performance counters (`GetStats`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObsStats {
     /// OBS process CPU use (percent of one core).

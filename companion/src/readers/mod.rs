@@ -42,27 +42,31 @@ pub enum Report {
 }
 
 /// A configured source of now-playing information.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Source {
     /// VirtualDJ history folder (…/VirtualDJ/History).
     Virtualdj {
         /// The folder.
+        #[schema(value_type = String)]
         path: PathBuf,
     },
     /// Serato DJ 3 session folder (…/_Serato_/History/Sessions).
     Serato {
         /// The folder.
+        #[schema(value_type = String)]
         path: PathBuf,
     },
     /// Serato DJ 4 database (…/_Serato_/master.sqlite).
     Serato4 {
         /// The file.
+        #[schema(value_type = String)]
         path: PathBuf,
     },
     /// A text or M3U file; `format` like `{artist} - {title}`.
     File {
         /// The file.
+        #[schema(value_type = String)]
         path: PathBuf,
         /// How a line reads.
         #[serde(default = "default_format")]
@@ -82,6 +86,7 @@ pub enum Source {
         /// A new source password (write-only: stored in the keyring, omitted when the sources are
         /// read back).
         #[serde(default, skip_serializing)]
+        #[schema(value_type = Option<String>, write_only, min_length = 1, max_length = 256)]
         password: Option<WriteOnly>,
     },
 }

@@ -16,7 +16,7 @@ pub const FEED_HORIZON_MS: i64 = 90 * 86_400_000;
 pub const FEED_LOOKBACK_MS: i64 = 86_400_000;
 
 /// Where a set is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryState {
     /// Waiting for its start.
@@ -62,7 +62,7 @@ impl EntryState {
 }
 
 /// Where a set came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// The dashboard, the API or the CLI.
@@ -94,7 +94,7 @@ impl Origin {
 }
 
 /// One scheduled set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// Row id.
@@ -110,18 +110,23 @@ pub struct Entry {
     /// Also start OBS's own stream.
     pub start_main: bool,
     /// Scene to switch to at the start.
+    #[schema(required)]
     pub scene: Option<String>,
     /// Where it came from.
     pub origin: Origin,
     /// The feed it came from.
+    #[schema(required)]
     pub feed_id: Option<i64>,
     /// Where it is in its life.
     pub state: EntryState,
     /// When it actually started.
+    #[schema(required)]
     pub started_ms: Option<i64>,
     /// When it actually ended.
+    #[schema(required)]
     pub ended_ms: Option<i64>,
     /// Why it did not run as planned, if so.
+    #[schema(required)]
     pub note: Option<String>,
     /// Targets this set started itself: only these are stopped when it ends (a target the user
     /// had live before stays live).
@@ -137,12 +142,13 @@ pub struct Entry {
     #[serde(skip)]
     pub started_record: bool,
     /// A recording to play again during the set (see [`crate::app::reair`]).
+    #[schema(required)]
     pub reair: Option<ReAirPlan>,
 }
 
 /// A set's re-air: which recording, and whether it loops (otherwise the set ends when it has
 /// played to its end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReAirPlan {
     /// The recording.
@@ -184,7 +190,7 @@ fn yes() -> bool {
 }
 
 /// An iCalendar subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Feed {
     /// Row id.
@@ -198,12 +204,15 @@ pub struct Feed {
     /// Also start OBS's own stream.
     pub start_main: bool,
     /// Scene to switch to.
+    #[schema(required)]
     pub scene: Option<String>,
     /// Seconds between refreshes.
     pub refresh_s: i64,
     /// Last fetch (Unix ms).
+    #[schema(required)]
     pub last_fetch_ms: Option<i64>,
     /// Last fetch error.
+    #[schema(required)]
     pub last_error: Option<String>,
     /// Events the last fetch could not schedule, with reasons.
     pub problems: Vec<String>,
@@ -258,7 +267,7 @@ pub struct PlannedSet {
 }
 
 /// Two sets that overlap in time and want the same outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     /// First entry id.
@@ -272,7 +281,7 @@ pub struct Conflict {
 }
 
 /// A time as Unix milliseconds or an RFC 3339 string (API requests and the site's schedule).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Time {
     /// Unix milliseconds.

@@ -26,7 +26,7 @@ pub struct Sample {
 }
 
 /// A point of a target's bitrate history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
     /// Unix seconds (minute start for rolled-up points).

@@ -112,7 +112,7 @@ pub struct TargetMeta {
 }
 
 /// One stream session: from the first output going live to the last one stopping.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// Row id.
@@ -120,17 +120,21 @@ pub struct Session {
     /// Start (Unix ms).
     pub started_ms: i64,
     /// End (Unix ms), `None` while live.
+    #[schema(required)]
     pub ended_ms: Option<i64>,
     /// Target ids that were live during the session.
     pub targets: Vec<String>,
     /// Peak viewers, if a platform reported them.
+    #[schema(required)]
     pub peak_viewers: Option<i64>,
     /// Why it ended (`stopped`, `obs_lost`, `companion_restart`).
+    #[schema(required)]
     pub end_reason: Option<String>,
 }
 
 /// A history event (connection changes, target state changes, errors).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = HistoryEvent)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// Row id.
@@ -140,6 +144,7 @@ pub struct Event {
     /// Kind (`obs_connected`, `obs_lost`, `target_state`, ...).
     pub kind: String,
     /// The target concerned, if any.
+    #[schema(required)]
     pub target_id: Option<String>,
     /// Human-readable text (no secrets).
     pub message: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Store, StoreError};
 
 /// One queued or delivered event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxItem {
     /// Event id (unique; receivers dedupe on it).
@@ -20,10 +20,13 @@ pub struct OutboxItem {
     /// Delivery attempts so far.
     pub attempts: i64,
     /// Delivered at (Unix ms).
+    #[schema(required)]
     pub delivered_ms: Option<i64>,
     /// Last failure.
+    #[schema(required)]
     pub last_error: Option<String>,
     /// Given up on at (Unix ms): a dead letter, never sent again.
+    #[schema(required)]
     pub dead_ms: Option<i64>,
 }
 

@@ -9,7 +9,7 @@ use super::{Store, StoreError};
 use crate::tracklist::{Pause, TrackMark};
 
 /// A target that was live during a recording, with its own start (its VOD's 00:00).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveTarget {
     /// Target id (`obs`: OBS's own stream).

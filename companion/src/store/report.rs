@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Event, Store, StoreError};
 
 /// A target's numbers over a time range.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetStats {
     /// Target id.
@@ -29,7 +29,7 @@ pub struct TargetStats {
 }
 
 /// One bucket of one target's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeriesPoint {
     /// Target id.

@@ -22,7 +22,15 @@ const STATES: [TargetState; 6] = [
     TargetState::Error,
 ];
 
-/// `GET /metrics` (target ids only with the token: `Authorization: Bearer`).
+/// Prometheus metrics (no secrets; loopback only by default).
+///
+/// Target ids are labels only with the token (`Authorization: Bearer`); off this computer (LAN
+/// mode) the token is needed at all.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "meta", security(()),
+    responses(
+        (status = 200, description = "Text exposition 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "From the network in LAN mode without the token."),
+    ))]
 pub async fn handler(
     State(state): State<AppState>,
     peer: Option<axum::Extension<super::Peer>>,

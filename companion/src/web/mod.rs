@@ -1,5 +1,5 @@
-//! The companion's HTTP side (axum): the REST API under `/api/v1` (documented in
-//! `companion/openapi.json`), the dashboard (HTML/JS/CSS embedded in the binary, no CDN), live
+//! The companion's HTTP side (axum): the REST API under `/api/v1` (its OpenAPI document is
+//! generated from the handlers, see [`openapi`]), the dashboard (HTML/JS/CSS embedded in the binary, no CDN), live
 //! updates over Server-Sent Events and Prometheus metrics at `/metrics`.
 //!
 //! Security: bound to loopback by default; every `/api/v1` route except `login` needs the token
@@ -30,6 +30,7 @@ mod api;
 mod assets;
 mod auth;
 pub mod metrics;
+mod openapi;
 pub mod pairing;
 mod platform_api;
 mod reair_api;
@@ -100,18 +101,107 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The routers of the API, each with its part of the OpenAPI document: the operations behind
+/// the token, those open to anyone, and `/metrics`.
+fn parts() -> [(Router<AppState>, utoipa::openapi::OpenApi); 3] {
+    use utoipa_axum::router::OpenApiRouter;
+    [
+        OpenApiRouter::new()
+            .nest("/api/v1", api::guarded())
+            .split_for_parts(),
+        OpenApiRouter::new()
+            .nest("/api/v1", api::open())
+            .split_for_parts(),
+        OpenApiRouter::new()
+            .routes(utoipa_axum::routes!(metrics::handler))
+            .split_for_parts(),
+    ]
+}
+
+/// The API's OpenAPI 3.1 document, generated from the same routers [`app`] serves.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document(parts().map(|(_, doc)| doc))
+}
+
 /// The router: API, dashboard, assets and metrics.
 pub fn app(state: AppState) -> Router {
-    let api = api::routes(state.clone());
+    let [(guarded, _), (open, _), (metrics, _)] = parts();
     Router::new()
         .merge(assets::routes(state.clone()))
-        .nest("/api/v1", api)
-        .route("/metrics", axum::routing::get(metrics::handler))
+        .merge(guarded.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        )))
+        .merge(open.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_same_origin,
+        )))
+        .merge(metrics)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_host,
         ))
+        .layer(axum::middleware::from_fn(bare_errors_as_problems))
         .with_state(state)
+}
+
+/// How much of a bare error's text body is kept as the problem's `detail`.
+const MAX_BARE_ERROR: usize = 4096;
+
+/// Gives every error answer under `/api/` the problem shape: axum's own answers (an unknown
+/// route, a method the route does not take, a path or query that does not parse) come as plain
+/// text or empty; handlers' errors are problems already and pass as they are. 416 (a download's
+/// range outside the file) stays as the file server sends it.
+async fn bare_errors_as_problems(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let res = next.run(req).await;
+    let status = res.status();
+    let problem = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !api
+        || problem
+        || !(status.is_client_error() || status.is_server_error())
+        || status == StatusCode::RANGE_NOT_SATISFIABLE
+    {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_BARE_ERROR)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", format!("no such API operation: {what}")),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("{what}: this path does not take that method"),
+        ),
+        StatusCode::BAD_REQUEST => ("invalid_request", text),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", text),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", text),
+        s if s.is_client_error() => ("invalid_request", text),
+        _ => ("server_error", text),
+    };
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        detail
+    };
+    let mut answer = ApiError::new(status, code, detail).into_response();
+    // Keep what the answer said besides its body (Allow on a 405, Retry-After ...).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 /// Most connections served at once (each dashboard keeps one open for its event stream); more
@@ -364,18 +454,23 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// An error answer in RFC 9457's problem-details shape: `type` is `about:blank` (the status
 /// says what kind of problem it is), `title` the status's reason phrase, `detail` what went wrong
 /// and how to fix it, and the extension member `code` a stable machine-readable name.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `about:blank`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^about:blank$")]
     pub kind: String,
     /// The HTTP status's reason phrase.
+    #[schema(min_length = 1)]
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong, for people.
+    #[schema(min_length = 1)]
     pub detail: String,
     /// What went wrong, for programs (`not_found`, `obs_unavailable`, …).
+    #[schema(pattern = "^[a-z][a-z_]*$")]
     pub code: String,
 }
 

@@ -38,7 +38,7 @@ pub struct Code {
 }
 
 /// A code made for the dashboard's "Pair a phone", with its QR code.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pairing {
     /// The URL to open on the phone: the code is in its fragment.
@@ -46,6 +46,7 @@ pub struct Pairing {
     /// When the code stops working (Unix ms).
     pub expires_ms: i64,
     /// SHA-256 of the server's certificate, to compare with what the phone's browser shows.
+    #[schema(pattern = "^([0-9A-F]{2}:){31}[0-9A-F]{2}$")]
     pub fingerprint: String,
     /// The URL as a QR code (SVG).
     pub svg: String,
@@ -118,8 +119,17 @@ impl LanState {
     }
 }
 
-/// `POST /api/v1/pairing`: a code and its QR code for a phone (LAN mode only).
-pub(super) async fn create(State(state): State<AppState>) -> Result<Json<Pairing>, ApiError> {
+/// A one-time pairing code for a phone, with its URL and QR code (LAN mode only: `deckcast serve
+/// --lan`).
+#[utoipa::path(post, path = "/pairing", tag = "auth",
+    responses(
+        (status = 200, description = "Pairing", body = Pairing),
+        (status = 409, description = "Not in LAN mode (`not_on_lan`)."),
+        (status = 503, description = "No randomness for a code."),
+    ))]
+pub(super) async fn create_pairing(
+    State(state): State<AppState>,
+) -> Result<Json<Pairing>, ApiError> {
     let lan = state.lan.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,

@@ -14,6 +14,7 @@ pub const STALE_AFTER_SEC: f64 = 30.0;
 
 /// `SetAlerts {alerts}` -> `{}`: the alerts active now (an empty list: none).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetAlerts {
     /// The active alerts, oldest first (a list of objects: obs-websocket keeps only those).
@@ -23,6 +24,7 @@ pub struct SetAlerts {
 
 /// One alert as the dock shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DockAlert {
     /// The companion's alert id.
@@ -75,21 +77,25 @@ impl SetAlerts {
 
 /// `GetAlerts {}` -> [`AlertsView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GetAlerts {}
 
 /// The newest list the companion sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AlertsView {
     /// The alerts (empty when stale).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub alerts: Vec<DockAlert>,
     /// Seconds since the companion last sent them; absent if it never did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_sec: Option<f64>,
     /// True when the companion has not refreshed them for [`STALE_AFTER_SEC`].
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub stale: bool,
 }
 

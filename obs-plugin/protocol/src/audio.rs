@@ -27,6 +27,7 @@ pub const MAX_SOURCE_NAME: usize = 256;
 /// source of that name (when it exists; a source created later is picked up), or OBS's program
 /// mix when `source` is absent or empty. The choice lasts until OBS exits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetAudioMeter {
     /// An audio source's name; absent or empty: the program mix.
@@ -55,6 +56,7 @@ impl SetAudioMeter {
 /// `GetAudioLevels {since?}` -> [`AudioLevels`]: the blocks with a sequence number of at least
 /// `since` (all kept blocks when absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetAudioLevels {
     /// The first block wanted: the `next` of the previous answer.
@@ -64,10 +66,12 @@ pub struct GetAudioLevels {
 
 /// What the meter hears.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AudioLevels {
     /// The source followed; empty: the program mix.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub source: String,
     /// True while the meter receives audio from it (false: no such source, or it was removed).
     pub attached: bool,
@@ -77,14 +81,17 @@ pub struct AudioLevels {
     pub next: u64,
     /// Blocks asked for that are no longer kept.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub missed: u64,
     /// The blocks, oldest first (a list of objects: obs-websocket keeps only those).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub blocks: Vec<AudioBlock>,
 }
 
 /// One block of audio.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AudioBlock {
     /// Its sequence number.

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable error codes in [`Error::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request data is not an object, misses a field or has a field of the wrong type.
@@ -38,6 +39,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// A failed request: what kind of failure and a sentence for humans (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("{message} ({code})")]
 pub struct Error {
     /// What kind of failure this is.
@@ -91,6 +93,7 @@ impl Error {
 
 /// The whole response of a failed request: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// The failure.
     pub error: Error,

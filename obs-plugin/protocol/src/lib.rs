@@ -57,6 +57,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + 'static {
 /// `{}`: the data of requests that take nothing and the answer of requests that return nothing.
 /// Unknown members are ignored, as they always were for these requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Empty {}
 
 macro_rules! contract {

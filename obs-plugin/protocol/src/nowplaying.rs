@@ -12,6 +12,7 @@ pub const MAX_BPM: f64 = 400.0;
 
 /// A track as the DJ software reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Track {
     /// Artist.
@@ -67,6 +68,7 @@ impl Track {
 
 /// `SetNowPlaying {artist, title, album?, bpm?}` -> `{}`: the track every Now Playing source shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct SetNowPlaying {
     /// The track.
@@ -78,6 +80,7 @@ pub struct SetNowPlaying {
 /// as the live tempo (`{bpm}`, `{live_bpm}`) instead of their own estimate from audio; without
 /// `bpm` it is cleared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetTempo {
     /// The tempo; absent clears it.
@@ -90,6 +93,7 @@ pub struct SetTempo {
 
 /// `GetAnalysis {source}` -> [`Analysis`]: what the Deckcast source of that name reads now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetAnalysis {
     /// The name of a Now Playing or Visualizer source.
@@ -98,6 +102,7 @@ pub struct GetAnalysis {
 
 /// The answer to [`GetAnalysis`]: a Now Playing source's tempo, or a Visualizer's bands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Analysis {
     /// A Now Playing source.
@@ -108,6 +113,7 @@ pub enum Analysis {
 
 /// A Now Playing source's live tempo and the text it shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TempoAnalysis {
     /// The tempo shown (after range folding and correction; 0 before the first estimate).
@@ -126,6 +132,7 @@ pub struct TempoAnalysis {
 
 /// A Visualizer source's band levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BandsAnalysis {
     /// One entry per bar, lowest frequency first (a list of objects: obs-websocket keeps only those).
@@ -134,6 +141,7 @@ pub struct BandsAnalysis {
 
 /// One band of a Visualizer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Band {
     /// Level 0–1 after smoothing.
@@ -142,6 +150,7 @@ pub struct Band {
 
 /// The `TempoChanged` event: a Now Playing source's stable tempo moved by at least 0.1 BPM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TempoChanged {
     /// The new tempo.
@@ -150,6 +159,7 @@ pub struct TempoChanged {
     pub confidence: f64,
     /// The audio source it listens to (empty: none).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub audio_source: String,
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where in OBS a set recording was started through Deckcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingOrigin {
     /// The Deckcast dock's record button.
@@ -19,6 +20,7 @@ pub enum RecordingOrigin {
 /// `StartRecording {from?}` -> [`RecordingControl`]: starts OBS's own recording (the profile's
 /// path, format and encoder) unless it already records; it is never started twice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartRecording {
     /// Who asks (default [`RecordingOrigin::Vendor`]); the recording library shows it.
@@ -28,11 +30,13 @@ pub struct StartRecording {
 
 /// `StopRecording {}` -> [`RecordingControl`]: stops OBS's recording if it records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StopRecording {}
 
 /// What a start or stop did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingControl {
     /// False when there was nothing to do (already recording, or not recording).
@@ -41,11 +45,13 @@ pub struct RecordingControl {
 
 /// `GetRecording {}` -> [`RecordingStatus`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GetRecording {}
 
 /// OBS's recording now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingStatus {
     /// OBS is recording.
@@ -71,6 +77,7 @@ pub struct RecordingStatus {
 /// recording and waited until its file was finished. obs-websocket's own `RecordStateChanged`
 /// does not reach clients at that point, so this is the word that the set's file is complete.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingStopped {
     /// The file the recording wrote (OBS's own path, as OBS sees it), if known.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Streaming platform presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// Twitch.
@@ -25,11 +26,13 @@ pub enum Platform {
 
 /// What a platform accepts; used to fill the server URL and to warn about settings it would reject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformPreset {
     /// The preset.
     pub platform: Platform,
     /// Default ingest server, if the platform has a fixed one.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub default_server: Option<&'static str>,
     /// Highest video bitrate the platform accepts (kbps).
     pub max_video_kbps: u32,
@@ -87,6 +90,7 @@ impl Platform {
 
 /// How a target reconnects after losing its server (passed to libobs per output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReconnectPolicy {
     /// Seconds before the first retry (libobs backs off ×1.5 from there). 1–60.
@@ -106,6 +110,7 @@ impl Default for ReconnectPolicy {
 
 /// Which encoders feed a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EncoderChoice {
     /// OBS's own streaming encoders: N shared targets cost one encode.
@@ -121,6 +126,7 @@ pub enum EncoderChoice {
 
 /// Settings of a dedicated video + audio encoder pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EncoderConfig {
     /// Stable id.
@@ -136,8 +142,10 @@ pub struct EncoderConfig {
     /// Encoder preset (x264: `ultrafast` ... `veryslow`).
     pub preset: String,
     /// Scaled output width (`None`: OBS's output size).
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub width: Option<u32>,
     /// Scaled output height.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub height: Option<u32>,
     /// Frame rate divisor (1 = OBS's frame rate, 2 = half, ...).
     pub fps_divisor: u32,
@@ -149,6 +157,7 @@ pub struct EncoderConfig {
 
 /// Optional fields of an [`EncoderConfig`] in requests; missing ones take defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncoderConfigInput {
     /// See [`EncoderConfig::name`].
@@ -175,6 +184,7 @@ pub struct EncoderConfigInput {
 
 /// The encoder part of create/update requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EncoderRequest {
     /// Use OBS's streaming encoders.
@@ -192,6 +202,7 @@ pub enum EncoderRequest {
 
 /// A target's stored configuration (never contains the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetConfig {
     /// Stable id; the OBS output is named `deckcast:<id>`.
@@ -216,6 +227,7 @@ pub struct TargetConfig {
 
 /// Target lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TargetState {
     /// Not streaming.
@@ -248,6 +260,7 @@ impl TargetState {
 
 /// A warning attached to a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Warning {
     /// `dynamic_bitrate`, `key_in_memory`, `no_key`, `platform_limit`.
@@ -258,6 +271,7 @@ pub struct Warning {
 
 /// A target as clients see it: configuration plus key presence and current state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetView {
     /// The configuration.
@@ -270,6 +284,7 @@ pub struct TargetView {
     /// Current state.
     pub state: TargetState,
     /// Last failure as a sentence.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_error: Option<String>,
     /// Why the server URL looks wrong (a path longer than the platform's ingest path usually
     /// means the stream key was pasted into the URL), if it does.
@@ -279,6 +294,7 @@ pub struct TargetView {
 
 /// Live health of one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetHealth {
     /// Target id.
@@ -304,6 +320,7 @@ pub struct TargetHealth {
     /// Reconnect episodes since the last manual start.
     pub reconnects: u32,
     /// Last failure as a sentence.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_error: Option<String>,
     /// Current warnings.
     pub warnings: Vec<Warning>,
@@ -317,12 +334,14 @@ pub struct TargetHealth {
     /// Active targets streaming from the same encoders, this one included (0 while it is not
     /// active): a dedicated encoder config shared by several live targets changes for all.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub encoder_users: u32,
 }
 
 /// A dedicated encoder's video bitrate: what its config says and what it runs at now
 /// ([`SetTargetVideoBitrate`] lowers it while a link cannot carry it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VideoBitrate {
     /// The config's video bitrate (kbit/s).
@@ -340,6 +359,7 @@ pub struct VideoBitrate {
 /// streams the new bitrate; the config itself does not change, and the next start of the encoder
 /// uses the config's bitrate again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetTargetVideoBitrate {
     /// Target id.
@@ -354,6 +374,7 @@ pub const MIN_VIDEO_KBPS: u32 = 100;
 
 /// `CreateTarget` request -> [`TargetReply`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTarget {
     /// Display name (required).
@@ -379,9 +400,11 @@ pub struct CreateTarget {
 
 /// `UpdateTarget` request: only the given fields change -> [`TargetReply`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTarget {
-    /// Target id.
+    /// Target id (in the REST API it is the path's, so the body's schema leaves it out).
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub id: String,
     /// New name.
     pub name: Option<String>,
@@ -407,6 +430,7 @@ macro_rules! by_id {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         pub struct $name {
             /// The target's id (the encoder config's id for `DeleteEncoderConfig`).
@@ -437,6 +461,7 @@ by_id! {
 /// buffered; `force` (or a second stop while it is still stopping, as in OBS) drops that and
 /// stops at once, for a link so stalled the buffer would take minutes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StopTarget {
     /// The target's id.
@@ -468,6 +493,7 @@ macro_rules! no_data {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub struct $name {}
     )*};
 }
@@ -485,6 +511,7 @@ no_data! {
 
 /// `SetStreamKey` request -> `{}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetStreamKey {
     /// Target id.
@@ -495,6 +522,7 @@ pub struct SetStreamKey {
 
 /// `GetTargetHealth` request: one target or all -> [`HealthReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetTargetHealth {
     /// Only this target.
@@ -504,6 +532,7 @@ pub struct GetTargetHealth {
 
 /// `UpdateEncoderConfig` request -> the [`EncoderConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateEncoderConfig {
     /// Config id.
@@ -514,6 +543,7 @@ pub struct UpdateEncoderConfig {
 
 /// `ListTargets` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetList {
     /// All targets in display order.
@@ -526,6 +556,7 @@ pub struct TargetList {
 
 /// `GetTarget`, `UpdateTarget`, `CreateTarget` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetReply {
     /// The target.
@@ -534,6 +565,7 @@ pub struct TargetReply {
 
 /// `GetTargetHealth` answer and the `TargetHealth` event (every second while a target is active).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
     /// One entry per target (or the one asked for).
@@ -542,6 +574,7 @@ pub struct HealthReport {
 
 /// One target that did not start in `StartAllTargets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StartFailure {
     /// Target id.
@@ -552,6 +585,7 @@ pub struct StartFailure {
 
 /// A reference to a target in lists (obs-websocket carries only arrays of objects).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
     /// Target id.
@@ -560,6 +594,7 @@ pub struct TargetRef {
 
 /// `StartAllTargets` / `StopAllTargets` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkReply {
     /// Targets the request acted on.
@@ -570,6 +605,7 @@ pub struct BulkReply {
 
 /// `ExportTargets` answer and `ImportTargets` input: everything but the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetsExport {
     /// Always `deckcast-targets`.
@@ -584,6 +620,7 @@ pub struct TargetsExport {
 
 /// `ImportTargets` request -> [`ImportReply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportTargets {
     /// An [`TargetsExport`] document.
@@ -595,6 +632,7 @@ pub struct ImportTargets {
 
 /// `ImportTargets` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReply {
     /// The imported targets (new ids where an id was taken).
@@ -603,6 +641,7 @@ pub struct ImportReply {
 
 /// The `TargetStateChanged` event, on every state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetStateChanged {
     /// Target id.
@@ -614,6 +653,7 @@ pub struct TargetStateChanged {
     /// Previous state.
     pub previous: TargetState,
     /// Failure sentence when `state` is `error` (or while reconnecting).
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_error: Option<String>,
     /// Reconnect episodes since the last manual start.
     pub reconnects: u32,

@@ -3,10 +3,12 @@ use serde::{Deserialize, Serialize};
 
 /// `GetVersion` request (takes nothing; unknown members are ignored).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GetVersion {}
 
 /// Answer to [`GetVersion`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     /// Deckcast plugin version (the workspace version), e.g. `0.1.0`.

@@ -12,21 +12,23 @@ use crate::app::{App, AppError};
 use crate::store::HistoryKind;
 
 /// `DELETE /api/v1/recordings/{id}`: what was removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingDeleted {
     /// The library id.
     pub id: i64,
     /// The file as OBS named it.
+    #[schema(required)]
     pub file: Option<String>,
     /// The file was deleted.
     pub file_deleted: bool,
     /// Why the file was not deleted, when it was asked for and not done.
+    #[schema(required)]
     pub note: Option<String>,
 }
 
 /// `POST /api/v1/recordings/{id}/audio`: the audio-only copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudioExport {
     /// The recording.

@@ -32,7 +32,7 @@ pub use files::{AudioExport, RecordingDeleted};
 const SETTINGS: &str = "recording";
 
 /// Recording settings (`GET/PUT /api/v1/recording/settings`); a field left out keeps its default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RecordingSettings {
     /// Record whenever OBS's stream or any target is live: started when the first goes live,
@@ -41,6 +41,7 @@ pub struct RecordingSettings {
     /// A track on air for less than this many seconds is not a tracklist entry (0–600,
     /// default 30: a DJ previewing). Chapters in the file are written as the tracks change,
     /// before anyone knows how long they will play, so they include such tracks.
+    #[schema(maximum = 600)]
     pub min_track_seconds: u32,
     /// Where OBS's file system is seen from this computer, when OBS runs in a container or a
     /// chroot (an absolute directory; OBS's recording paths are read below it). None (the
@@ -69,7 +70,7 @@ const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const MAX_MIN_TRACK_SECONDS: u32 = 600;
 
 /// `GET /api/v1/recording`: OBS's recording now and the library entry following it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingNow {
     /// OBS is recording.
@@ -77,11 +78,12 @@ pub struct RecordingNow {
     /// OBS has paused it.
     pub paused: bool,
     /// The entry (none when nothing records).
+    #[schema(required)]
     pub recording: Option<Recording>,
 }
 
 /// `POST /api/v1/recording/start`: what happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingStarted {
     /// False when OBS was already recording (it is never started twice; the running one is
@@ -92,7 +94,7 @@ pub struct RecordingStarted {
 }
 
 /// `GET /api/v1/recordings`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordingList {
     /// Newest first.
     pub recordings: Vec<Recording>,
@@ -100,16 +102,18 @@ pub struct RecordingList {
 
 /// A tracklist in every form: the entries from one start, and the YouTube chapters made from
 /// them with what YouTube's rules changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tracklist {
     /// The recording.
     pub recording_id: i64,
     /// The target whose stream the offsets count from (none: the recording's start).
+    #[schema(required)]
     pub target: Option<LiveTarget>,
     /// The start the offsets count from (Unix ms).
     pub start_ms: i64,
     /// The minimum track length applied (s).
+    #[schema(maximum = 600)]
     pub min_track_seconds: u32,
     /// The entries.
     pub entries: Vec<Entry>,

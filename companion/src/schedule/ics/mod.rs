@@ -47,7 +47,8 @@ impl Window {
 pub(crate) type Length = chrono::Duration;
 
 /// One occurrence of a set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = FeedInstance)]
 #[serde(rename_all = "camelCase")]
 pub struct Instance {
     /// Stable identity across refreshes: the event's UID plus its original start (ms).
@@ -66,7 +67,7 @@ pub struct Instance {
 }
 
 /// Why an event or an occurrence is not scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum SkipReason {
     /// A date without a time: Deckcast does not guess when a set starts.
@@ -98,7 +99,8 @@ impl SkipReason {
 }
 
 /// An event (or one occurrence of it) that is not scheduled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = FeedSkip)]
 #[serde(rename_all = "camelCase")]
 pub struct Skip {
     /// The event's UID.
@@ -106,6 +108,7 @@ pub struct Skip {
     /// SUMMARY.
     pub title: String,
     /// The occurrence's start (Unix ms), or none when the whole event is skipped.
+    #[schema(required)]
     pub start_ms: Option<i64>,
     /// Why, as a kind.
     pub reason: SkipReason,
@@ -135,7 +138,8 @@ impl Skip {
 }
 
 /// What a feed schedules in a window, what it does not, and what was guessed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = FeedPreview)]
 #[serde(rename_all = "camelCase")]
 pub struct Parsed {
     /// Instances that overlap the window, by start.
