@@ -327,8 +327,9 @@ impl Drop for Companion {
     }
 }
 
-/// Calls the companion's API with `c` and checks the answer against the OpenAPI document's
-/// `doc_path` (the path as documented, e.g. `/api/v1/targets/{id}`); panics if it does not match.
+/// Calls the companion's API with `c` and checks the answer (its body and its media type) against
+/// the OpenAPI document's `doc_path` (the path as documented, e.g. `/api/v1/targets/{id}`); panics
+/// if it does not match.
 pub fn call(
     api: &crate::openapi::OpenApi,
     c: &http::Client,
@@ -344,6 +345,7 @@ pub fn call(
         r.json().unwrap()
     };
     api.check_response(method, doc_path, r.status, &v)
+        .and_then(|()| api.check_media(method, doc_path, r.status, r.header("content-type")))
         .unwrap_or_else(|e| panic!("{e:#}"));
     (r.status, v)
 }

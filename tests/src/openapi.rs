@@ -75,6 +75,36 @@ impl OpenApi {
             .with_context(|| format!("{method} {path} {status}: {body}"))
     }
 
+    /// Checks that an answer's `Content-Type` (`content_type`, parameters such as `charset`
+    /// ignored) is a media type the document gives for `method path status` (`*/*` takes any);
+    /// an answer documented without content passes whatever it says.
+    pub fn check_media(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        content_type: Option<&str>,
+    ) -> Result<()> {
+        let method = method.to_ascii_lowercase();
+        let resp = &self.doc["paths"][path][&method]["responses"][status.to_string()];
+        if resp.is_null() {
+            bail!("{method} {path} does not document status {status}");
+        }
+        let Some(documented) = resp["content"].as_object() else {
+            return Ok(());
+        };
+        let media = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|c| c.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if documented.keys().any(|m| m == "*/*" || *m == media) {
+            Ok(())
+        } else {
+            let known: Vec<&String> = documented.keys().collect();
+            bail!("{method} {path} {status}: Content-Type {media:?} is not one of {known:?}")
+        }
+    }
+
     /// Checks `value` against the component schema `name`.
     pub fn check_schema(&self, name: &str, value: &Value) -> Result<()> {
         if self.doc["components"]["schemas"][name].is_null() {
@@ -179,6 +209,31 @@ mod tests {
                 .is_err()
         );
         assert!(api.check_schema("TargetState", &json!("bogus")).is_err());
+        // The media type is checked too.
+        api.check_media("GET", "/api/v1/status", 200, Some("application/json"))
+            .unwrap();
+        api.check_media(
+            "GET",
+            "/api/v1/status",
+            401,
+            Some("application/problem+json"),
+        )
+        .unwrap();
+        assert!(
+            api.check_media("GET", "/api/v1/status", 401, Some("application/json"))
+                .is_err()
+        );
+        assert!(
+            api.check_media(
+                "GET",
+                "/api/v1/status",
+                200,
+                Some("text/plain; charset=utf-8")
+            )
+            .is_err()
+        );
+        api.check_media("GET", "/metrics", 200, Some("text/plain; version=0.0.4"))
+            .unwrap();
         api.check_schema(
             "HistoryEvent",
             &json!({"id": 1, "tsMs": 2, "kind": "k", "targetId": null, "message": "m"}),
