@@ -85,7 +85,9 @@ pub enum Source {
         port: u16,
         /// A new source password (write-only: stored in the keyring, omitted when the sources are
         /// read back).
-        #[serde(default, skip_serializing)]
+        // Never written: `skip_serializing_if` rather than `skip_serializing`, which would drop
+        // the field from the API document too (it is a request field).
+        #[serde(default, skip_serializing_if = "never_written")]
         #[schema(value_type = Option<String>, write_only, min_length = 1, max_length = 256)]
         password: Option<WriteOnly>,
     },
@@ -98,6 +100,18 @@ pub struct WriteOnly(pub Secret);
 impl std::fmt::Debug for WriteOnly {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// [`WriteOnly`] values are never written back.
+fn never_written(_: &Option<WriteOnly>) -> bool {
+    true
+}
+
+/// Writes nothing a reader could use (`null`); [`Source`] never writes one at all.
+impl Serialize for WriteOnly {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
     }
 }
 

@@ -3,7 +3,8 @@
 //! description together, so a routed operation cannot be left out), then given the conventions
 //! every operation shares:
 //!
-//! - operations behind the token answer 401 and 403, and every error answer is an RFC 9457
+//! - every operation may answer 403 (a foreign Host), those behind the token also 401 and 429
+//!   (a lockout after wrong tokens), and every error answer is an RFC 9457
 //!   problem (`application/problem+json`, [`super::Problem`]);
 //! - objects are closed (`additionalProperties: false`): serde writes no field a type does not
 //!   declare, so a field the document does not know is a defect; a `#[serde(flatten)]` type is
@@ -19,10 +20,13 @@ use utoipa::OpenApi;
 
 /// 400 of operations with a JSON body.
 pub(super) const BAD_REQUEST: &str = "Malformed JSON or invalid values (the message says which).";
-/// 403 of every operation (added to those behind the token).
+/// 403 of every operation.
 pub(super) const FOREIGN: &str = "State-changing request from another origin, or a foreign Host.";
 /// 401 of operations behind the token.
 const UNAUTHORIZED: &str = "Missing or wrong token.";
+/// 429 of operations behind the token.
+const LOCKED_OUT: &str = "Too many wrong tokens from this address: no token is checked until \
+    Retry-After seconds have passed.";
 /// 503 of operations that need OBS.
 pub(super) const OBS_DOWN: &str = "OBS, the plugin or the keyring is not available.";
 /// 502 of operations that need OBS.
@@ -135,13 +139,16 @@ fn conventions(doc: &mut Value) {
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
+            // A foreign Host is refused everywhere; the token's checks only where it is needed.
+            let mut shared = vec![("403", FOREIGN)];
             if !public {
-                for (status, text) in [("401", UNAUTHORIZED), ("403", FOREIGN)] {
-                    if !responses.contains_key(status) {
-                        let mut r = Map::new();
-                        r.insert("description".into(), Value::from(text));
-                        responses.insert(status.into(), Value::Object(r));
-                    }
+                shared.extend([("401", UNAUTHORIZED), ("429", LOCKED_OUT)]);
+            }
+            for (status, text) in shared {
+                if !responses.contains_key(status) {
+                    let mut r = Map::new();
+                    r.insert("description".into(), Value::from(text));
+                    responses.insert(status.into(), Value::Object(r));
                 }
             }
             for (status, response) in responses.iter_mut() {
@@ -179,7 +186,10 @@ fn close(schema: &mut Value, schemas: &Value) {
     if let Some(merged) = merged {
         obj.remove("allOf");
         for (k, v) in merged {
-            obj.insert(k, v);
+            // The type's own description, not its flattened part's.
+            if k != "description" || !obj.contains_key("description") {
+                obj.insert(k, v);
+            }
         }
     }
     let is_object = obj.get("type").is_some_and(|t| {

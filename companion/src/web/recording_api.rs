@@ -384,6 +384,7 @@ struct FileBody(Vec<u8>);
         )),
         (status = 400, description = "An unknown format or a bad query."),
         (status = 404, description = "No such recording, or the target was not live during it."),
+        (status = 409, description = "The recording has no tracks to put in that format."),
     ))]
 async fn recording_tracklist(
     State(state): State<AppState>,
