@@ -131,6 +131,79 @@ fn kick_wav(path: &std::path::Path, bpm: f64, sr: u32, seconds: f64) {
 }
 
 #[test]
+fn analyze_eval_scores_a_directory_beside_aubio() {
+    let dir = std::env::temp_dir().join(format!("deckcast-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    kick_wav(&dir.join("kick128.wav"), 128.0, 44_100, 12.0);
+    kick_wav(&dir.join("kick100.wav"), 100.0, 48_000, 16.0);
+    // 10 s of silence: no beat.
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(dir.join("silence.wav"), spec).unwrap();
+    for _ in 0..441_000 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    std::fs::write(
+        dir.join("truth.csv"),
+        "file,bpm\nkick128.wav,128\nkick100.wav,100\nsilence.wav,none\n\
+         # the same file under a half-tempo truth: an octave error, Acc2 only\nkick128.wav,64\n",
+    )
+    .unwrap();
+    let out = deckcast(&["analyze", "--eval", dir.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"].as_array().unwrap();
+    let classes: Vec<&str> = files.iter().map(|f| f["class"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["strict", "strict", "rightly_none", "acc2"], "{v}");
+    assert_eq!(v["deckcast"]["files"], 4);
+    assert_eq!(v["deckcast"]["strict"], 3);
+    assert_eq!(v["deckcast"]["acc2"], 4);
+    for f in &files[..2] {
+        let first = f["first_stable_s"].as_f64().unwrap();
+        assert!(first > 0.0 && first < 12.0, "{f}");
+        assert!(f["wander_bpm"].as_f64().unwrap() >= 0.0, "{f}");
+        assert!(f["realtime_factor"].as_f64().unwrap() > 1.0, "{f}");
+    }
+    // aubio (python3-aubio, installed by scripts/deps.sh) ran on the same files.
+    let aubio = &v["aubio"];
+    assert_eq!(aubio["files"], 4, "{v}");
+    // Its readings are its own (on a bare kick it reads about 67 BPM): only that it read the
+    // beat files, found nothing in the silence and was scored like Deckcast is checked here.
+    for f in &files[..2] {
+        assert!(f["aubio_bpm"].as_f64().is_some_and(|b| b > 0.0), "{f}");
+        assert!(f["aubio_class"].is_string(), "{f}");
+    }
+    assert_eq!(files[2]["aubio_class"], "rightly_none", "{v}");
+    // The table says the same.
+    let text = deckcast(&["analyze", "--eval", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("deckcast     strict 3/4"), "{text}");
+    assert!(text.contains("aubio tempo  strict"), "{text}");
+    // A bad truth line is named, and nothing is scored.
+    std::fs::write(dir.join("truth.csv"), "kick128.wav,fast\n").unwrap();
+    let bad = deckcast(&["analyze", "--eval", dir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // A FILE and --eval together is a usage error.
+    let both = deckcast(&["analyze", "x.wav", "--eval", dir.to_str().unwrap()]);
+    assert_eq!(both.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn analyze_prints_the_tempo_of_a_wav_file() {
     let dir = std::env::temp_dir().join(format!("deckcast-analyze-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -174,7 +174,14 @@ pub enum Command {
     /// Print the BPM timeline and final tempo of a WAV file (the same tracker as the OBS source).
     Analyze {
         /// The WAV file (16/24/32-bit integer or float, any sample rate and channel count).
-        file: std::path::PathBuf,
+        #[arg(required_unless_present = "eval", conflicts_with = "eval")]
+        file: Option<std::path::PathBuf>,
+        /// Score the tracker on every WAV file DIR/truth.csv lists (`file,bpm` lines, `none` for
+        /// no beat), beside `aubio tempo` when it is installed: strict ±0.5 BPM, Acc1 ±4 %,
+        /// Acc2 (octave, ×3 and ⅔ errors allowed), time to the first stable reading, wander,
+        /// real-time factor.
+        #[arg(long, value_name = "DIR")]
+        eval: Option<std::path::PathBuf>,
         /// Lowest BPM to report (readings fold into the range by octaves).
         #[arg(long, default_value_t = 70.0, value_parser = bpm)]
         min_bpm: f64,

@@ -160,12 +160,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Analyze {
+            eval: Some(dir), ..
+        } => {
+            let evaluation =
+                tokio::task::spawn_blocking(move || deckcast_companion::evaluate::evaluate(&dir))
+                    .await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&evaluation)?);
+            } else {
+                print!("{}", evaluation.render());
+            }
+            Ok(())
+        }
+        Command::Analyze {
             file,
             min_bpm,
             max_bpm,
             correction,
             step,
+            eval: None,
         } => {
+            let file = file.ok_or_else(|| anyhow::anyhow!("analyze needs a FILE or --eval DIR"))?;
             let correction = correction.into();
             let analysis = tokio::task::spawn_blocking(move || {
                 deckcast_companion::analyze::analyze(&file, min_bpm, max_bpm, correction, step)
