@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (one command): multistream CPU per scenario, measured against a real OBS in one run.
 #   ./scripts/bench.sh [all|targets|dsp|visualizer] [--seconds N]
+#   ./scripts/bench.sh tempo [heldout]   the tempo tracker on the evaluation corpus, beside aubio
+#                                        (the held-out split only for a final score, never to tune)
 # Prints a Markdown table plus the machine and date; record it in docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +12,20 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends aub
 tests/rig/obs-chroot.sh ensure >/dev/null
 cargo build --release --locked -p deckcast-obs -p deckcast-companion -p deckcast-tests --bin deckcast-bench
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; OBS runtime: ${DECKCAST_OBS_SUITE:-trixie}; date: $(date -u +%F)"
+if [ "${1:-all}" = tempo ] || [ "${1:-all}" = all ]; then
+  # The corpus (tests/rig/tempo-corpus/generate.py: MIDI files rendered by FluidSynth, their
+  # declared tempo the truth), made again only when the generator changes.
+  corpus=${DECKCAST_CACHE:-/var/cache/deckcast}/tempo-corpus
+  stamp=$(sha256sum tests/rig/tempo-corpus/generate.py | cut -c1-16)
+  if [ "$(cat "$corpus/stamp" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$corpus"
+    python3 tests/rig/tempo-corpus/generate.py "$corpus" >/dev/null
+    echo "$stamp" > "$corpus/stamp"
+  fi
+  split=tune
+  [ "${1:-}" = tempo ] && [ "${2:-}" = heldout ] && split=heldout
+  echo "tempo corpus ($split split, generator $stamp):"
+  "${CARGO_TARGET_DIR:-target}/release/deckcast" analyze --eval "$corpus/$split"
+  [ "${1:-}" = tempo ] && exit 0
+fi
 exec "${CARGO_TARGET_DIR:-target}/release/deckcast-bench" "$@"
