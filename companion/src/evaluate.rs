@@ -11,7 +11,7 @@
 //! a file without a beat, whether no tempo was reported. For Deckcast also: the time to the first
 //! stable reading, how far the stable readout wandered from its final value, and the real-time
 //! factor.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -323,7 +323,7 @@ fn aubio_version() -> Option<String> {
 
 /// `aubio tempo -i FILE`: `Some(Some(bpm))`, `Some(None)` for "unknown bpm", `None` when it
 /// failed or took longer than [`AUBIO_TIMEOUT`].
-fn aubio_tempo(path: &PathBuf) -> Option<Option<f64>> {
+fn aubio_tempo(path: &Path) -> Option<Option<f64>> {
     use std::io::Read;
     let mut child = Command::new("aubio")
         .args(["tempo", "-i"])
@@ -333,20 +333,7 @@ fn aubio_tempo(path: &PathBuf) -> Option<Option<f64>> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() < AUBIO_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
+    crate::child::wait_bounded(&mut child, AUBIO_TIMEOUT).ok()??;
     let mut text = String::new();
     child
         .stdout
@@ -364,16 +351,15 @@ fn parse_aubio(text: &str) -> Option<Option<f64>> {
     if last.starts_with("unknown bpm") {
         return Some(None);
     }
-    let (number, rest) = last.split_once(' ')?;
-    rest.starts_with("bpm")
-        .then(|| {
-            number
-                .parse::<f64>()
-                .ok()
-                .filter(|b| b.is_finite() && *b > 0.0)
-        })
-        .flatten()
-        .map(Some)
+    let number = last
+        .strip_suffix(" (uncertain)")
+        .unwrap_or(last)
+        .strip_suffix(" bpm")?;
+    let bpm = number
+        .parse::<f64>()
+        .ok()
+        .filter(|b| b.is_finite() && *b > 0.0)?;
+    Some(Some(bpm))
 }
 
 impl Evaluation {

@@ -34,6 +34,7 @@ pub mod alerts;
 pub mod analyze;
 pub mod app;
 pub mod bus;
+pub mod child;
 pub mod evaluate;
 pub mod fetch;
 pub mod keys;

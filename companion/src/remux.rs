@@ -9,7 +9,7 @@
 //! Threads: blocking (a child process); callers run it on the blocking pool.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::tracklist::Entry;
 
@@ -107,19 +107,9 @@ fn run_logged(
         .stderr(err)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", ffmpeg.display()))?;
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if started.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("ffmpeg took longer than {} s", limit.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("waiting for ffmpeg: {e}")),
-        }
-    };
+    let status = crate::child::wait_bounded(&mut child, limit)
+        .map_err(|e| format!("waiting for ffmpeg: {e}"))?
+        .ok_or_else(|| format!("ffmpeg took longer than {} s", limit.as_secs()))?;
     if status.success() {
         return Ok(());
     }
