@@ -47,14 +47,7 @@ impl OpenApi {
         body: &Value,
     ) -> Result<()> {
         let method = method.to_ascii_lowercase();
-        let op = &self.doc["paths"][path][&method];
-        if op.is_null() {
-            bail!("{method} {path} is not documented");
-        }
-        let resp = &op["responses"][status.to_string()];
-        if resp.is_null() {
-            bail!("{method} {path} does not document status {status}");
-        }
+        let resp = self.response(&method, path, status)?;
         let json_type = resp["content"].as_object().and_then(|c| {
             c.iter()
                 .find(|(media, v)| media.ends_with("json") && v.get("schema").is_some())
@@ -86,11 +79,7 @@ impl OpenApi {
         content_type: Option<&str>,
     ) -> Result<()> {
         let method = method.to_ascii_lowercase();
-        let resp = &self.doc["paths"][path][&method]["responses"][status.to_string()];
-        if resp.is_null() {
-            bail!("{method} {path} does not document status {status}");
-        }
-        let Some(documented) = resp["content"].as_object() else {
+        let Some(documented) = self.response(&method, path, status)?["content"].as_object() else {
             return Ok(());
         };
         let media = content_type
@@ -103,6 +92,19 @@ impl OpenApi {
             let known: Vec<&String> = documented.keys().collect();
             bail!("{method} {path} {status}: Content-Type {media:?} is not one of {known:?}")
         }
+    }
+
+    /// The documented response of `method` (lowercase) `path` for `status`.
+    fn response(&self, method: &str, path: &str, status: u16) -> Result<&Value> {
+        let op = &self.doc["paths"][path][method];
+        if op.is_null() {
+            bail!("{method} {path} is not documented");
+        }
+        let resp = &op["responses"][status.to_string()];
+        if resp.is_null() {
+            bail!("{method} {path} does not document status {status}");
+        }
+        Ok(resp)
     }
 
     /// Checks `value` against the component schema `name`.

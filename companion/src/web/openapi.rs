@@ -127,15 +127,7 @@ fn conventions(doc: &mut Value) {
                 }
                 None => false,
             };
-            for schema in op
-                .pointer_mut("/requestBody/content")
-                .and_then(Value::as_object_mut)
-                .into_iter()
-                .flat_map(|c| c.values_mut())
-                .filter_map(|m| m.get_mut("schema"))
-            {
-                close(schema, &schemas);
-            }
+            close_content(op.pointer_mut("/requestBody/content"), &schemas);
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -145,30 +137,32 @@ fn conventions(doc: &mut Value) {
                 shared.extend([("401", UNAUTHORIZED), ("429", LOCKED_OUT)]);
             }
             for (status, text) in shared {
-                if !responses.contains_key(status) {
-                    let mut r = Map::new();
-                    r.insert("description".into(), Value::from(text));
-                    responses.insert(status.into(), Value::Object(r));
-                }
+                responses.entry(status).or_insert_with(|| {
+                    Value::Object(Map::from_iter([("description".into(), Value::from(text))]))
+                });
             }
             for (status, response) in responses.iter_mut() {
                 let error = status.parse::<u16>().is_ok_and(|s| s >= 400) && status != "416";
                 if let Some(r) = response.as_object_mut() {
-                    if error && !r.contains_key("content") {
-                        r.insert("content".into(), problem.clone());
+                    if error {
+                        r.entry("content").or_insert_with(|| problem.clone());
                     }
-                    for schema in r
-                        .get_mut("content")
-                        .and_then(Value::as_object_mut)
-                        .into_iter()
-                        .flat_map(|c| c.values_mut())
-                        .filter_map(|m| m.get_mut("schema"))
-                    {
-                        close(schema, &schemas);
-                    }
+                    close_content(r.get_mut("content"), &schemas);
                 }
             }
         }
+    }
+}
+
+/// Closes the schema of every media type in an OpenAPI `content` object.
+fn close_content(content: Option<&mut Value>, schemas: &Value) {
+    for schema in content
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|c| c.values_mut())
+        .filter_map(|m| m.get_mut("schema"))
+    {
+        close(schema, schemas);
     }
 }
 
