@@ -271,6 +271,13 @@ STYLES = [
 SECONDS = 30
 
 
+def render(mid, wav, rate):
+    """The MIDI file as a WAV file at `rate` Hz, through FluidSynth and the GM soundfont."""
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(rate), "-F", wav, SF2, mid],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tempo-corpus"
     for split in ("tune", "heldout"):
@@ -288,9 +295,7 @@ def main():
             mid = os.path.join(out, split, name + ".mid")
             wav = os.path.join(out, split, name + ".wav")
             song.write(mid)
-            subprocess.run(
-                ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(rate), "-F", wav, SF2, mid],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            render(mid, wav, rate)
             truth[split].append(f"{name}.wav,{bpm}")
             n += 1
     # Files without a beat: pad chords swelling in at irregular times (1.3-4.7 s apart), nothing
@@ -307,10 +312,7 @@ def main():
         name = f"no-beat-pad-{seed}"
         mid = os.path.join(out, split, name + ".mid")
         s.write(mid)
-        subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", "44100", "-F",
-             os.path.join(out, split, name + ".wav"), SF2, mid],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        render(mid, os.path.join(out, split, name + ".wav"), 44100)
         truth[split].append(f"{name}.wav,none")
     for split, lines in truth.items():
         with open(os.path.join(out, split, "truth.csv"), "w") as f:
