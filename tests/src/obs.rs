@@ -730,9 +730,14 @@ impl Obs {
 /// Whether an OBS that did not stop cleanly died inside obs-websocket's `obs_module_unload`,
 /// after every other module (Deckcast included, if it was loaded) had unloaded: its `log` ends
 /// with obs-websocket's "Shutting down..." and the core's crashing thread (gdb's first `bt`) is
-/// in `obs-websocket.so`. That is an upstream race in its ASIO server's shutdown
-/// (obsproject/obs-websocket#468, #465), seen about once in 150 stops on CI. A crash anywhere
-/// else, or one without a core and gdb to read it, is never excused. Returns the crashing frame.
+/// obs-websocket's: one of its first [`WEBSOCKET_DEPTH`] frames is in `obs-websocket.so` and no
+/// frame above that one is in Deckcast's library (above it: the C and C++ runtimes, libobs, or
+/// an address in no library at all, which is what a call through a freed `std::function` looks
+/// like; libobs never unmaps a module, so Deckcast's code always shows as `deckcast.so`). That
+/// is an upstream race in its ASIO server's shutdown (obsproject/obs-websocket#468, #465), seen
+/// about once in 150 stops on CI. A crash anywhere else, or without a core and gdb to read it,
+/// is never excused. Returns the crashing frame and, when that is not obs-websocket's own, the
+/// obs-websocket frame below it.
 pub fn websocket_unload_crash(log: &str, backtrace: Option<&str>) -> Option<String> {
     let last = log.lines().rev().find(|l| !l.trim().is_empty())?;
     if !last.contains("[obs-websocket] [obs_module_unload] Shutting down") {
@@ -741,10 +746,32 @@ pub fn websocket_unload_crash(log: &str, backtrace: Option<&str>) -> Option<Stri
     if log.contains("[deckcast]") && !log.contains("[deckcast] Deckcast unloaded") {
         return None;
     }
-    let top = backtrace?.lines().find(|l| l.starts_with("#0"))?;
-    top.contains("/obs-plugins/obs-websocket.so")
-        .then(|| top.to_owned())
+    let mut frames = backtrace?
+        .lines()
+        .skip_while(|l| !l.starts_with("#0 "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || (l.starts_with('#') && !l.starts_with("#0 ")))
+        .map(|(_, l)| l);
+    let top = frames.next()?;
+    let in_websocket = |l: &str| l.contains("/obs-plugins/obs-websocket.so");
+    if in_websocket(top) {
+        return Some(top.to_owned());
+    }
+    let mut above = vec![top];
+    for frame in frames.take(WEBSOCKET_DEPTH - 1) {
+        if in_websocket(frame) {
+            let ours = above.iter().any(|l| l.contains("deckcast"));
+            return (!ours).then(|| format!("{top} (called from {frame})"));
+        }
+        above.push(frame);
+    }
+    None
 }
+
+/// How deep in the crashing thread's stack [`websocket_unload_crash`] looks for obs-websocket's
+/// frame: a crash in the runtime it called (`memmove`, `pthread_mutex_lock`, a `std::function`
+/// thunk, an `abort` path) is a few frames above it.
+const WEBSOCKET_DEPTH: usize = 12;
 
 impl Drop for Obs {
     fn drop(&mut self) {
@@ -875,6 +902,40 @@ mod tests {
         // OBS got past obs-websocket's unload: the crash was elsewhere.
         let later = format!("{LOG}01:40:23.600: Freeing OBS context data\n");
         assert_eq!(websocket_unload_crash(&later, Some(&bt(WS_FRAME))), None);
+    }
+
+    #[test]
+    fn a_crash_in_the_runtime_obs_websocket_called_is_recognised() {
+        // The shape of the sid (OBS 32.0) crash of 2026-12-04: the top frames in the C++ and C
+        // runtimes, obs-websocket's ASIO strand dispatch below them.
+        let stack = "#0  0x00007f6bb5e9d1a0 in ?? () from /c/usr/lib/x86_64-linux-gnu/libc.so.6\n\
+            #1  0x00007f6bb60e2f3a in ?? () from /c/usr/lib/x86_64-linux-gnu/libstdc++.so.6\n\
+            #2  0x00007f6bb2853e16 in ?? () from /c/usr/lib/x86_64-linux-gnu/obs-plugins/obs-websocket.so\n\
+            Thread 2 (LWP 1):\n#0  0x1 in ?? () from /x/libc.so.6";
+        let got = websocket_unload_crash(LOG, Some(stack)).unwrap();
+        assert!(got.starts_with("#0  0x00007f6bb5e9d1a0"), "{got}");
+        assert!(got.contains("obs-websocket.so"), "{got}");
+    }
+
+    #[test]
+    fn a_crash_in_deckcast_or_too_far_above_obs_websocket_is_not_excused() {
+        let ws = "#3  0x2 in ?? () from /c/obs-plugins/obs-websocket.so";
+        // A jump through a freed function pointer lands in no library: still obs-websocket's.
+        let unnamed =
+            format!("#0  0x0000000000000000 in ?? ()\n#1  0x1 in ?? () from /c/libc.so.6\n{ws}");
+        assert!(websocket_unload_crash(LOG, Some(&unnamed)).is_some());
+        let ours = format!("#0  0x1 in ?? () from /c/obs-plugins/deckcast.so\n{ws}");
+        assert_eq!(websocket_unload_crash(LOG, Some(&ours)), None);
+        // obs-websocket only deep in a libobs stack: not its crash.
+        let deep: String = (0..12)
+            .map(|i| format!("#{i}  0x1 in ?? () from /c/libobs.so.0\n"))
+            .chain(["#12  0x2 in ?? () from /c/obs-plugins/obs-websocket.so".to_owned()])
+            .collect();
+        assert_eq!(websocket_unload_crash(LOG, Some(&deep)), None);
+        // obs-websocket's frame in another thread's stack does not count.
+        let other = "#0  0x1 in ?? () from /c/libobs.so.0\nThread 2 (LWP 1):\n\
+            #0  0x2 in ?? () from /c/obs-plugins/obs-websocket.so";
+        assert_eq!(websocket_unload_crash(LOG, Some(other)), None);
     }
 
     #[test]
