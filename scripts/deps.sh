@@ -23,7 +23,7 @@ PKGS=(
   xvfb xdotool dunst                # an X server, clicks on the dock, a real freedesktop notification daemon
   cmake dpkg-dev lintian systemd shellcheck man-db  # packaging: CMake layouts, the .deb and its checks (man renders the man pages)
   python3 python3-venv              # the test webhook receiver; the calendar oracle's virtualenv
-  python3-aubio                     # `aubio tempo`, the reference beside `deckcast analyze --eval`
+  aubio-tools python3-aubio         # `aubio tempo` (the `aubio` command is in aubio-tools), the reference beside `deckcast analyze --eval`
   fluidsynth fluid-soundfont-gm     # renders the tempo evaluation corpus (tests/rig/tempo-corpus)
   gdb                               # backtraces of an OBS core dump in e2e failure reports
   libasound2-dev alsa-utils         # deckcast listen (cpal on ALSA) and its file-plugin test device
