@@ -1,7 +1,8 @@
-//! Deckcast's audio analysis: pure Rust (on aubio and realfft), no libobs; used by the plugin's
+//! Deckcast's audio analysis: pure Rust (on realfft), no libobs; used by the plugin's
 //! sources and by the companion (`deckcast analyze`, `deckcast listen`).
 //!
-//! - [`tempo`]: live BPM with octave resolution, range folding, corrections, hysteresis and hold.
+//! - [`tempo`]: live BPM from multi-band onsets and beat grids: octave resolution, range folding,
+//!   corrections, a readout shown only when stable, held through breakdowns.
 //! - [`spectrum`]: log-frequency band spectrum with smoothing and peak hold.
 //!
 //! Threads: constructors allocate (settings thread); `process`/`analyze` run on the caller's

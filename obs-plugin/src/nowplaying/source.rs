@@ -15,7 +15,6 @@ use deckcast_protocol::nowplaying::{TempoAnalysis, TempoChanged};
 use serde::Serialize;
 
 use super::{Align, DEFAULT_TEMPLATE, Layout, MAX_LINES, VAlign, render, split_lines};
-use crate::obs::aubio::SendTracker;
 use crate::obs::child::Child;
 use crate::obs::graphics::Gfx;
 use crate::obs::properties::{Defaults, Properties, Settings, TextKind};
@@ -253,7 +252,7 @@ pub struct NowPlaying {
     config: Mutex<Config>,
     /// One private text source per template line.
     lines: Mutex<Vec<Child>>,
-    tracker: Mutex<Option<SendTracker>>,
+    tracker: Mutex<Option<TempoTracker>>,
     reading: Reading,
     /// The size from the last layout (read by OBS from any thread).
     width: AtomicU32,
@@ -283,8 +282,7 @@ impl NowPlaying {
                         ..TempoConfig::default()
                     })
                 })
-                .ok()
-                .map(SendTracker);
+                .ok();
             *self.tracker.lock().unwrap_or_else(|e| e.into_inner()) = tracker;
         }
         let wanted = split_lines(&new.template).len();
@@ -490,10 +488,10 @@ impl Source for NowPlaying {
         };
         match planes {
             [] => return,
-            [mono] => tracker.0.process(mono),
-            _ => tracker.0.process_planar(planes),
+            [mono] => tracker.process(mono),
+            _ => tracker.process_planar(planes),
         }
-        self.reading.store(&tracker.0.reading());
+        self.reading.store(&tracker.reading());
     }
 }
 

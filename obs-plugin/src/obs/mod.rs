@@ -11,7 +11,6 @@
 //! Everything exported from here is safe to call from the rest of the crate, and nothing here knows
 //! a Deckcast feature: sources, requests and hotkeys arrive as generic types, tables and names.
 
-pub mod aubio;
 pub mod capture;
 pub mod child;
 pub mod data;
