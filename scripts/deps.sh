@@ -61,6 +61,19 @@ if [ "$(cat "$oracle/pins" 2>/dev/null)" != "$pins" ]; then
   echo "$pins" > "$oracle/pins"
 fi
 
+# The tempo evaluation corpus (tests/rig/tempo-corpus/generate.py: MIDI files rendered by
+# FluidSynth, their declared tempo the truth) for tests/tests/tempo_corpus.rs and
+# `scripts/bench.sh tempo`; made again only when the generator changes.
+corpus=${DECKCAST_CACHE:-/var/cache/deckcast}/tempo-corpus
+generator="$(cd "$(dirname "$0")/.." && pwd)/tests/rig/tempo-corpus/generate.py"
+corpus_stamp=$(sha256sum "$generator" | cut -c1-16)
+if [ "$(cat "$corpus/stamp" 2>/dev/null)" != "$corpus_stamp" ]; then
+  echo "[deps] tempo corpus ($corpus)"
+  rm -rf "$corpus"
+  python3 "$generator" "$corpus" >/dev/null
+  echo "$corpus_stamp" > "$corpus/stamp"
+fi
+
 # The OpenAPI 3.1 check of the API documents (tests/src/openapi.rs): openapi-spec-validator,
 # pinned with what it needs, in its own virtualenv.
 oasv=${DECKCAST_CACHE:-/var/cache/deckcast}/openapi-validator

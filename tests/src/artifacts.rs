@@ -104,3 +104,12 @@ pub fn outer_cargo_env(cmd: &mut Command) -> &mut Command {
     }
     cmd
 }
+
+/// The tempo evaluation corpus that scripts/deps.sh renders into the cache
+/// (`$DECKCAST_CACHE/tempo-corpus`, `tune/` and `heldout/`, each with a `truth.csv`).
+pub fn tempo_corpus() -> PathBuf {
+    std::env::var_os("DECKCAST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/deckcast"))
+        .join("tempo-corpus")
+}

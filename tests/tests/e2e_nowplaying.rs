@@ -186,3 +186,80 @@ async fn now_playing_reads_128_bpm_and_shows_the_track() {
     }
     assert!(obs.alive());
 }
+
+/// The live path in OBS runs the same tracker as `deckcast analyze`: three tracks of the tempo
+/// corpus (tests/rig/tempo-corpus, rendered by scripts/deps.sh; 44.1 and 48 kHz files, which OBS
+/// resamples to its 48 kHz), each played once by a media source with a Now Playing source
+/// listening to it, end on the same reading as `analyze` gives the file, within 0.2 BPM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: needs the real-OBS rig (see README: the test command runs this tier)"]
+async fn the_live_readout_in_obs_matches_analyze_on_corpus_tracks() {
+    let corpus = artifacts::tempo_corpus().join("tune");
+    let deckcast = &artifacts::get().unwrap().deckcast;
+    let obs = Obs::start(ObsOptions::default()).unwrap();
+    let client = obs.client().await.unwrap();
+    let tracks = ["house-124.wav", "dnb-174.wav", "live-rock-110.wav"];
+    let mut expected = Vec::new();
+    for (i, track) in tracks.iter().enumerate() {
+        let file = corpus.join(track);
+        let out = std::process::Command::new(deckcast)
+            .arg("analyze")
+            .arg(&file)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        expected.push(v["bpm"].as_f64().unwrap());
+        let copy = obs.dir().join(track);
+        std::fs::copy(&file, &copy)
+            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/deps.sh)", file.display()));
+        let media = format!("Track {i}");
+        client
+            .inputs()
+            .create(Create {
+                scene: SceneId::Name("Scene"),
+                input: &media,
+                kind: "ffmpeg_source",
+                settings: Some(json!({"is_local_file": true, "local_file": obs.runtime().guest_path(&copy), "looping": false})),
+                enabled: Some(true),
+            })
+            .await
+            .unwrap();
+        client
+            .inputs()
+            .create(Create {
+                scene: SceneId::Name("Scene"),
+                input: &format!("Tempo {i}"),
+                kind: "deckcast_now_playing",
+                settings: Some(json!({"audio_source": media, "template": "{bpm}"})),
+                enabled: Some(true),
+            })
+            .await
+            .unwrap();
+    }
+    // The files are 30 s long (plus the last bar's tail); once they have ended the readouts hold
+    // their last value.
+    tokio::time::sleep(Duration::from_secs(36)).await;
+    for (i, track) in tracks.iter().enumerate() {
+        let a = vendor::ok(
+            &client,
+            "GetAnalysis",
+            json!({"source": format!("Tempo {i}")}),
+        )
+        .await
+        .unwrap();
+        let live = a["bpm"].as_f64().unwrap_or(0.0);
+        eprintln!("{track}: live {live:.2}, analyze {:.2}", expected[i]);
+        assert!(
+            (live - expected[i]).abs() <= 0.2,
+            "{track}: OBS read {a}, analyze {:.2}\n{}",
+            expected[i],
+            obs.failure_report()
+        );
+    }
+}
