@@ -21,9 +21,9 @@
 //! [`TempoTracker::process`] runs on the caller's real-time audio thread and allocates nothing,
 //! takes no lock and does no I/O; [`TempoTracker::reading`] is a cheap copy.
 //!
-//! Written here rather than taken from a crate: the tempo crates on crates.io either allocate per
-//! call, work on whole files, or (aubio, which this tracker used before) lose to this design on
-//! the evaluation corpus (`deckcast analyze --eval`, docs/BENCHMARKS.md).
+//! Written here rather than taken from a crate: aubio's beat tracker, which this tracker was built
+//! on before, is what lost on the evaluation corpus (`deckcast analyze --eval`,
+//! docs/BENCHMARKS.md), and what runs here must work on a live stream without allocating.
 mod grid;
 mod onsets;
 mod readout;
