@@ -170,3 +170,54 @@ fn bad_configurations_are_refused() {
         .is_err()
     );
 }
+
+#[test]
+fn high_sample_rates_lock_with_the_right_octave() {
+    // The analysis frame grows with the rate, so the kick band keeps its bins (four on the floor
+    // takes 90 over 180 through them).
+    for sr in [96_000, 192_000] {
+        for bpm in [90.0, 128.0] {
+            assert_locks(Pattern::House, bpm, sr);
+        }
+    }
+}
+
+#[test]
+fn garbage_samples_do_not_deafen_it() {
+    let sr = 48_000;
+    let mut tr = TempoTracker::new(TempoConfig {
+        sample_rate: sr,
+        ..TempoConfig::default()
+    })
+    .unwrap();
+    // A broken source's buffer: huge finite values, NaN, infinities.
+    let garbage: Vec<f32> = (0..4096)
+        .map(|i| match i % 4 {
+            0 => 1e30,
+            1 => -3e38,
+            2 => f32::NAN,
+            _ => f32::INFINITY,
+        })
+        .collect();
+    tr.process(&garbage);
+    tr.process(&Track::new(sr, Pattern::House, 128.0).render(20.0));
+    let r = tr.reading();
+    assert!((r.bpm - 128.0).abs() <= 0.5 && r.stable, "{r:?}");
+}
+
+#[test]
+fn after_a_reset_it_starts_over_and_locks_again() {
+    let sr = 48_000;
+    let mut tr = TempoTracker::new(TempoConfig {
+        sample_rate: sr,
+        ..TempoConfig::default()
+    })
+    .unwrap();
+    tr.process(&Track::new(sr, Pattern::House, 128.0).render(12.0));
+    assert!((tr.reading().bpm - 128.0).abs() <= 0.5);
+    tr.reset();
+    assert_eq!(tr.reading().bpm, 0.0);
+    tr.process(&Track::new(sr, Pattern::Kick, 140.0).render(12.0));
+    let r = tr.reading();
+    assert!((r.bpm - 140.0).abs() <= 0.5 && r.stable, "{r:?}");
+}

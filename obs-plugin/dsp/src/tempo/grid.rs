@@ -5,8 +5,9 @@
 //! audio thread.
 use super::onsets::{ONSETS, Ring};
 
-/// An onset this close to a grid point (seconds, at most 6 % of the period) is on the grid. The
-/// same for every tempo: a tolerance that grew with the period would favour slow grids.
+/// An onset this close to a grid point (seconds) is on the grid: 25 ms up to 144 BPM (a
+/// tolerance that grew with slower periods would favour slow grids), 6 % of the period above, and
+/// never under 15 ms.
 pub(super) const GRID_TOL_S: f64 = 0.025;
 /// Onsets at least this share of the window's strongest count for a grid's recall.
 const STRONG: f64 = 0.1;
@@ -21,6 +22,9 @@ const FIT_SHARE: f64 = 0.25;
 /// An onset this far (seconds) from the first line through the grid's onsets is left out of the
 /// second.
 const OUTLIER_S: f64 = 0.006;
+/// The one-drop measure is at most this (a window with nothing between its accents must not
+/// hold the running mean up for a minute).
+const DROP_CAP: f64 = 3.0;
 /// The one-drop test looks this far back (three bars of four at 70 BPM).
 const ACCENT_WINDOW_S: f64 = 12.0;
 
@@ -120,9 +124,9 @@ pub(super) fn score(on: &Ring, n: usize, bpm: f64) -> Option<Fit> {
             anchor = t;
         }
     }
-    let first = on.recent(n - 1);
-    let grid_points = (((on.recent(0) - first) / period).round() as usize + 1).max(1);
-    let first_beat = ((first - anchor) / period).round();
+    let first_beat = ((on.recent(n - 1) - anchor) / period).round();
+    let last_beat = ((on.recent(0) - anchor) / period).round();
+    let grid_points = ((last_beat - first_beat) as usize + 1).max(1);
     let mut hit = [false; ONSETS];
     let mut pts = [(0.0f64, 0.0f64); ONSETS];
     let mut m = 0;
@@ -175,7 +179,12 @@ fn without_outliers(pts: &mut [(f64, f64)]) -> usize {
         count[class(*x)] += 1.0;
         offset[class(*x)] += y - p * x;
     }
-    let limit = (3.0 * se * (m as f64).sqrt()).max(OUTLIER_S);
+    // The slope's standard error back to the residuals' spread: se = sd / sqrt(sxx).
+    let sxx: f64 = {
+        let mx = pts.iter().map(|(x, _)| x).sum::<f64>() / m as f64;
+        pts.iter().map(|(x, _)| (x - mx) * (x - mx)).sum()
+    };
+    let limit = (3.0 * se * sxx.sqrt()).max(OUTLIER_S);
     let mut kept = 0;
     for i in 0..m {
         let (x, y) = pts[i];
@@ -203,9 +212,10 @@ pub(super) fn score_near(on: &Ring, n: usize, bpm: f64) -> Option<Fit> {
 }
 
 /// The one-drop measure of the last [`ACCENT_WINDOW_S`]: the onsets on the grid of `bpm` summed
-/// by their beat modulo 8 (counted from the strongest onset), the strongest of the eight sums
-/// against the next. High for a one-drop (reggae: the drop on beat 3 of every bar of four at
-/// half `bpm`, the skank on every off-beat); `None` before two bars.
+/// by their beat modulo 8, counted from the strongest onset; the sum on that onset's beat against
+/// the largest of the other seven, at most [`DROP_CAP`]. High for a one-drop (reggae: the drop
+/// on beat 3 of every bar of four at half `bpm`, the skank on every off-beat); `None` before two
+/// bars.
 pub(super) fn drop_ratio(on: &Ring, now: f64, bpm: f64) -> Option<f64> {
     let n = on.within(now, ACCENT_WINDOW_S);
     if n < 8 {
@@ -226,7 +236,7 @@ pub(super) fn drop_ratio(on: &Ring, now: f64, bpm: f64) -> Option<f64> {
         drops += usize::from(slot == 0);
     }
     let others = slots[1..].iter().fold(0.0, |a: f64, b| a.max(*b));
-    (drops >= 2).then(|| slots[0] / others.max(1e-9))
+    (drops >= 2).then(|| (slots[0] / others.max(1e-9)).min(DROP_CAP))
 }
 
 /// Whether the `kicks` of the last `window_s` fall on every other beat of `bpm` and only there:

@@ -5,9 +5,9 @@
 //!   autocorrelation proposes pulses.
 //! - [`grid`]: every pulse and its usual confusions (×2, ½, 3/2, ⅔, 3, ⅓, 4/3, ¾), folded into
 //!   the user's range, is scored as a beat grid against the onsets of the last 6 s (share of
-//!   onset weight on the grid × share of grid points with an onset, one tolerance in seconds for
-//!   every tempo); the best grid's tempo is a least-squares line through the accents on it, with
-//!   its standard error.
+//!   onset weight on the grid × share of grid points with an onset, the same 25 ms tolerance for
+//!   every tempo up to 144 BPM); the best grid's tempo is a least-squares line through the
+//!   accents on it, with its standard error.
 //! - Octaves: when the best grid's other octave is also in the range, a prior stands for the
 //!   convention of counting the faster one (drum & bass at 174, not 87; trap at 140, not 70)
 //!   unless the slower one explains the onsets clearly better (swung hip-hop at 90); then two
@@ -70,9 +70,11 @@ impl Correction {
 pub struct TempoConfig {
     /// Sample rate of the input (44.1 and 48 kHz are typical).
     pub sample_rate: u32,
-    /// Lowest BPM to report (inclusive); readings are folded by octaves into the range.
+    /// Lowest BPM to report; readings are folded by octaves into the range (a tempo within 0.5 %
+    /// under it, 69.8 in 70–180, is reported as it is rather than doubled).
     pub min_bpm: f64,
-    /// Highest BPM (exclusive); must be at least 1.9 × `min_bpm` so every tempo has an octave in range.
+    /// Highest BPM (exclusive); must be at least 1.9 × `min_bpm` (with less than 2 ×, a few
+    /// tempi have no octave in the range and are reported just above it).
     pub max_bpm: f64,
     /// Correction applied after folding.
     pub correction: Correction,
@@ -133,14 +135,16 @@ const RATIOS: [f64; 9] = [
     0.75,
 ];
 /// The octave prior: a log-normal weight around this tempo (BPM), this many octaves wide. It
-/// only chooses between a grid and its own other octave, both in the range, and favours the
-/// faster by up to about 1.9×.
+/// only chooses between a grid and its own other octave, both in the range: in 70–180 it favours
+/// the faster of the two by 1.4–1.9×.
 const PRIOR_CENTRE: f64 = 160.0;
 const PRIOR_OCTAVES: f64 = 1.0;
 /// A one-drop's accent carries this many times the weight of any other beat of its bar (a
 /// running mean of the ratio, [`DROP_SMOOTHING`] of each new one).
 const DROP_RATIO: f64 = 1.4;
 const DROP_SMOOTHING: f64 = 0.1;
+/// Samples beyond ±this (a broken source's garbage) are clipped before analysis.
+const SAMPLE_LIMIT: f32 = 16.0;
 /// Tempi down to this share of the range's minimum count as in the range when an octave is
 /// halved (a 70.0 BPM track measures 69.97 as often as 70.03).
 const RANGE_SLACK: f64 = 0.995;
@@ -240,6 +244,7 @@ impl TempoTracker {
         self.cfg.correction = correction;
         self.reading = TempoReading::default();
         self.readout = Readout::default();
+        self.drop_ratio = 0.0;
     }
 
     /// The current reading.
@@ -278,7 +283,12 @@ impl TempoTracker {
 
     #[inline]
     fn push(&mut self, s: f32) {
-        let s = if s.is_finite() { s } else { 0.0 };
+        // Garbage in the buffer (NaN, inf, 1e30) must not poison the running levels.
+        let s = if s.is_finite() {
+            s.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)
+        } else {
+            0.0
+        };
         if let Some(energy) = self.detector.push(s) {
             self.samples += self.hop as u64;
             self.frame_done(energy);
@@ -366,7 +376,9 @@ impl TempoTracker {
         {
             fit = alt;
         }
-        fit.bpm = fold(fit.bpm, min, max);
+        let in_range = fold(fit.bpm, min, max);
+        fit.sigma *= in_range / fit.bpm;
+        fit.bpm = in_range;
         // A tempo a hair under the range (69.9 in 70–180) still counts as its lowest octave.
         if fit.bpm / 2.0 >= min * RANGE_SLACK {
             if let Some(ratio) = grid::drop_ratio(onsets, now, fit.bpm) {
@@ -377,6 +389,7 @@ impl TempoTracker {
                 || grid::four_on_the_floor(kicks, now, WINDOW_S, fit.bpm)
             {
                 fit.bpm /= 2.0;
+                fit.sigma /= 2.0;
             }
         }
         Some(fit)
@@ -390,11 +403,12 @@ impl TempoTracker {
         let Some(fit) = self.best_fit(now, n) else {
             return;
         };
-        let bpm = fit.bpm * self.cfg.correction.factor();
+        let factor = self.cfg.correction.factor();
+        let bpm = fit.bpm * factor;
         self.reading.raw_bpm = bpm;
         self.reading.confidence = fit.score.clamp(0.0, 1.0);
         if fit.score >= MIN_CONFIDENCE && fit.sigma <= MAX_SIGMA {
-            let sigma = fit.sigma.max(0.01);
+            let sigma = (fit.sigma * factor).max(0.01);
             self.readout.add(bpm, 1.0 / (sigma * sigma));
         }
         self.reading.bpm = self.readout.shown();
@@ -404,6 +418,9 @@ impl TempoTracker {
     /// Forgets everything (e.g. the audio source changed).
     pub fn reset(&mut self) {
         self.detector.reset();
+        self.loud_until = f64::NEG_INFINITY;
+        self.loud_since = f64::INFINITY;
+        self.next_update = 0.0;
         self.drop_ratio = 0.0;
         self.readout = Readout::default();
         self.reading = TempoReading::default();

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-/// Samples per analysis frame (the FFT size); a new frame every hop.
-const FFT_N: usize = 1024;
+/// Samples per analysis frame at 48 kHz (the FFT size; scaled to the next power of two at other
+/// rates, so the kick band always has bins and a hop never outgrows a frame).
+const FFT_48K: usize = 1024;
 /// The bands (Hz): kick, snare and body, hats and cymbals.
 const BANDS: [(f64, f64); 3] = [(30.0, 150.0), (150.0, 2_500.0), (2_500.0, 12_000.0)];
-/// Onsets kept (at most ~20 a second are picked, so this covers the longest window used).
-pub(super) const ONSETS: usize = 192;
+/// Onsets kept: at most one per [`ONSET_GAP_S`] (22 a second), so this covers the longest window
+/// used (12 s).
+pub(super) const ONSETS: usize = 288;
 /// A band's novelty is at most this many times its mean (one loud hit must not drown the rest).
 const BAND_CAP: f64 = 8.0;
 /// The autocorrelation covers pulses from this slow…
@@ -125,8 +127,10 @@ pub(super) struct Detector {
     /// Frames per second.
     fps: f64,
     fft: Arc<dyn RealToComplex<f32>>,
+    /// The FFT size.
+    n: usize,
     window: Vec<f32>,
-    /// The last [`FFT_N`] samples.
+    /// The last `n` samples.
     ring: Vec<f32>,
     ring_head: usize,
     fill: usize,
@@ -166,12 +170,16 @@ impl Detector {
     pub(super) fn new(sample_rate: u32, hop: usize) -> Self {
         let sr = f64::from(sample_rate);
         let fps = sr / hop as f64;
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_N);
-        let window = (0..FFT_N)
-            .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / FFT_N as f32).cos())
+        let n = ((FFT_48K as f64 * sr / 48_000.0).round() as usize)
+            .next_power_of_two()
+            .max(hop.next_power_of_two())
+            .max(256);
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n);
+        let window = (0..n)
+            .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / n as f32).cos())
             .collect();
-        let bin_hz = sr / FFT_N as f64;
-        let band_of = (0..=FFT_N / 2)
+        let bin_hz = sr / n as f64;
+        let band_of = (0..=n / 2)
             .map(|k| {
                 let hz = k as f64 * bin_hz;
                 BANDS
@@ -190,12 +198,13 @@ impl Detector {
             spectrum: fft.make_output_vec(),
             frame: fft.make_input_vec(),
             fft,
+            n,
             window,
-            ring: vec![0.0; FFT_N],
+            ring: vec![0.0; n],
             ring_head: 0,
             fill: 0,
             hop_energy: 0.0,
-            prev_log: vec![0.0; FFT_N / 2 + 1],
+            prev_log: vec![0.0; n / 2 + 1],
             band_of,
             band_mean: [0.0; 3],
             mean_decay: decay(MEAN_TAU_S),
@@ -231,7 +240,7 @@ impl Detector {
     #[inline]
     pub(super) fn push(&mut self, s: f32) -> Option<f64> {
         self.ring[self.ring_head] = s;
-        self.ring_head = (self.ring_head + 1) % FFT_N;
+        self.ring_head = (self.ring_head + 1) % self.n;
         self.hop_energy += f64::from(s) * f64::from(s);
         self.fill += 1;
         if self.fill < self.hop {
@@ -244,8 +253,9 @@ impl Detector {
     /// Analyses the frame that ends with the last sample. `loud`: the frame is above the level
     /// gate (below it nothing is an onset).
     pub(super) fn analyse(&mut self, loud: bool) {
-        for i in 0..FFT_N {
-            self.frame[i] = self.ring[(self.ring_head + i) % FFT_N] * self.window[i];
+        let n = self.n;
+        for i in 0..n {
+            self.frame[i] = self.ring[(self.ring_head + i) % n] * self.window[i];
         }
         let mut flux = [0.0f64; 3];
         let mut low_energy = 0.0f64;
@@ -311,7 +321,7 @@ impl Detector {
         }
         // The frame's time is the centre of its FFT window.
         let frame = self.frames as f64 - 1.0 + vertex(before, at, after);
-        let t = ((frame + 1.0) * self.hop as f64 - FFT_N as f64 / 2.0) / self.sample_rate;
+        let t = ((frame + 1.0) * self.hop as f64 - self.n as f64 / 2.0) / self.sample_rate;
         let w = at - self.local_mean;
         self.onsets.add(t, w);
         if self.low.iter().fold(0.0, |a: f64, b| a.max(*b)) >= KICK_LOW {
@@ -338,11 +348,19 @@ impl Detector {
         peaks.map(|(_, bpm)| bpm)
     }
 
-    /// Forgets the onsets and the autocorrelation (the levels adapt on their own).
+    /// Forgets everything heard: onsets, levels, the autocorrelation.
     pub(super) fn reset(&mut self) {
         self.onsets.clear();
         self.kicks.clear();
         self.acf.iter_mut().for_each(|a| *a = 0.0);
         self.history.iter_mut().for_each(|h| *h = 0.0);
+        self.prev_log.iter_mut().for_each(|l| *l = 0.0);
+        self.band_mean = [0.0; 3];
+        self.loud_frames = 0;
+        self.novelty = [0.0; 3];
+        self.local_mean = 0.0;
+        self.low = [0.0; 3];
+        self.prev_low_energy = 0.0;
+        self.low_peak = 0.0;
     }
 }

@@ -1,7 +1,9 @@
 //! The readout: what the tracker shows, from the stream of estimates. A tempo is shown only once
-//! its estimates agree and add up to [`STABLE_SIGMA`]; it then follows their weighted mean in
-//! steps of [`SHOW_STEP`] (one decimal that does not flicker), and moves to another tempo only
-//! when [`SWITCH_AFTER`] estimates in a row agree on it. Called on the audio thread: plain
+//! its estimates agree and their precision adds up to [`STABLE_SIGMA`] (nominally: consecutive
+//! estimates share most of their onsets, so the sum overstates it); it then follows their
+//! weighted mean in steps of [`SHOW_STEP`] (one decimal that does not flicker), and moves to
+//! another tempo only when [`SWITCH_AFTER`] estimates in a row agree on it and it is stable in
+//! turn (the old value stays on display meanwhile). Called on the audio thread: plain
 //! arithmetic, no allocation.
 
 /// Estimates within this ratio of the readout agree with it.
@@ -27,6 +29,9 @@ pub(super) struct Readout {
     n: u32,
     /// The value on display (0 = none yet).
     shown: f64,
+    /// The locked tempo changed and is not shown yet (the old value stays on display until the
+    /// new one is stable).
+    fresh: bool,
     /// A different tempo the recent estimates agree on: its weighted mean, weight and count.
     pending: f64,
     pending_weight: f64,
@@ -41,7 +46,7 @@ impl Readout {
 
     /// Whether the shown value is settled: shown, and no other tempo gathering support.
     pub(super) fn stable(&self) -> bool {
-        self.shown > 0.0 && self.pending_n < 2
+        self.shown > 0.0 && !self.fresh && self.pending_n < 2
     }
 
     /// Takes one estimate (folded and corrected) of the given weight: its precision, one over
@@ -72,12 +77,15 @@ impl Readout {
                 self.weight = self.pending_weight.min(MEAN_WEIGHT);
                 self.n = self.pending_n;
                 self.pending_n = 0;
-                self.shown = 0.0;
+                self.fresh = true;
             }
         }
         let stable = self.n >= LOCK_AFTER && self.weight >= 1.0 / (STABLE_SIGMA * STABLE_SIGMA);
-        if stable && (self.shown == 0.0 || (self.mean - self.shown).abs() >= SHOW_STEP) {
+        if stable
+            && (self.fresh || self.shown == 0.0 || (self.mean - self.shown).abs() >= SHOW_STEP)
+        {
             self.shown = self.mean;
+            self.fresh = false;
         }
     }
 }
@@ -118,5 +126,11 @@ mod tests {
             r.add(140.0, w);
         }
         assert!((r.shown() - 140.0).abs() < 1e-9, "{r:?}");
+        // A switch to a tempo not yet precise enough keeps the old value on display, unstable.
+        for _ in 0..6 {
+            r.add(100.0, 4.0);
+        }
+        assert_eq!(r.shown(), 140.0);
+        assert!(!r.stable(), "{r:?}");
     }
 }
