@@ -746,12 +746,16 @@ pub fn websocket_unload_crash(log: &str, backtrace: Option<&str>) -> Option<Stri
     if log.contains("[deckcast]") && !log.contains("[deckcast] Deckcast unloaded") {
         return None;
     }
-    let mut frames = backtrace?
+    // The crashing thread's stack: gdb's `bt`, before its first "Thread N" of `thread apply all`.
+    // gdb prints the current frame once on loading the core ("#0 0x… in ?? ()", without its
+    // library) before `bt` prints it again: the stack starts at the last "#0".
+    let head: Vec<&str> = backtrace?
         .lines()
-        .skip_while(|l| !l.starts_with("#0 "))
-        .enumerate()
-        .take_while(|(i, l)| *i == 0 || (l.starts_with('#') && !l.starts_with("#0 ")))
-        .map(|(_, l)| l);
+        .take_while(|l| !l.starts_with("Thread "))
+        .filter(|l| l.starts_with('#'))
+        .collect();
+    let start = head.iter().rposition(|l| l.starts_with("#0 "))?;
+    let mut frames = head[start..].iter().copied();
     let top = frames.next()?;
     let in_websocket = |l: &str| l.contains("/obs-plugins/obs-websocket.so");
     if in_websocket(top) {
@@ -915,6 +919,22 @@ mod tests {
         let got = websocket_unload_crash(LOG, Some(stack)).unwrap();
         assert!(got.starts_with("#0  0x00007f6bb5e9d1a0"), "{got}");
         assert!(got.contains("obs-websocket.so"), "{got}");
+    }
+
+    #[test]
+    fn gdbs_banner_frame_before_the_backtrace_is_skipped() {
+        // As CI printed it on 2026-12-04 (trixie, a_filling_disk_...): the banner line gdb
+        // prints on loading the core, then `bt`, then `thread apply all bt`.
+        let bt = "#0  0x00007f60bc2f3561 in ?? ()\n\
+            #0  0x00007f60bc2f3561 in ?? () from /c/usr/lib/x86_64-linux-gnu/obs-plugins/obs-websocket.so\n\
+            #1  0x00007f60bc2f3c91 in ?? () from /c/usr/lib/x86_64-linux-gnu/obs-plugins/obs-websocket.so\n\
+            #10 0x00007f60ffee1224 in ?? () from /c/lib/x86_64-linux-gnu/libstdc++.so.6\n\
+            Thread 18 (LWP 16245):\n\
+            #0  0x00007f60ffc9bc23 in ?? () from /c/lib/x86_64-linux-gnu/libc.so.6";
+        let got = websocket_unload_crash(LOG, Some(bt)).unwrap();
+        assert!(got.contains("obs-websocket.so"), "{got}");
+        // The banner alone (no `bt` after it) is not enough to tell.
+        assert_eq!(websocket_unload_crash(LOG, Some("#0  0x1 in ?? ()")), None);
     }
 
     #[test]
